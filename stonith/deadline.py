@@ -1,0 +1,45 @@
+"""Deadlines: every wait in stonith is bounded by one of these, never by a count of polls."""
+
+from __future__ import annotations
+
+import time
+
+from stonith.errors import Timeout
+
+
+class Deadline:
+    """A point in monotonic time by which an operation must be over."""
+
+    __slots__ = ("at", "what")
+
+    def __init__(self, seconds: float, what: str = "operation") -> None:
+        self.at = time.monotonic() + max(0.0, seconds)
+        self.what = what
+
+    @classmethod
+    def at_time(cls, at: float, what: str = "operation") -> Deadline:
+        deadline = cls(0.0, what)
+        deadline.at = at
+        return deadline
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def check(self, doing: str = "") -> None:
+        """Raise Timeout if the deadline has passed."""
+        if self.expired():
+            raise Timeout(f"deadline of {self.what} passed{' while ' + doing if doing else ''}")
+
+    def sub(self, seconds: float, what: str | None = None) -> Deadline:
+        """A deadline for one step: ``seconds`` from now, but never later than this one."""
+        return Deadline.at_time(min(self.at, time.monotonic() + seconds), what or self.what)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but never past the deadline."""
+        time.sleep(max(0.0, min(seconds, self.remaining())))
+
+    def __repr__(self) -> str:
+        return f"Deadline({self.remaining():.3f}s left, {self.what})"

@@ -1,0 +1,193 @@
+"""The device layer contract: a driver knows outlets, nothing about nodes or reset order.
+
+A driver module reads top to bottom: docstring (family, protocol, tested models, assumptions),
+model data as frozen tables, ``INFO = DriverInfo(...)`` with the field metadata, then one small
+class with the per-outlet verbs.  Drivers never sleep or poll for semantics (the cluster layer,
+``stonith.reset``, verifies every change by reading it back), never print, never exit, and never
+import optional libraries at module import time.
+
+Every verb takes a ``Deadline``; a driver must not block past it.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from stonith.errors import Unsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, ClassVar
+
+    from stonith.deadline import Deadline
+    from stonith.fields import Field
+
+# Power states as read back from a device.  Anything a driver cannot read with certainty is UNKNOWN,
+# and UNKNOWN is never taken for OFF.
+ON = "on"
+OFF = "off"
+UNKNOWN = "unknown"
+
+# Status ladder (NUT): how far a driver has been proven.
+EXPERIMENTAL = "experimental"
+BETA = "beta"
+STABLE = "stable"
+TESTING_ONLY = "testing-only"
+
+
+class Outlet:
+    """One power outlet (or BMC, or host for host-list drivers): a device-local id and its name."""
+
+    __slots__ = ("id", "name")
+
+    def __init__(self, id: str, name: str = "") -> None:  # noqa: A002 - "id" is the domain word
+        self.id = id
+        self.name = name or id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Outlet) and (self.id, self.name) == (other.id, other.name)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"Outlet({self.id!r}, {self.name!r})"
+
+
+class Capabilities:
+    """What a driver can do beyond the four mandatory verbs."""
+
+    __slots__ = ("any_host", "cycle", "multi", "power_off", "power_on", "sessions", "status")
+
+    def __init__(
+        self,
+        *,
+        cycle: bool = False,
+        multi: bool = False,
+        any_host: bool = False,
+        power_on: bool = True,
+        power_off: bool = True,
+        status: bool = True,
+        sessions: int = 1,
+    ) -> None:
+        # cycle: the device has a native power cycle whose completion can be verified.
+        self.cycle = cycle
+        # multi: on_many/off_many/status_many switch or read several outlets in one device command.
+        self.multi = multi
+        # any_host: outlets are host names given by configuration; any name may be asked for.
+        self.any_host = any_host
+        self.power_on = power_on
+        self.power_off = power_off
+        # status: outlet state can be read back (without it no verified operation is possible).
+        self.status = status
+        # sessions: how many concurrent sessions the device accepts (BayTech, APC: 1).
+        self.sessions = sessions
+
+
+class DriverInfo:
+    """Everything the framework needs to know about a driver type, as data."""
+
+    __slots__ = (
+        "capabilities",
+        "description",
+        "family",
+        "fields",
+        "models",
+        "name",
+        "shortdesc",
+        "status",
+        "url",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        shortdesc: str,
+        description: str,
+        fields: Sequence[Field],
+        family: str = "",
+        models: Iterable[str] = (),
+        url: str | None = None,
+        status: str = EXPERIMENTAL,
+        capabilities: Capabilities | None = None,
+    ) -> None:
+        self.name = name
+        self.shortdesc = shortdesc  # cluster-glue ST_DEVICEID
+        self.description = description  # cluster-glue ST_DEVICEDESCR
+        self.fields = tuple(fields)
+        self.family = family
+        self.models = tuple(models)
+        self.url = url
+        self.status = status
+        self.capabilities = capabilities or Capabilities()
+
+    def field(self, name: str) -> Field | None:
+        for field in self.fields:
+            if field.fieldname == name or name in field.aliases:
+                return field
+        return None
+
+
+class Driver(abc.ABC):
+    """A configured device.  Subclasses implement the per-outlet verbs for one family.
+
+    ``config`` is already validated and typed against ``INFO.fields`` (see stonith.device).
+    The framework calls ``connect`` before and ``disconnect`` after a group of verbs, so a
+    whole operation runs in one device session.
+    """
+
+    INFO: ClassVar[DriverInfo]
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+
+    # -- session -----------------------------------------------------------------------------
+    def connect(self, deadline: Deadline) -> None:  # noqa: B027 - optional hook
+        """Open the session (connect, log in).  Raise AuthFailed/Unreachable/Timeout."""
+
+    def disconnect(self) -> None:  # noqa: B027 - optional hook
+        """Close the session cleanly (log out).  Must not raise."""
+
+    def device_name(self) -> str:
+        """Which individual device this is (cluster-glue ST_DEVICENAME), e.g. its address."""
+        return self.INFO.name
+
+    def probe(self, deadline: Deadline) -> str:
+        """Check the device is reachable and usable; return its model/firmware identity."""
+        self.outlets(deadline)
+        return self.INFO.shortdesc
+
+    # -- outlets -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        """Every outlet of the device, with its name."""
+
+    @abc.abstractmethod
+    def status(self, outlet: Outlet, deadline: Deadline) -> str:
+        """ON, OFF or UNKNOWN, read from the device now."""
+
+    @abc.abstractmethod
+    def on(self, outlet: Outlet, deadline: Deadline) -> None:
+        """Ask the device to switch the outlet on.  Returns once the command was accepted."""
+
+    @abc.abstractmethod
+    def off(self, outlet: Outlet, deadline: Deadline) -> None:
+        """Ask the device to switch the outlet off.  Returns once the command was accepted."""
+
+    def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
+        """Native power cycle; only where ``INFO.capabilities.cycle`` says it can be verified."""
+        raise Unsupported(f"{self.INFO.name} has no native power cycle")
+
+    # -- several outlets at once (override where the device has a multi-outlet command) ------
+    def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
+        return {o.id: self.status(o, deadline) for o in outlets}
+
+    def on_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
+        for outlet in outlets:
+            self.on(outlet, deadline)
+
+    def off_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
+        for outlet in outlets:
+            self.off(outlet, deadline)

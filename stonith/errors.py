@@ -1,0 +1,129 @@
+"""Typed errors of the device and cluster layers, and the one place that maps them to exit codes.
+
+The exit codes are cluster-glue's libstonith return codes (S_OK .. S_OOPS), so scripts written for
+cluster-glue's ``stonith`` keep working.  Every failure a driver can meet is one of these classes;
+the CLI never lets any other exception escape as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """libstonith return codes (include/stonith/stonith.h), used as process exit codes."""
+
+    S_OK = 0
+    S_BADCONFIG = 1
+    S_ACCESS = 2
+    S_INVAL = 3
+    S_BADHOST = 4
+    S_RESETFAIL = 5
+    S_TIMEOUT = 6
+    S_ISOFF = 7
+    S_OOPS = 8
+
+
+# Usage errors share S_BADCONFIG's value with cluster-glue ("usage ... exit 1").
+USAGE = ExitCode.S_BADCONFIG
+
+
+class StonithError(Exception):
+    """Base of every expected failure; ``exit_code`` says how the CLI ends."""
+
+    exit_code: ExitCode = ExitCode.S_OOPS
+
+
+class UsageError(StonithError):
+    """The command line itself is wrong."""
+
+    exit_code = USAGE
+
+
+class UnknownType(StonithError):
+    """No driver of that type is installed."""
+
+    exit_code = ExitCode.S_OOPS
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One violated constraint of one configuration field."""
+
+    field: str
+    message: str
+    missing: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class BadConfig(StonithError):
+    """A configuration violates its metadata; carries every problem found, by field name."""
+
+    exit_code = ExitCode.S_BADCONFIG
+
+    def __init__(self, problems: list[FieldProblem] | str, driver: str = "") -> None:
+        if isinstance(problems, str):
+            problems = [FieldProblem("", problems)]
+        self.problems = problems
+        self.driver = driver
+        # A configuration that only lacks required names is S_INVAL, as in cluster-glue.
+        if problems and all(p.missing for p in problems):
+            self.exit_code = ExitCode.S_INVAL
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class AuthFailed(StonithError):
+    """The device refused our credentials.  Never retried."""
+
+    exit_code = ExitCode.S_ACCESS
+
+
+class Unreachable(StonithError):
+    """No connection could be made (refused, no route, no such tty)."""
+
+    exit_code = ExitCode.S_OOPS
+
+
+class Timeout(StonithError):
+    """A deadline passed while waiting for the device."""
+
+    exit_code = ExitCode.S_TIMEOUT
+
+
+class UnknownOutlet(StonithError):
+    """The device has no outlet of that name or number / the host is not controlled by it."""
+
+    exit_code = ExitCode.S_BADHOST
+
+
+class DeviceBusy(StonithError):
+    """The device is held by another session."""
+
+    exit_code = ExitCode.S_ACCESS
+
+
+class DeviceError(StonithError):
+    """The device answered, but not as the protocol says it should (garbage, refusal)."""
+
+    exit_code = ExitCode.S_OOPS
+
+
+class Unsupported(StonithError):
+    """The driver cannot do this verb (e.g. power-on through ssh)."""
+
+    exit_code = ExitCode.S_INVAL
+
+
+class StateMismatch(StonithError):
+    """An outlet did not read back the state we asked for: the operation failed."""
+
+    exit_code = ExitCode.S_RESETFAIL
+
+
+class AlreadyOff(StonithError):
+    """A reboot was asked of an outlet that is off and the device refuses (BayTech)."""
+
+    exit_code = ExitCode.S_ISOFF

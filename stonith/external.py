@@ -1,0 +1,199 @@
+"""Cluster-glue ``external/NAME`` plugins: executable scripts driven through their own protocol.
+
+Protocol (cluster-glue ``doc/stonith/README.external``): ``<script> <op> [host]`` with op one of
+gethosts, on, off, reset, status, getconfignames, getinfo-devid, getinfo-devname,
+getinfo-devdescr, getinfo-devurl, getinfo-xml.  The configuration travels in the environment
+(never on argv, so secrets stay out of ``ps``); exit 0 is success.
+
+The script's word is all we get: external plugins have no per-host status, so a reset through one
+is the plugin's own (unverified) reset.  Every run is bounded by the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.errors import DeviceError, Timeout, Unsupported
+from stonith.fields import SECRET, Field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from stonith.deadline import Deadline
+
+GLUE_SHARE = "/usr/share/cluster-glue"  # holds ha_log.sh, which the scripts source
+INFO_TIMEOUT = 10.0
+_SECRET_HINTS = ("passw", "secret", "credstore", "community", "key")
+
+_debug_level = 0
+
+
+def set_debug(level: int) -> None:
+    """cluster-glue passes ``-d`` to scripts as HA_debug=2."""
+    global _debug_level
+    _debug_level = level
+
+
+def _env(name: str, config: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["HA_LOGTAG"] = f"stonith: {name}"
+    env["PATH"] = GLUE_SHARE + os.pathsep + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    if _debug_level:
+        env["HA_debug"] = "2"
+    env.update({k: v for k, v in config.items() if v is not None})
+    return env
+
+
+def run_script(
+    name: str, script: str, args: list[str], config: Mapping[str, str], timeout: float
+) -> tuple[int, str]:
+    """Run one plugin operation; (exit code, stdout).  stderr passes through to ours."""
+    try:
+        proc = subprocess.run(
+            [script, *args],
+            env=_env(name, config),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            timeout=max(0.01, timeout),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise Timeout(f"{name}: '{args[0]}' did not finish within {timeout:.1f}s") from None
+    except OSError as exc:
+        raise DeviceError(f"{name}: cannot run {script}: {exc.strerror}") from None
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+
+def _xml_params(xml: str) -> dict[str, tuple[bool, str, str]]:
+    """name -> (required, shortdesc, longdesc) from a getinfo-xml ``<parameters>`` fragment."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml.strip())
+    except ET.ParseError:
+        return {}
+    params: dict[str, tuple[bool, str, str]] = {}
+    for param in root.iter("parameter"):
+        name = param.get("name")
+        if not name:
+            continue
+        short = (param.findtext("shortdesc") or "").strip()
+        long = (param.findtext("longdesc") or "").strip()
+        params[name] = (param.get("required", "0") == "1", short, long)
+    return params
+
+
+def describe_script(name: str, script: str) -> DriverInfo:
+    """Build the self-configuration metadata of an external plugin by asking it."""
+
+    def ask(op: str) -> str:
+        rc, out = run_script(name, script, [op], {}, INFO_TIMEOUT)
+        return out if rc == 0 else ""
+
+    names = ask("getconfignames").split()
+    xml_params = _xml_params(ask("getinfo-xml"))
+    # One list drives -n, -m, -p and -E: getconfignames order first, then names only the XML has
+    # (cluster-glue's -n and -m disagree for several scripts).
+    for extra in xml_params:
+        if extra not in names:
+            names.append(extra)
+    fields = []
+    for pname in names:
+        required, short, long = xml_params.get(pname, (True, pname, pname))
+        secret = any(hint in pname.lower() for hint in _SECRET_HINTS)
+        fields.append(
+            Field(
+                pname,
+                short or pname,
+                specialtype=SECRET if secret else None,
+                required=required,
+                short_text=short or pname,
+                long_text=long or short or pname,
+            )
+        )
+    devid = ask("getinfo-devid").strip() or name
+    descr = ask("getinfo-devdescr").strip() or devid
+    url = ask("getinfo-devurl").strip() or None
+    return DriverInfo(
+        name,
+        shortdesc=devid,
+        description=descr,
+        fields=fields,
+        family="cluster-glue external plugin",
+        url=url,
+        capabilities=Capabilities(cycle=True, status=False),
+    )
+
+
+class External(Driver):
+    """Base of the per-script classes made by ``external_driver``."""
+
+    SCRIPT = ""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        from stonith.fields import to_text
+
+        self._env = {
+            f.fieldname: to_text(f, config[f.fieldname]) for f in self.INFO.fields if f.fieldname in config
+        }
+
+    def _run(self, args: list[str], deadline: Deadline) -> tuple[int, str]:
+        return run_script(self.INFO.name, self.SCRIPT, args, self._env, deadline.remaining())
+
+    def device_name(self) -> str:
+        rc, out = run_script(self.INFO.name, self.SCRIPT, ["getinfo-devname"], self._env, INFO_TIMEOUT)
+        return out.strip() if rc == 0 and out.strip() else self.INFO.name
+
+    def probe(self, deadline: Deadline) -> str:
+        rc, _ = self._run(["status"], deadline)
+        if rc != 0:
+            raise DeviceError(f"{self.INFO.name}: status exited {rc}")
+        return self.INFO.shortdesc
+
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        rc, out = self._run(["gethosts"], deadline)
+        if rc != 0:
+            raise DeviceError(f"{self.INFO.name}: gethosts exited {rc}")
+        from stonith.fields import split_list
+
+        return [Outlet(h.lower()) for h in split_list(out)]
+
+    def status(self, outlet: Outlet, deadline: Deadline) -> str:
+        return UNKNOWN
+
+    def _op(self, op: str, outlet: Outlet, deadline: Deadline) -> None:
+        rc, _ = self._run([op, outlet.name], deadline)
+        if rc != 0:
+            from stonith.errors import StateMismatch
+
+            raise StateMismatch(f"{self.INFO.name}: {op} {outlet.name} failed (exit {rc})")
+
+    def on(self, outlet: Outlet, deadline: Deadline) -> None:
+        self._op("on", outlet, deadline)
+
+    def off(self, outlet: Outlet, deadline: Deadline) -> None:
+        self._op("off", outlet, deadline)
+
+    def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
+        self._op("reset", outlet, deadline)
+
+
+_cache: dict[str, type[External]] = {}
+
+
+def external_driver(name: str, script: str) -> type[Driver]:
+    if name not in _cache:
+        if not os.access(script, os.X_OK):
+            raise Unsupported(f"{script} is not executable")
+        info = describe_script(name, script)
+        _cache[name] = type(
+            "External_" + name.split("/", 1)[1].replace("-", "_"),
+            (External,),
+            {"INFO": info, "SCRIPT": script},
+        )
+    return _cache[name]

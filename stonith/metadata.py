@@ -1,0 +1,316 @@
+"""Renderers of a driver's self-configuration metadata.
+
+One description, many outputs: cluster-glue ``-n``/``-m``/``-h`` text and XML (in the exact shape
+cluster-glue 1.0.12 prints), fence-agents metadata XML (validating against fence-agents'
+metadata.rng), help text and a man page.  JSON and XML-RPC encodings live in ``stonith.marshal``.
+"""
+
+from __future__ import annotations
+
+from stonith import fields as F
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from stonith.driver import DriverInfo
+    from stonith.fields import Field
+
+
+def escape(text: str, quote: bool = True) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;") if quote else text
+
+
+# ---------------------------------------------------------------------------------------------
+# cluster-glue
+
+
+def glue_names(info: DriverInfo) -> str:
+    """``stonith -n``: every config name followed by two spaces, on one line."""
+    return "".join(f.fieldname + "  " for f in info.fields) + "\n"
+
+
+def _glue_content_type(field: Field) -> str:
+    if field.isarray or field.field_class == F.STRUCT:
+        return "string"
+    return {F.INTEGER: "integer", F.ENUMERATION: "enum", F.BOOLEAN: "boolean"}.get(field.basictype, "string")
+
+
+def glue_parameters(info: DriverInfo) -> str:
+    """The ST_CONF_XML fragment, shaped like cluster-glue's built-in plugins print it."""
+    out = ["<parameters>"]
+    for field in info.fields:
+        default = ""
+        if field.default is not None:
+            default = f' default="{escape(F.to_text(field, field.default))}"'
+        out.append(
+            f'<parameter name="{escape(field.fieldname)}" unique="0" required="{int(field.required)}">'
+            f'<content type="{_glue_content_type(field)}"{default} />\n'
+            f'<shortdesc lang="{{lang}}">\n{escape(field.label, False)}</shortdesc>\n'
+            f'<longdesc lang="{{lang}}">\n{escape(field.long_text, False)}</longdesc>\n'
+            "</parameter>\n"
+        )
+    out.append("</parameters>\n")
+    return "".join(out)
+
+
+def glue_xml(info: DriverInfo, lang: str = "en") -> str:
+    """``stonith -m``: the ra-api-1 document cluster-glue's main.c prints."""
+    params = glue_parameters(info).replace("{lang}", lang)
+    return (
+        '<?xml version="1.0"?>\n'
+        '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">\n'
+        f'<resource-agent name="{escape(info.name)}">\n'
+        "<version>1.0</version>\n"
+        f'<longdesc lang="{lang}">\n{escape(info.description, False)}\n</longdesc>\n'
+        f'<shortdesc lang="{lang}">{escape(info.shortdesc, False)}</shortdesc>\n'
+        f"{params}"
+        "<actions>\n"
+        '<action name="start"   timeout="20" />\n'
+        '<action name="stop"    timeout="15" />\n'
+        '<action name="status"  timeout="20" />\n'
+        '<action name="monitor" timeout="20" interval="3600" />\n'
+        '<action name="meta-data"  timeout="15" />\n'
+        "</actions>\n"
+        '<special tag="heartbeat">\n'
+        "<version>2.0</version>\n"
+        "</special>\n"
+        "</resource-agent>\n"
+    )
+
+
+USAGE = (
+    "usage:\n"
+    "\t stonith [-svh] -L\n"
+    "\t stonith [-svh] -t stonith-device-type -n\n"
+    "\t stonith [-svh] -t stonith-device-type -m\n"
+    "\t stonith [-svh] -t stonith-device-type {-p stonith-device-parameters | "
+    "-F stonith-device-parameters-file | -E | name=value...} [-c count] -lS\n"
+    "\t stonith [-svh] -t stonith-device-type {-p stonith-device-parameters | "
+    "-F stonith-device-parameters-file | -E | name=value...} [-c count] -T {reset|on|off} nodename\n"
+    "\nwhere:\n"
+    "\t-L\tlist supported stonith device types\n"
+    "\t-l\tlist hosts controlled by this stonith device\n"
+    "\t-S\treport stonith device status\n"
+    "\t-s\tsilent\n"
+    "\t-v\tverbose\n"
+    "\t-n\toutput the config names of stonith-device-parameters\n"
+    "\t-m\tdisplay meta-data of the stonith device type\n"
+    "\t-h\tdisplay detailed help message with stonith device description(s)\n"
+)
+
+
+def glue_help_block(info: DriverInfo) -> str:
+    """One device block of ``stonith -h``."""
+    out = [f"\n\nSTONITH Device: {info.name} - {info.description}\n"]
+    if info.url:
+        out.append(f"For more information see {info.url}\n")
+    if info.fields:
+        out.append(f"List of valid parameter names for {info.name} STONITH device:\n")
+        out.extend(f"\t{f.fieldname}\n" for f in info.fields)
+        out.append(
+            "For Config info [-p] syntax, give each of the above parameters in order as\n"
+            "the -p value.\n"
+            "Arguments are separated by white space.\n"
+            "Config file [-F] syntax is the same as -p, except # at the start of a line\n"
+            "denotes a comment\n"
+        )
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# fence-agents
+
+# Our field name -> (fence-agents name, old name it obsoletes, getopt text).  Compatibility aliases
+# live here, in one table, not in drivers.
+FENCE_NAMES: dict[str, tuple[str, str | None, str]] = {
+    "ipaddr": ("ip", "ipaddr", "-a, --ip=[ip]"),
+    "login": ("username", "login", "-l, --username=[name]"),
+    "password": ("password", "passwd", "-p, --password=[password]"),
+    "community": ("community", None, "-c, --community=[community]"),
+    "ipport": ("ipport", None, "-u, --ipport=[port]"),
+}
+
+# Options every agent has, as (name, obsoletes, getopt, content type, default, shortdesc).
+FENCE_COMMON: tuple[tuple[str, str | None, str, str, str | None, str], ...] = (
+    ("action", None, "-o, --action=[action]", "string", "reboot", "Fencing action"),
+    ("plug", "port", "-n, --plug=[id]", "string", None,
+     "Physical plug number on device, UUID or identification of machine"),
+    ("nodename", None, "--nodename=[name]", "string", None, "Name of the node to be fenced"),
+    ("verbose", None, "-v, --verbose", "boolean", None, "Verbose mode"),
+    ("debug_file", "debug", "-D, --debug-file=[debugfile]", "string", None, "Write debug information to given file"),
+    ("separator", None, "-C, --separator=[char]", "string", ",", "Separator for CSV created by 'list' operation"),
+    ("plug_separator", None, "--plug-separator=[char]", "string", ",",
+     "Separator for plug parameter when specifying more than 1 plug"),
+    ("delay", None, "--delay=[seconds]", "second", "0", "Wait X seconds before fencing is started"),
+    ("login_timeout", None, "--login-timeout=[seconds]", "second", "5", "Wait X seconds for cmd prompt after login"),
+    ("power_timeout", None, "--power-timeout=[seconds]", "second", "20",
+     "Test X seconds for status change after ON/OFF"),
+    ("power_wait", None, "--power-wait=[seconds]", "second", "0",
+     "Wait X seconds after issuing ON/OFF"),
+    ("shell_timeout", None, "--shell-timeout=[seconds]", "second", "3",
+     "Wait X seconds for cmd prompt after issuing command"),
+    ("retry_on", None, "--retry-on=[attempts]", "integer", "1", "Count of attempts to retry power on"),
+)
+
+FENCE_ACTIONS = ("on", "off", "reboot", "status", "list", "list-status", "monitor", "metadata", "manpage",
+                 "validate-all")
+
+
+def _fence_type(field: Field) -> str:
+    if field.isarray or field.field_class == F.STRUCT:
+        return "string"
+    return {
+        F.INTEGER: "integer",
+        F.SECONDS: "second",
+        F.BOOLEAN: "boolean",
+        F.ENUMERATION: "select",
+    }.get(field.basictype, "string")
+
+
+def _fence_param(
+    name: str, required: bool, getopt: str, ctype: str, default: str | None, shortdesc: str,
+    lang: str, *, deprecated: bool = False, obsoletes: str | None = None, options: tuple[str, ...] = (),
+) -> str:
+    attrs = f'name="{escape(name)}" unique="0" required="{int(required)}"'
+    if deprecated:
+        attrs += ' deprecated="1"'
+    if obsoletes:
+        attrs += f' obsoletes="{escape(obsoletes)}"'
+    dflt = f' default="{escape(default)}"' if default is not None else ""
+    if options:
+        content = f'\t\t<content type="{ctype}"{dflt}>\n' + "".join(
+            f'\t\t\t<option value="{escape(o)}" />\n' for o in options
+        ) + "\t\t</content>\n"
+    else:
+        content = f'\t\t<content type="{ctype}"{dflt} />\n'
+    return (
+        f"\t<parameter {attrs}>\n"
+        f'\t\t<getopt mixed="{escape(getopt)}" />\n'
+        f"{content}"
+        f'\t\t<shortdesc lang="{lang}">{escape(shortdesc, False)}</shortdesc>\n'
+        "\t</parameter>\n"
+    )
+
+
+def fence_agent_name(type_name: str) -> str:
+    return "fence_stonith_" + type_name.replace("/", "_").replace("-", "_")
+
+
+def fence_xml(info: DriverInfo, lang: str = "en") -> str:
+    """fence-agents metadata for ``fence_stonith_<type>`` (validates against metadata.rng)."""
+    params: list[str] = []
+    common = list(FENCE_COMMON)
+    for field in info.fields:
+        fence_name, old, getopt = FENCE_NAMES.get(
+            field.fieldname, (field.fieldname, None, f"--{field.fieldname.replace('_', '-')}=[value]")
+        )
+        default = F.to_text(field, field.default) if field.default is not None else None
+        options = field.enumset if field.basictype == F.ENUMERATION else ()
+        ctype = _fence_type(field)
+        desc = field.short_text if field.short_text != field.label else field.long_text
+        params.append(_fence_param(fence_name, field.required, getopt, ctype, default, desc, lang,
+                                   obsoletes=old, options=options))
+        if old:
+            params.append(_fence_param(old, field.required, getopt, ctype, default, desc, lang,
+                                       deprecated=True, options=options))
+        if field.fieldname == "password":
+            params.append(_fence_param("password_script", False, "-S, --password-script=[script]", "string",
+                                       None, "Script to run to retrieve password", lang,
+                                       obsoletes="passwd_script"))
+            params.append(_fence_param("passwd_script", False, "-S, --password-script=[script]", "string",
+                                       None, "Script to run to retrieve password", lang, deprecated=True))
+    for name, old, getopt, ctype, default, desc in common:
+        required = False
+        params.append(_fence_param(name, required, getopt, ctype, default, desc, lang, obsoletes=old))
+        if old:
+            params.append(_fence_param(old, required, getopt, ctype, default, desc, lang, deprecated=True))
+    caps = info.capabilities
+    actions = []
+    for action in FENCE_ACTIONS:
+        if action == "on" and not caps.power_on:
+            continue
+        if action == "off" and not caps.power_off:
+            continue
+        if action == "status" and not caps.status:
+            continue
+        extra = ' automatic="0"' if action == "on" else ""
+        actions.append(f'\t<action name="{action}"{extra} />\n')
+    return (
+        '<?xml version="1.0" ?>\n'
+        f'<resource-agent name="{fence_agent_name(info.name)}" shortdesc="{escape(info.shortdesc)}">\n'
+        f"<longdesc>{escape(info.description, False)}</longdesc>\n"
+        f"<vendor-url>{escape(info.url or 'https://github.com/ClusterLabs')}</vendor-url>\n"
+        "<parameters>\n" + "".join(params) + "</parameters>\n"
+        "<actions>\n" + "".join(actions) + "</actions>\n"
+        "</resource-agent>\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# help and man page
+
+
+def _constraints(field: Field) -> list[str]:
+    parts: list[str] = []
+    kind = field.basictype + ("[]" if field.isarray else "")
+    if field.specialtype:
+        kind += f" ({field.specialtype})"
+    parts.append(kind)
+    if field.required:
+        parts.append("required")
+    if field.default is not None:
+        parts.append("default " + F.to_text(field, field.default))
+    if field.enumset:
+        parts.append("one of " + "|".join(field.enumset))
+    if field.minval is not None or field.maxval is not None:
+        lo = "" if field.minval is None else F._num(field.minval)
+        hi = "" if field.maxval is None else F._num(field.maxval)
+        parts.append(f"range {lo}..{hi}")
+    if field.length is not None:
+        parts.append(f"max {field.length} chars")
+    if field.minelem is not None or field.maxelem is not None:
+        parts.append(f"{field.minelem or 0}..{'' if field.maxelem is None else field.maxelem} items")
+    if field.regex:
+        parts.append(f"matches {field.regex}")
+    return parts
+
+
+def help_text(info: DriverInfo) -> str:
+    out = [f"{info.name} - {info.shortdesc}\n\n{info.description}\n"]
+    if info.url:
+        out.append(f"\nSee {info.url}\n")
+    if info.models:
+        out.append("\nModels: " + ", ".join(info.models) + "\n")
+    out.append(f"Status: {info.status}\n\nParameters:\n")
+    for field in info.fields:
+        out.append(f"  {field.fieldname}  ({', '.join(_constraints(field))})\n")
+        out.append(f"      {field.label}: {field.long_text}\n")
+        if field.aliases:
+            out.append(f"      also accepted as: {', '.join(field.aliases)}\n")
+    return "".join(out)
+
+
+def _roff(text: str) -> str:
+    lines = []
+    for line in text.replace("\\", "\\e").splitlines():
+        lines.append("\\&" + line if line.startswith((".", "'")) else line)
+    return "\n".join(lines)
+
+
+def man_page(info: DriverInfo) -> str:
+    out = [
+        f'.TH STONITH-{info.name.upper().replace("/", "-")} 8 "" "stonith" "STONITH drivers"\n',
+        ".SH NAME\n",
+        f"{_roff(info.name)} \\- {_roff(info.shortdesc)}\n",
+        ".SH SYNOPSIS\n",
+        f".B stonith \\-t {_roff(info.name)}\n",
+        "[\\fIname\\fR=\\fIvalue\\fR ...] {\\-l | \\-S | \\-T reset|on|off \\fInode\\fR}\n",
+        ".SH DESCRIPTION\n",
+        _roff(info.description) + "\n",
+        ".SH PARAMETERS\n",
+    ]
+    for field in info.fields:
+        out.append(f".TP\n.B {_roff(field.fieldname)}\n")
+        out.append(f"{_roff(field.long_text)}\n.br\n({_roff(', '.join(_constraints(field)))})\n")
+    out.append(".SH SEE ALSO\n.BR stonith (8)\n")
+    return "".join(out)

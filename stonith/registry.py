@@ -1,0 +1,173 @@
+"""Driver discovery: the ``stonith.drivers`` entry-point group and cluster-glue external plugins.
+
+Built-in drivers are registered through the entry-point group exactly like a third-party driver.
+Listing reads the installed distributions' ``entry_points.txt`` directly instead of going through
+``importlib.metadata`` (whose import alone costs several times Python's start-up), and never imports
+a driver module; a driver is imported only when a command needs it.
+
+Cluster-glue ``external/NAME`` plugins are executable scripts in the directories of
+``STONITH_EXTERNAL_DIRS`` (colon-separated), by default Debian's /usr/lib/stonith/plugins/external.
+``STONITH_BLOCK`` (comma-separated type names) hides types, like pytest's ``-p no:NAME``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from stonith.errors import UnknownType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from stonith.driver import Driver
+
+GROUP = "stonith.drivers"
+DEFAULT_EXTERNAL_DIRS = ("/usr/lib/stonith/plugins/external", "/usr/local/lib/stonith/plugins/external")
+
+
+class EntryPoint:
+    """One ``name = module:attr`` line of the group, with the distribution that supplied it."""
+
+    __slots__ = ("distribution", "name", "value")
+
+    def __init__(self, name: str, value: str, distribution: str) -> None:
+        self.name = name
+        self.value = value
+        self.distribution = distribution
+
+    def load(self) -> type[Driver]:
+        import importlib
+
+        module_name, _, attr = self.value.partition(":")
+        module = importlib.import_module(module_name.strip())
+        obj: object = module
+        for part in attr.strip().split("."):
+            obj = getattr(obj, part)
+        return obj  # type: ignore[return-value]
+
+
+def _parse_entry_points(text: str, distribution: str) -> list[EntryPoint]:
+    found: list[EntryPoint] = []
+    in_group = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            in_group = line[1:-1].strip() == GROUP
+            continue
+        if in_group and "=" in line:
+            name, _, value = line.partition("=")
+            found.append(EntryPoint(name.strip(), value.strip(), distribution))
+    return found
+
+
+def entry_points(path: list[str] | None = None) -> dict[str, EntryPoint]:
+    """The ``stonith.drivers`` entry points of every distribution on ``path`` (first one wins)."""
+    result: dict[str, EntryPoint] = {}
+    for directory in sys.path if path is None else path:
+        try:
+            entries = sorted(os.scandir(directory or "."), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(entry.path, "entry_points.txt"), encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            if GROUP not in text:
+                continue
+            distribution = entry.name.rsplit(".", 1)[0].split("-")[0]
+            for ep in _parse_entry_points(text, distribution):
+                result.setdefault(ep.name, ep)
+    return result
+
+
+def external_dirs() -> list[str]:
+    configured = os.environ.get("STONITH_EXTERNAL_DIRS")
+    if configured is not None:
+        return [d for d in configured.split(":") if d]
+    return list(DEFAULT_EXTERNAL_DIRS)
+
+
+def external_plugins() -> dict[str, str]:
+    """``external/NAME`` -> script path, for every acceptable script (as cluster-glue accepts them).
+
+    cluster-glue refuses scripts that are not regular executable files, or that are writable by
+    group or others; so do we.
+    """
+    import stat
+
+    found: dict[str, str] = {}
+    for directory in external_dirs():
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111 or st.st_mode & 0o022:
+                continue
+            found.setdefault("external/" + name, path)
+    return found
+
+
+def _blocked() -> set[str]:
+    return {n.strip() for n in os.environ.get("STONITH_BLOCK", "").split(",") if n.strip()}
+
+
+def types() -> list[str]:
+    """Every installed device type, sorted like cluster-glue's ``stonith -L``."""
+    blocked = _blocked()
+    names = set(entry_points()) | set(external_plugins())
+    return sorted(n for n in names if n not in blocked)
+
+
+def describe(name: str) -> str:
+    """One line about a type, without importing its driver if it is a built-in."""
+    ep = entry_points().get(name)
+    if ep is not None and ep.value.startswith("stonith.drivers."):
+        from stonith.drivers import CATALOG
+
+        if name in CATALOG:
+            return CATALOG[name]
+    return load(name).INFO.shortdesc
+
+
+def provenance(name: str) -> str:
+    """Which distribution (or which script) supplies a type."""
+    ep = entry_points().get(name)
+    if ep is not None:
+        return ep.distribution
+    script = external_plugins().get(name)
+    if script is not None:
+        return script
+    raise UnknownType(f"Invalid device type: '{name}'")
+
+
+def load(name: str) -> type[Driver]:
+    """The driver class for a type; imports only that driver."""
+    if name in _blocked():
+        raise UnknownType(f"Invalid device type: '{name}'")
+    if name.startswith("external/"):
+        script = external_plugins().get(name)
+        if script is None:
+            raise UnknownType(f"Invalid device type: '{name}'")
+        from stonith.external import external_driver
+
+        return external_driver(name, script)
+    ep = entry_points().get(name)
+    if ep is None:
+        raise UnknownType(f"Invalid device type: '{name}'")
+    try:
+        driver = ep.load()
+    except Exception as exc:  # a broken third-party driver must not crash the CLI
+        raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}") from None
+    return driver

@@ -1,0 +1,52 @@
+"""Shared test helpers.
+
+Tests that need an independent peer program (cluster-glue's /usr/sbin/stonith, fence-agents,
+net-snmp, powermand, ...) call ``require_peer``.  On a user's machine without the peer they skip
+with the reason; in CI (``STONITH_REQUIRE_PEERS=1``, set by .ci/run) a missing peer is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE_PEERS = os.environ.get("STONITH_REQUIRE_PEERS") == "1"
+
+
+def require_peer(program: str, package: str = "") -> str:
+    """Absolute path of ``program``, or skip (fail in CI) naming the Debian package to install."""
+    found = program if os.path.isabs(program) and os.access(program, os.X_OK) else shutil.which(program)
+    if found:
+        return found
+    reason = f"peer {program} not installed" + (f" (Debian package {package})" if package else "")
+    if REQUIRE_PEERS:
+        pytest.fail(reason + " but STONITH_REQUIRE_PEERS=1 forbids skipping")
+    pytest.skip(reason)
+
+
+def stonith_cmd() -> list[str]:
+    """How to run the installed ``stonith`` command."""
+    exe = Path(sys.executable).with_name("stonith")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "stonith"]
+
+
+def run_stonith(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.setdefault("LANG", "C.UTF-8")
+    full_env.pop("LANGUAGE", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run([*stonith_cmd(), *args], capture_output=True, text=True, env=full_env,
+                          input=stdin, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def stonith_run():
+    return run_stonith
