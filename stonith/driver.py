@@ -139,6 +139,8 @@ class Driver(abc.ABC):
     """
 
     INFO: ClassVar[DriverInfo]
+    # cluster-glue's C plugins lowercase the hosts ``-l`` prints; its external scripts do not.
+    LOWERCASE_HOSTS: ClassVar[bool] = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)

@@ -133,6 +133,7 @@ class External(Driver):
     """Base of the per-script classes made by ``external_driver``."""
 
     SCRIPT = ""
+    LOWERCASE_HOSTS = False
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -161,7 +162,7 @@ class External(Driver):
             raise DeviceError(f"{self.INFO.name}: gethosts exited {rc}")
         from stonith.fields import split_list
 
-        return [Outlet(h.lower()) for h in split_list(out)]
+        return [Outlet(h) for h in split_list(out)]
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
         return UNKNOWN

@@ -374,7 +374,8 @@ def _listhosts(driver: Driver, opts: Options) -> int:
         return int(exc.exit_code)
     from stonith.fields import has_control_chars
 
-    names = [o.name.lower() for o in outlets if not has_control_chars(o.name)]
+    names = [o.name.lower() if driver.LOWERCASE_HOSTS else o.name for o in outlets
+             if not has_control_chars(o.name)]
     if opts.json:
         _json({"action": "list", "type": driver.INFO.name, "hosts": names})
     else:
