@@ -75,9 +75,9 @@ def cmd_metadata(args: argparse.Namespace) -> int:
     elif fmt == "xmlrpc":
         text = marshal.to_xmlrpc(marshal.info_to_dict(info)) + "\n"
     elif fmt == "help":
-        text = metadata.help_text(info)
+        text = metadata.help_text(info, args.lang)
     elif fmt == "man":
-        text = metadata.man_page(info)
+        text = metadata.man_page(info, args.lang)
     elif fmt == "names":
         text = metadata.glue_names(info)
     else:

@@ -11,6 +11,8 @@ from stonith import fields as F
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stonith.driver import DriverInfo
     from stonith.fields import Field
 
@@ -250,43 +252,47 @@ def fence_xml(info: DriverInfo, lang: str = "en") -> str:
 # help and man page
 
 
-def _constraints(field: Field) -> list[str]:
+def _constraints(field: Field, tr: Callable[[str], str] = str) -> list[str]:
     parts: list[str] = []
     kind = field.basictype + ("[]" if field.isarray else "")
     if field.specialtype:
         kind += f" ({field.specialtype})"
     parts.append(kind)
     if field.required:
-        parts.append("required")
+        parts.append(tr("required"))
     if field.default is not None:
-        parts.append("default " + F.to_text(field, field.default))
+        parts.append(tr("default") + " " + F.to_text(field, field.default))
     if field.enumset:
-        parts.append("one of " + "|".join(field.enumset))
+        parts.append(tr("one of") + " " + "|".join(field.enumset))
     if field.minval is not None or field.maxval is not None:
         lo = "" if field.minval is None else F._num(field.minval)
         hi = "" if field.maxval is None else F._num(field.maxval)
-        parts.append(f"range {lo}..{hi}")
+        parts.append(f"{tr('range')} {lo}..{hi}")
     if field.length is not None:
-        parts.append(f"max {field.length} chars")
+        parts.append(tr("max {n} chars").format(n=field.length))
     if field.minelem is not None or field.maxelem is not None:
-        parts.append(f"{field.minelem or 0}..{'' if field.maxelem is None else field.maxelem} items")
+        parts.append(f"{field.minelem or 0}..{'' if field.maxelem is None else field.maxelem} {tr('items')}")
     if field.regex:
-        parts.append(f"matches {field.regex}")
+        parts.append(f"{tr('matches')} {field.regex}")
     return parts
 
 
-def help_text(info: DriverInfo) -> str:
+def help_text(info: DriverInfo, lang: str | None = None) -> str:
+    """Human help for a driver type (``info`` should already be localized for ``lang``)."""
+    from stonith.i18n import translator
+
+    tr = translator(lang)
     out = [f"{info.name} - {info.shortdesc}\n\n{info.description}\n"]
     if info.url:
-        out.append(f"\nSee {info.url}\n")
+        out.append(f"\n{tr('See')} {info.url}\n")
     if info.models:
-        out.append("\nModels: " + ", ".join(info.models) + "\n")
-    out.append(f"Status: {info.status}\n\nParameters:\n")
+        out.append(f"\n{tr('Models:')} " + ", ".join(info.models) + "\n")
+    out.append(f"{tr('Status:')} {info.status}\n\n{tr('Parameters:')}\n")
     for field in info.fields:
-        out.append(f"  {field.fieldname}  ({', '.join(_constraints(field))})\n")
+        out.append(f"  {field.fieldname}  ({', '.join(_constraints(field, tr))})\n")
         out.append(f"      {field.label}: {field.long_text}\n")
         if field.aliases:
-            out.append(f"      also accepted as: {', '.join(field.aliases)}\n")
+            out.append(f"      {tr('also accepted as:')} {', '.join(field.aliases)}\n")
     return "".join(out)
 
 
@@ -297,7 +303,10 @@ def _roff(text: str) -> str:
     return "\n".join(lines)
 
 
-def man_page(info: DriverInfo) -> str:
+def man_page(info: DriverInfo, lang: str | None = None) -> str:
+    from stonith.i18n import translator
+
+    tr = translator(lang)
     out = [
         f'.TH STONITH-{info.name.upper().replace("/", "-")} 8 "" "stonith" "STONITH drivers"\n',
         ".SH NAME\n",
@@ -311,6 +320,6 @@ def man_page(info: DriverInfo) -> str:
     ]
     for field in info.fields:
         out.append(f".TP\n.B {_roff(field.fieldname)}\n")
-        out.append(f"{_roff(field.long_text)}\n.br\n({_roff(', '.join(_constraints(field)))})\n")
+        out.append(f"{_roff(field.long_text)}\n.br\n({_roff(', '.join(_constraints(field, tr)))})\n")
     out.append(".SH SEE ALSO\n.BR stonith (8)\n")
     return "".join(out)

@@ -1,0 +1,1 @@
+"""Benchmark harness: ``python -m bench`` (``make bench``) from the repository root; see README.md."""
