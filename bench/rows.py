@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import site
 import sys
 from pathlib import Path
 
@@ -46,6 +47,23 @@ def startup_row(*args: str) -> Row:
         peers=[PYTHON_FLOOR, FENCE_AGENT, Command(" ".join([GLUE_STONITH, *args]), [GLUE_STONITH, *args])],
         limits=STARTUP_LIMITS,
     )
+
+
+def warnings() -> list[str]:
+    """What makes this interpreter's numbers unrepresentative, printed before the table."""
+    out = []
+    if not os.access(STONITH, os.X_OK):
+        out.append(f"{STONITH} is not installed: run `make install` (or `make bench`) first")
+    editable = sorted(
+        p.name for d in site.getsitepackages() for p in Path(d).glob("__editable__*stonith*.pth")
+    )
+    if editable:
+        out.append(
+            f"stonith is an editable install here ({', '.join(editable)}): its import hook runs at every"
+            " start-up of this interpreter, `python -I -c pass` included, so the times and ratios are"
+            " not a user's. `make install` replaces it with a real install."
+        )
+    return out
 
 
 ROWS: list[Row] = [

@@ -10,6 +10,7 @@ Assumes: the operator really checks the machine before confirming.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -36,10 +37,23 @@ INFO = DriverInfo(
     "This STONITH agent prompts a human to reset a machine.\n"
     "The human tells it when the reset was completed.",
     fields=(
-        Field("hostlist", "Hostlist", isarray=True, specialtype=HOSTNAME, length=253, minelem=1,
-              required=True, long_text="The list of hosts that the STONITH device controls"),
-        Field("socket_dir", "Socket directory", specialtype=PATH, default=DEFAULT_SOCKET_DIR,
-              long_text="Directory of the sockets on which stonith meatclient confirms"),
+        Field(
+            "hostlist",
+            "Hostlist",
+            isarray=True,
+            specialtype=HOSTNAME,
+            length=253,
+            minelem=1,
+            required=True,
+            long_text="The list of hosts that the STONITH device controls",
+        ),
+        Field(
+            "socket_dir",
+            "Socket directory",
+            specialtype=PATH,
+            default=DEFAULT_SOCKET_DIR,
+            long_text="Directory of the sockets on which stonith meatclient confirms",
+        ),
     ),
     family="manual",
     status="beta",
@@ -82,7 +96,7 @@ class Meatware(Driver):
                 os.umask(old_umask)
             server.listen(1)
             log.crit(f"OPERATOR INTERVENTION REQUIRED to {what} {host}.")
-            log.crit(f"Run \"stonith meatclient -c {host}\" AFTER you have done it.")
+            log.crit(f'Run "stonith meatclient -c {host}" AFTER you have done it.')
             while True:
                 server.settimeout(max(0.01, deadline.remaining()))
                 try:
@@ -102,10 +116,8 @@ class Meatware(Driver):
                     conn.sendall(b"wrong host\n")
         finally:
             server.close()
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         self._state[outlet.id] = UNKNOWN
@@ -121,4 +133,3 @@ class Meatware(Driver):
         self._state[outlet.id] = UNKNOWN
         self._ask(outlet, "reset", deadline)
         self._state[outlet.id] = ON
-

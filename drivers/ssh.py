@@ -31,14 +31,35 @@ INFO = DriverInfo(
     "Fine for testing, but not suitable for production!\n"
     "Only reboot action supported, no poweroff, and, surprisingly enough, no poweron.",
     fields=(
-        Field("hostlist", "Hostlist", isarray=True, specialtype=HOSTNAME, length=253, minelem=1,
-              required=True, long_text="The list of hosts that the STONITH device controls"),
-        Field("user", "User", regex=r"[a-z_][a-z0-9_.-]{0,31}", default="root",
-              long_text="The user to log in as on the target"),
-        Field("identity_file", "Identity file", specialtype=PATH,
-              long_text="The ssh private key to log in with"),
-        Field("ssh_port", "SSH port", basictype=INTEGER, minval=1, maxval=65535, default=22,
-              long_text="TCP port of the targets' ssh servers"),
+        Field(
+            "hostlist",
+            "Hostlist",
+            isarray=True,
+            specialtype=HOSTNAME,
+            length=253,
+            minelem=1,
+            required=True,
+            long_text="The list of hosts that the STONITH device controls",
+        ),
+        Field(
+            "user",
+            "User",
+            regex=r"[a-z_][a-z0-9_.-]{0,31}",
+            default="root",
+            long_text="The user to log in as on the target",
+        ),
+        Field(
+            "identity_file", "Identity file", specialtype=PATH, long_text="The ssh private key to log in with"
+        ),
+        Field(
+            "ssh_port",
+            "SSH port",
+            basictype=INTEGER,
+            minval=1,
+            maxval=65535,
+            default=22,
+            long_text="TCP port of the targets' ssh servers",
+        ),
     ),
     family="none",
     status=TESTING_ONLY,
@@ -54,7 +75,9 @@ class Ssh(Driver):
 
     def _answers(self, host: str, deadline: Deadline) -> bool:
         try:
-            with socket.create_connection((host, self.config["ssh_port"]), timeout=min(2.0, max(0.05, deadline.remaining()))):
+            with socket.create_connection(
+                (host, self.config["ssh_port"]), timeout=min(2.0, max(0.05, deadline.remaining()))
+            ):
                 return True
         except OSError:
             return False
@@ -70,15 +93,33 @@ class Ssh(Driver):
         raise StateMismatch("ssh cannot power a host off")
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
-        argv = [SSH, "-q", "-x", "-n", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
-                "-o", f"ConnectTimeout={max(1, int(min(10.0, deadline.remaining())))}",
-                "-p", str(self.config["ssh_port"]), "-l", self.config["user"]]
+        argv = [
+            SSH,
+            "-q",
+            "-x",
+            "-n",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            f"ConnectTimeout={max(1, int(min(10.0, deadline.remaining())))}",
+            "-p",
+            str(self.config["ssh_port"]),
+            "-l",
+            self.config["user"],
+        ]
         if self.config.get("identity_file"):
             argv += ["-i", self.config["identity_file"]]
         argv += ["--", outlet.id, REBOOT_COMMAND]
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=max(0.1, deadline.remaining()), check=False)
+            proc = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=max(0.1, deadline.remaining()),
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise Timeout(f"ssh to {outlet.id} did not finish before the deadline") from None
         except OSError as exc:

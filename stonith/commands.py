@@ -33,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     meta = sub.add_parser("metadata", help="print a driver's self-configuration metadata")
     meta.add_argument("type")
-    meta.add_argument("--format", default="json",
-                      choices=("glue", "fence", "xmlrpc", "json", "help", "man", "names"))
+    meta.add_argument(
+        "--format", default="json", choices=("glue", "fence", "xmlrpc", "json", "help", "man", "names")
+    )
     meta.add_argument("--lang")
     conf = sub.add_parser("config", help="defaults, validation and redacted view of a configuration")
     conf.add_argument("type")
@@ -141,8 +142,12 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    handler = {"metadata": cmd_metadata, "config": cmd_config, "types": cmd_types,
-               "meatclient": cmd_meatclient}[args.command]
+    handler = {
+        "metadata": cmd_metadata,
+        "config": cmd_config,
+        "types": cmd_types,
+        "meatclient": cmd_meatclient,
+    }[args.command]
     try:
         return handler(args)
     except BadConfig as exc:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.driver import Driver, DriverInfo
+    from stonith.fields import Field
 
 REDACTED = "********"
 
@@ -57,11 +58,14 @@ class Device:
         return self.driver_cls.INFO
 
     def current_config(self, *, redact: bool = True) -> dict[str, Any]:
+        """The configuration in force (a copy: changing it changes nothing), secrets redacted."""
+        import copy
+
         out: dict[str, Any] = {}
         for field in self.info.fields:
             if field.fieldname in self.config:
-                value = self.config[field.fieldname]
-                out[field.fieldname] = REDACTED if (redact and field.secret and value) else value
+                value = copy.deepcopy(self.config[field.fieldname])
+                out[field.fieldname] = _redacted(field, value) if redact else value
         return out
 
     def modify(self, changes: Mapping[str, Any]) -> None:
@@ -77,6 +81,20 @@ class Device:
         config = check(self.info, merged)
         driver = self.driver_cls(config)
         self.config, self.driver = config, driver
+
+
+def _redacted(field: Field, value: Any) -> Any:
+    """``value`` with every secret in it, also a secret member of a struct, replaced by REDACTED."""
+    if field.secret:
+        return REDACTED if value else value
+    if field.fields:
+        items = value if field.isarray and isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                for sub in field.fields:
+                    if sub.fieldname in item:
+                        item[sub.fieldname] = _redacted(sub, item[sub.fieldname])
+    return value
 
 
 def construct(type_name: str, config: Mapping[str, Any]) -> Device:

@@ -41,7 +41,7 @@ class Outlet:
 
     __slots__ = ("id", "name")
 
-    def __init__(self, id: str, name: str = "") -> None:  # noqa: A002 - "id" is the domain word
+    def __init__(self, id: str, name: str = "") -> None:
         self.id = id
         self.name = name or id
 

@@ -7,12 +7,13 @@ the CLI never lets any other exception escape as a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import IntEnum
 
+class ExitCode:
+    """libstonith return codes (include/stonith/stonith.h), used as process exit codes.
 
-class ExitCode(IntEnum):
-    """libstonith return codes (include/stonith/stonith.h), used as process exit codes."""
+    Plain integers, not an IntEnum: ``enum`` alone costs a third of Python's start-up time and this
+    module is on the start-up path of every ``stonith`` command.
+    """
 
     S_OK = 0
     S_BADCONFIG = 1
@@ -27,12 +28,13 @@ class ExitCode(IntEnum):
 
 # Usage errors share S_BADCONFIG's value with cluster-glue ("usage ... exit 1").
 USAGE = ExitCode.S_BADCONFIG
+NAMES = {v: k for k, v in vars(ExitCode).items() if k.startswith("S_")}
 
 
 class StonithError(Exception):
     """Base of every expected failure; ``exit_code`` says how the CLI ends."""
 
-    exit_code: ExitCode = ExitCode.S_OOPS
+    exit_code: int = ExitCode.S_OOPS
 
 
 class UsageError(StonithError):
@@ -47,13 +49,28 @@ class UnknownType(StonithError):
     exit_code = ExitCode.S_OOPS
 
 
-@dataclass(frozen=True)
 class FieldProblem:
     """One violated constraint of one configuration field."""
 
-    field: str
-    message: str
-    missing: bool = False
+    __slots__ = ("field", "message", "missing")
+
+    def __init__(self, field: str, message: str, missing: bool = False) -> None:
+        self.field = field
+        self.message = message
+        self.missing = missing
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldProblem) and (self.field, self.message, self.missing) == (
+            other.field,
+            other.message,
+            other.missing,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.field, self.message))
+
+    def __repr__(self) -> str:
+        return f"FieldProblem({self.field!r}, {self.message!r}, missing={self.missing})"
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"

@@ -173,6 +173,9 @@ class Field:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Field is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Field is immutable")
+
     def _key(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
 
@@ -240,6 +243,10 @@ def split_list(text: str) -> list[str]:
 def parse_scalar(field: Field, raw: Any) -> Any:
     """Turn one scalar (text or already typed) into the field's Python type."""
     kind = field.basictype
+    if isinstance(raw, str) and has_control_chars(raw):
+        # Whatever the type: "5\n" is not an integer, "yes\r" is not a boolean.
+        raise ValueProblem("contains control characters")
+    shown = "the value" if field.secret else repr(raw)  # a secret never appears in a message
     if kind == BOOLEAN:
         if isinstance(raw, bool):
             return raw
@@ -248,10 +255,10 @@ def parse_scalar(field: Field, raw: Any) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise ValueProblem(f"{raw!r} is not a boolean (use yes/no, true/false, on/off, 1/0)")
+        raise ValueProblem(f"{shown} is not a boolean (use yes/no, true/false, on/off, 1/0)")
     if kind == INTEGER:
         if isinstance(raw, bool):
-            raise ValueProblem(f"{raw!r} is not an integer")
+            raise ValueProblem(f"{shown} is not an integer")
         if isinstance(raw, int):
             return raw
         if isinstance(raw, float) and raw.is_integer():
@@ -262,17 +269,22 @@ def parse_scalar(field: Field, raw: Any) -> Any:
         else:
             sign, digits = "", text
         if not digits.isascii() or not digits.isdigit():
-            raise ValueProblem(f"{raw!r} is not an integer")
+            raise ValueProblem(f"{shown} is not an integer")
         return int(sign + digits)
     if kind in (FLOAT, SECONDS):
         if isinstance(raw, bool):
-            raise ValueProblem(f"{raw!r} is not a number")
-        if isinstance(raw, (int, float)):
-            value = float(raw)
-        else:
-            value = _parse_number(str(raw).strip(), seconds=kind == SECONDS)
+            raise ValueProblem(f"{shown} is not a number")
+        try:
+            if isinstance(raw, (int, float)):
+                value = float(raw)
+            else:
+                value = _parse_number(str(raw).strip(), seconds=kind == SECONDS)
+        except OverflowError:  # float(10**400)
+            value = float("inf")
+        except ValueProblem:
+            raise ValueProblem(f"{shown} is not a number{' of seconds' if kind == SECONDS else ''}") from None
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueProblem(f"{raw!r} is not a finite number")
+            raise ValueProblem(f"{shown} is not a finite number")
         return value
     if kind == ENUMERATION:
         text = str(raw)
@@ -283,7 +295,7 @@ def parse_scalar(field: Field, raw: Any) -> Any:
         for choice in field.enumset:
             if lowered == choice.lower():
                 return choice
-        raise ValueProblem(f"{raw!r} is not one of {', '.join(field.enumset)}")
+        raise ValueProblem(f"{shown} is not one of {', '.join(field.enumset)}")
     if not isinstance(raw, str):
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return str(raw)
@@ -362,7 +374,7 @@ def _parse_struct(field: Field, raw: Any) -> Any:
             elif sub.required:
                 raise ValueProblem(f"member {sub.fieldname!r} is required")
             elif sub.default is not None:
-                value[sub.fieldname] = sub.default
+                value[sub.fieldname] = _fresh(sub.default)
         out.append(value)
     return out if field.isarray else out[0]
 
@@ -394,10 +406,11 @@ def check_value(field: Field, value: Any) -> list[str]:
 def _check_scalar(field: Field, value: Any) -> list[str]:
     problems: list[str] = []
     if field.basictype in (INTEGER, FLOAT, SECONDS):
+        shown = "the value" if field.secret else str(value)
         if field.minval is not None and value < field.minval:
-            problems.append(f"{value} is below the minimum {_num(field.minval)}")
+            problems.append(f"{shown} is below the minimum {_num(field.minval)}")
         if field.maxval is not None and value > field.maxval:
-            problems.append(f"{value} is above the maximum {_num(field.maxval)}")
+            problems.append(f"{shown} is above the maximum {_num(field.maxval)}")
         return problems
     if not isinstance(value, str):
         return problems
@@ -523,7 +536,7 @@ def validate(fields: Iterable[Field], values: Mapping[str, Any]) -> tuple[dict[s
             if field.required:
                 problems.append((field.fieldname, "required parameter is missing", True))
             elif field.default is not None:
-                typed[field.fieldname] = field.default
+                typed[field.fieldname] = _fresh(field.default)
             continue
         try:
             value = parse_value(field, raw[field.fieldname])
@@ -543,7 +556,16 @@ def validate(fields: Iterable[Field], values: Mapping[str, Any]) -> tuple[dict[s
 
 def defaults(fields: Iterable[Field]) -> dict[str, Any]:
     """The configuration a driver uses when nothing is given (required fields are absent)."""
-    return {f.fieldname: f.default for f in fields if f.default is not None}
+    return {f.fieldname: _fresh(f.default) for f in fields if f.default is not None}
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a (default) value that shares no list or dict with the immutable Field."""
+    if isinstance(value, (list, tuple)):
+        return [_fresh(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
 
 
 def to_text(field: Field, value: Any) -> str:
@@ -553,11 +575,16 @@ def to_text(field: Field, value: Any) -> str:
 
         return json.dumps(value, sort_keys=True)
     if field.isarray:
-        if any(("," in str(v) or " " in str(v)) for v in value):
+        item = field.replace(isarray=False)
+        texts = [to_text(item, v) for v in value]
+        text = ",".join(texts)
+        # Items that split_list would cut or drop, or text that would be taken for JSON: use JSON.
+        cut = any(t == "" or any(ch in " \t\r\n\f," for ch in t) for t in texts)
+        if cut or text.lstrip().startswith("["):
             import json
 
-            return json.dumps(value)
-        return ",".join(to_text(field.replace(isarray=False), v) for v in value)
+            return json.dumps(list(value), ensure_ascii=False)
+        return text
     if field.basictype == BOOLEAN:
         return "yes" if value else "no"
     if field.basictype in (FLOAT, SECONDS):

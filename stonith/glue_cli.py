@@ -138,8 +138,17 @@ def _set_short(opts: Options, letter: str, value: str) -> None:
             raise _usage_error(f"bad reset type [{value}]")
         opts.reset_type = value
     else:
-        attr = {"E": "env", "s": "silent", "n": "names", "S": "status", "l": "listhosts",
-                "L": "list_types", "m": "meta", "h": "help", "V": "version"}.get(letter)
+        attr = {
+            "E": "env",
+            "s": "silent",
+            "n": "names",
+            "S": "status",
+            "l": "listhosts",
+            "L": "list_types",
+            "m": "meta",
+            "h": "help",
+            "V": "version",
+        }.get(letter)
         if attr:
             setattr(opts, attr, True)
         elif letter == "v":
@@ -264,7 +273,9 @@ def gather_config(opts: Options, info: DriverInfo) -> dict[str, str]:
     if opts.nvpairs:
         return dict(opts.nvpairs)
     if info.fields:
-        raise _usage_error("Must specify either -p option, -F option, -E option, or name=value style arguments")
+        raise _usage_error(
+            "Must specify either -p option, -F option, -E option, or name=value style arguments"
+        )
     return {}
 
 
@@ -374,8 +385,9 @@ def _listhosts(driver: Driver, opts: Options) -> int:
         return int(exc.exit_code)
     from stonith.fields import has_control_chars
 
-    names = [o.name.lower() if driver.LOWERCASE_HOSTS else o.name for o in outlets
-             if not has_control_chars(o.name)]
+    names = [
+        o.name.lower() if driver.LOWERCASE_HOSTS else o.name for o in outlets if not has_control_chars(o.name)
+    ]
     if opts.json:
         _json({"action": "list", "type": driver.INFO.name, "hosts": names})
     else:
@@ -393,16 +405,32 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
     except StonithError as exc:
         log.error(f"{name}: {verb} of host {node} failed: {exc}")
         if opts.json:
-            _json({"action": verb, "type": name, "host": node, "result": "failed", "error": str(exc),
-                   "exit_code": int(exc.exit_code)})
+            _json(
+                {
+                    "action": verb,
+                    "type": name,
+                    "host": node,
+                    "result": "failed",
+                    "error": str(exc),
+                    "exit_code": int(exc.exit_code),
+                }
+            )
         return int(exc.exit_code)
     verified = all(r.verified for r in results)
     outlets = ", ".join(r.outlet.name for r in results)
     how = "verified" if verified else "NOT verified: the device cannot report outlet state"
     log.info(f"Host {name}-{verb}: {node} ({outlets}; {how})")
     if opts.json:
-        _json({"action": verb, "type": name, "host": node, "result": "ok", "verified": verified,
-               "outlets": [r.as_dict() for r in results]})
+        _json(
+            {
+                "action": verb,
+                "type": name,
+                "host": node,
+                "result": "ok",
+                "verified": verified,
+                "outlets": [r.as_dict() for r in results],
+            }
+        )
     return 0
 
 

@@ -43,11 +43,42 @@ def _enc(value: Any) -> Any:
 
 def _dec(value: Any) -> Any:
     if isinstance(value, dict):
-        if set(value) == {"int"} and isinstance(value["int"], str):
+        if _is_int(value):
             return int(value["int"])
         return {k: _dec(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_dec(v) for v in value]
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    if not (isinstance(value, dict) and set(value) == {"int"} and isinstance(value["int"], str)):
+        return False
+    digits = value["int"][1:] if value["int"][:1] in "+-" else value["int"]
+    return digits.isascii() and digits.isdigit()
+
+
+def _dec_value(field: Field, value: Any) -> Any:
+    """Decode a value of ``field`` guided by its type.
+
+    Only a number-typed value can be an ``{"int": ...}`` wrapper: a struct whose member happens to
+    be called ``int`` stays a struct.
+    """
+    if field.isarray and isinstance(value, list):
+        return [_dec_item(field, v) for v in value]
+    return _dec_item(field, value)
+
+
+def _dec_item(field: Field, value: Any) -> Any:
+    from stonith.fields import FLOAT, INTEGER, SECONDS, STRUCT
+
+    if field.field_class == STRUCT:
+        if not isinstance(value, dict):
+            return value
+        members = {sub.fieldname: sub for sub in field.fields}
+        return {k: _dec_value(members[k], v) if k in members else v for k, v in value.items()}
+    if field.basictype in (INTEGER, FLOAT, SECONDS) and _is_int(value):
+        return int(value["int"])
     return value
 
 
@@ -67,19 +98,20 @@ def field_to_dict(field: Field) -> dict[str, Any]:
 def field_from_dict(data: Mapping[str, Any]) -> Field:
     kwargs: dict[str, Any] = {}
     for key, attr in _FIELD_ATTRS:
-        if key not in data:
+        if key not in data or attr == "default":
             continue
         value = _dec(data[key])
         if attr == "fields":
             value = tuple(field_from_dict(sub) for sub in value)
         elif attr in ("enumset", "aliases"):
             value = tuple(value)
-        elif attr in ("minval", "maxval") and isinstance(value, float) and value.is_integer() is False:
-            pass
         kwargs[attr] = value
     name = kwargs.pop("fieldname")
     label = kwargs.pop("label")
-    return Field(name, label, **kwargs)
+    field = Field(name, label, **kwargs)
+    if "default" in data:  # decoded by the field's type, which must be known first
+        field = field.replace(default=_dec_value(field, data["default"]))
+    return field
 
 
 def info_to_dict(info: DriverInfo) -> dict[str, Any]:
@@ -90,7 +122,7 @@ def info_to_dict(info: DriverInfo) -> dict[str, Any]:
         "family": info.family,
         "models": list(info.models),
         "status": info.status,
-        "capabilities": {c: getattr(info.capabilities, c) for c in _CAPS},
+        "capabilities": {c: _enc(getattr(info.capabilities, c)) for c in _CAPS},
         "fields": [field_to_dict(f) for f in info.fields],
     }
     if info.url is not None:
@@ -108,7 +140,7 @@ def info_from_dict(data: Mapping[str, Any]) -> DriverInfo:
         models=data.get("models", ()),
         url=data.get("url"),
         status=data["status"],
-        capabilities=Capabilities(**data["capabilities"]),
+        capabilities=Capabilities(**_dec(data["capabilities"])),
     )
 
 
@@ -149,4 +181,8 @@ def config_from_wire(info: DriverInfo, data: Mapping[str, Any]) -> dict[str, Any
     """Decode and validate a configuration struct (raises BadConfig)."""
     from stonith.device import check
 
-    return check(info, {k: _dec(v) for k, v in data.items()})
+    decoded: dict[str, Any] = {}
+    for name, value in data.items():
+        field = info.field(name)
+        decoded[name] = _dec_value(field, value) if field is not None else value
+    return check(info, decoded)

@@ -135,27 +135,81 @@ FENCE_NAMES: dict[str, tuple[str, str | None, str]] = {
 # Options every agent has, as (name, obsoletes, getopt, content type, default, shortdesc).
 FENCE_COMMON: tuple[tuple[str, str | None, str, str, str | None, str], ...] = (
     ("action", None, "-o, --action=[action]", "string", "reboot", "Fencing action"),
-    ("plug", "port", "-n, --plug=[id]", "string", None,
-     "Physical plug number on device, UUID or identification of machine"),
+    (
+        "plug",
+        "port",
+        "-n, --plug=[id]",
+        "string",
+        None,
+        "Physical plug number on device, UUID or identification of machine",
+    ),
     ("nodename", None, "--nodename=[name]", "string", None, "Name of the node to be fenced"),
     ("verbose", None, "-v, --verbose", "boolean", None, "Verbose mode"),
-    ("debug_file", "debug", "-D, --debug-file=[debugfile]", "string", None, "Write debug information to given file"),
-    ("separator", None, "-C, --separator=[char]", "string", ",", "Separator for CSV created by 'list' operation"),
-    ("plug_separator", None, "--plug-separator=[char]", "string", ",",
-     "Separator for plug parameter when specifying more than 1 plug"),
+    (
+        "debug_file",
+        "debug",
+        "-D, --debug-file=[debugfile]",
+        "string",
+        None,
+        "Write debug information to given file",
+    ),
+    (
+        "separator",
+        None,
+        "-C, --separator=[char]",
+        "string",
+        ",",
+        "Separator for CSV created by 'list' operation",
+    ),
+    (
+        "plug_separator",
+        None,
+        "--plug-separator=[char]",
+        "string",
+        ",",
+        "Separator for plug parameter when specifying more than 1 plug",
+    ),
     ("delay", None, "--delay=[seconds]", "second", "0", "Wait X seconds before fencing is started"),
-    ("login_timeout", None, "--login-timeout=[seconds]", "second", "5", "Wait X seconds for cmd prompt after login"),
-    ("power_timeout", None, "--power-timeout=[seconds]", "second", "20",
-     "Test X seconds for status change after ON/OFF"),
-    ("power_wait", None, "--power-wait=[seconds]", "second", "0",
-     "Wait X seconds after issuing ON/OFF"),
-    ("shell_timeout", None, "--shell-timeout=[seconds]", "second", "3",
-     "Wait X seconds for cmd prompt after issuing command"),
+    (
+        "login_timeout",
+        None,
+        "--login-timeout=[seconds]",
+        "second",
+        "5",
+        "Wait X seconds for cmd prompt after login",
+    ),
+    (
+        "power_timeout",
+        None,
+        "--power-timeout=[seconds]",
+        "second",
+        "20",
+        "Test X seconds for status change after ON/OFF",
+    ),
+    ("power_wait", None, "--power-wait=[seconds]", "second", "0", "Wait X seconds after issuing ON/OFF"),
+    (
+        "shell_timeout",
+        None,
+        "--shell-timeout=[seconds]",
+        "second",
+        "3",
+        "Wait X seconds for cmd prompt after issuing command",
+    ),
     ("retry_on", None, "--retry-on=[attempts]", "integer", "1", "Count of attempts to retry power on"),
 )
 
-FENCE_ACTIONS = ("on", "off", "reboot", "status", "list", "list-status", "monitor", "metadata", "manpage",
-                 "validate-all")
+FENCE_ACTIONS = (
+    "on",
+    "off",
+    "reboot",
+    "status",
+    "list",
+    "list-status",
+    "monitor",
+    "metadata",
+    "manpage",
+    "validate-all",
+)
 
 
 def _fence_type(field: Field) -> str:
@@ -170,8 +224,17 @@ def _fence_type(field: Field) -> str:
 
 
 def _fence_param(
-    name: str, required: bool, getopt: str, ctype: str, default: str | None, shortdesc: str,
-    lang: str, *, deprecated: bool = False, obsoletes: str | None = None, options: tuple[str, ...] = (),
+    name: str,
+    required: bool,
+    getopt: str,
+    ctype: str,
+    default: str | None,
+    shortdesc: str,
+    lang: str,
+    *,
+    deprecated: bool = False,
+    obsoletes: str | None = None,
+    options: tuple[str, ...] = (),
 ) -> str:
     attrs = f'name="{escape(name)}" unique="0" required="{int(required)}"'
     if deprecated:
@@ -180,9 +243,11 @@ def _fence_param(
         attrs += f' obsoletes="{escape(obsoletes)}"'
     dflt = f' default="{escape(default)}"' if default is not None else ""
     if options:
-        content = f'\t\t<content type="{ctype}"{dflt}>\n' + "".join(
-            f'\t\t\t<option value="{escape(o)}" />\n' for o in options
-        ) + "\t\t</content>\n"
+        content = (
+            f'\t\t<content type="{ctype}"{dflt}>\n'
+            + "".join(f'\t\t\t<option value="{escape(o)}" />\n' for o in options)
+            + "\t\t</content>\n"
+        )
     else:
         content = f'\t\t<content type="{ctype}"{dflt} />\n'
     return (
@@ -210,17 +275,42 @@ def fence_xml(info: DriverInfo, lang: str = "en") -> str:
         options = field.enumset if field.basictype == F.ENUMERATION else ()
         ctype = _fence_type(field)
         desc = field.short_text if field.short_text != field.label else field.long_text
-        params.append(_fence_param(fence_name, field.required, getopt, ctype, default, desc, lang,
-                                   obsoletes=old, options=options))
+        params.append(
+            _fence_param(
+                fence_name, field.required, getopt, ctype, default, desc, lang, obsoletes=old, options=options
+            )
+        )
         if old:
-            params.append(_fence_param(old, field.required, getopt, ctype, default, desc, lang,
-                                       deprecated=True, options=options))
+            params.append(
+                _fence_param(
+                    old, field.required, getopt, ctype, default, desc, lang, deprecated=True, options=options
+                )
+            )
         if field.fieldname == "password":
-            params.append(_fence_param("password_script", False, "-S, --password-script=[script]", "string",
-                                       None, "Script to run to retrieve password", lang,
-                                       obsoletes="passwd_script"))
-            params.append(_fence_param("passwd_script", False, "-S, --password-script=[script]", "string",
-                                       None, "Script to run to retrieve password", lang, deprecated=True))
+            params.append(
+                _fence_param(
+                    "password_script",
+                    False,
+                    "-S, --password-script=[script]",
+                    "string",
+                    None,
+                    "Script to run to retrieve password",
+                    lang,
+                    obsoletes="passwd_script",
+                )
+            )
+            params.append(
+                _fence_param(
+                    "passwd_script",
+                    False,
+                    "-S, --password-script=[script]",
+                    "string",
+                    None,
+                    "Script to run to retrieve password",
+                    lang,
+                    deprecated=True,
+                )
+            )
     for name, old, getopt, ctype, default, desc in common:
         required = False
         params.append(_fence_param(name, required, getopt, ctype, default, desc, lang, obsoletes=old))

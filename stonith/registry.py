@@ -36,11 +36,11 @@ class EntryPoint:
         self.distribution = distribution
 
     def load(self) -> type[Driver]:
-        import importlib
-
         module_name, _, attr = self.value.partition(":")
-        module = importlib.import_module(module_name.strip())
-        obj: object = module
+        module_name = module_name.strip()
+        # __import__ rather than importlib.import_module: importing importlib costs start-up time.
+        __import__(module_name)
+        obj: object = sys.modules[module_name]
         for part in attr.strip().split("."):
             obj = getattr(obj, part)
         return obj  # type: ignore[return-value]
@@ -62,10 +62,23 @@ def _parse_entry_points(text: str, distribution: str) -> list[EntryPoint]:
     return found
 
 
+_scanned: dict[tuple[str, ...], dict[str, EntryPoint]] = {}
+
+
 def entry_points(path: list[str] | None = None) -> dict[str, EntryPoint]:
-    """The ``stonith.drivers`` entry points of every distribution on ``path`` (first one wins)."""
+    """The ``stonith.drivers`` entry points of every distribution on ``path`` (first one wins).
+
+    The scan is remembered per search path for the life of the process.
+    """
+    key = tuple(sys.path if path is None else path)
+    if key not in _scanned:
+        _scanned[key] = _scan(key)
+    return _scanned[key]
+
+
+def _scan(path: tuple[str, ...]) -> dict[str, EntryPoint]:
     result: dict[str, EntryPoint] = {}
-    for directory in sys.path if path is None else path:
+    for directory in path:
         try:
             entries = sorted(os.scandir(directory or "."), key=lambda e: e.name)
         except OSError:

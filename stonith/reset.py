@@ -27,7 +27,7 @@ POLL_MAX = 1.0
 class OutletResult:
     """What happened to one outlet: the state we wanted and the state read back."""
 
-    __slots__ = ("outlet", "verified", "wanted", "seen")
+    __slots__ = ("outlet", "seen", "verified", "wanted")
 
     def __init__(self, outlet: Outlet, wanted: str, seen: str, verified: bool) -> None:
         self.outlet = outlet
@@ -40,8 +40,13 @@ class OutletResult:
         return self.seen == self.wanted
 
     def as_dict(self) -> dict[str, object]:
-        return {"outlet": self.outlet.id, "name": self.outlet.name, "wanted": self.wanted,
-                "seen": self.seen, "verified": self.verified}
+        return {
+            "outlet": self.outlet.id,
+            "name": self.outlet.name,
+            "wanted": self.wanted,
+            "seen": self.seen,
+            "verified": self.verified,
+        }
 
 
 class Session:
@@ -70,7 +75,9 @@ def match_outlets(driver: Driver, node: str, outlets: Sequence[Outlet]) -> list[
     return found
 
 
-def wait_state(driver: Driver, outlets: Sequence[Outlet], state: str, deadline: Deadline) -> list[OutletResult]:
+def wait_state(
+    driver: Driver, outlets: Sequence[Outlet], state: str, deadline: Deadline
+) -> list[OutletResult]:
     """Poll until every outlet reads ``state``; StateMismatch at the deadline."""
     delay = POLL_FIRST
     while True:
@@ -83,7 +90,9 @@ def wait_state(driver: Driver, outlets: Sequence[Outlet], state: str, deadline: 
         if all(seen.get(o.id) == state for o in outlets):
             return [OutletResult(o, state, state, True) for o in outlets]
         if deadline.remaining() <= 0:
-            bad = ", ".join(f"{o.name}={seen.get(o.id, 'unknown')}" for o in outlets if seen.get(o.id) != state)
+            bad = ", ".join(
+                f"{o.name}={seen.get(o.id, 'unknown')}" for o in outlets if seen.get(o.id) != state
+            )
             raise StateMismatch(f"outlets did not read back {state} before the deadline: {bad}")
         deadline.sleep(delay)
         delay = min(delay * 2, POLL_MAX)
@@ -125,8 +134,9 @@ def reset(
     return power_on(driver, outlets, deadline)
 
 
-def node_operation(driver: Driver, node: str, verb: str, deadline: Deadline, settle: float = SETTLE
-                   ) -> list[OutletResult]:
+def node_operation(
+    driver: Driver, node: str, verb: str, deadline: Deadline, settle: float = SETTLE
+) -> list[OutletResult]:
     """One verb (reset, on, off) on every outlet of ``node``, in one device session."""
     with Session(driver, deadline):
         outlets = match_outlets(driver, node, driver.outlets(deadline))

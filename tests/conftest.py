@@ -16,6 +16,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _import_installed_stonith() -> None:
+    """Import the *installed* stonith before pytest's rootdir on sys.path can shadow it.
+
+    ``stonith.drivers`` and ``stonith.mocks`` exist only in an installed package (setuptools maps the
+    top-level drivers/ and mocks/), so the checkout's stonith/ must never be the one imported.
+    """
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO]
+    try:
+        for name in [m for m in sys.modules if m == "stonith" or m.startswith("stonith.")]:
+            del sys.modules[name]
+        import stonith.drivers
+        import stonith.mocks  # noqa: F401
+    finally:
+        sys.path[:] = saved
+
+
+_import_installed_stonith()
 REQUIRE_PEERS = os.environ.get("STONITH_REQUIRE_PEERS") == "1"
 
 
@@ -36,15 +56,23 @@ def stonith_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "stonith"]
 
 
-def run_stonith(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_stonith(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.setdefault("LANG", "C.UTF-8")
     full_env.pop("LANGUAGE", None)
     if env:
         full_env.update(env)
-    return subprocess.run([*stonith_cmd(), *args], capture_output=True, text=True, env=full_env,
-                          input=stdin, timeout=timeout, check=False)
+    return subprocess.run(
+        [*stonith_cmd(), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

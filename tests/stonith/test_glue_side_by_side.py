@@ -53,8 +53,15 @@ CASES = [
 def _glue(args: list[str]) -> subprocess.CompletedProcess[str]:
     glue = require_peer("/usr/sbin/stonith", "cluster-glue")
     env = dict(os.environ, LANG="C.UTF-8")
-    return subprocess.run([glue, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [glue, *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 def _types_only_ours_add(stdout: str) -> str:
@@ -88,8 +95,15 @@ def test_env_parameters_like_fence_legacy() -> None:
 def _glue_env(args: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     glue = require_peer("/usr/sbin/stonith", "cluster-glue")
     env = dict(os.environ, LANG="C.UTF-8", **extra)
-    return subprocess.run([glue, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [glue, *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.peer

@@ -1,0 +1,1 @@
+"""Byte-stream transports with a deadline-bounded expect API: telnet (TCP) and serial (pyserial URLs)."""

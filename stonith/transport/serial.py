@@ -1,0 +1,95 @@
+"""Serial transport: the expect API over pyserial, so a tty or any pyserial URL works.
+
+URL format / options
+    ``/dev/ttyS0`` (any tty path, a symlink to a pty included) or a pyserial URL:
+    ``socket://host:port`` (raw TCP terminal server), ``rfc2217://host:port`` (telnet COM-port
+    control), ``loop://`` (tests), ``spy://PORT`` (hex-dump the traffic), ``alt://PORT?class=...``.
+    Options (keyword arguments of ``connect``): ``speed`` (baud, default 9600; BayTech's factory
+    setting, 8N1), ``text_only`` (fail fast on non-text output, which at a wrong speed is the
+    usual symptom).
+
+A local tty is opened with an exclusive lock (pyserial's flock), so two of our own processes never
+talk over each other on one console line.  pyserial is imported only when a port is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from stonith.errors import Timeout, Unreachable
+from stonith.transport.stream import Closed, Stream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from stonith.deadline import Deadline
+
+DEFAULT_SPEED = 9600
+
+
+class SerialStream(Stream):
+    """An open serial port; create it with ``connect``."""
+
+    def __init__(self, port: Any, what: str, *, text_only: bool = True) -> None:
+        super().__init__(what, text_only=text_only)
+        self._port = port
+
+    def _recv(self, timeout: float) -> bytes:
+        import serial
+
+        try:
+            self._port.timeout = max(timeout, 0.001)
+            first: bytes = self._port.read(1)
+            if not first:
+                return b""
+            waiting = self._port.in_waiting
+            rest: bytes = self._port.read(waiting) if waiting else b""
+        except serial.SerialException as exc:
+            # pyserial reports a hung-up line (pty master gone, socket:// peer closed) this way.
+            raise Closed(f"{self.what}: serial line closed ({exc})") from None
+        except OSError as exc:
+            raise Closed(f"{self.what}: serial line error ({exc.strerror or exc})") from None
+        return first + rest
+
+    def _send(self, data: bytes, timeout: float) -> None:
+        import serial
+
+        try:
+            self._port.write_timeout = max(timeout, 0.001)
+            self._port.write(data)
+            self._port.flush()
+        except serial.SerialTimeoutException:
+            raise Timeout(f"{self.what}: could not send within {timeout:g} s (flow control?)") from None
+        except (serial.SerialException, OSError) as exc:
+            raise Closed(f"{self.what}: serial line error while sending ({exc})") from None
+
+    def _close(self) -> None:
+        # Closing must never raise, whatever the URL handler does.
+        with contextlib.suppress(Exception):
+            self._port.close()
+
+
+def connect(
+    url: str, deadline: Deadline, *, speed: int = DEFAULT_SPEED, text_only: bool = True
+) -> SerialStream:
+    """Open ``url`` (a tty path or a pyserial URL) at ``speed`` baud, 8N1."""
+    try:
+        import serial
+    except ImportError:
+        raise Unreachable("serial ports need pyserial: pip install 'stonith[serial]'") from None
+    if deadline.expired():
+        raise Timeout(f"deadline of {deadline.what} passed before opening {url}")
+    try:
+        port = serial.serial_for_url(
+            url,
+            baudrate=speed,
+            bytesize=serial.EIGHTBITS,
+            parity=serial.PARITY_NONE,
+            stopbits=serial.STOPBITS_ONE,
+            timeout=min(deadline.remaining(), 1.0),
+            exclusive=url.startswith("/") or None,
+        )
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise Unreachable(f"{url}: cannot open serial port ({exc})") from None
+    return SerialStream(port, url, text_only=text_only)

@@ -1,0 +1,154 @@
+"""Telnet client transport: a TCP connection with passive option handling and expect.
+
+URL format / options
+    ``host``, ``host:port``, ``[v6addr]:port`` or a bare IPv6 address; the default port is 23.
+    Options (keyword arguments of ``connect``): ``default_port`` (23), ``text_only`` (fail fast on
+    non-text output, see stonith.transport.stream).
+
+Devices of this class (BayTech, APC, WTI consoles) speak plain text and usually negotiate nothing.
+When a terminal server does negotiate, we refuse every option (``DO x`` -> ``WONT x``, ``WILL x`` ->
+``DONT x``) so the link stays a plain NVT, ignore ``DONT``/``WONT`` (we never enabled anything, and
+answering them could loop, RFC 1143), skip subnegotiations and strip every IAC sequence from the
+data.  A literal 0xFF in our output is doubled.  Python 3.13 removed ``telnetlib``; this is the
+small part of it the drivers need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+
+from stonith.errors import Timeout, Unreachable
+from stonith.fields import split_hostport
+from stonith.transport.stream import Closed, Stream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from stonith.deadline import Deadline
+
+DEFAULT_PORT = 23
+
+# RFC 854 command bytes.
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+
+# Parser states of the IAC decoder.
+_DATA, _IAC, _OPTION, _SB, _SB_IAC = range(5)
+
+
+class TelnetDecoder:
+    """Strips IAC sequences from received bytes and collects the refusals to send back.
+
+    Kept separate from the socket so it can be fed arbitrary splits of a stream in tests.
+    """
+
+    def __init__(self) -> None:
+        self._state = _DATA
+        self._command = 0
+        self.replies = bytearray()
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for byte in data:
+            state = self._state
+            if state == _DATA:
+                if byte == IAC:
+                    self._state = _IAC
+                else:
+                    out.append(byte)
+            elif state == _IAC:
+                if byte == IAC:
+                    out.append(IAC)  # escaped data byte 0xFF
+                    self._state = _DATA
+                elif byte in (DO, DONT, WILL, WONT):
+                    self._command = byte
+                    self._state = _OPTION
+                elif byte == SB:
+                    self._state = _SB
+                else:
+                    self._state = _DATA  # NOP, GA, AYT, ...: two-byte commands carry no data
+            elif state == _OPTION:
+                if self._command == DO:
+                    self.replies += bytes((IAC, WONT, byte))
+                elif self._command == WILL:
+                    self.replies += bytes((IAC, DONT, byte))
+                self._state = _DATA
+            elif state == _SB:
+                if byte == IAC:
+                    self._state = _SB_IAC
+            elif byte == SE:  # _SB_IAC
+                self._state = _DATA
+            else:
+                self._state = _SB  # IAC IAC inside a subnegotiation, or a malformed one: keep skipping
+        return bytes(out)
+
+
+class TelnetStream(Stream):
+    """A connected telnet session; create it with ``connect``."""
+
+    def __init__(self, sock: socket.socket, what: str, *, text_only: bool = True) -> None:
+        super().__init__(what, text_only=text_only)
+        self._sock = sock
+        self._decoder = TelnetDecoder()
+
+    @classmethod
+    def connect(
+        cls, address: str, deadline: Deadline, *, default_port: int = DEFAULT_PORT, text_only: bool = True
+    ) -> TelnetStream:
+        try:
+            host, port = split_hostport(address, default_port)
+        except ValueError:
+            raise Unreachable(f"bad address {address!r}") from None
+        what = f"{host}:{port}"
+        if deadline.expired():
+            raise Timeout(f"deadline of {deadline.what} passed before connecting to {what}")
+        try:
+            sock = socket.create_connection((host, port), timeout=deadline.remaining())
+        except TimeoutError:
+            raise Timeout(f"{what}: no TCP connection within the deadline of {deadline.what}") from None
+        except socket.gaierror as exc:
+            raise Unreachable(f"{what}: cannot resolve host name ({exc.strerror})") from None
+        except OSError as exc:
+            reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+            raise Unreachable(f"{what}: cannot connect ({reason})") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(sock, what, text_only=text_only)
+
+    def _recv(self, timeout: float) -> bytes:
+        try:
+            self._sock.settimeout(max(timeout, 0.001))
+            raw = self._sock.recv(4096)
+        except TimeoutError:
+            return b""
+        except OSError as exc:
+            raise Closed(f"{self.what}: connection lost ({exc.strerror or exc})") from None
+        if not raw:
+            raise Closed(f"{self.what}: connection closed by the device")
+        data = self._decoder.feed(raw)
+        if self._decoder.replies:
+            replies = bytes(self._decoder.replies)
+            self._decoder.replies.clear()
+            self._send(replies, max(timeout, 1.0), escape=False)
+        return data
+
+    def _send(self, data: bytes, timeout: float, *, escape: bool = True) -> None:
+        if escape:
+            data = data.replace(bytes((IAC,)), bytes((IAC, IAC)))
+        try:
+            self._sock.settimeout(max(timeout, 0.001))
+            self._sock.sendall(data)
+        except TimeoutError:
+            raise Timeout(f"{self.what}: could not send within {timeout:g} s") from None
+        except OSError as exc:
+            raise Closed(f"{self.what}: connection lost while sending ({exc.strerror or exc})") from None
+
+    def _close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+def connect(
+    address: str, deadline: Deadline, *, default_port: int = DEFAULT_PORT, text_only: bool = True
+) -> TelnetStream:
+    """Open a telnet session to ``address`` (see the module docstring for the format)."""
+    return TelnetStream.connect(address, deadline, default_port=default_port, text_only=text_only)
