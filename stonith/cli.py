@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 SUBCOMMANDS = ("metadata", "config", "types", "meatclient")
+CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
             from stonith.commands import main as commands_main
 
             return commands_main(args)
+        if args and args[0] in CLUSTER_COMMANDS:
+            from stonith.cluster_cli import main as cluster_main
+
+            return cluster_main(args)
         from stonith.glue_cli import main as glue_main
 
         return glue_main(args)

@@ -1,0 +1,500 @@
+"""The cluster layer: nodes, not outlets.  Written once for every driver.
+
+``Fencer(inventory).run("reset", nodes)``, for each topology level in order, for the nodes not yet
+done:
+
+1. **off** — every device of the level holding an outlet of those nodes, in parallel, one session
+   per device (all its outlets in one multi-outlet command where the driver offers one): off, then
+   read back until every outlet reads OFF or the deadline passes;
+2. a node whose outlets *all* read back OFF on *every* device of the level is fenced; a node with any
+   outlet not read back OFF (device failed, stuck relay, lying status, unknown) is **not** fenced at
+   this level: its outlets that did go off are left off (never switched back on by us) and the next
+   level is tried;
+3. **settle** (the longest settle of the devices involved), then **on** for the fenced nodes, read
+   back ON.  A failed on phase is reported (``on-failed``): the node was fenced but did not come back.
+
+``off`` stops after step 2, ``on`` does only step 3.  ``status``: ON if any outlet reads ON, OFF only
+if every outlet reads OFF, otherwise UNKNOWN.
+
+Devices are locked per session (in-process and across processes, see ``stonith.locks``), so
+one-session devices serialize instead of failing.  Transient failures (unreachable, busy, garbled,
+timeout of one attempt) are retried with back-off inside the deadline; authentication failures are
+not.  Every wait is bounded by the operation's deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from stonith import locks
+from stonith.deadline import Deadline
+from stonith.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.errors import (
+    AuthFailed,
+    BadConfig,
+    DeviceBusy,
+    DeviceError,
+    ExitCode,
+    StateMismatch,
+    StonithError,
+    Timeout,
+    UnknownOutlet,
+    Unreachable,
+)
+from stonith.reset import POLL_FIRST, POLL_MAX, Session
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from stonith.audit import Audit
+    from stonith.inventory import DeviceEntry, Inventory
+
+RETRYABLE = (Unreachable, DeviceBusy, DeviceError, Timeout)
+RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
+
+# Node results
+OK = "ok"
+FAILED = "failed"
+ON_FAILED = "on-failed"  # fenced (all outlets read back off) but power-on was not read back
+UNKNOWN_NODE = "unknown-node"
+
+
+class OutletState:
+    __slots__ = ("id", "name", "state")
+
+    def __init__(self, id: str, name: str, state: str) -> None:  # noqa: A002
+        self.id = id
+        self.name = name
+        self.state = state
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "state": self.state}
+
+
+class DeviceResult:
+    """What one device did for one node in one phase."""
+
+    __slots__ = ("device", "error", "exit_code", "level", "outlets", "phase")
+
+    def __init__(self, device: str, phase: str, level: int, outlets: list[OutletState],
+                 error: str | None = None, exit_code: int = 0) -> None:
+        self.device = device
+        self.phase = phase
+        self.level = level
+        self.outlets = outlets
+        self.error = error
+        self.exit_code = exit_code
+
+    def reached(self, state: str) -> bool:
+        return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"device": self.device, "phase": self.phase, "level": self.level,
+                                  "outlets": [o.as_dict() for o in self.outlets]}
+        if self.error:
+            out["error"] = self.error
+            out["exit_code"] = self.exit_code
+        return out
+
+
+class NodeResult:
+    __slots__ = ("devices", "duration", "exit_code", "level", "message", "node", "result", "state", "verb")
+
+    def __init__(self, node: str, verb: str) -> None:
+        self.node = node
+        self.verb = verb
+        self.result = FAILED
+        self.state = UNKNOWN
+        self.level: int | None = None
+        self.devices: list[DeviceResult] = []
+        self.message = ""
+        self.exit_code: int = ExitCode.S_OOPS
+        self.duration = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.result == OK
+
+    @property
+    def fenced(self) -> bool:
+        """True when every outlet of the node was read back off (even if the on phase then failed)."""
+        return self.result in (OK, ON_FAILED) and self.verb in ("off", "reset")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"node": self.node, "verb": self.verb, "result": self.result, "state": self.state,
+                "level": self.level, "message": self.message, "exit_code": self.exit_code,
+                "duration": round(self.duration, 3), "devices": [d.as_dict() for d in self.devices]}
+
+
+def worst_exit_code(results: Sequence[NodeResult]) -> int:
+    return max((r.exit_code for r in results), default=0)
+
+
+class _Target:
+    """The outlets of one node on one device, as configured (refs) and as resolved."""
+
+    __slots__ = ("device", "node", "refs")
+
+    def __init__(self, device: DeviceEntry, node: str, refs: list[str] | None) -> None:
+        self.device = device
+        self.node = node
+        self.refs = refs  # None: outlets named like the node
+
+
+class Fencer:
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        timeout: float | None = None,
+        audit: Audit | None = None,
+        progress: Callable[[NodeResult], None] | None = None,
+        max_workers: int = 64,
+    ) -> None:
+        self.inventory = inventory
+        self.timeout = timeout
+        self.audit = audit
+        self.progress = progress
+        self.max_workers = max_workers
+        self._dynamic: dict[str, list[Outlet]] = {}
+
+    # -- planning ----------------------------------------------------------------------------
+    def _deadline(self, devices: Sequence[DeviceEntry], what: str) -> Deadline:
+        if self.timeout is not None:
+            return Deadline(self.timeout, what)
+        return Deadline(max((d.timeout for d in devices), default=60.0), what)
+
+    def _list_dynamic(self, deadline: Deadline) -> dict[str, str]:
+        """Outlet lists of devices without a [hosts] table (node names = outlet names)."""
+        dynamic = [d for d in self.inventory.devices if d.hosts is None and d.name not in self._dynamic]
+        errors: dict[str, str] = {}
+
+        def list_one(device: DeviceEntry) -> None:
+            try:
+                self._dynamic[device.name] = self._with_session(device, deadline, lambda d, dl: d.outlets(dl))
+            except StonithError as exc:
+                errors[device.name] = str(exc)
+
+        self._parallel(list_one, dynamic)
+        return errors
+
+    def targets(self, node: str) -> list[_Target]:
+        found: list[_Target] = []
+        for device in self.inventory.devices:
+            if device.hosts is not None:
+                if node in device.hosts:
+                    found.append(_Target(device, node, device.hosts[node]))
+            elif any(o.name.casefold() == node.casefold() for o in self._dynamic.get(device.name, [])):
+                found.append(_Target(device, node, None))
+        return found
+
+    def known_nodes(self, deadline: Deadline | None = None) -> list[str]:
+        self._list_dynamic(deadline or self._deadline(self.inventory.devices, "list"))
+        nodes: dict[str, None] = dict.fromkeys(self.inventory.static_nodes())
+        for outlets in self._dynamic.values():
+            for outlet in outlets:
+                nodes.setdefault(outlet.name.lower(), None)
+        return list(nodes)
+
+    # -- device sessions ---------------------------------------------------------------------
+    def _parallel(self, fn: Callable[[DeviceEntry], None], devices: Sequence[DeviceEntry]) -> None:
+        if not devices:
+            return
+        if len(devices) == 1:
+            fn(devices[0])
+            return
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(devices))) as pool:
+            for future in [pool.submit(fn, d) for d in devices]:
+                future.result()
+
+    def _with_session(self, device: DeviceEntry, deadline: Deadline,
+                      body: Callable[..., list[Outlet]]) -> list[Outlet]:
+        attempt = 0
+        while True:
+            try:
+                with locks.device_slot(device.lock_key(), device.max_sessions, deadline), \
+                        Session(device.driver, deadline):
+                    return body(device.driver, deadline)
+            except AuthFailed:
+                raise
+            except RETRYABLE:
+                if attempt >= len(RETRY_BACKOFF) or deadline.remaining() <= RETRY_BACKOFF[attempt]:
+                    raise
+                deadline.sleep(RETRY_BACKOFF[attempt])
+                attempt += 1
+
+    def _device_phase(self, device: DeviceEntry, targets: list[_Target], phase: str, level: int,
+                      deadline: Deadline) -> dict[str, DeviceResult]:
+        """One session on one device for every target node: read, or switch and read back."""
+        started = time.monotonic()
+        results: dict[str, DeviceResult] = {}
+        resolved: dict[str, list[Outlet]] = {}
+
+        def body(driver: object, dl: Deadline) -> list[Outlet]:
+            from stonith.driver import Driver
+
+            assert isinstance(driver, Driver)
+            results.clear()
+            resolved.clear()
+            outlets = driver.outlets(dl)
+            for target in targets:
+                try:
+                    resolved[target.node] = _resolve(outlets, target)
+                except UnknownOutlet as exc:
+                    results[target.node] = DeviceResult(device.name, phase, level, [], str(exc),
+                                                        ExitCode.S_BADHOST)
+            wanted = [o for t in targets if t.node in resolved for o in resolved[t.node]]
+            if not wanted:
+                return []
+            if phase == "status":
+                seen = driver.status_many(wanted, dl)
+            else:
+                state = OFF if phase == "off" else ON
+                (driver.off_many if state == OFF else driver.on_many)(wanted, dl)
+                seen = _read_back(driver, wanted, state, dl)
+            for target in targets:
+                if target.node in resolved:
+                    states = [OutletState(o.id, o.name, seen.get(o.id, UNKNOWN)) for o in resolved[target.node]]
+                    results[target.node] = DeviceResult(device.name, phase, level, states)
+            return wanted
+
+        try:
+            self._with_session(device, deadline, body)
+        except StonithError as exc:
+            for target in targets:
+                if target.node not in results or results[target.node].error is None:
+                    outlets = results[target.node].outlets if target.node in results else []
+                    results[target.node] = DeviceResult(device.name, phase, level, outlets, str(exc),
+                                                        exc.exit_code)
+        except Exception as exc:  # a driver bug must fail its nodes, not the whole run
+            for target in targets:
+                results[target.node] = DeviceResult(device.name, phase, level, [],
+                                                    f"internal error: {type(exc).__name__}: {exc}",
+                                                    ExitCode.S_OOPS)
+        duration = time.monotonic() - started
+        if self.audit is not None and phase != "status":
+            for node, result in results.items():
+                wanted_state = OFF if phase == "off" else ON
+                self.audit.record(node=node, device=device.name, outlets=[o.id for o in result.outlets],
+                                  verb=phase, result=OK if result.reached(wanted_state) else FAILED,
+                                  duration=duration, error=result.error)
+        return results
+
+    def _run_phase(self, phase: str, level: int, by_node: dict[str, list[_Target]], deadline: Deadline
+                   ) -> dict[str, list[DeviceResult]]:
+        by_device: dict[str, list[_Target]] = {}
+        devices: dict[str, DeviceEntry] = {}
+        for targets in by_node.values():
+            for target in targets:
+                by_device.setdefault(target.device.name, []).append(target)
+                devices[target.device.name] = target.device
+        out: dict[str, list[DeviceResult]] = {node: [] for node in by_node}
+        guard = threading.Lock()
+
+        def one(device: DeviceEntry) -> None:
+            results = self._device_phase(device, by_device[device.name], phase, level, deadline)
+            with guard:
+                for node, result in results.items():
+                    out[node].append(result)
+
+        self._parallel(one, list(devices.values()))
+        return out
+
+    # -- operations --------------------------------------------------------------------------
+    def status(self, nodes: Sequence[str]) -> list[NodeResult]:
+        started = time.monotonic()
+        deadline = self._deadline(self.inventory.devices, "status")
+        list_errors = self._list_dynamic(deadline)
+        results = {n: NodeResult(n, "status") for n in nodes}
+        by_node = {n: self.targets(n) for n in nodes}
+        phase = self._run_phase("status", 0, {n: t for n, t in by_node.items() if t}, deadline)
+        for node, result in results.items():
+            if not by_node[node]:
+                _unknown_node(result, list_errors)
+            else:
+                result.devices = phase[node]
+                _judge_status(result)
+            result.duration = time.monotonic() - started
+            self._report(result)
+        return list(results.values())
+
+    def run(self, verb: str, nodes: Sequence[str]) -> list[NodeResult]:
+        if verb not in ("on", "off", "reset"):
+            raise BadConfig(f"unknown verb {verb!r}")
+        started = time.monotonic()
+        deadline = self._deadline(self.inventory.devices, verb)
+        list_errors = self._list_dynamic(deadline)
+        results = {n: NodeResult(n, verb) for n in nodes}
+        plan = {n: self.targets(n) for n in nodes}
+        pending = []
+        for node, result in results.items():
+            if plan[node]:
+                pending.append(node)
+            else:
+                _unknown_node(result, list_errors)
+                result.duration = time.monotonic() - started
+                self._report(result)
+        for level in sorted({t.device.level for n in pending for t in plan[n]}):
+            at_level = {n: [t for t in plan[n] if t.device.level == level] for n in pending}
+            at_level = {n: t for n, t in at_level.items() if t}
+            if not at_level:
+                continue
+            done = self._run_level(verb, level, at_level, results, deadline)
+            for node in done:
+                results[node].duration = time.monotonic() - started
+                self._report(results[node])
+            pending = [n for n in pending if n not in done]
+        for node in pending:
+            result = results[node]
+            result.result = FAILED
+            failures = [d for d in result.devices if d.error or not d.reached(OFF if verb != "on" else ON)]
+            result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in failures),
+                                   default=ExitCode.S_RESETFAIL)
+            if not result.message:
+                result.message = _failure_message(result, verb)
+            result.duration = time.monotonic() - started
+            self._report(result)
+        return list(results.values())
+
+    def _run_level(self, verb: str, level: int, at_level: dict[str, list[_Target]],
+                   results: dict[str, NodeResult], deadline: Deadline) -> list[str]:
+        """Run one topology level; the nodes it finished (successfully or with on-failed)."""
+        done: list[str] = []
+        if verb == "on":
+            phase = self._run_phase("on", level, at_level, deadline)
+            for node, device_results in phase.items():
+                results[node].devices.extend(device_results)
+                if all(d.reached(ON) for d in device_results) and len(device_results) == len(at_level[node]):
+                    _success(results[node], level, ON)
+                    done.append(node)
+            return done
+        phase = self._run_phase("off", level, at_level, deadline)
+        fenced: list[str] = []
+        for node, device_results in phase.items():
+            results[node].devices.extend(device_results)
+            if len(device_results) == len(at_level[node]) and all(d.reached(OFF) for d in device_results):
+                fenced.append(node)
+        if verb == "off":
+            for node in fenced:
+                _success(results[node], level, OFF)
+            return fenced
+        if fenced:
+            settle = max(t.device.settle for n in fenced for t in at_level[n])
+            deadline.sleep(settle)
+            on_phase = self._run_phase("on", level, {n: at_level[n] for n in fenced}, deadline)
+            for node in fenced:
+                results[node].devices.extend(on_phase[node])
+                if len(on_phase[node]) == len(at_level[node]) and all(d.reached(ON) for d in on_phase[node]):
+                    _success(results[node], level, ON)
+                else:
+                    result = results[node]
+                    result.result = ON_FAILED
+                    result.level = level
+                    result.state = OFF if all(not d.reached(ON) for d in on_phase[node]) else UNKNOWN
+                    bad = [d for d in on_phase[node] if not d.reached(ON)]
+                    result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in bad),
+                                           default=ExitCode.S_RESETFAIL)
+                    result.message = (f"fenced at level {level} (every outlet read back off), but power-on "
+                                      f"was not read back: " + _describe(bad, ON))
+        return fenced
+
+    def _report(self, result: NodeResult) -> None:
+        if self.progress is not None:
+            self.progress(result)
+
+
+def _resolve(outlets: Sequence[Outlet], target: _Target) -> list[Outlet]:
+    if target.refs is None:
+        found = [o for o in outlets if o.name.casefold() == target.node.casefold()]
+        if not found:
+            raise UnknownOutlet(f"device has no outlet named {target.node!r}")
+        return found
+    resolved: list[Outlet] = []
+    for ref in target.refs:
+        match = [o for o in outlets if o.id == ref] or [o for o in outlets if o.name.casefold() == ref.casefold()]
+        if not match:
+            raise UnknownOutlet(f"device has no outlet {ref!r} (configured for {target.node})")
+        resolved.extend(m for m in match if m not in resolved)
+    return resolved
+
+
+def _read_back(driver: object, outlets: list[Outlet], state: str, deadline: Deadline) -> dict[str, str]:
+    """Poll until every outlet reads ``state`` or the deadline passes; the last states seen."""
+    from stonith.driver import Driver
+
+    assert isinstance(driver, Driver)
+    if not driver.INFO.capabilities.status:
+        raise StateMismatch(f"{driver.INFO.name} cannot read outlet state back; refusing an unverified result")
+    delay = POLL_FIRST
+    seen: dict[str, str] = {}
+    while True:
+        try:
+            seen = driver.status_many(outlets, deadline)
+        except (Timeout, DeviceError):
+            if deadline.expired():
+                raise
+        if all(seen.get(o.id) == state for o in outlets) or deadline.remaining() <= 0:
+            return seen
+        deadline.sleep(delay)
+        delay = min(delay * 2, POLL_MAX)
+
+
+def _success(result: NodeResult, level: int, state: str) -> None:
+    result.result = OK
+    result.level = level
+    result.state = state
+    result.exit_code = ExitCode.S_OK
+    result.message = f"{'fenced and powered on' if result.verb == 'reset' else 'powered ' + state} at level {level}"
+
+
+def _describe(devices: Sequence[DeviceResult], wanted: str) -> str:
+    parts = []
+    for d in devices:
+        if d.error:
+            parts.append(f"{d.device}: {d.error}")
+        else:
+            bad = [f"{o.name or o.id}={o.state}" for o in d.outlets if o.state != wanted]
+            parts.append(f"{d.device}: {', '.join(bad) or 'no outlets'}")
+    return "; ".join(parts)
+
+
+def _failure_message(result: NodeResult, verb: str) -> str:
+    wanted = ON if verb == "on" else OFF
+    bad = [d for d in result.devices if not d.reached(wanted)]
+    levels = sorted({d.level for d in result.devices})
+    text = f"NOT {'fenced' if verb != 'on' else 'powered on'} (levels tried: {levels}): {_describe(bad, wanted)}"
+    if verb != "on":
+        text += "; outlets that did read back off were left off"
+    return text
+
+
+def _unknown_node(result: NodeResult, list_errors: dict[str, str]) -> None:
+    result.result = UNKNOWN_NODE
+    result.exit_code = ExitCode.S_BADHOST
+    result.message = "no device in devices.d controls this node"
+    if list_errors:
+        result.exit_code = ExitCode.S_OOPS
+        result.message += " (devices that could not be listed: " + "; ".join(
+            f"{k}: {v}" for k, v in list_errors.items()) + ")"
+
+
+def _judge_status(result: NodeResult) -> None:
+    states = [o.state for d in result.devices for o in d.outlets]
+    errors = [d for d in result.devices if d.error]
+    if any(s == ON for s in states):
+        result.state = ON
+    elif states and not errors and all(s == OFF for s in states):
+        result.state = OFF
+    else:
+        result.state = UNKNOWN
+    if result.state == UNKNOWN:
+        result.result = FAILED
+        result.exit_code = max((d.exit_code for d in errors), default=ExitCode.S_OOPS)
+        result.message = _describe(result.devices, "on or off")
+    else:
+        result.result = OK
+        result.exit_code = ExitCode.S_OK
+        result.message = ", ".join(f"{d.device}:{o.name}={o.state}" for d in result.devices for o in d.outlets)

@@ -1,0 +1,179 @@
+"""``stonith status|on|off|reset|devices|check``: the cluster layer on the command line.
+
+    stonith status [NODESET]        read every outlet of the nodes (all known nodes by default)
+    stonith on|off|reset NODESET    verified power operations (see stonith.cluster)
+    stonith devices                 the devices of devices.d
+    stonith check                   validate devices.d and log in to every device
+
+Options: ``--devices DIR`` (default /etc/stonith/devices.d, or STONITH_DEVICES), ``--json``,
+``--timeout SECONDS`` (overall deadline), ``--audit FILE|syslog|none``.  The exit code is the worst
+of the per-node results (0 ok, 2 access denied, 4 unknown node, 5 not verified, 6 timeout, 8 device
+unreachable or state unknown; 1 for a bad devices.d).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from stonith.cluster import NodeResult
+    from stonith.inventory import Inventory
+
+VERBS = ("status", "on", "off", "reset", "devices", "check")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(int(USAGE))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="stonith", description="Verified power control of cluster nodes (devices.d)")
+    p.add_argument("verb", choices=VERBS)
+    p.add_argument("nodeset", nargs="?", help="ClusterShell node set, e.g. node[01-40],gpu[1-4]")
+    p.add_argument("--devices", default=os.environ.get("STONITH_DEVICES", "/etc/stonith/devices.d"),
+                   help="directory of device files (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable results on stdout")
+    p.add_argument("--timeout", type=float, help="overall deadline in seconds (default: the devices' timeout)")
+    p.add_argument("--audit", help="audit log: a file, 'syslog' or 'none' (default syslog, or STONITH_AUDIT)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    return p
+
+
+class Progress:
+    """A one-line progress display on a terminal (stderr), for multi-node work."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.enabled = enabled and total > 1
+        self.started = time.monotonic()
+
+    def __call__(self, result: NodeResult) -> None:
+        self.done += 1
+        if not result.ok:
+            self.failed += 1
+        if self.enabled:
+            sys.stderr.write(f"\r{self.done}/{self.total} nodes done, {self.failed} failed, "
+                             f"{time.monotonic() - self.started:.1f}s ")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _print_results(results: list[NodeResult], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
+        return
+    rows = [[r.node, r.result.upper() if not r.ok else "ok", r.state, str(r.level or "-"), f"{r.duration:.2f}s",
+             r.message] for r in results]
+    sys.stdout.write(_table(rows, ["NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"]))
+
+
+def _devices(inventory: Inventory, as_json: bool) -> int:
+    rows = []
+    data = []
+    for d in inventory.devices:
+        hosts = "from device" if d.hosts is None else ", ".join(
+            f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
+        rows.append([d.name, d.type, str(d.level), d.driver.device_name(), hosts, os.path.basename(d.path)])
+        data.append({"name": d.name, "type": d.type, "level": d.level, "address": d.driver.device_name(),
+                     "hosts": d.hosts, "file": d.path})
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    else:
+        sys.stdout.write(_table(rows, ["DEVICE", "TYPE", "LEVEL", "ADDRESS", "NODES:OUTLETS", "FILE"]))
+    return 0
+
+
+def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stonith import locks
+    from stonith.deadline import Deadline
+    from stonith.reset import Session
+
+    def probe(device: Any) -> tuple[str, str, int]:
+        deadline = Deadline(timeout or device.timeout, f"check {device.name}")
+        try:
+            with locks.device_slot(device.lock_key(), device.max_sessions, deadline), \
+                    Session(device.driver, deadline):
+                identity = device.driver.probe(deadline)
+                count = len(device.driver.outlets(deadline))
+            return device.name, f"ok: {identity}, {count} outlets", 0
+        except StonithError as exc:
+            return device.name, f"FAILED: {exc}", int(exc.exit_code)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(inventory.devices)))) as pool:
+        outcome = list(pool.map(probe, inventory.devices))
+    if as_json:
+        sys.stdout.write(json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in outcome],
+                                    indent=1) + "\n")
+    else:
+        sys.stdout.write(_table([[n, r] for n, r, _ in outcome], ["DEVICE", "CHECK"]))
+    return max((c for _, _, c in outcome), default=0)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return _run(args)
+    except BadConfig as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"ERROR: {problem}\n")
+        return int(ExitCode.S_BADCONFIG)
+    except StonithError as exc:
+        sys.stderr.write(f"ERROR: {exc}\n")
+        return int(exc.exit_code)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from stonith.audit import Audit
+    from stonith.cluster import Fencer, worst_exit_code
+    from stonith.inventory import load_dir
+    from stonith.nodeset import expand
+
+    if args.timeout is not None and not 0 < args.timeout <= 86400:
+        raise BadConfig("--timeout must be in (0, 86400]")
+    nodes = expand(args.nodeset) if args.nodeset else None
+    if args.verb in ("on", "off", "reset") and not nodes:
+        sys.stderr.write(f"ERROR: stonith {args.verb} needs a NODESET\n")
+        return int(USAGE)
+    inventory = load_dir(args.devices)
+    if args.verb == "devices":
+        return _devices(inventory, args.json)
+    if args.verb == "check":
+        return _check(inventory, args.timeout, args.json)
+    fencer = Fencer(inventory, timeout=args.timeout, audit=Audit(args.audit))
+    if nodes is None:
+        nodes = fencer.known_nodes()
+    progress = Progress(len(nodes), sys.stderr.isatty() and not args.quiet and not args.json)
+    fencer.progress = progress
+    results = fencer.status(nodes) if args.verb == "status" else fencer.run(args.verb, nodes)
+    progress.finish()
+    _print_results(results, args.json)
+    return worst_exit_code(results)

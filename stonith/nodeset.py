@@ -1,0 +1,112 @@
+"""Node sets in ClusterShell's syntax: ``node[01-40],gpu[1-4],login1``.
+
+Expanded by ClusterShell's NodeSet when it is installed (the field's reference implementation);
+otherwise by the small parser below, which covers ranges with zero padding, comma lists inside
+brackets, several bracket groups and steps (``n[1-9/2]``).
+"""
+
+from __future__ import annotations
+
+from stonith.errors import UsageError
+
+MAX_NODES = 100_000
+
+
+def expand(text: str) -> list[str]:
+    """Every node name of a node set, in order, without duplicates."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise UsageError("node set contains control characters")
+    try:
+        from ClusterShell.NodeSet import NodeSet, NodeSetParseError  # type: ignore[import-not-found]
+    except ImportError:
+        return _expand_fallback(text)
+    try:
+        nodes = list(NodeSet(text))
+    except (NodeSetParseError, ValueError) as exc:
+        raise UsageError(f"bad node set {text!r}: {exc}") from None
+    if len(nodes) > MAX_NODES:
+        raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
+    return _unique(nodes)
+
+
+def _unique(nodes: list[str]) -> list[str]:
+    return list(dict.fromkeys(n.lower() for n in nodes))
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise UsageError(f"bad node set {text!r}: unbalanced ]")
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if depth:
+        raise UsageError(f"bad node set {text!r}: unbalanced [")
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _range(spec: str, text: str) -> list[str]:
+    out: list[str] = []
+    for item in spec.split(","):
+        item = item.strip()
+        step = 1
+        if "/" in item:
+            item, _, step_text = item.partition("/")
+            if not step_text.isdigit() or int(step_text) < 1:
+                raise UsageError(f"bad node set {text!r}: bad step in [{spec}]")
+            step = int(step_text)
+        lo, dash, hi = item.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise UsageError(f"bad node set {text!r}: bad range [{spec}]")
+        if not dash:
+            out.append(lo)
+            continue
+        width = len(lo) if lo.startswith("0") and len(lo) > 1 else 0
+        start, end = int(lo), int(hi)
+        if end < start or (end - start) // step > MAX_NODES:
+            raise UsageError(f"bad node set {text!r}: bad range [{spec}]")
+        out.extend(str(i).zfill(width) for i in range(start, end + 1, step))
+    return out
+
+
+def _expand_one(pattern: str, text: str) -> list[str]:
+    start = pattern.find("[")
+    if start < 0:
+        if "]" in pattern:
+            raise UsageError(f"bad node set {text!r}: unbalanced ]")
+        return [pattern]
+    end = pattern.find("]", start)
+    if end < 0:
+        raise UsageError(f"bad node set {text!r}: unbalanced [")
+    head, spec, tail = pattern[:start], pattern[start + 1 : end], pattern[end + 1 :]
+    rest = _expand_one(tail, text)
+    out = [head + value + suffix for value in _range(spec, text) for suffix in rest]
+    if len(out) > MAX_NODES:
+        raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
+    return out
+
+
+def _expand_fallback(text: str) -> list[str]:
+    nodes: list[str] = []
+    for part in _split_top(text):
+        nodes.extend(_expand_one(part, text))
+        if len(nodes) > MAX_NODES:
+            raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
+    return _unique(nodes)
+
+
+def fold(nodes: list[str]) -> str:
+    """A compact node set for display."""
+    try:
+        from ClusterShell.NodeSet import NodeSet
+    except ImportError:
+        return ",".join(nodes)
+    return str(NodeSet.fromlist(nodes))

@@ -1,0 +1,95 @@
+"""An in-memory PDU for testing the cluster layer, with a ground truth and injectable faults."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from stonith.deadline import Deadline
+from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
+from stonith.errors import AuthFailed, DeviceBusy, Timeout, Unreachable
+from stonith.fields import INTEGER, Field
+
+_clock = itertools.count()
+
+
+class Truth:
+    """What the relays really do, with a global ordering of every change."""
+
+    def __init__(self, outlets: int, names: list[str] | None = None) -> None:
+        self.state = {str(i): ON for i in range(1, outlets + 1)}
+        self.names = {str(i): (names[i - 1] if names and i <= len(names) else f"outlet{i}")
+                      for i in range(1, outlets + 1)}
+        self.events: list[tuple[int, str, str]] = []  # (global order, outlet, state)
+        self.lock = threading.Lock()
+        self.sessions = 0
+        self.max_sessions_seen = 0
+        # faults
+        self.stuck: set[str] = set()
+        self.lie: set[str] = set()  # acknowledges off, relay and status stay on
+        self.unreachable = False
+        self.silent = False
+        self.auth_fail = False
+        self.flaky_connects = 0  # this many connects fail with Unreachable first
+        self.single_session = False
+
+    def switch(self, outlet: str, state: str) -> None:
+        with self.lock:
+            if state == OFF and (outlet in self.stuck or outlet in self.lie):
+                return
+            if self.state[outlet] != state:
+                self.state[outlet] = state
+            self.events.append((next(_clock), outlet, state))
+
+
+class FakePdu(Driver):
+    INFO = DriverInfo("fakepdu", shortdesc="Fake PDU", description="In-memory PDU for tests",
+                      fields=(Field("unit", "Unit", basictype=INTEGER, default=0),),
+                      capabilities=Capabilities(multi=True, sessions=1))
+    units: ClassVar[dict[int, Truth]] = {}
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.truth = FakePdu.units[config["unit"]]
+
+    def device_name(self) -> str:
+        return f"unit{self.config['unit']}"
+
+    def connect(self, deadline: Deadline) -> None:
+        truth = self.truth
+        if truth.unreachable:
+            raise Unreachable("connection refused")
+        if truth.flaky_connects > 0:
+            truth.flaky_connects -= 1
+            raise Unreachable("connection refused (flaky)")
+        if truth.silent:
+            deadline.sleep(deadline.remaining())
+            raise Timeout("device silent")
+        if truth.auth_fail:
+            raise AuthFailed("bad password")
+        with truth.lock:
+            truth.sessions += 1
+            truth.max_sessions_seen = max(truth.max_sessions_seen, truth.sessions)
+            if truth.single_session and truth.sessions > 1:
+                truth.sessions -= 1
+                raise DeviceBusy("second session refused")
+
+    def disconnect(self) -> None:
+        with self.truth.lock:
+            self.truth.sessions = max(0, self.truth.sessions - 1)
+
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        time.sleep(0.001)
+        return [Outlet(i, n) for i, n in self.truth.names.items()]
+
+    def status(self, outlet: Outlet, deadline: Deadline) -> str:
+        return self.truth.state[outlet.id]
+
+    def on(self, outlet: Outlet, deadline: Deadline) -> None:
+        self.truth.switch(outlet.id, ON)
+
+    def off(self, outlet: Outlet, deadline: Deadline) -> None:
+        self.truth.switch(outlet.id, OFF)

@@ -1,0 +1,198 @@
+"""The cluster layer against in-memory PDUs: verified reset, dual supplies, topology, faults, deadlines."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from stonith.cluster import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
+from stonith.driver import OFF, ON
+from stonith.inventory import DeviceEntry, Inventory
+from tests.stonith.fakes import FakePdu, Truth
+
+
+def device(name: str, unit: int, hosts: dict[str, list[str]] | None, level: int = 1, outlets: int = 8,
+           names: list[str] | None = None, settle: float = 0.0) -> tuple[DeviceEntry, Truth]:
+    truth = Truth(outlets, names)
+    FakePdu.units[unit] = truth
+    entry = DeviceEntry(name, "fakepdu", f"/test/{name}.toml", FakePdu({"unit": unit}), hosts, level, settle,
+                        30.0, 1, None)
+    return entry, truth
+
+
+def test_reset_reads_back_off_before_on() -> None:
+    a, ta = device("a", 1, {"n1": ["1"], "n2": ["2"]})
+    results = Fencer(Inventory([a], "/test"), timeout=5).run("reset", ["n1"])
+    assert [r.result for r in results] == [OK]
+    assert [(o, s) for _, o, s in ta.events] == [("1", OFF), ("1", ON)]
+    assert ta.state["2"] == ON  # untouched
+
+
+def test_dual_supply_all_off_before_any_on() -> None:
+    a, ta = device("a", 11, {"db1": ["5"]})
+    b, tb = device("b", 12, {"db1": ["6"]})
+    results = Fencer(Inventory([a, b], "/test"), timeout=5).run("reset", ["db1"])
+    assert results[0].result == OK
+    events = sorted(ta.events + tb.events)
+    states = [s for _, _, s in events]
+    assert states == [OFF, OFF, ON, ON]
+
+
+def test_dual_supply_with_one_device_down_is_not_fenced_and_other_outlet_stays_off() -> None:
+    a, ta = device("a", 21, {"db1": ["5"]})
+    b, tb = device("b", 22, {"db1": ["6"]})
+    tb.unreachable = True
+    started = time.monotonic()
+    results = Fencer(Inventory([a, b], "/test"), timeout=2).run("reset", ["db1"])
+    assert time.monotonic() - started < 3
+    assert results[0].result == FAILED
+    assert not results[0].fenced
+    assert ta.state["5"] == OFF  # left off: documented choice
+    assert all(s == OFF for _, _, s in ta.events)
+    assert results[0].exit_code == 8
+
+
+def test_topology_falls_through_to_level_two() -> None:
+    a, ta = device("primary", 31, {"n1": ["1"]}, level=1)
+    b, tb = device("backup", 32, {"n1": ["3"]}, level=2)
+    ta.auth_fail = True
+    results = Fencer(Inventory([a, b], "/test"), timeout=5).run("reset", ["n1"])
+    assert results[0].result == OK
+    assert results[0].level == 2
+    assert ta.events == []
+    assert [s for _, _, s in tb.events] == [OFF, ON]
+
+
+def test_stuck_relay_fails_within_deadline_others_unaffected() -> None:
+    a, ta = device("a", 41, {"n1": ["1"], "n2": ["2"], "n3": ["3"]})
+    ta.stuck.add("2")
+    started = time.monotonic()
+    results = {r.node: r for r in Fencer(Inventory([a], "/test"), timeout=1.5).run("reset", ["n1", "n2", "n3"])}
+    assert time.monotonic() - started < 1.5 + 1
+    assert results["n2"].result == FAILED and not results["n2"].fenced
+    assert results["n1"].result == OK and results["n3"].result == OK
+    assert "2=on" in results["n2"].message or "outlet2=on" in results["n2"].message
+
+
+def test_lying_acknowledgement_is_caught_by_read_back() -> None:
+    a, ta = device("a", 51, {"n1": ["1"]})
+    ta.lie.add("1")
+    results = Fencer(Inventory([a], "/test"), timeout=1).run("off", ["n1"])
+    assert results[0].result == FAILED
+    assert ta.state["1"] == ON
+
+
+def test_silent_device_fails_within_deadline() -> None:
+    a, ta = device("a", 61, {"n1": ["1"]})
+    ta.silent = True
+    started = time.monotonic()
+    results = Fencer(Inventory([a], "/test"), timeout=1).run("off", ["n1"])
+    assert time.monotonic() - started < 2
+    assert results[0].result == FAILED
+    assert results[0].exit_code == 6
+
+
+def test_transient_connect_failure_is_retried() -> None:
+    a, ta = device("a", 71, {"n1": ["1"]})
+    ta.flaky_connects = 2
+    results = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["n1"])
+    assert results[0].result == OK
+
+
+def test_auth_failure_is_not_retried() -> None:
+    a, ta = device("a", 72, {"n1": ["1"]})
+    ta.auth_fail = True
+    started = time.monotonic()
+    results = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["n1"])
+    assert time.monotonic() - started < 0.5
+    assert results[0].exit_code == 2
+
+
+def test_unknown_node() -> None:
+    a, _ = device("a", 81, {"n1": ["1"]})
+    results = Fencer(Inventory([a], "/test"), timeout=5).run("reset", ["nobody"])
+    assert results[0].result == UNKNOWN_NODE
+    assert worst_exit_code(results) == 4
+
+
+def test_status_semantics() -> None:
+    a, ta = device("a", 91, {"n1": ["1", "2"], "n2": ["3"]})
+    b, tb = device("b", 92, {"n2": ["4"]})
+    ta.state["1"] = OFF
+    tb.unreachable = True
+    results = {r.node: r for r in Fencer(Inventory([a, b], "/test"), timeout=1).status(["n1", "n2"])}
+    assert results["n1"].state == ON  # on if any outlet is on
+    assert results["n2"].state == ON
+    ta.state["2"] = OFF
+    results = {r.node: r for r in Fencer(Inventory([a, b], "/test"), timeout=1).status(["n1"])}
+    assert results["n1"].state == OFF
+    ta.state["3"] = OFF
+    results = {r.node: r for r in Fencer(Inventory([a, b], "/test"), timeout=1).status(["n2"])}
+    assert results["n2"].state == "unknown"  # one supply off, the other unreadable: never "off"
+    assert results["n2"].exit_code == 8
+
+
+def test_on_failed_is_reported_not_hidden() -> None:
+    a, ta = device("a", 101, {"n1": ["1"]})
+    orig = FakePdu.on
+
+    def broken_on(self, outlet, deadline):  # the relay never closes again
+        return None
+
+    FakePdu.on = broken_on  # type: ignore[method-assign]
+    try:
+        results = Fencer(Inventory([a], "/test"), timeout=1).run("reset", ["n1"])
+    finally:
+        FakePdu.on = orig  # type: ignore[method-assign]
+    assert results[0].result == ON_FAILED
+    assert results[0].fenced
+    assert results[0].exit_code == 5
+
+
+def test_dynamic_hosts_by_outlet_name() -> None:
+    a, ta = device("a", 111, None, names=["web1", "web2", "DB1"])
+    b, tb = device("b", 112, None, names=["x", "db1"])
+    fencer = Fencer(Inventory([a, b], "/test"), timeout=5)
+    assert set(fencer.known_nodes()) >= {"web1", "web2", "db1", "x"}
+    results = fencer.run("reset", ["db1"])
+    assert results[0].result == OK
+    assert len(ta.events) == 2 and len(tb.events) == 2
+
+
+def test_single_session_device_serializes_concurrent_operations(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STONITH_LOCK_DIR", str(tmp_path))
+    a, ta = device("a", 121, {f"n{i}": [str(i)] for i in range(1, 9)})
+    ta.single_session = True
+    inventory = Inventory([a], "/test")
+    results: list = []
+
+    def one(node: str) -> None:
+        results.extend(Fencer(inventory, timeout=10).run("reset", [node]))
+
+    threads = [threading.Thread(target=one, args=(f"n{i}",)) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.result for r in results] == [OK] * 8
+    assert ta.max_sessions_seen == 1
+
+
+@pytest.mark.parametrize("count", [50])
+def test_many_nodes_many_devices(count: int) -> None:
+    devices = []
+    truths = []
+    for d in range(5):
+        entry, truth = device(f"pdu{d}", 200 + d, {f"n{d}-{i}": [str(i)] for i in range(1, 11)}, outlets=10)
+        devices.append(entry)
+        truths.append(truth)
+    nodes = [f"n{d}-{i}" for d in range(5) for i in range(1, 11)]
+    started = time.monotonic()
+    results = Fencer(Inventory(devices, "/test"), timeout=10).run("reset", nodes)
+    assert len(results) == count
+    assert all(r.result == OK for r in results)
+    assert time.monotonic() - started < 5
+    for truth in truths:  # one batched off and one batched on per device
+        assert [s for _, _, s in truth.events][:10] == [OFF] * 10
