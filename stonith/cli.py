@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = ("metadata", "config", "types", "meatclient")
+SUBCOMMANDS = ("metadata", "config", "types", "meatclient", "install-agents")
 CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check")
 
 

@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     conf.add_argument("--lang")
     types = sub.add_parser("types", help="list installed device types")
     types.add_argument("--long", action="store_true")
+    agents = sub.add_parser("install-agents", help="install fence_stonith_<type> agents for Pacemaker")
+    agents.add_argument("--dir", default="/usr/sbin", help="where Pacemaker looks (default %(default)s)")
+    agents.add_argument("--remove", action="store_true", help="delete the agents installed before")
+    agents.add_argument("--type", action="append", dest="types", metavar="TYPE",
+                        help="only these types (default: every installed type)")
     meat = sub.add_parser("meatclient", help="confirm a manual reset to a waiting meatware device")
     meat.add_argument("-c", dest="host", required=True)
     meat.add_argument("--socket-dir")
@@ -131,6 +136,21 @@ def cmd_types(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_agents(args: argparse.Namespace) -> int:
+    from stonith import agents_install, registry
+
+    if args.remove:
+        for path in agents_install.remove(args.dir):
+            sys.stdout.write(f"removed {path}\n")
+        return 0
+    types = args.types or registry.types()
+    for name in types:
+        registry.load(name)  # an unknown type is an error before anything is written
+    for path in agents_install.install(args.dir, types):
+        sys.stdout.write(f"installed {path}\n")
+    return 0
+
+
 def cmd_meatclient(args: argparse.Namespace) -> int:
     from stonith.meatware_client import confirm
 
@@ -147,6 +167,7 @@ def main(argv: list[str]) -> int:
         "config": cmd_config,
         "types": cmd_types,
         "meatclient": cmd_meatclient,
+        "install-agents": cmd_install_agents,
     }[args.command]
     try:
         return handler(args)
