@@ -1,0 +1,136 @@
+"""The fence-agents API of ``fence_stonith_<type>``: stdin and getopt input, actions, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import require_peer
+
+
+def agent(type_name: str, stdin: str = "", *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stonith.fence_agent", type_name, *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_metadata_from_stdin_and_argv() -> None:
+    via_stdin = agent("null", "action=metadata\n")
+    assert via_stdin.returncode == 0
+    assert via_stdin.stdout.startswith('<?xml version="1.0" ?>\n<resource-agent name="fence_stonith_null"')
+    assert agent("null", "", "-o", "metadata").stdout == via_stdin.stdout
+    assert agent("null", "action=meta-data\n").stdout == via_stdin.stdout
+
+
+def test_status_exit_codes() -> None:
+    on = agent("null", "action=status\nhostlist=a b\nport=a\n")
+    assert (on.returncode, on.stdout) == (0, "Status: ON\n")
+
+
+def test_aliases_and_unknown_options_warn() -> None:
+    result = agent("null", "option=status\nhostlist=a b\nplug=b\nnodename=b\nnodeid=2\nfrobnicate=yes\n")
+    assert result.returncode == 0, result.stderr
+    assert "Ignoring unknown option 'frobnicate=" in result.stderr
+    assert "yes" not in result.stderr.split("frobnicate")[1][:5]  # values are not echoed
+
+
+def test_reboot_on_off_list() -> None:
+    assert agent("null", "action=reboot\nhostlist=a\nport=a\n").stdout == "Success: Rebooted\n"
+    assert agent("null", "action=off\nhostlist=a\nport=a\n").stdout == "Success: Powered OFF\n"
+    assert agent("null", "action=on\nhostlist=a\nport=a\n").stdout == "Success: Already ON\n"
+    listed = agent("null", "", "-o", "list", "--hostlist", "a b", "-C", ";")
+    assert listed.stdout == "a;\nb;\n"
+    assert agent("null", "action=monitor\nhostlist=a\n").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        "action=bogus\nhostlist=a\n",
+        "action=reboot\nhostlist=a\n",  # no plug
+        "action=off\nhostlist=a\nport=a\x1b[2J\n",
+        "action=off\nhostlist=\n",
+        "garbage\n\x00\x01\x02\nport=a\n",
+        "action=off\nhostlist=a\nport=a\npower_timeout=soon\n",
+    ],
+)
+def test_bad_stdin_fails_cleanly(stdin: str) -> None:
+    result = agent("null", stdin)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "ERROR" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unrecognised_action_message_for_pacemaker() -> None:
+    result = agent("null", "action=frob\nhostlist=a\n")
+    assert "Failed: Unrecognised action 'frob'" in result.stderr
+
+
+def test_huge_input() -> None:
+    result = agent("null", "x=" + "a" * 400_000 + "\n")
+    assert result.returncode == 1 and "larger than" in result.stderr
+
+
+def test_delay_before_first_contact() -> None:
+    started = time.monotonic()
+    result = agent("null", "action=off\nhostlist=a\nport=a\ndelay=1\n")
+    assert result.returncode == 0
+    assert time.monotonic() - started >= 1.0
+
+
+def test_validate_all() -> None:
+    assert agent("null", "action=validate-all\nhostlist=a\n").returncode == 0
+    result = agent("ssh", "action=validate-all\nhostlist=a\nssh_port=0\n")
+    assert result.returncode == 1 and "ssh_port" in result.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_stdin_never_tracebacks(text: str) -> None:
+    from stonith.fence_agent import Failure, Request, parse_stdin
+    from stonith.drivers.null import Null
+
+    try:
+        Request(Null.INFO, parse_stdin(text))
+    except Failure:
+        pass
+
+
+def test_installed_agent_metadata_validates(tmp_path: Path) -> None:
+    xmllint = require_peer("xmllint", "libxml2-utils")
+    rng = Path(__file__).resolve().parents[2].parent / "shared" / "schemas" / "fence-agents-metadata.rng"
+    if not rng.exists():
+        pytest.skip("shared/schemas not present")
+    stonith = Path(sys.executable).with_name("stonith")
+    subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null", "--type", "meatware"],
+                   check=True, capture_output=True)
+    for script in sorted(tmp_path.iterdir()):
+        out = subprocess.run([str(script)], input="action=metadata\n", capture_output=True, text=True, check=True)
+        doc = tmp_path / (script.name + ".xml")
+        doc.write_text(out.stdout)
+        check = subprocess.run([xmllint, "--noout", "--relaxng", str(rng), str(doc)], capture_output=True, text=True,
+                               check=False)
+        assert check.returncode == 0, check.stderr
+    removed = subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"],
+                             capture_output=True, text=True, check=True)
+    assert removed.stdout.count("removed") == 2
+    assert not list(tmp_path.glob("fence_stonith_*[!l]")) or all(p.suffix == ".xml" for p in tmp_path.iterdir())
+
+
+def test_install_refuses_foreign_files(tmp_path: Path) -> None:
+    foreign = tmp_path / "fence_stonith_null"
+    foreign.write_text("#!/bin/sh\necho mine\n")
+    stonith = Path(sys.executable).with_name("stonith")
+    result = subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "refusing to overwrite" in result.stderr
+    assert foreign.read_text() == "#!/bin/sh\necho mine\n"
+    subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"], check=True,
+                   capture_output=True)
+    assert foreign.exists()
