@@ -7,6 +7,7 @@ from the driver itself when asked for.
 """
 
 CATALOG: dict[str, str] = {
+    "baytech": "BayTech RPC-3/3A/5 and RPC3-NC/RPC-28 power switches over telnet or serial",
     "null": "Dummy (do-nothing) STONITH device, for testing",
     "meatware": "Human operator confirms each reset (like cluster-glue's meatware)",
     "ssh": "Reboot through ssh; for testing only",

@@ -80,22 +80,28 @@ def wait_state(
 ) -> list[OutletResult]:
     """Poll until every outlet reads ``state``; StateMismatch at the deadline."""
     delay = POLL_FIRST
+    seen: dict[str, str] = {}
     while True:
         try:
             seen = driver.status_many(outlets, deadline)
         except Timeout:
-            seen = {}
+            # A device that went silent after answering before has not reached the state: that is a
+            # mismatch (exit 5); one that never answered a read is a timeout (exit 6).
             if deadline.expired():
+                if seen:
+                    raise StateMismatch(_not_reached(outlets, state, seen)) from None
                 raise
         if all(seen.get(o.id) == state for o in outlets):
             return [OutletResult(o, state, state, True) for o in outlets]
         if deadline.remaining() <= 0:
-            bad = ", ".join(
-                f"{o.name}={seen.get(o.id, 'unknown')}" for o in outlets if seen.get(o.id) != state
-            )
-            raise StateMismatch(f"outlets did not read back {state} before the deadline: {bad}")
+            raise StateMismatch(_not_reached(outlets, state, seen))
         deadline.sleep(delay)
         delay = min(delay * 2, POLL_MAX)
+
+
+def _not_reached(outlets: Sequence[Outlet], state: str, seen: dict[str, str]) -> str:
+    bad = ", ".join(f"{o.name}={seen.get(o.id, 'unknown')}" for o in outlets if seen.get(o.id) != state)
+    return f"outlets did not read back {state} before the deadline: {bad}"
 
 
 def _switch(driver: Driver, outlets: Sequence[Outlet], state: str, deadline: Deadline) -> list[OutletResult]:

@@ -128,6 +128,7 @@ class Stream(abc.ABC):
         best: tuple[int, int, int, re.Match[bytes] | None] | None = None  # (end, index, start, match)
         data = bytes(self._buf)
         for index, token in enumerate(tokens):
+            candidate: tuple[int, int, int, re.Match[bytes] | None]
             if isinstance(token, bytes):
                 start = data.find(token)
                 if start < 0:
@@ -142,6 +143,6 @@ class Stream(abc.ABC):
                 best = candidate
         if best is None:
             return None
-        end, index, start, match = best
+        end, index, start, found = best
         del self._buf[:end]
-        return Expected(index, data[:start], data[start:end], match)
+        return Expected(index, data[:start], data[start:end], found)

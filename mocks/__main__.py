@@ -1,0 +1,166 @@
+"""``stonith-mock``: run a mock device until SIGTERM or SIGINT.
+
+    stonith-mock TYPE [--model M] [--listen HOST:PORT | --serial-link PATH] [--outlets N]
+                 [--names a,b,...] [--states on,off,...] [--username U] [--password P]
+                 [--fault SPEC]... [--state-file FILE] [--relay-delay S] [--sessions N]
+                 [device flags]
+
+TYPE is a driver type name (``stonith-mock TYPE --help`` lists the device's models and flags).
+Once serving, one JSON line goes to stdout: ``{"type", "model", "address": "host:port" | "serial":
+path, "pid"}``; ``--listen 127.0.0.1:0`` picks a free port.  The password may come from
+STONITH_MOCK_PASSWORD instead of the command line (which ``ps`` shows).  Fault SPECs are
+described in stonith.mocks._common.  Exit status: 0 after a signal, 2 on a usage error or
+when the address cannot be served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from stonith.mocks._common import RunningMock
+
+# TYPE -> module; a new mock is one line here (imported only when asked for).
+MOCKS: dict[str, str] = {
+    "baytech": "stonith.mocks.baytech",
+}
+DEFAULT_USERNAME = "admin"
+DEFAULT_PASSWORD = "baytech"
+
+
+def load(type_name: str) -> ModuleType:
+    if type_name not in MOCKS:
+        raise SystemExit(f"stonith-mock: no mock for type {type_name!r} (known: {', '.join(sorted(MOCKS))})")
+    return importlib.import_module(MOCKS[type_name])
+
+
+def parser_for(type_name: str, module: ModuleType) -> argparse.ArgumentParser:
+    from stonith.mocks._common import FAULT_SPECS
+
+    parser = argparse.ArgumentParser(
+        prog=f"stonith-mock {type_name}",
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", choices=sorted(module.MODELS), default=module.DEFAULT_MODEL)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--listen", metavar="HOST:PORT", help="serve TCP (default 127.0.0.1:0)")
+    where.add_argument("--serial-link", metavar="PATH", help="serve a pty; PATH becomes a symlink to it")
+    parser.add_argument("--outlets", type=int, metavar="N", help="number of outlets (default: the model's)")
+    parser.add_argument("--names", default="", metavar="a,b,...", help="outlet names, in outlet order")
+    parser.add_argument("--states", default="", metavar="on,off,...", help="initial states (default on)")
+    parser.add_argument("--username", default=DEFAULT_USERNAME)
+    parser.add_argument("--password", default=None, help="(or STONITH_MOCK_PASSWORD)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault: " + ", ".join(FAULT_SPECS),
+    )
+    parser.add_argument(
+        "--state-file", metavar="FILE", help="ground truth as JSON, rewritten on every change"
+    )
+    parser.add_argument(
+        "--relay-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds before a relay follows an accepted command",
+    )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=1,
+        metavar="N",
+        help="concurrent sessions accepted (0 = no limit; default 1)",
+    )
+    module.add_arguments(parser)
+    return parser
+
+
+def start(argv: list[str]) -> RunningMock:
+    """Parse a ``stonith-mock`` command line (without the program name) and start the mock."""
+    from stonith.mocks._common import RunningMock, build_config, parse_faults
+
+    if not argv or argv[0].startswith("-"):
+        raise SystemExit("usage: stonith-mock TYPE [options]   (TYPE: " + ", ".join(sorted(MOCKS)) + ")")
+    type_name = argv[0]
+    module = load(type_name)
+    parser = parser_for(type_name, module)
+    args = parser.parse_args(argv[1:])
+    common = {
+        "model",
+        "listen",
+        "serial_link",
+        "outlets",
+        "names",
+        "states",
+        "username",
+        "password",
+        "fault",
+        "state_file",
+        "relay_delay",
+        "sessions",
+    }
+    options = {k: v for k, v in vars(args).items() if k not in common}
+    password = args.password
+    if password is None:
+        password = os.environ.get("STONITH_MOCK_PASSWORD", DEFAULT_PASSWORD)
+    try:
+        config = build_config(
+            type_name,
+            args.model,
+            outlets=args.outlets or module.default_outlets(args.model),
+            names=[n for n in args.names.split(",") if n] if args.names else [],
+            states=[s.strip().lower() for s in args.states.split(",") if s.strip()],
+            default_names=lambda count: module.default_names(args.model, count),
+            username=args.username,
+            password=password,
+            faults=parse_faults(args.fault),
+            relay_delay=args.relay_delay,
+            state_file=args.state_file,
+            sessions=args.sessions,
+            options=options,
+        )
+        device = module.create(config)
+        return RunningMock(device, listen=args.listen, serial_link=args.serial_link)
+    except ValueError as exc:
+        parser.error(str(exc))
+        raise  # not reached: parser.error exits
+
+
+def main(argv: list[str] | None = None) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        mock = start(sys.argv[1:] if argv is None else argv)
+    except OSError as exc:  # address in use, no permission for the port, bad link path
+        sys.stderr.write(f"stonith-mock: error: {exc}\n")
+        return 2
+    try:
+        sys.stdout.write(json.dumps({**mock.info, "pid": os.getpid()}) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        mock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Start a mock from Python (tests, demos): in this process (threads) or as a subprocess.
+
+    with start_mock("baytech", model="rpc5", names=["node1", "node2"]) as mock:
+        mock.address        # "127.0.0.1:40123" (or mock.serial for serial_link=PATH)
+        mock.truth()        # {"outlets": {"1": {"name": ..., "state": "on"}}, "events": [...]}
+
+Keyword arguments are the ``stonith-mock`` options with ``_`` for ``-`` (``relay_delay=0.1``,
+``faults=["stuck=1"]``, ``confirm=False`` for ``--no-confirm``, ``password_only=True``).  A
+subprocess mock is run through ``python -m stonith.mocks`` and its truth is read from the state
+file, which this harness creates when none is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+    from stonith.mocks._common import RunningMock
+
+READY_TIMEOUT = 10.0
+
+
+class MockHandle:
+    """A running mock: where it serves and what its relays really did."""
+
+    def __init__(
+        self,
+        info: dict[str, Any],
+        truth_source: RunningMock | str,
+        process: subprocess.Popen[str] | None = None,
+    ) -> None:
+        self.info = info
+        self.process = process
+        self._truth_source = truth_source
+
+    @property
+    def address(self) -> str:
+        return str(self.info.get("address", ""))
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+    @property
+    def serial(self) -> str:
+        return str(self.info.get("serial", ""))
+
+    def truth(self) -> dict[str, Any]:
+        if isinstance(self._truth_source, str):
+            with open(self._truth_source, encoding="utf-8") as handle:
+                data: dict[str, Any] = json.load(handle)
+            return data
+        return self._truth_source.truth()
+
+    def state(self, outlet: int | str) -> str:
+        return str(self.truth()["outlets"][str(outlet)]["state"])
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.truth()["events"])
+
+
+def argv_for(type_name: str, options: dict[str, Any]) -> list[str]:
+    """The ``stonith-mock`` command line for keyword options."""
+    argv = [type_name]
+    for key, value in options.items():
+        if value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "faults":
+            for spec in value:
+                argv += ["--fault", spec]
+        elif value is True:
+            argv.append(flag)
+        elif value is False:
+            argv.append("--no-" + key.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(str(v) for v in value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+@contextlib.contextmanager
+def start_mock(
+    type_name: str = "baytech", *, subprocess_: bool = False, **options: Any
+) -> Iterator[MockHandle]:
+    """Run a mock for the duration of the ``with`` block."""
+    if subprocess_:
+        with _subprocess_mock(type_name, options) as handle:
+            yield handle
+        return
+    from stonith.mocks.__main__ import start
+
+    mock = start(argv_for(type_name, options))
+    try:
+        yield MockHandle(mock.info, mock)
+    finally:
+        mock.close()
+
+
+@contextlib.contextmanager
+def _subprocess_mock(type_name: str, options: dict[str, Any]) -> Iterator[MockHandle]:
+    with tempfile.TemporaryDirectory(prefix="stonith-mock-") as tmp:
+        options.setdefault("state_file", os.path.join(tmp, "state.json"))
+        argv = [sys.executable, "-m", "stonith.mocks", *argv_for(type_name, options)]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        try:
+            info = _ready_line(process)
+            yield MockHandle(info, str(options["state_file"]), process)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout:
+                process.stdout.close()
+
+
+def _ready_line(process: subprocess.Popen[str]) -> dict[str, Any]:
+    assert process.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                break
+            info: dict[str, Any] = json.loads(line)
+            return info
+        if process.poll() is not None:
+            break
+    raise RuntimeError(f"mock did not become ready (exit status {process.poll()})")
