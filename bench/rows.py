@@ -1,6 +1,6 @@
 """The benchmark rows.  A later issue adds its rows to ``ROWS`` (see bench/README.md).
 
-"Ours" is the ``stonith`` installed next to the running interpreter (``make install`` puts it in
+"Ours" is the ``stonith`` installed next to the running interpreter (``./run install`` puts it in
 .venv/bin), never the checkout, so the bench times what a user gets.  The peers:
 
 - ``python -I -c pass`` on the same interpreter: the floor for any Python command;
@@ -53,7 +53,7 @@ def warnings() -> list[str]:
     """What makes this interpreter's numbers unrepresentative, printed before the table."""
     out = []
     if not os.access(STONITH, os.X_OK):
-        out.append(f"{STONITH} is not installed: run `make install` (or `make bench`) first")
+        out.append(f"{STONITH} is not installed: run `./run install` (or `./run bench`) first")
     editable = sorted(
         p.name for d in site.getsitepackages() for p in Path(d).glob("__editable__*stonith*.pth")
     )
@@ -61,7 +61,7 @@ def warnings() -> list[str]:
         out.append(
             f"stonith is an editable install here ({', '.join(editable)}): its import hook runs at every"
             " start-up of this interpreter, `python -I -c pass` included, so the times and ratios are"
-            " not a user's. `make install` replaces it with a real install."
+            " not a user's. `./run install` replaces it with a real install."
         )
     return out
 
@@ -71,3 +71,17 @@ ROWS: list[Row] = [
     startup_row("-t", "null", "-n"),
     startup_row("-t", "null", "-m"),
 ]
+
+
+def _more_rows() -> list[Row]:
+    """Rows of later issues live in ``bench/rows_<topic>.py`` modules, each with its own ``ROWS``."""
+    import importlib
+
+    more: list[Row] = []
+    for path in sorted(Path(__file__).parent.glob("rows_*.py")):
+        module = importlib.import_module(f"bench.{path.stem}")
+        more.extend(module.ROWS)
+    return more
+
+
+ROWS.extend(_more_rows())

@@ -32,6 +32,28 @@ if TYPE_CHECKING:
 # TYPE -> module; a new mock is one line here (imported only when asked for).
 MOCKS: dict[str, str] = {
     "baytech": "stonith.mocks.baytech",
+    # SNMP PDUs (issue 6): one agent serves every family; TYPE picks the family's tables.
+    "apcmastersnmp": "stonith.mocks.snmp",
+    "snmp_pdu": "stonith.mocks.snmp",
+    "apc_rpdu": "stonith.mocks.snmp",
+    "apc_rpdu2": "stonith.mocks.snmp",
+    "eaton_epdu": "stonith.mocks.snmp",
+    "raritan_pdu2": "stonith.mocks.snmp",
+    "sentry3": "stonith.mocks.snmp",
+    "sentry4": "stonith.mocks.snmp",
+    "cyberpower_pdu": "stonith.mocks.snmp",
+    "baytech_mrp": "stonith.mocks.snmp",
+    # BMCs (issue 7)
+    "ipmilan": "stonith.mocks.ipmi",
+    "redfish": "stonith.mocks.redfish",
+    # classic switches (issue 8)
+    "apcmaster": "stonith.mocks.apcmaster",
+    "wti_nps": "stonith.mocks.wti_nps",
+    "rps10": "stonith.mocks.rps10",
+    "nw_rpc100s": "stonith.mocks.nw_rpc100s",
+    "apcsmart": "stonith.mocks.apcsmart",
+    "rcd_serial": "stonith.mocks.rcd_serial",
+    "sispm": "stonith.mocks.sispm",
 }
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "baytech"
@@ -40,7 +62,10 @@ DEFAULT_PASSWORD = "baytech"
 def load(type_name: str) -> ModuleType:
     if type_name not in MOCKS:
         raise SystemExit(f"stonith-mock: no mock for type {type_name!r} (known: {', '.join(sorted(MOCKS))})")
-    return importlib.import_module(MOCKS[type_name])
+    try:
+        return importlib.import_module(MOCKS[type_name])
+    except ImportError as exc:
+        raise SystemExit(f"stonith-mock: the mock for {type_name!r} cannot be loaded: {exc}") from None
 
 
 def parser_for(type_name: str, module: ModuleType) -> argparse.ArgumentParser:
@@ -132,6 +157,13 @@ def start(argv: list[str]) -> RunningMock:
             sessions=args.sessions,
             options=options,
         )
+        # Line-oriented devices (telnet, serial) use the shared TCP/pty servers; a module with its own
+        # transport (SNMP over UDP, IPMI, HTTP) provides run(config, listen=..., serial_link=...)
+        # returning an object with the same ``info``, ``truth()`` and ``close()``.
+        runner = getattr(module, "run", None)
+        if runner is not None:
+            running: RunningMock = runner(config, listen=args.listen, serial_link=args.serial_link)
+            return running
         device = module.create(config)
         return RunningMock(device, listen=args.listen, serial_link=args.serial_link)
     except ValueError as exc:
