@@ -74,6 +74,8 @@ class Device:
         for name, value in changes.items():
             field = self.info.field(name)
             key = field.fieldname if field is not None else name
+            if field is not None and field.secret and value == REDACTED:
+                continue  # a form sending back what current_config showed leaves the secret unchanged
             if value is None:
                 merged.pop(key, None)
             else:

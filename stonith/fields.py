@@ -264,7 +264,7 @@ def parse_scalar(field: Field, raw: Any) -> Any:
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
         text = str(raw).strip()
-        if text[:1] in "+-":
+        if text[:1] in ("+", "-"):  # not `in "+-"`: "" is in every string
             sign, digits = text[0], text[1:]
         else:
             sign, digits = "", text
@@ -365,8 +365,11 @@ def _parse_struct(field: Field, raw: Any) -> Any:
             raise ValueProblem(f"unknown member {unknown[0]!r}")
         value: dict[str, Any] = {}
         for sub in field.fields:
-            if sub.fieldname in item:
-                parsed = parse_value(sub, item[sub.fieldname])
+            if item.get(sub.fieldname) is not None:  # JSON null means absent, as at the top level
+                try:
+                    parsed = parse_value(sub, item[sub.fieldname])
+                except ValueProblem as exc:
+                    raise ValueProblem(f"{sub.fieldname}: {exc}") from None
                 problems = check_value(sub, parsed)
                 if problems:
                     raise ValueProblem(f"{sub.fieldname}: {problems[0]}")
@@ -523,13 +526,13 @@ def validate(fields: Iterable[Field], values: Mapping[str, Any]) -> tuple[dict[s
     problems: list[tuple[str, str, bool]] = []
     raw: dict[str, Any] = {}
     for name, value in values.items():
-        field = by_name.get(name)
-        if field is None:
+        found = by_name.get(name)
+        if found is None:
             problems.append((name, "unknown parameter (valid: " + ", ".join(f.fieldname for f in fields) + ")", False))
             continue
-        if field.fieldname in raw and name != field.fieldname:
+        if found.fieldname in raw and name != found.fieldname:
             continue  # the canonical name wins over an alias
-        raw[field.fieldname] = value
+        raw[found.fieldname] = value
     typed: dict[str, Any] = {}
     for field in fields:
         if field.fieldname not in raw or raw[field.fieldname] is None:

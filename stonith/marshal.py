@@ -54,7 +54,7 @@ def _dec(value: Any) -> Any:
 def _is_int(value: Any) -> bool:
     if not (isinstance(value, dict) and set(value) == {"int"} and isinstance(value["int"], str)):
         return False
-    digits = value["int"][1:] if value["int"][:1] in "+-" else value["int"]
+    digits = value["int"][1:] if value["int"][:1] in ("+", "-") else value["int"]
     return digits.isascii() and digits.isdigit()
 
 
