@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 SUBCOMMANDS = ("metadata", "config", "types", "meatclient", "install-agents")
-CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check")
+CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check", "lab")
 
 
 def main(argv: list[str] | None = None) -> int:

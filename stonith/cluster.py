@@ -197,7 +197,9 @@ class Fencer:
         for outlets in self._dynamic.values():
             for outlet in outlets:
                 nodes.setdefault(outlet.name.lower(), None)
-        return list(nodes)
+        from stonith.nodeset import natural_key
+
+        return sorted(nodes, key=natural_key)
 
     # -- device sessions ---------------------------------------------------------------------
     def _parallel(self, fn: Callable[[DeviceEntry], None], devices: Sequence[DeviceEntry]) -> None:

@@ -4,6 +4,7 @@
     stonith on|off|reset NODESET    verified power operations (see stonith.cluster)
     stonith devices                 the devices of devices.d
     stonith check                   validate devices.d and log in to every device
+    stonith lab                     start the mocks devices.d declares, until interrupted
 
 Options: ``--devices DIR`` (default /etc/stonith/devices.d, or STONITH_DEVICES), ``--json``,
 ``--timeout SECONDS`` (overall deadline), ``--audit FILE|syslog|none``.  The exit code is the worst
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from stonith.cluster import NodeResult
     from stonith.inventory import Inventory
 
-VERBS = ("status", "on", "off", "reset", "devices", "check")
+VERBS = ("status", "on", "off", "reset", "devices", "check", "lab")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +136,27 @@ def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
     return max((c for _, _, c in outcome), default=0)
 
 
+def _lab(inventory: Inventory) -> int:
+    import signal
+    import threading
+
+    from stonith.lab import Lab
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with Lab(inventory) as lab:
+        rows = [[name, m.info.get("type", ""), m.info.get("model", ""),
+                 str(m.info.get("address") or m.info.get("serial") or ""), m.state_file]
+                for name, m in lab.mocks.items()]
+        sys.stdout.write(_table(rows, ["DEVICE", "MOCK", "MODEL", "ADDRESS", "GROUND TRUTH"]))
+        sys.stdout.write("mocks running; interrupt (Ctrl-C) to stop\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
 def main(argv: list[str]) -> int:
     try:
         args = parser().parse_args(argv)
@@ -168,6 +190,8 @@ def _run(args: argparse.Namespace) -> int:
         return _devices(inventory, args.json)
     if args.verb == "check":
         return _check(inventory, args.timeout, args.json)
+    if args.verb == "lab":
+        return _lab(inventory)
     fencer = Fencer(inventory, timeout=args.timeout, audit=Audit(args.audit))
     if nodes is None:
         nodes = fencer.known_nodes()

@@ -110,3 +110,26 @@ def fold(nodes: list[str]) -> str:
     except ImportError:
         return ",".join(nodes)
     return str(NodeSet.fromlist(nodes))
+
+
+def natural_key(name: str) -> tuple[object, ...]:
+    """node2 before node10."""
+    parts: list[object] = []
+    digits = ""
+    text = ""
+    for ch in name:
+        if ch.isdigit():
+            if text:
+                parts.append(text)
+                text = ""
+            digits += ch
+        else:
+            if digits:
+                parts.append(int(digits))
+                digits = ""
+            text += ch
+    if digits:
+        parts.append(int(digits))
+    if text:
+        parts.append(text)
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in parts)

@@ -1,0 +1,111 @@
+"""The README's demo: the shipped devices.d against its mocks — list, status, verified resets.
+
+Run as ``./run demo`` (or ``python -m stonith.demo [DEVICES_DIR]``).  It starts the mocks that
+devices.d declares, runs the ``stonith`` command a person would type, shows the mocks' ground truth
+for the dual-PSU node, and stops the mocks.  The lab password is random per run and travels only
+in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from stonith.inventory import load_dir
+from stonith.lab import Lab
+
+STONITH = str(Path(sys.executable).with_name("stonith"))
+BOLD = "\033[1m" if sys.stdout.isatty() else ""
+RESET = "\033[0m" if sys.stdout.isatty() else ""
+
+
+def say(text: str) -> None:
+    sys.stdout.write(f"\n{BOLD}== {text}{RESET}\n")
+    sys.stdout.flush()
+
+
+def run(*args: str, env: dict[str, str]) -> int:
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    sys.stdout.write(f"$ stonith {shown}\n")
+    sys.stdout.flush()
+    proc = subprocess.run([STONITH, *args], env=env, text=True, capture_output=True, check=False)
+    sys.stdout.write(proc.stdout)
+    if proc.stderr.strip():
+        sys.stdout.write("".join(f"  (stderr) {line}\n" for line in proc.stderr.splitlines()))
+    sys.stdout.write(f"  -> exit {proc.returncode}\n")
+    return proc.returncode
+
+
+def timeline(lab: Lab, node_outlets: dict[str, list[str]], since: float) -> list[tuple[float, str, str, str]]:
+    events = []
+    for device, outlets in node_outlets.items():
+        for event in lab.truth(device)["events"]:
+            if event["outlet"] in outlets and event["t"] >= since:
+                events.append((event["t"], device, event["outlet"], event["state"]))
+    return sorted(events)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    directory = args[0] if args else "devices.d"
+    env = dict(os.environ)
+    env.setdefault("STONITH_LAB_PASSWORD", "lab-" + secrets.token_hex(6))
+    os.environ["STONITH_LAB_PASSWORD"] = env["STONITH_LAB_PASSWORD"]
+    audit = Path(tempfile.mkdtemp(prefix="stonith-demo-")) / "audit.log"
+    env["STONITH_AUDIT"] = str(audit)
+    env["STONITH_DEVICES"] = directory
+    env.setdefault("STONITH_LOCK_DIR", str(audit.parent / "locks"))
+    inventory = load_dir(directory)
+    say(f"Starting the mock devices declared in {directory}/")
+    failures = 0
+    with Lab(inventory) as lab:
+        for name, mock in lab.mocks.items():
+            where = mock.info.get("address") or mock.info.get("serial")
+            sys.stdout.write(f"  {name:8} {mock.info['type']} {mock.info['model']} mock at {where}\n")
+        say("The devices (devices.d)")
+        failures += run("devices", env=env) != 0
+        say("Status of every node (read from the devices)")
+        failures += run("status", env=env) != 0
+        say("Reset node3: off, read back off, settle, on, read back on")
+        failures += run("reset", "node3", env=env) != 0
+        say("Reset db1: two power supplies on two devices (pdu-a outlet 7, pdu-b outlet 8)")
+        since = time.time()
+        failures += run("reset", "db1", env=env) != 0
+        events = timeline(lab, {"pdu-a": ["7"], "pdu-b": ["8"]}, since)
+        sys.stdout.write("  ground truth (what the mocks' relays really did):\n")
+        for t, device, outlet, state in events:
+            sys.stdout.write(f"    +{t - since:6.3f}s  {device} outlet {outlet} -> {state}\n")
+        offs = [t for t, _, _, s in events if s == "off"]
+        ons = [t for t, _, _, s in events if s == "on"]
+        safe = len(offs) == 2 and len(ons) == 2 and max(offs) < min(ons)
+        sys.stdout.write("  " + ("both supplies were off before either came back on\n" if safe
+                                 else "UNEXPECTED ORDER\n"))
+        failures += not safe
+        say("Several nodes at once, with JSON output (node[1-2],node[7-8])")
+        sys.stdout.write("$ stonith reset 'node[1-2],node[7-8]' --json\n")
+        proc = subprocess.run([STONITH, "reset", "node[1-2],node[7-8]", "--json"], env=env, text=True,
+                              capture_output=True, check=False)
+        for item in json.loads(proc.stdout or "[]"):
+            sys.stdout.write(f"  {item['node']:7} {item['result']:4} level {item['level']}  "
+                             f"{item['duration']:.2f}s  {item['message']}\n")
+        failures += proc.returncode != 0
+        say("The same device through the cluster-glue syntax (password from the environment, -E)")
+        glue_env = dict(env, ipaddr="127.0.0.1:17101", login="admin", password=env["STONITH_LAB_PASSWORD"])
+        failures += run("-t", "baytech", "-E", "-l", env=glue_env) != 0
+        failures += run("-t", "baytech", "-E", "-S", env=glue_env) != 0
+        say("Audit log (one JSON line per action)")
+        for line in audit.read_text().splitlines()[:6]:
+            sys.stdout.write(f"  {line}\n")
+        say("Stopping the mocks")
+    sys.stdout.write(f"\ndemo {'finished' if not failures else f'had {failures} failure(s)'}\n")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
