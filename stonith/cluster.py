@@ -167,6 +167,18 @@ class Fencer:
             return Deadline(self.timeout, what)
         return Deadline(max((d.timeout for d in devices), default=60.0), what)
 
+    def _overall(self, verb: str) -> Deadline:
+        """Without --timeout, every topology level may use its devices' full timeout in turn."""
+        if self.timeout is not None:
+            return Deadline(self.timeout, verb)
+        by_level: dict[int, float] = {}
+        for d in self.inventory.devices:
+            by_level[d.level] = max(by_level.get(d.level, 0.0), d.timeout)
+        return Deadline(sum(by_level.values()) or 60.0, verb)
+
+    def _level_deadline(self, overall: Deadline, devices: Sequence[DeviceEntry]) -> Deadline:
+        return overall.sub(max((d.timeout for d in devices), default=overall.remaining()), overall.what)
+
     def _list_dynamic(self, deadline: Deadline) -> dict[str, str]:
         """Outlet lists of devices without a [hosts] table (node names = outlet names)."""
         dynamic = [d for d in self.inventory.devices if d.hosts is None and d.name not in self._dynamic]
@@ -327,8 +339,8 @@ class Fencer:
         if verb not in ("on", "off", "reset"):
             raise BadConfig(f"unknown verb {verb!r}")
         started = time.monotonic()
-        deadline = self._deadline(self.inventory.devices, verb)
-        list_errors = self._list_dynamic(deadline)
+        deadline = self._overall(verb)
+        list_errors = self._list_dynamic(self._level_deadline(deadline, self.inventory.devices))
         results = {n: NodeResult(n, verb) for n in nodes}
         plan = {n: self.targets(n) for n in nodes}
         pending = []
@@ -344,7 +356,9 @@ class Fencer:
             at_level = {n: t for n, t in at_level.items() if t}
             if not at_level:
                 continue
-            done = self._run_level(verb, level, at_level, results, deadline)
+            # A level may not eat the time of the levels after it: it gets its devices' timeout.
+            level_deadline = self._level_deadline(deadline, [t.device for ts in at_level.values() for t in ts])
+            done = self._run_level(verb, level, at_level, results, level_deadline)
             for node in done:
                 results[node].duration = time.monotonic() - started
                 self._report(results[node])
