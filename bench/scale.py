@@ -34,7 +34,9 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
     """Wall seconds, exit code, peak RSS (KiB) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    proc = subprocess.run(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
@@ -43,8 +45,11 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--pdus", type=int, default=42)
     parser.add_argument("--outlets", type=int, default=24)
     parser.add_argument("--nodes", type=int, default=1000)
@@ -58,40 +63,72 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="stonith-scale-"))
     devices = tmp / "devices.d"
     devices.mkdir()
-    env = dict(os.environ, SCALE_PW=PASSWORD, STONITH_AUDIT="none", STONITH_LOCK_DIR=str(tmp / "locks"),
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        SCALE_PW=PASSWORD,
+        STONITH_AUDIT="none",
+        STONITH_LOCK_DIR=str(tmp / "locks"),
+        PYTHONUNBUFFERED="1",
+    )
     width = len(str(args.nodes))
     nodes = [f"node{i:0{width}d}" for i in range(1, args.nodes + 1)]
     shares = [nodes[i : i + args.outlets] for i in range(0, len(nodes), args.outlets)]
     with ExitStack() as stack:
         for index, share in enumerate(shares):
-            mock = stack.enter_context(start_mock("baytech", subprocess_=True, model="rpc3", outlets=args.outlets,
-                                                  names=share, password=PASSWORD, relay_delay=args.relay_delay))
+            mock = stack.enter_context(
+                start_mock(
+                    "baytech",
+                    subprocess_=True,
+                    model="rpc3",
+                    outlets=args.outlets,
+                    names=share,
+                    password=PASSWORD,
+                    relay_delay=args.relay_delay,
+                )
+            )
             (devices / f"pdu{index:02d}.toml").write_text(
                 f'type = "baytech"\nsettle = 0.5\ntimeout = 60\n[parameters]\nipaddr = "{mock.address}"\n'
                 f'login = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n[hosts]\n'
-                + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1)))
+                + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
+            )
         nodeset = f"node[{1:0{width}d}-{args.nodes:0{width}d}]"
         share_set = ",".join(shares[0])
         rows = []
-        for label, verb, target in (("status, all nodes", "status", nodeset),
-                                    ("status, one device's share", "status", share_set),
-                                    ("reset, all nodes", "reset", nodeset),
-                                    ("reset, one device's share", "reset", share_set)):
-            samples = [_run([STONITH, verb, target, "--devices", str(devices), "--quiet"], env)
-                       for _ in range(args.runs)]
-            rows.append((label, statistics.median(s[0] for s in samples), max(s[2] for s in samples),
-                         sorted({s[1] for s in samples})))
-    print(f"{len(shares)} BayTech mocks x {args.outlets} outlets, {args.nodes} nodes, relay delay "
-          f"{args.relay_delay}s, {args.runs} runs (median)")
+        for label, verb, target in (
+            ("status, all nodes", "status", nodeset),
+            ("status, one device's share", "status", share_set),
+            ("reset, all nodes", "reset", nodeset),
+            ("reset, one device's share", "reset", share_set),
+        ):
+            samples = [
+                _run([STONITH, verb, target, "--devices", str(devices), "--quiet"], env)
+                for _ in range(args.runs)
+            ]
+            rows.append(
+                (
+                    label,
+                    statistics.median(s[0] for s in samples),
+                    max(s[2] for s in samples),
+                    sorted({s[1] for s in samples}),
+                )
+            )
+    print(
+        f"{len(shares)} BayTech mocks x {args.outlets} outlets, {args.nodes} nodes, relay delay "
+        f"{args.relay_delay}s, {args.runs} runs (median)"
+    )
     print(f"{'command':30} {'wall':>8} {'peak RSS':>10}  exit")
     for label, wall, rss, codes in rows:
         print(f"{label:30} {wall:7.2f}s {rss / 1024:8.1f}MB  {codes}")
     status_ratio = rows[0][1] / rows[1][1]
     reset_ratio = rows[2][1] / rows[3][1]
-    print(f"status all / one device: {status_ratio:.2f}x (goal: all nodes <= 2 s: "
-          f"{'met' if rows[0][1] <= 2 else 'NOT met'})")
-    print(f"reset  all / one device: {reset_ratio:.2f}x (goal <= 1.2x: {'met' if reset_ratio <= 1.2 else 'NOT met'})")
+    print(
+        f"status all / one device: {status_ratio:.2f}x (goal: all nodes <= 2 s: "
+        f"{'met' if rows[0][1] <= 2 else 'NOT met'})"
+    )
+    print(
+        f"reset  all / one device: {reset_ratio:.2f}x "
+        f"(goal <= 1.2x: {'met' if reset_ratio <= 1.2 else 'NOT met'})"
+    )
     return 0
 
 

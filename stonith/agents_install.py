@@ -56,8 +56,11 @@ def install(directory: str, types: list[str], python: str | None = None) -> list
         os.replace(tmp, path)
         installed.append(path)
     if refused:
-        raise StonithError("refusing to overwrite files stonith did not create: " + ", ".join(refused)
-                           + (f" (installed {len(installed)} others)" if installed else ""))
+        raise StonithError(
+            "refusing to overwrite files stonith did not create: "
+            + ", ".join(refused)
+            + (f" (installed {len(installed)} others)" if installed else "")
+        )
     return installed
 
 
@@ -69,7 +72,12 @@ def remove(directory: str) -> list[str]:
         raise StonithError(f"cannot read {directory}: {exc.strerror}") from None
     for name in names:
         path = os.path.join(directory, name)
-        if name.startswith("fence_stonith_") and os.path.isfile(path) and not os.path.islink(path) and ours(path):
+        if (
+            name.startswith("fence_stonith_")
+            and os.path.isfile(path)
+            and not os.path.islink(path)
+            and ours(path)
+        ):
             os.unlink(path)
             removed.append(path)
     return removed

@@ -19,14 +19,28 @@ if TYPE_CHECKING:
 
 class Audit:
     def __init__(self, destination: str | None = None) -> None:
-        dest = destination or os.environ.get("STONITH_AUDIT") or ("syslog" if os.path.exists("/dev/log") else "none")
+        dest = (
+            destination
+            or os.environ.get("STONITH_AUDIT")
+            or ("syslog" if os.path.exists("/dev/log") else "none")
+        )
         self.destination = dest
         self._lock = threading.Lock()
 
-    def record(self, *, node: str, device: str, outlets: list[str], verb: str, result: str, duration: float,
-               error: str | None = None) -> None:
+    def record(
+        self,
+        *,
+        node: str,
+        device: str,
+        outlets: list[str],
+        verb: str,
+        result: str,
+        duration: float,
+        error: str | None = None,
+    ) -> None:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            + f".{int(time.time() * 1000) % 1000:03d}Z",
             "node": node,
             "device": device,
             "outlets": outlets,

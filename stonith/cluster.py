@@ -65,7 +65,7 @@ UNKNOWN_NODE = "unknown-node"
 class OutletState:
     __slots__ = ("id", "name", "state")
 
-    def __init__(self, id: str, name: str, state: str) -> None:  # noqa: A002
+    def __init__(self, id: str, name: str, state: str) -> None:
         self.id = id
         self.name = name
         self.state = state
@@ -79,8 +79,15 @@ class DeviceResult:
 
     __slots__ = ("device", "error", "exit_code", "level", "outlets", "phase")
 
-    def __init__(self, device: str, phase: str, level: int, outlets: list[OutletState],
-                 error: str | None = None, exit_code: int = 0) -> None:
+    def __init__(
+        self,
+        device: str,
+        phase: str,
+        level: int,
+        outlets: list[OutletState],
+        error: str | None = None,
+        exit_code: int = 0,
+    ) -> None:
         self.device = device
         self.phase = phase
         self.level = level
@@ -92,8 +99,12 @@ class DeviceResult:
         return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
 
     def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"device": self.device, "phase": self.phase, "level": self.level,
-                                  "outlets": [o.as_dict() for o in self.outlets]}
+        out: dict[str, object] = {
+            "device": self.device,
+            "phase": self.phase,
+            "level": self.level,
+            "outlets": [o.as_dict() for o in self.outlets],
+        }
         if self.error:
             out["error"] = self.error
             out["exit_code"] = self.exit_code
@@ -124,9 +135,17 @@ class NodeResult:
         return self.result in (OK, ON_FAILED) and self.verb in ("off", "reset")
 
     def as_dict(self) -> dict[str, object]:
-        return {"node": self.node, "verb": self.verb, "result": self.result, "state": self.state,
-                "level": self.level, "message": self.message, "exit_code": self.exit_code,
-                "duration": round(self.duration, 3), "devices": [d.as_dict() for d in self.devices]}
+        return {
+            "node": self.node,
+            "verb": self.verb,
+            "result": self.result,
+            "state": self.state,
+            "level": self.level,
+            "message": self.message,
+            "exit_code": self.exit_code,
+            "duration": round(self.duration, 3),
+            "devices": [d.as_dict() for d in self.devices],
+        }
 
 
 def worst_exit_code(results: Sequence[NodeResult]) -> int:
@@ -224,13 +243,16 @@ class Fencer:
             for future in [pool.submit(fn, d) for d in devices]:
                 future.result()
 
-    def _with_session(self, device: DeviceEntry, deadline: Deadline,
-                      body: Callable[..., list[Outlet]]) -> list[Outlet]:
+    def _with_session(
+        self, device: DeviceEntry, deadline: Deadline, body: Callable[..., list[Outlet]]
+    ) -> list[Outlet]:
         attempt = 0
         while True:
             try:
-                with locks.device_slot(device.lock_key(), device.max_sessions, deadline), \
-                        Session(device.driver, deadline):
+                with (
+                    locks.device_slot(device.lock_key(), device.max_sessions, deadline),
+                    Session(device.driver, deadline),
+                ):
                     return body(device.driver, deadline)
             except AuthFailed:
                 raise
@@ -240,8 +262,9 @@ class Fencer:
                 deadline.sleep(RETRY_BACKOFF[attempt])
                 attempt += 1
 
-    def _device_phase(self, device: DeviceEntry, targets: list[_Target], phase: str, level: int,
-                      deadline: Deadline) -> dict[str, DeviceResult]:
+    def _device_phase(
+        self, device: DeviceEntry, targets: list[_Target], phase: str, level: int, deadline: Deadline
+    ) -> dict[str, DeviceResult]:
         """One session on one device for every target node: read, or switch and read back."""
         started = time.monotonic()
         results: dict[str, DeviceResult] = {}
@@ -258,8 +281,9 @@ class Fencer:
                 try:
                     resolved[target.node] = _resolve(outlets, target)
                 except UnknownOutlet as exc:
-                    results[target.node] = DeviceResult(device.name, phase, level, [], str(exc),
-                                                        ExitCode.S_BADHOST)
+                    results[target.node] = DeviceResult(
+                        device.name, phase, level, [], str(exc), ExitCode.S_BADHOST
+                    )
             wanted = [o for t in targets if t.node in resolved for o in resolved[t.node]]
             if not wanted:
                 return []
@@ -271,7 +295,9 @@ class Fencer:
                 seen = _read_back(driver, wanted, state, dl)
             for target in targets:
                 if target.node in resolved:
-                    states = [OutletState(o.id, o.name, seen.get(o.id, UNKNOWN)) for o in resolved[target.node]]
+                    states = [
+                        OutletState(o.id, o.name, seen.get(o.id, UNKNOWN)) for o in resolved[target.node]
+                    ]
                     results[target.node] = DeviceResult(device.name, phase, level, states)
             return wanted
 
@@ -281,24 +307,37 @@ class Fencer:
             for target in targets:
                 if target.node not in results or results[target.node].error is None:
                     outlets = results[target.node].outlets if target.node in results else []
-                    results[target.node] = DeviceResult(device.name, phase, level, outlets, str(exc),
-                                                        exc.exit_code)
+                    results[target.node] = DeviceResult(
+                        device.name, phase, level, outlets, str(exc), exc.exit_code
+                    )
         except Exception as exc:  # a driver bug must fail its nodes, not the whole run
             for target in targets:
-                results[target.node] = DeviceResult(device.name, phase, level, [],
-                                                    f"internal error: {type(exc).__name__}: {exc}",
-                                                    ExitCode.S_OOPS)
+                results[target.node] = DeviceResult(
+                    device.name,
+                    phase,
+                    level,
+                    [],
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    ExitCode.S_OOPS,
+                )
         duration = time.monotonic() - started
         if self.audit is not None and phase != "status":
             for node, result in results.items():
                 wanted_state = OFF if phase == "off" else ON
-                self.audit.record(node=node, device=device.name, outlets=[o.id for o in result.outlets],
-                                  verb=phase, result=OK if result.reached(wanted_state) else FAILED,
-                                  duration=duration, error=result.error)
+                self.audit.record(
+                    node=node,
+                    device=device.name,
+                    outlets=[o.id for o in result.outlets],
+                    verb=phase,
+                    result=OK if result.reached(wanted_state) else FAILED,
+                    duration=duration,
+                    error=result.error,
+                )
         return results
 
-    def _run_phase(self, phase: str, level: int, by_node: dict[str, list[_Target]], deadline: Deadline
-                   ) -> dict[str, list[DeviceResult]]:
+    def _run_phase(
+        self, phase: str, level: int, by_node: dict[str, list[_Target]], deadline: Deadline
+    ) -> dict[str, list[DeviceResult]]:
         by_device: dict[str, list[_Target]] = {}
         devices: dict[str, DeviceEntry] = {}
         for targets in by_node.values():
@@ -357,7 +396,9 @@ class Fencer:
             if not at_level:
                 continue
             # A level may not eat the time of the levels after it: it gets its devices' timeout.
-            level_deadline = self._level_deadline(deadline, [t.device for ts in at_level.values() for t in ts])
+            level_deadline = self._level_deadline(
+                deadline, [t.device for ts in at_level.values() for t in ts]
+            )
             done = self._run_level(verb, level, at_level, results, level_deadline)
             for node in done:
                 results[node].duration = time.monotonic() - started
@@ -367,16 +408,23 @@ class Fencer:
             result = results[node]
             result.result = FAILED
             failures = [d for d in result.devices if d.error or not d.reached(OFF if verb != "on" else ON)]
-            result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in failures),
-                                   default=ExitCode.S_RESETFAIL)
+            result.exit_code = max(
+                (d.exit_code or ExitCode.S_RESETFAIL for d in failures), default=ExitCode.S_RESETFAIL
+            )
             if not result.message:
                 result.message = _failure_message(result, verb)
             result.duration = time.monotonic() - started
             self._report(result)
         return list(results.values())
 
-    def _run_level(self, verb: str, level: int, at_level: dict[str, list[_Target]],
-                   results: dict[str, NodeResult], deadline: Deadline) -> list[str]:
+    def _run_level(
+        self,
+        verb: str,
+        level: int,
+        at_level: dict[str, list[_Target]],
+        results: dict[str, NodeResult],
+        deadline: Deadline,
+    ) -> list[str]:
         """Run one topology level; the nodes it finished (successfully or with on-failed)."""
         done: list[str] = []
         if verb == "on":
@@ -411,10 +459,13 @@ class Fencer:
                     result.level = level
                     result.state = OFF if all(not d.reached(ON) for d in on_phase[node]) else UNKNOWN
                     bad = [d for d in on_phase[node] if not d.reached(ON)]
-                    result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in bad),
-                                           default=ExitCode.S_RESETFAIL)
-                    result.message = (f"fenced at level {level} (every outlet read back off), but power-on "
-                                      f"was not read back: " + _describe(bad, ON))
+                    result.exit_code = max(
+                        (d.exit_code or ExitCode.S_RESETFAIL for d in bad), default=ExitCode.S_RESETFAIL
+                    )
+                    result.message = (
+                        f"fenced at level {level} (every outlet read back off), but power-on "
+                        f"was not read back: " + _describe(bad, ON)
+                    )
         return fenced
 
     def _report(self, result: NodeResult) -> None:
@@ -430,7 +481,9 @@ def _resolve(outlets: Sequence[Outlet], target: _Target) -> list[Outlet]:
         return found
     resolved: list[Outlet] = []
     for ref in target.refs:
-        match = [o for o in outlets if o.id == ref] or [o for o in outlets if o.name.casefold() == ref.casefold()]
+        match = [o for o in outlets if o.id == ref] or [
+            o for o in outlets if o.name.casefold() == ref.casefold()
+        ]
         if not match:
             raise UnknownOutlet(f"device has no outlet {ref!r} (configured for {target.node})")
         resolved.extend(m for m in match if m not in resolved)
@@ -443,7 +496,9 @@ def _read_back(driver: object, outlets: list[Outlet], state: str, deadline: Dead
 
     assert isinstance(driver, Driver)
     if not driver.INFO.capabilities.status:
-        raise StateMismatch(f"{driver.INFO.name} cannot read outlet state back; refusing an unverified result")
+        raise StateMismatch(
+            f"{driver.INFO.name} cannot read outlet state back; refusing an unverified result"
+        )
     delay = POLL_FIRST
     seen: dict[str, str] = {}
     while True:
@@ -463,7 +518,9 @@ def _success(result: NodeResult, level: int, state: str) -> None:
     result.level = level
     result.state = state
     result.exit_code = ExitCode.S_OK
-    result.message = f"{'fenced and powered on' if result.verb == 'reset' else 'powered ' + state} at level {level}"
+    result.message = (
+        f"{'fenced and powered on' if result.verb == 'reset' else 'powered ' + state} at level {level}"
+    )
 
 
 def _describe(devices: Sequence[DeviceResult], wanted: str) -> str:
@@ -481,7 +538,9 @@ def _failure_message(result: NodeResult, verb: str) -> str:
     wanted = ON if verb == "on" else OFF
     bad = [d for d in result.devices if not d.reached(wanted)]
     levels = sorted({d.level for d in result.devices})
-    text = f"NOT {'fenced' if verb != 'on' else 'powered on'} (levels tried: {levels}): {_describe(bad, wanted)}"
+    text = (
+        f"NOT {'fenced' if verb != 'on' else 'powered on'} (levels tried: {levels}): {_describe(bad, wanted)}"
+    )
     if verb != "on":
         text += "; outlets that did read back off were left off"
     return text
@@ -493,8 +552,11 @@ def _unknown_node(result: NodeResult, list_errors: dict[str, str]) -> None:
     result.message = "no device in devices.d controls this node"
     if list_errors:
         result.exit_code = ExitCode.S_OOPS
-        result.message += " (devices that could not be listed: " + "; ".join(
-            f"{k}: {v}" for k, v in list_errors.items()) + ")"
+        result.message += (
+            " (devices that could not be listed: "
+            + "; ".join(f"{k}: {v}" for k, v in list_errors.items())
+            + ")"
+        )
 
 
 def _judge_status(result: NodeResult) -> None:
@@ -513,4 +575,6 @@ def _judge_status(result: NodeResult) -> None:
     else:
         result.result = OK
         result.exit_code = ExitCode.S_OK
-        result.message = ", ".join(f"{d.device}:{o.name}={o.state}" for d in result.devices for o in d.outlets)
+        result.message = ", ".join(
+            f"{d.device}:{o.name}={o.state}" for d in result.devices for o in d.outlets
+        )

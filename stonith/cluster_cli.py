@@ -43,10 +43,15 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="stonith", description="Verified power control of cluster nodes (devices.d)")
     p.add_argument("verb", choices=VERBS)
     p.add_argument("nodeset", nargs="?", help="ClusterShell node set, e.g. node[01-40],gpu[1-4]")
-    p.add_argument("--devices", default=os.environ.get("STONITH_DEVICES", "/etc/stonith/devices.d"),
-                   help="directory of device files (default %(default)s)")
+    p.add_argument(
+        "--devices",
+        default=os.environ.get("STONITH_DEVICES", "/etc/stonith/devices.d"),
+        help="directory of device files (default %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable results on stdout")
-    p.add_argument("--timeout", type=float, help="overall deadline in seconds (default: the devices' timeout)")
+    p.add_argument(
+        "--timeout", type=float, help="overall deadline in seconds (default: the devices' timeout)"
+    )
     p.add_argument("--audit", help="audit log: a file, 'syslog' or 'none' (default syslog, or STONITH_AUDIT)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     return p
@@ -67,8 +72,10 @@ class Progress:
         if not result.ok:
             self.failed += 1
         if self.enabled:
-            sys.stderr.write(f"\r{self.done}/{self.total} nodes done, {self.failed} failed, "
-                             f"{time.monotonic() - self.started:.1f}s ")
+            sys.stderr.write(
+                f"\r{self.done}/{self.total} nodes done, {self.failed} failed, "
+                f"{time.monotonic() - self.started:.1f}s "
+            )
             sys.stderr.flush()
 
     def finish(self) -> None:
@@ -87,8 +94,17 @@ def _print_results(results: list[NodeResult], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
         return
-    rows = [[r.node, r.result.upper() if not r.ok else "ok", r.state, str(r.level or "-"), f"{r.duration:.2f}s",
-             r.message] for r in results]
+    rows = [
+        [
+            r.node,
+            r.result.upper() if not r.ok else "ok",
+            r.state,
+            str(r.level or "-"),
+            f"{r.duration:.2f}s",
+            r.message,
+        ]
+        for r in results
+    ]
     sys.stdout.write(_table(rows, ["NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"]))
 
 
@@ -96,11 +112,20 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
     rows = []
     data = []
     for d in inventory.devices:
-        hosts = "from device" if d.hosts is None else ", ".join(
-            f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
+        hosts = (
+            "from device" if d.hosts is None else ", ".join(f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
+        )
         rows.append([d.name, d.type, str(d.level), d.driver.device_name(), hosts, os.path.basename(d.path)])
-        data.append({"name": d.name, "type": d.type, "level": d.level, "address": d.driver.device_name(),
-                     "hosts": d.hosts, "file": d.path})
+        data.append(
+            {
+                "name": d.name,
+                "type": d.type,
+                "level": d.level,
+                "address": d.driver.device_name(),
+                "hosts": d.hosts,
+                "file": d.path,
+            }
+        )
     if as_json:
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
     else:
@@ -118,8 +143,10 @@ def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
     def probe(device: Any) -> tuple[str, str, int]:
         deadline = Deadline(timeout or device.timeout, f"check {device.name}")
         try:
-            with locks.device_slot(device.lock_key(), device.max_sessions, deadline), \
-                    Session(device.driver, deadline):
+            with (
+                locks.device_slot(device.lock_key(), device.max_sessions, deadline),
+                Session(device.driver, deadline),
+            ):
                 identity = device.driver.probe(deadline)
                 count = len(device.driver.outlets(deadline))
             return device.name, f"ok: {identity}, {count} outlets", 0
@@ -129,8 +156,9 @@ def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
     with ThreadPoolExecutor(max_workers=max(1, min(32, len(inventory.devices)))) as pool:
         outcome = list(pool.map(probe, inventory.devices))
     if as_json:
-        sys.stdout.write(json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in outcome],
-                                    indent=1) + "\n")
+        sys.stdout.write(
+            json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in outcome], indent=1) + "\n"
+        )
     else:
         sys.stdout.write(_table([[n, r] for n, r, _ in outcome], ["DEVICE", "CHECK"]))
     return max((c for _, _, c in outcome), default=0)
@@ -146,9 +174,16 @@ def _lab(inventory: Inventory) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with Lab(inventory) as lab:
-        rows = [[name, m.info.get("type", ""), m.info.get("model", ""),
-                 str(m.info.get("address") or m.info.get("serial") or ""), m.state_file]
-                for name, m in lab.mocks.items()]
+        rows = [
+            [
+                name,
+                m.info.get("type", ""),
+                m.info.get("model", ""),
+                str(m.info.get("address") or m.info.get("serial") or ""),
+                m.state_file,
+            ]
+            for name, m in lab.mocks.items()
+        ]
         sys.stdout.write(_table(rows, ["DEVICE", "MOCK", "MODEL", "ADDRESS", "GROUND TRUTH"]))
         sys.stdout.write("mocks running; interrupt (Ctrl-C) to stop\n")
         sys.stdout.flush()

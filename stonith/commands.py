@@ -48,8 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     agents = sub.add_parser("install-agents", help="install fence_stonith_<type> agents for Pacemaker")
     agents.add_argument("--dir", default="/usr/sbin", help="where Pacemaker looks (default %(default)s)")
     agents.add_argument("--remove", action="store_true", help="delete the agents installed before")
-    agents.add_argument("--type", action="append", dest="types", metavar="TYPE",
-                        help="only these types (default: every installed type)")
+    agents.add_argument(
+        "--type",
+        action="append",
+        dest="types",
+        metavar="TYPE",
+        help="only these types (default: every installed type)",
+    )
     meat = sub.add_parser("meatclient", help="confirm a manual reset to a waiting meatware device")
     meat.add_argument("-c", dest="host", required=True)
     meat.add_argument("--socket-dir")

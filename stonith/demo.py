@@ -84,16 +84,24 @@ def main(argv: list[str] | None = None) -> int:
         offs = [t for t, _, _, s in events if s == "off"]
         ons = [t for t, _, _, s in events if s == "on"]
         safe = len(offs) == 2 and len(ons) == 2 and max(offs) < min(ons)
-        sys.stdout.write("  " + ("both supplies were off before either came back on\n" if safe
-                                 else "UNEXPECTED ORDER\n"))
+        sys.stdout.write(
+            "  " + ("both supplies were off before either came back on\n" if safe else "UNEXPECTED ORDER\n")
+        )
         failures += not safe
         say("Several nodes at once, with JSON output (node[1-2],node[7-8])")
         sys.stdout.write("$ stonith reset 'node[1-2],node[7-8]' --json\n")
-        proc = subprocess.run([STONITH, "reset", "node[1-2],node[7-8]", "--json"], env=env, text=True,
-                              capture_output=True, check=False)
+        proc = subprocess.run(
+            [STONITH, "reset", "node[1-2],node[7-8]", "--json"],
+            env=env,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
         for item in json.loads(proc.stdout or "[]"):
-            sys.stdout.write(f"  {item['node']:7} {item['result']:4} level {item['level']}  "
-                             f"{item['duration']:.2f}s  {item['message']}\n")
+            sys.stdout.write(
+                f"  {item['node']:7} {item['result']:4} level {item['level']}  "
+                f"{item['duration']:.2f}s  {item['message']}\n"
+            )
         failures += proc.returncode != 0
         say("The same device through the cluster-glue syntax (password from the environment, -E)")
         glue_env = dict(env, ipaddr="127.0.0.1:17101", login="admin", password=env["STONITH_LAB_PASSWORD"])

@@ -51,7 +51,8 @@ SPECIALTYPES = (IPV4, IPV6, HOSTNAME, HOSTPORT, TTY, OUTLET, SECRET, SNMP_COMMUN
 # Fallback regexes for consumers that ignore specialtype (and used by our own validation).
 _HOSTLABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 SPECIAL_REGEX = {
-    IPV4: r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
+    IPV4: r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
     IPV6: r"[0-9A-Fa-f:.]{2,45}",
     HOSTNAME: rf"{_HOSTLABEL}(?:\.{_HOSTLABEL})*\.?",
     HOSTPORT: r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]+)(?::[0-9]{1,5})?",
@@ -467,9 +468,11 @@ def check_special(specialtype: str, value: str) -> str | None:
         scheme, sep, _rest = value.partition("://")
         if sep and scheme in SERIAL_URL_SCHEMES:
             return None
-        return "is neither a tty path nor a pyserial URL (" + ", ".join(
-            s + "://" for s in SERIAL_URL_SCHEMES
-        ) + ")"
+        return (
+            "is neither a tty path nor a pyserial URL ("
+            + ", ".join(s + "://" for s in SERIAL_URL_SCHEMES)
+            + ")"
+        )
     if specialtype in SPECIAL_REGEX and not re.fullmatch(SPECIAL_REGEX[specialtype], value):
         return {
             OUTLET: "is not a valid outlet name",
@@ -511,7 +514,9 @@ def _check_hostport(value: str) -> str | None:
     return "is not host, host:port or [ipv6]:port"
 
 
-def validate(fields: Iterable[Field], values: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
+def validate(
+    fields: Iterable[Field], values: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
     """Parse and check a whole configuration.
 
     Returns the typed configuration (defaults filled in) and every problem found as
@@ -528,7 +533,9 @@ def validate(fields: Iterable[Field], values: Mapping[str, Any]) -> tuple[dict[s
     for name, value in values.items():
         found = by_name.get(name)
         if found is None:
-            problems.append((name, "unknown parameter (valid: " + ", ".join(f.fieldname for f in fields) + ")", False))
+            problems.append(
+                (name, "unknown parameter (valid: " + ", ".join(f.fieldname for f in fields) + ")", False)
+            )
             continue
         if found.fieldname in raw and name != found.fieldname:
             continue  # the canonical name wins over an alias

@@ -14,7 +14,8 @@ File format (``devices.d/<name>.toml``)::
     login = "admin"
 
     [secrets]                 # secret fields by reference; inline only in a file only root can read
-    password = { file = "/etc/stonith/pdu-a.password" }   # or { env = "VAR" } or { command = ["pass", "pdu-a"] }
+    password = { file = "/etc/stonith/pdu-a.password" }
+    # ... or { env = "VAR" }, or { command = ["pass", "pdu-a"] } (run without a shell)
 
     [hosts]                   # node -> one outlet or a list (dual supplies); outlet ids or names
     node1 = "1"
@@ -45,8 +46,19 @@ if TYPE_CHECKING:
     from stonith.driver import Driver, DriverInfo
 
 DEFAULT_DIR = "/etc/stonith/devices.d"
-TOP_KEYS = {"name", "type", "level", "settle", "timeout", "max_sessions", "parameters", "secrets", "hosts",
-            "mock", "description"}
+TOP_KEYS = {
+    "name",
+    "type",
+    "level",
+    "settle",
+    "timeout",
+    "max_sessions",
+    "parameters",
+    "secrets",
+    "hosts",
+    "mock",
+    "description",
+}
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_SETTLE = 1.0
 SECRET_COMMAND_TIMEOUT = 10.0
@@ -123,10 +135,15 @@ def _problem(path: str, field: str, message: str) -> FieldProblem:
 def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]) -> str | None:
     where = f"secrets.{name}"
     if not isinstance(ref, dict) or len(ref) != 1:
-        problems.append(_problem(path, where, 'must be one of { file = "..." }, { env = "..." }, '
-                                              '{ command = ["prog", "arg", ...] }'))
+        problems.append(
+            _problem(
+                path,
+                where,
+                'must be one of { file = "..." }, { env = "..." }, { command = ["prog", "arg", ...] }',
+            )
+        )
         return None
-    (kind, value), = ref.items()
+    ((kind, value),) = ref.items()
     if kind == "file":
         if not isinstance(value, str) or not value.startswith("/"):
             problems.append(_problem(path, where, "file must be an absolute path"))
@@ -134,7 +151,9 @@ def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]
         try:
             st = os.stat(value)
             if st.st_mode & 0o044:
-                problems.append(_problem(path, where, f"{value} is readable by group or others; chmod 600 it"))
+                problems.append(
+                    _problem(path, where, f"{value} is readable by group or others; chmod 600 it")
+                )
                 return None
             with open(value, encoding="utf-8") as handle:
                 return handle.read().rstrip("\r\n")
@@ -151,8 +170,14 @@ def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]
             problems.append(_problem(path, where, "command must be a list of strings (run without a shell)"))
             return None
         try:
-            proc = subprocess.run(value, capture_output=True, text=True, timeout=SECRET_COMMAND_TIMEOUT,
-                                  stdin=subprocess.DEVNULL, check=False)
+            proc = subprocess.run(
+                value,
+                capture_output=True,
+                text=True,
+                timeout=SECRET_COMMAND_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             problems.append(_problem(path, where, f"command failed: {exc}"))
             return None
@@ -164,12 +189,22 @@ def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]
     return None
 
 
-def _number(data: Mapping[str, Any], key: str, default: float, lo: float, hi: float, path: str,
-            problems: list[FieldProblem], integer: bool = False) -> float:
+def _number(
+    data: Mapping[str, Any],
+    key: str,
+    default: float,
+    lo: float,
+    hi: float,
+    path: str,
+    problems: list[FieldProblem],
+    integer: bool = False,
+) -> float:
     value = data.get(key, default)
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type or not lo <= value <= hi:
-        problems.append(_problem(path, key, f"must be {'an integer' if integer else 'a number'} in {lo}..{hi}"))
+        problems.append(
+            _problem(path, key, f"must be {'an integer' if integer else 'a number'} in {lo}..{hi}")
+        )
         return default
     return float(value)
 
@@ -218,10 +253,15 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
     inline_secrets = [k for k in params if (f := info.field(k)) is not None and f.secret and params[k]]
     if inline_secrets and mode & 0o044:
         for key in inline_secrets:
-            problems.append(_problem(path, f"parameters.{key}",
-                                     "secret inline in a file readable by group or others: chmod 600 the file, "
-                                     "or move it to [secrets] as { file = ... }, { env = ... } or "
-                                     "{ command = [...] }"))
+            problems.append(
+                _problem(
+                    path,
+                    f"parameters.{key}",
+                    "secret inline in a file readable by group or others: chmod 600 the file, "
+                    "or move it to [secrets] as { file = ... }, { env = ... } or "
+                    "{ command = [...] }",
+                )
+            )
     secrets = data.get("secrets", {})
     if not isinstance(secrets, dict):
         problems.append(_problem(path, "secrets", "must be a table"))
@@ -258,8 +298,19 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
         return None, [_problem(path, f"parameters.{p.field}", p.message) for p in exc.problems]
     description = data.get("description", "")
     return (
-        DeviceEntry(name, type_name, path, driver, hosts, level, settle, timeout, max_sessions, mock,
-                    description if isinstance(description, str) else ""),
+        DeviceEntry(
+            name,
+            type_name,
+            path,
+            driver,
+            hosts,
+            level,
+            settle,
+            timeout,
+            max_sessions,
+            mock,
+            description if isinstance(description, str) else "",
+        ),
         [],
     )
 
@@ -281,15 +332,22 @@ def _load_hosts(path: str, hosts: Any, problems: list[FieldProblem]) -> dict[str
         items = outlets if isinstance(outlets, list) else [outlets]
         clean: list[str] = []
         for item in items:
-            if isinstance(item, bool) or not isinstance(item, (str, int)) or has_control_chars(str(item)) \
-                    or not str(item).strip():
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, (str, int))
+                or has_control_chars(str(item))
+                or not str(item).strip()
+            ):
                 problems.append(_problem(path, f"hosts.{node}", f"bad outlet {item!r}"))
                 continue
             outlet = str(item).strip()
             key = outlet.casefold()
             if key in owner and owner[key] != node.lower():
-                problems.append(_problem(path, f"hosts.{node}", f"outlet {outlet!r} is already claimed by node "
-                                                                f"{owner[key]!r}"))
+                problems.append(
+                    _problem(
+                        path, f"hosts.{node}", f"outlet {outlet!r} is already claimed by node {owner[key]!r}"
+                    )
+                )
                 continue
             owner[key] = node.lower()
             clean.append(outlet)
@@ -306,8 +364,9 @@ def load_dir(directory: str = DEFAULT_DIR) -> Inventory:
     try:
         names = sorted(n for n in os.listdir(directory) if n.endswith(".toml"))
     except OSError as exc:
-        raise InventoryError([FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]) \
-            from None
+        raise InventoryError(
+            [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
+        ) from None
     devices: list[DeviceEntry] = []
     problems: list[FieldProblem] = []
     seen: dict[str, str] = {}
@@ -323,7 +382,9 @@ def load_dir(directory: str = DEFAULT_DIR) -> Inventory:
         if entry is None:
             continue
         if entry.name in seen:
-            problems.append(_problem(path, "name", f"device name {entry.name!r} is also used by {seen[entry.name]}"))
+            problems.append(
+                _problem(path, "name", f"device name {entry.name!r} is also used by {seen[entry.name]}")
+            )
             continue
         seen[entry.name] = path
         devices.append(entry)

@@ -34,7 +34,9 @@ READY_TIMEOUT = 15.0
 
 
 class RunningMock:
-    def __init__(self, device: str, process: subprocess.Popen[str], info: dict[str, Any], state_file: str) -> None:
+    def __init__(
+        self, device: str, process: subprocess.Popen[str], info: dict[str, Any], state_file: str
+    ) -> None:
         self.device = device
         self.process = process
         self.info = info
@@ -75,14 +77,28 @@ class Lab:
         assert device.mock is not None and self.state_dir is not None
         mock_type = str(device.mock.get("type", device.type))
         state_file = os.path.join(self.state_dir, f"{device.name}.json")
-        argv = [sys.executable, "-m", "stonith.mocks", mock_type, *map(str, device.mock.get("args", [])),
-                "--state-file", state_file]
+        argv = [
+            sys.executable,
+            "-m",
+            "stonith.mocks",
+            mock_type,
+            *map(str, device.mock.get("args", [])),
+            "--state-file",
+            state_file,
+        ]
         env = dict(os.environ)
         password = device.driver.config.get("password")
         if isinstance(password, str):
             env["STONITH_MOCK_PASSWORD"] = password
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, text=True,
-                                   env=env, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT)
         line = process.stdout.readline() if ready else ""

@@ -20,11 +20,25 @@ if TYPE_CHECKING:
 
 _INT32 = (-(2**31), 2**31 - 1)
 _FIELD_ATTRS = (
-    ("fieldname", "fieldname"), ("label", "label"), ("isarray", "isarray"), ("class", "field_class"),
-    ("basictype", "basictype"), ("specialtype", "specialtype"), ("length", "length"), ("regex", "regex"),
-    ("short_text", "short_text"), ("long_text", "long_text"), ("minval", "minval"), ("maxval", "maxval"),
-    ("enumset", "enumset"), ("fields", "fields"), ("minelem", "minelem"), ("maxelem", "maxelem"),
-    ("default", "default"), ("required", "required"), ("aliases", "aliases"),
+    ("fieldname", "fieldname"),
+    ("label", "label"),
+    ("isarray", "isarray"),
+    ("class", "field_class"),
+    ("basictype", "basictype"),
+    ("specialtype", "specialtype"),
+    ("length", "length"),
+    ("regex", "regex"),
+    ("short_text", "short_text"),
+    ("long_text", "long_text"),
+    ("minval", "minval"),
+    ("maxval", "maxval"),
+    ("enumset", "enumset"),
+    ("fields", "fields"),
+    ("minelem", "minelem"),
+    ("maxelem", "maxelem"),
+    ("default", "default"),
+    ("required", "required"),
+    ("aliases", "aliases"),
 )
 _CAPS = ("cycle", "multi", "any_host", "power_on", "power_off", "status", "sessions")
 

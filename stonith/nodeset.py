@@ -17,7 +17,7 @@ def expand(text: str) -> list[str]:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise UsageError("node set contains control characters")
     try:
-        from ClusterShell.NodeSet import NodeSet, NodeSetParseError  # type: ignore[import-not-found]
+        from ClusterShell.NodeSet import NodeSet, NodeSetParseError
     except ImportError:
         return _expand_fallback(text)
     try:
@@ -34,7 +34,9 @@ def _unique(nodes: list[str]) -> list[str]:
 
 
 def _split_top(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "[":
             depth += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -14,9 +15,17 @@ from hypothesis import strategies as st
 from tests.conftest import require_peer
 
 
-def agent(type_name: str, stdin: str = "", *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stonith.fence_agent", type_name, *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+def agent(
+    type_name: str, stdin: str = "", *args: str, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stonith.fence_agent", type_name, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_metadata_from_stdin_and_argv() -> None:
@@ -93,13 +102,12 @@ def test_validate_all() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=300))
 def test_fuzz_stdin_never_tracebacks(text: str) -> None:
-    from stonith.fence_agent import Failure, Request, parse_stdin
     from stonith.drivers.null import Null
 
-    try:
+    from stonith.fence_agent import Failure, Request, parse_stdin
+
+    with contextlib.suppress(Failure):
         Request(Null.INFO, parse_stdin(text))
-    except Failure:
-        pass
 
 
 def test_installed_agent_metadata_validates(tmp_path: Path) -> None:
@@ -108,29 +116,46 @@ def test_installed_agent_metadata_validates(tmp_path: Path) -> None:
     if not rng.exists():
         pytest.skip("shared/schemas not present")
     stonith = Path(sys.executable).with_name("stonith")
-    subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null", "--type", "meatware"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null", "--type", "meatware"],
+        check=True,
+        capture_output=True,
+    )
     for script in sorted(tmp_path.iterdir()):
-        out = subprocess.run([str(script)], input="action=metadata\n", capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(script)], input="action=metadata\n", capture_output=True, text=True, check=True
+        )
         doc = tmp_path / (script.name + ".xml")
         doc.write_text(out.stdout)
-        check = subprocess.run([xmllint, "--noout", "--relaxng", str(rng), str(doc)], capture_output=True, text=True,
-                               check=False)
+        check = subprocess.run(
+            [xmllint, "--noout", "--relaxng", str(rng), str(doc)], capture_output=True, text=True, check=False
+        )
         assert check.returncode == 0, check.stderr
-    removed = subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"],
-                             capture_output=True, text=True, check=True)
+    removed = subprocess.run(
+        [str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert removed.stdout.count("removed") == 2
-    assert not list(tmp_path.glob("fence_stonith_*[!l]")) or all(p.suffix == ".xml" for p in tmp_path.iterdir())
+    assert not list(tmp_path.glob("fence_stonith_*[!l]")) or all(
+        p.suffix == ".xml" for p in tmp_path.iterdir()
+    )
 
 
 def test_install_refuses_foreign_files(tmp_path: Path) -> None:
     foreign = tmp_path / "fence_stonith_null"
     foreign.write_text("#!/bin/sh\necho mine\n")
     stonith = Path(sys.executable).with_name("stonith")
-    result = subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode != 0 and "refusing to overwrite" in result.stderr
     assert foreign.read_text() == "#!/bin/sh\necho mine\n"
-    subprocess.run([str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"], check=True, capture_output=True
+    )
     assert foreign.exists()

@@ -21,8 +21,10 @@ class Truth:
 
     def __init__(self, outlets: int, names: list[str] | None = None) -> None:
         self.state = {str(i): ON for i in range(1, outlets + 1)}
-        self.names = {str(i): (names[i - 1] if names and i <= len(names) else f"outlet{i}")
-                      for i in range(1, outlets + 1)}
+        self.names = {
+            str(i): (names[i - 1] if names and i <= len(names) else f"outlet{i}")
+            for i in range(1, outlets + 1)
+        }
         self.events: list[tuple[int, str, str]] = []  # (global order, outlet, state)
         self.lock = threading.Lock()
         self.sessions = 0
@@ -46,9 +48,13 @@ class Truth:
 
 
 class FakePdu(Driver):
-    INFO = DriverInfo("fakepdu", shortdesc="Fake PDU", description="In-memory PDU for tests",
-                      fields=(Field("unit", "Unit", basictype=INTEGER, default=0),),
-                      capabilities=Capabilities(multi=True, sessions=1))
+    INFO = DriverInfo(
+        "fakepdu",
+        shortdesc="Fake PDU",
+        description="In-memory PDU for tests",
+        fields=(Field("unit", "Unit", basictype=INTEGER, default=0),),
+        capabilities=Capabilities(multi=True, sessions=1),
+    )
     units: ClassVar[dict[int, Truth]] = {}
 
     def __init__(self, config: Mapping[str, Any]) -> None:

@@ -13,12 +13,20 @@ from stonith.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, Truth
 
 
-def device(name: str, unit: int, hosts: dict[str, list[str]] | None, level: int = 1, outlets: int = 8,
-           names: list[str] | None = None, settle: float = 0.0) -> tuple[DeviceEntry, Truth]:
+def device(
+    name: str,
+    unit: int,
+    hosts: dict[str, list[str]] | None,
+    level: int = 1,
+    outlets: int = 8,
+    names: list[str] | None = None,
+    settle: float = 0.0,
+) -> tuple[DeviceEntry, Truth]:
     truth = Truth(outlets, names)
     FakePdu.units[unit] = truth
-    entry = DeviceEntry(name, "fakepdu", f"/test/{name}.toml", FakePdu({"unit": unit}), hosts, level, settle,
-                        30.0, 1, None)
+    entry = DeviceEntry(
+        name, "fakepdu", f"/test/{name}.toml", FakePdu({"unit": unit}), hosts, level, settle, 30.0, 1, None
+    )
     return entry, truth
 
 
@@ -69,7 +77,9 @@ def test_stuck_relay_fails_within_deadline_others_unaffected() -> None:
     a, ta = device("a", 41, {"n1": ["1"], "n2": ["2"], "n3": ["3"]})
     ta.stuck.add("2")
     started = time.monotonic()
-    results = {r.node: r for r in Fencer(Inventory([a], "/test"), timeout=1.5).run("reset", ["n1", "n2", "n3"])}
+    results = {
+        r.node: r for r in Fencer(Inventory([a], "/test"), timeout=1.5).run("reset", ["n1", "n2", "n3"])
+    }
     assert time.monotonic() - started < 1.5 + 1
     assert results["n2"].result == FAILED and not results["n2"].fenced
     assert results["n1"].result == OK and results["n3"].result == OK
@@ -135,7 +145,7 @@ def test_status_semantics() -> None:
 
 
 def test_on_failed_is_reported_not_hidden() -> None:
-    a, ta = device("a", 101, {"n1": ["1"]})
+    a, _ = device("a", 101, {"n1": ["1"]})
     orig = FakePdu.on
 
     def broken_on(self, outlet, deadline):  # the relay never closes again

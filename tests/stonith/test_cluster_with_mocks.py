@@ -9,18 +9,28 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-
 from stonith.mocks.harness import start_mock
+
 from tests.conftest import run_stonith, stonith_cmd
 
 PASSWORD = "lab-secret"
 
 
-def device_file(directory: Path, name: str, address: str, *, level: int = 1, hosts: dict[str, str] | None = None,
-                timeout: float = 5, settle: float = 0.1) -> None:
-    text = (f'type = "baytech"\nlevel = {level}\nsettle = {settle}\ntimeout = {timeout}\n'
-            f'[parameters]\nipaddr = "{address}"\nlogin = "admin"\n'
-            '[secrets]\npassword = { env = "LAB_PW" }\n')
+def device_file(
+    directory: Path,
+    name: str,
+    address: str,
+    *,
+    level: int = 1,
+    hosts: dict[str, str] | None = None,
+    timeout: float = 5,
+    settle: float = 0.1,
+) -> None:
+    text = (
+        f'type = "baytech"\nlevel = {level}\nsettle = {settle}\ntimeout = {timeout}\n'
+        f'[parameters]\nipaddr = "{address}"\nlogin = "admin"\n'
+        '[secrets]\npassword = { env = "LAB_PW" }\n'
+    )
     if hosts:
         text += "[hosts]\n" + "".join(f'{node} = "{outlet}"\n' for node, outlet in hosts.items())
     (directory / f"{name}.toml").write_text(text)
@@ -47,15 +57,19 @@ def test_dual_psu_timeline_and_one_device_failing(tmp_path: Path) -> None:
         result = run_stonith("reset", "db1", "--devices", str(tmp_path), "--json", env=env(tmp_path))
         assert result.returncode == 0, result.stderr
         time.sleep(0.2)
-        timeline = sorted([(t, "a", s) for t, _, s in events(a, {"2"})] + [(t, "b", s) for t, _, s in events(b, {"2"})])
+        timeline = sorted(
+            [(t, "a", s) for t, _, s in events(a, {"2"})] + [(t, "b", s) for t, _, s in events(b, {"2"})]
+        )
         states = [s for _, _, s in timeline]
         assert states == ["off", "off", "on", "on"], timeline
         offs = [t for t, _, s in timeline if s == "off"]
         ons = [t for t, _, s in timeline if s == "on"]
         assert max(offs) < min(ons)
     # one device refuses us: the node is not fenced, its other supply stays off
-    with mock(model="rpc3", names=["a1", "db1"]) as a, mock(model="rpc5", names=["b1", "db1"],
-                                                           faults=["refuse-login"]) as b:
+    with (
+        mock(model="rpc3", names=["a1", "db1"]) as a,
+        mock(model="rpc5", names=["b1", "db1"], faults=["refuse-login"]) as b,
+    ):
         for f in tmp_path.glob("*.toml"):
             f.unlink()
         device_file(tmp_path, "a", a.address)
@@ -73,10 +87,15 @@ def test_dual_psu_timeline_and_one_device_failing(tmp_path: Path) -> None:
 
 
 def test_topology_level_two_fences_when_level_one_is_faulted(tmp_path: Path) -> None:
-    with mock(model="rpc3", names=["n1"], faults=["silent"]) as primary, mock(model="rpc5", names=["n1"]) as backup:
+    with (
+        mock(model="rpc3", names=["n1"], faults=["silent"]) as primary,
+        mock(model="rpc5", names=["n1"]) as backup,
+    ):
         device_file(tmp_path, "primary", primary.address, level=1, hosts={"n1": "1"}, timeout=2)
         device_file(tmp_path, "backup", backup.address, level=2, hosts={"n1": "1"})
-        result = run_stonith("reset", "n1", "--devices", str(tmp_path), "--json", "--timeout", "8", env=env(tmp_path))
+        result = run_stonith(
+            "reset", "n1", "--devices", str(tmp_path), "--json", "--timeout", "8", env=env(tmp_path)
+        )
         assert result.returncode == 0, result.stderr
         data = json.loads(result.stdout)
         assert data[0]["level"] == 2 and data[0]["result"] == "ok"
@@ -111,9 +130,16 @@ def test_eight_concurrent_processes_on_one_single_session_device(tmp_path: Path)
         device_file(tmp_path, "pdu", m.address, timeout=40)
         full_env = dict(__import__("os").environ, LANG="C.UTF-8", **env(tmp_path))
         with ExitStack():
-            procs = [subprocess.Popen([*stonith_cmd(), "reset", node, "--devices", str(tmp_path), "--json"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
-                     for node in names]
+            procs = [
+                subprocess.Popen(
+                    [*stonith_cmd(), "reset", node, "--devices", str(tmp_path), "--json"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=full_env,
+                )
+                for node in names
+            ]
             outs = [p.communicate(timeout=60) for p in procs]
         codes = [p.returncode for p in procs]
         assert codes == [0] * 8, [o[1] for o in outs]

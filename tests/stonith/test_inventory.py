@@ -56,13 +56,19 @@ def test_good_directory(tmp_path: Path) -> None:
         ('[parameters]\nhostlist = ["a"]\n', "a.toml:type: required"),
         ('type = "nosuch"\n', "a.toml:type: Invalid device type: 'nosuch'"),
         ('type = "null"\n', "a.toml:parameters.hostlist: required parameter is missing"),
-        ('type = "null"\n[parameters]\nhostlist = ["a"]\nbogus = 1\n', "a.toml:parameters.bogus: unknown parameter"),
-        ('level = 0\n' + NULL, "a.toml:level"),
+        (
+            'type = "null"\n[parameters]\nhostlist = ["a"]\nbogus = 1\n',
+            "a.toml:parameters.bogus: unknown parameter",
+        ),
+        ("level = 0\n" + NULL, "a.toml:level"),
         ('colour = "red"\n' + NULL, "a.toml:colour: unknown key"),
-        (NULL + '[hosts]\nn1 = "1"\nn2 = "1"\n', "a.toml:hosts.n2: outlet '1' is already claimed by node 'n1'"),
+        (
+            NULL + '[hosts]\nn1 = "1"\nn2 = "1"\n',
+            "a.toml:hosts.n2: outlet '1' is already claimed by node 'n1'",
+        ),
         (NULL + '[hosts]\n"bad node" = "1"\n', "not a valid node name"),
         (NULL + '[hosts]\nn1 = "a\\u0007b"\n', "bad outlet"),
-        (NULL + '[hosts]\nn1 = []\n', "needs at least one outlet"),
+        (NULL + "[hosts]\nn1 = []\n", "needs at least one outlet"),
         (NULL + '[secrets]\nhostlist = { env = "NO_SUCH_VARIABLE_X" }\n', "secrets.hostlist"),
     ],
 )
@@ -100,7 +106,9 @@ def test_inline_secret_needs_a_private_file(tmp_path: Path, recorder_type: None)
 
 def test_secret_by_file_env_and_command(tmp_path: Path, recorder_type: None, monkeypatch) -> None:
     secret = write(tmp_path, "pw", "from-file\n", mode=0o600)
-    path = write(tmp_path, "r.toml", SECRET_DEVICE + f'[secrets]\npassword = {{ file = "{secret}" }}\n', 0o644)
+    path = write(
+        tmp_path, "r.toml", SECRET_DEVICE + f'[secrets]\npassword = {{ file = "{secret}" }}\n', 0o644
+    )
     entry, problems = load_file(str(path))
     assert problems == [] and entry is not None and entry.driver.config["password"] == "from-file"
     secret.chmod(0o644)
@@ -113,7 +121,9 @@ def test_secret_by_file_env_and_command(tmp_path: Path, recorder_type: None, mon
     path = write(tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { command = ["echo", "cmd"] }\n')
     entry, _ = load_file(str(path))
     assert entry is not None and entry.driver.config["password"] == "cmd"
-    path = write(tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { command = "echo x; rm -rf /" }\n')
+    path = write(
+        tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { command = "echo x; rm -rf /" }\n'
+    )
     _, problems = load_file(str(path))
     assert any("list of strings" in str(p) for p in problems)
 
@@ -142,7 +152,11 @@ def test_cli_status_reset_devices_json_and_audit(tmp_path: Path) -> None:
     assert [d["node"] for d in data] == ["n1", "n2"] and all(d["result"] == "ok" for d in data)
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert {(e["node"], e["verb"], e["result"]) for e in lines} == {
-        ("n1", "off", "ok"), ("n1", "on", "ok"), ("n2", "off", "ok"), ("n2", "on", "ok")}
+        ("n1", "off", "ok"),
+        ("n1", "on", "ok"),
+        ("n2", "off", "ok"),
+        ("n2", "on", "ok"),
+    }
     assert oct(os.stat(audit).st_mode & 0o777) == "0o600"
     result = run_stonith("reset", "zz", "--devices", str(tmp_path), "--audit", "none")
     assert result.returncode == 4
