@@ -1,0 +1,48 @@
+"""German is a complete second language for the framework and every field of every shipped driver."""
+
+from __future__ import annotations
+
+import gettext
+from pathlib import Path
+
+import pytest
+
+from stonith import i18n, registry
+from tests.conftest import REPO, run_stonith
+
+PO = REPO / "stonith" / "locale" / "de" / "LC_MESSAGES" / "stonith.po"
+
+
+def test_every_string_has_a_german_translation() -> None:
+    catalog = i18n.parse_po(PO.read_text(encoding="utf-8"))
+    missing = [s for s in i18n.all_strings() if not catalog.get(s)]
+    assert missing == [], f"untranslated (run python -m stonith.i18n stonith/locale): {missing[:10]}"
+
+
+def test_installed_mo_matches_the_po(tmp_path: Path) -> None:
+    catalog = i18n.parse_po(PO.read_text(encoding="utf-8"))
+    compiled = tmp_path / "stonith.mo"
+    entries = {k: v for k, v in catalog.items() if v or k == ""}
+    i18n.write_mo(entries, str(compiled))
+    with open(compiled, "rb") as handle:
+        fresh = gettext.GNUTranslations(handle)
+    installed = gettext.translation("stonith", i18n.LOCALEDIR, languages=["de"])
+    for msgid in i18n.all_strings():
+        assert installed.gettext(msgid) == fresh.gettext(msgid), msgid
+
+
+def test_every_shipped_driver_loads() -> None:
+    for name, ep in registry.entry_points().items():
+        if ep.value.startswith("stonith.drivers."):
+            assert registry.load(name).INFO.name
+
+
+@pytest.mark.parametrize("lang_env", [{"LANG": "de_DE.UTF-8"}, {"LANGUAGE": "de"}])
+def test_language_from_environment(lang_env: dict[str, str]) -> None:
+    result = run_stonith("metadata", "null", "--format", "help", env=lang_env)
+    assert "Parameter:" in result.stdout and "Hostliste" in result.stdout
+
+
+def test_english_is_the_default() -> None:
+    result = run_stonith("metadata", "null", "--format", "help", env={"LANG": "C"})
+    assert "Parameters:" in result.stdout
