@@ -16,8 +16,9 @@ _dirs: list[str] = []
 def _install_agents() -> Mapping[str, str]:
     directory = tempfile.mkdtemp(prefix="stonith-bench-agents-")
     _dirs.append(directory)
-    subprocess.run([STONITH, "install-agents", "--dir", directory, "--type", "baytech"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [STONITH, "install-agents", "--dir", directory, "--type", "baytech"], check=True, capture_output=True
+    )
     return {"agents": directory}
 
 
