@@ -118,7 +118,7 @@ def start_mock(
 def _subprocess_mock(type_name: str, options: dict[str, Any]) -> Iterator[MockHandle]:
     with tempfile.TemporaryDirectory(prefix="stonith-mock-") as tmp:
         options.setdefault("state_file", os.path.join(tmp, "state.json"))
-        argv = [sys.executable, "-m", "stonith.mocks", *argv_for(type_name, options)]
+        argv = [sys.executable, "-P", "-m", "stonith.mocks", *argv_for(type_name, options)]
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         try:
             info = _ready_line(process)

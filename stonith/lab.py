@@ -79,6 +79,7 @@ class Lab:
         state_file = os.path.join(self.state_dir, f"{device.name}.json")
         argv = [
             sys.executable,
+            "-P",  # never the checkout's stonith/ from the current directory: the installed package
             "-m",
             "stonith.mocks",
             mock_type,

@@ -53,7 +53,7 @@ def require_peer(program: str, package: str = "") -> str:
 def stonith_cmd() -> list[str]:
     """How to run the installed ``stonith`` command."""
     exe = Path(sys.executable).with_name("stonith")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "stonith"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-P", "-m", "stonith"]
 
 
 def run_stonith(

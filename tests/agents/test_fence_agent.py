@@ -19,7 +19,7 @@ def agent(
     type_name: str, stdin: str = "", *args: str, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stonith.fence_agent", type_name, *args],
+        [sys.executable, "-P", "-m", "stonith.fence_agent", type_name, *args],
         input=stdin,
         capture_output=True,
         text=True,

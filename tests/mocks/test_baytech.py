@@ -171,7 +171,11 @@ def test_one_session_at_a_time():
 def test_relay_delay_stuck_and_lie_in_the_ground_truth(tmp_path):
     state_file = tmp_path / "truth.json"
     with start_mock(
-        "baytech", model="rpc3-nc", relay_delay=0.3, faults=["stuck=1", "lie-status=2"], state_file=str(state_file)
+        "baytech",
+        model="rpc3-nc",
+        relay_delay=0.3,
+        faults=["stuck=1", "lie-status=2"],
+        state_file=str(state_file),
     ) as mock:
         client = Client(mock)
         client.read(b">")
@@ -316,11 +320,14 @@ def test_command_line_contract(tmp_path, signum):
 
 def test_command_line_errors():
     result = subprocess.run(
-        [sys.executable, "-m", "stonith.mocks", "nosuchtype"], capture_output=True, text=True, check=False
+        [sys.executable, "-P", "-m", "stonith.mocks", "nosuchtype"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0 and "no mock for type" in result.stderr
     result = subprocess.run(
-        [sys.executable, "-m", "stonith.mocks", "baytech", "--fault", "bogus"],
+        [sys.executable, "-P", "-m", "stonith.mocks", "baytech", "--fault", "bogus"],
         capture_output=True,
         text=True,
         check=False,
