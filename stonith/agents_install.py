@@ -39,6 +39,30 @@ def ours(path: str) -> bool:
     return MARKER in head
 
 
+def unreachable_for_others(path: str) -> list[str]:
+    """Directories on the way to ``path`` that other users cannot search.
+
+    Pacemaker's controller runs ``metadata`` as the unprivileged user hacluster: an interpreter (or
+    a site-packages) under a private home such as /root cannot be run by it.
+    """
+    blocked: list[str] = []
+    current = os.path.abspath(path)
+    seen: set[str] = set()
+    for candidate in (current, os.path.realpath(current)):
+        parent = os.path.dirname(candidate)
+        while parent and parent not in seen:
+            seen.add(parent)
+            try:
+                if not os.stat(parent).st_mode & 0o001:
+                    blocked.append(parent)
+            except OSError:
+                pass
+            if parent == "/":
+                break
+            parent = os.path.dirname(parent)
+    return sorted(set(blocked))
+
+
 def install(directory: str, types: list[str], python: str | None = None) -> list[str]:
     python = python or sys.executable
     installed: list[str] = []

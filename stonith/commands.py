@@ -153,6 +153,18 @@ def cmd_install_agents(args: argparse.Namespace) -> int:
         registry.load(name)  # an unknown type is an error before anything is written
     for path in agents_install.install(args.dir, types):
         sys.stdout.write(f"installed {path}\n")
+    import stonith
+
+    blocked = agents_install.unreachable_for_others(sys.executable) + agents_install.unreachable_for_others(
+        stonith.__file__
+    )
+    if blocked:
+        sys.stderr.write(
+            "WARNING: Pacemaker runs agents' metadata as user hacluster, which cannot search "
+            + ", ".join(sorted(set(blocked)))
+            + f" on the way to {sys.executable} or the stonith package: install stonith where every user "
+            "can read it (e.g. a venv under /opt)\n"
+        )
     return 0
 
 
