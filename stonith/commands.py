@@ -115,7 +115,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(marshal.to_json(current))
     elif args.format == "xmlrpc":
-        sys.stdout.write(marshal.to_xmlrpc(current) + "\n")
+        sys.stdout.write(marshal.to_xmlrpc(marshal.config_to_wire(info, current)) + "\n")
     else:
         for field in info.fields:
             if field.fieldname in current:
