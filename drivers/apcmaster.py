@@ -1,0 +1,317 @@
+"""apcmaster: APC MasterSwitch power switches, over the telnet menus of their network card.
+
+Family: APC MasterSwitch (AP9211-class) and MasterSwitch Plus (AP9225).
+Protocol: the AOS console menus over telnet (TCP, default port 23): ``User Name : `` and
+``Password  : ``, the Control Console (``1- Device Manager`` ... ``4- Logout``), the outlet list
+(``N- <name, 23 columns> ON|OFF``; on a MasterSwitch Plus behind ``1- MasterSwitch plus 1``),
+``N`` -> ``1- Control Outlet`` -> ``Immediate On`` / ``Immediate Off``, confirmed with ``YES`` at
+``Enter 'YES' to continue or <ENTER> to cancel :`` and acknowledged before ``Press <ENTER> to
+continue...``.  ESC goes back one level; every screen ends in the ``> `` prompt.  The menu numbers of
+the actions are read from the Control Outlet screen (``2`` is Immediate Off on the AP9211, ``3`` on
+the MasterSwitch Plus).
+
+Tested on: the mock personalities ap9211 and msp (mocks/apcmaster.py), which PowerMan 2.3.27's
+``apcnew.dev`` / ``apc.dev`` and fence-agents' ``fence_apc`` accept unmodified as peers
+(tests/drivers/test_apcmaster.py).  Not yet on hardware.
+
+What we do differently from cluster-glue's ``apcmaster`` (cluster-glue-cli.md section 13):
+- we wait only for what the device sends (cluster-glue waits for the telnet *client's*
+  ``Escape character is '^]'.`` line and so cannot log in to a real MasterSwitch);
+- every operation, on/off included, runs in one session (the device takes one at a time);
+- a wrong password is reported at once and never retried;
+- every outlet named after the node is switched, not only the last one, and success is the state
+  read back from the outlet list, not the acknowledgement.
+
+Assumes: outlet names are the node names; the account may control outlets (an administrator or
+device user); at most one MasterSwitch Plus unit (switch 1) is addressed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, UnknownOutlet
+from stonith.fields import HOSTPORT, SECRET, Field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from stonith.deadline import Deadline
+    from stonith.transport.stream import Expected, Stream
+
+# Device text (device-dialogues.md section 3; case-sensitive substrings unless compiled).
+ASK_USER = b"User Name :"
+ASK_PASSWORD = b"Password  :"
+WELCOME = b"American Power Conversion"
+PROMPT = b"\n> "
+CONFIRM = b"Enter 'YES' to continue or <ENTER> to cancel :"
+PRESS_ENTER = b"Press <ENTER> to continue..."
+SUCCESS = re.compile(rb"Command successfully issued|Success")
+VERSION = re.compile(rb"AOS (v[\d.]+\w*)")
+APP = re.compile(rb"(MasterSwitch(?: plus)?) APP +(v[\d.]+\w*)")
+SWITCH_ITEM = re.compile(rb"(?m)^\s*(\d+)- MasterSwitch plus 1\b")
+ROW = re.compile(r"^\s*(\d+)- (.*)$")
+TITLE = re.compile(rb"------- ([^\r\n]*?) -+")
+ESC = b"\x1b"
+EOL = b"\r"
+
+# Per-step limits (seconds), each also bounded by the caller's deadline.
+LOGIN_STEP = 10.0
+WELCOME_STEP = 30.0  # cluster-glue allows 30 s for the login to be accepted
+MENU_STEP = 10.0
+COMMAND_STEP = 20.0  # an acknowledgement after YES
+LOGOUT_STEP = 2.0
+MAX_BACK = 6  # ESCs that reach the Control Console from any screen
+
+IPADDR = Field(
+    "ipaddr",
+    "IP Address",
+    specialtype=HOSTPORT,
+    required=True,
+    short_text="IP address or host name (host or host:port; default port 23)",
+    long_text="The IP address or host name of the MasterSwitch, optionally with :port (default 23).",
+)
+LOGIN = Field(
+    "login",
+    "Login",
+    required=True,
+    short_text="Login name",
+    long_text="The user name to log in to the MasterSwitch console with (default apc).",
+)
+PASSWORD = Field(
+    "password",
+    "Password",
+    specialtype=SECRET,
+    required=True,
+    short_text="Password",
+    long_text="The password for the login.",
+)
+
+INFO = DriverInfo(
+    "apcmaster",
+    shortdesc="APC MasterSwitch",
+    description="APC MasterSwitch (AP9211-class) and MasterSwitch Plus power switches, "
+    "through the telnet menus of their network management card.\n"
+    "Outlet names are the node names; one session at a time.",
+    fields=(IPADDR, LOGIN, PASSWORD),
+    family="APC MasterSwitch",
+    models=("AP9211", "AP9212", "AP9225 (MasterSwitch Plus)"),
+    url="https://www.apc.com/",
+    capabilities=Capabilities(sessions=1),
+)
+
+
+class ApcMaster(Driver):
+    INFO = INFO
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self._stream: Stream | None = None
+        self._depth = 0  # screens below the Control Console
+        self._list_depth = 0  # depth of the outlet list
+        self._identity = "APC MasterSwitch"
+        self._failed = False  # an answer went missing: no polite logout, just close
+
+    def device_name(self) -> str:
+        return str(self.config["ipaddr"])
+
+    # -- session -------------------------------------------------------------------------------
+    def connect(self, deadline: Deadline) -> None:
+        self.disconnect()
+        from stonith.transport import telnet
+
+        stream = telnet.connect(self.config["ipaddr"], deadline)
+        try:
+            self._login(stream, deadline)
+        except BaseException:
+            stream.close()
+            raise
+        self._stream = stream
+        self._depth = 0
+        self._list_depth = 0
+        self._failed = False
+
+    def _login(self, stream: Stream, deadline: Deadline) -> None:
+        try:
+            stream.expect((ASK_USER,), deadline, LOGIN_STEP, "the User Name prompt")
+        except DeviceError as exc:
+            if stream.received == 0 and "closed" in str(exc):
+                raise DeviceBusy(
+                    f"{stream.what} closed the connection before its login prompt (is another session open?)"
+                ) from exc
+            raise
+        stream.write(self.config["login"].encode("latin-1") + EOL, deadline)
+        _expect(stream, (ASK_PASSWORD,), deadline, LOGIN_STEP, "the Password prompt")
+        stream.write(self.config["password"].encode("latin-1") + EOL, deadline)
+        got = _expect(stream, (WELCOME, ASK_USER), deadline, WELCOME_STEP, "the result of the login")
+        if got.index == 1:
+            raise AuthFailed("the MasterSwitch refused the user name or password (login failed)")
+        menu = _expect(stream, (PROMPT,), deadline, MENU_STEP, "the Control Console")
+        banner = got.text + menu.before
+        aos, app = VERSION.search(banner), APP.search(banner)
+        parts = [f"AOS {aos.group(1).decode()}"] if aos else []
+        if app:
+            parts.append(f"{app.group(1).decode()} APP {app.group(2).decode()}")
+        self._identity = "APC MasterSwitch" + (f" ({', '.join(parts)})" if parts else "")
+
+    def disconnect(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        from stonith.deadline import Deadline
+
+        try:
+            if self._failed:
+                return  # a device that stopped answering will not answer a logout either
+            deadline = Deadline(LOGOUT_STEP, "logout")
+            for _ in range(self._depth):
+                stream.discard()
+                stream.write(ESC, deadline)
+                stream.expect((PROMPT,), deadline, LOGOUT_STEP, "the menu prompt")
+            stream.write(b"4" + EOL, deadline)  # 4- Logout
+        except (StonithError, OSError):
+            pass  # the device may already be gone; closing is all that is left
+        finally:
+            stream.close()
+
+    def probe(self, deadline: Deadline) -> str:
+        self.outlets(deadline)
+        return self._identity
+
+    # -- verbs ---------------------------------------------------------------------------------
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        table = self._outlet_list(deadline)
+        if not table:
+            raise DeviceError("the MasterSwitch outlet list shows no outlets")
+        return [Outlet(number, name) for number, (name, _) in table.items()]
+
+    def status(self, outlet: Outlet, deadline: Deadline) -> str:
+        return self.status_many([outlet], deadline)[outlet.id]
+
+    def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
+        table = self._outlet_list(deadline)
+        return {o.id: table[o.id][1] if o.id in table else UNKNOWN for o in outlets}
+
+    def on(self, outlet: Outlet, deadline: Deadline) -> None:
+        self._control(outlet, "Immediate On", deadline)
+
+    def off(self, outlet: Outlet, deadline: Deadline) -> None:
+        self._control(outlet, "Immediate Off", deadline)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _session(self) -> Stream:
+        if self._stream is None:
+            raise DeviceError("no MasterSwitch session (connect first)")
+        return self._stream
+
+    def _send(self, data: bytes, deadline: Deadline, doing: str) -> Expected:
+        """Send a key or a line; the screen the device answers with (up to its prompt)."""
+        stream = self._session()
+        stream.discard()  # stale output would be taken for this answer
+        stream.write(data, deadline)
+        return self._expect(stream, (PROMPT,), deadline, MENU_STEP, doing)
+
+    def _expect(
+        self, stream: Stream, tokens: Sequence[bytes], deadline: Deadline, step: float, doing: str
+    ) -> Expected:
+        try:
+            return _expect(stream, tokens, deadline, step, doing)
+        except StonithError:
+            self._failed = True
+            raise
+
+    def _back(self, levels: int, deadline: Deadline) -> None:
+        for _ in range(levels):
+            self._send(ESC, deadline, "the previous menu")
+            self._depth = max(0, self._depth - 1)
+
+    def _outlet_list(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+        """Go to (or refresh) the outlet list; outlet number -> (name, state)."""
+        if self._list_depth and self._depth == self._list_depth:
+            screen = self._send(EOL, deadline, "the outlet list").before  # <ENTER>- Refresh
+        else:
+            self._back(self._depth, deadline)
+            screen = self._send(b"1" + EOL, deadline, "the Device Manager").before
+            self._depth = 1
+            found = SWITCH_ITEM.search(screen)
+            if found and not parse_outlets(screen):  # MasterSwitch Plus: the switches first
+                screen = self._send(found.group(1) + EOL, deadline, "the outlet list").before
+                self._depth = 2
+            self._list_depth = self._depth
+        return parse_outlets(screen)
+
+    def _control(self, outlet: Outlet, action: str, deadline: Deadline) -> None:
+        if not outlet.id.isdigit() or not 1 <= int(outlet.id) <= 8:
+            raise UnknownOutlet(f"MasterSwitch outlet {outlet.id!r} is not an outlet number")
+        if not (self._list_depth and self._depth == self._list_depth):
+            self._outlet_list(deadline)
+        screen = self._send(outlet.id.encode() + EOL, deadline, f"the screen of outlet {outlet.id}").before
+        self._depth += 1
+        title = TITLE.search(screen)
+        if title is None or title.group(1) != f"Outlet {outlet.id}".encode():
+            raise DeviceError(f"the MasterSwitch did not open outlet {outlet.id} (got {_show(screen)})")
+        screen = self._send(b"1" + EOL, deadline, "the Control Outlet screen").before  # 1- Control Outlet
+        self._depth += 1
+        item = re.search(rb"(?m)^\s*(\d+)- " + re.escape(action.encode()) + rb"\s*$", screen)
+        if item is None:
+            raise DeviceError(f"the Control Outlet screen of outlet {outlet.id} offers no {action}")
+        stream = self._session()
+        stream.discard()
+        stream.write(item.group(1) + EOL, deadline)
+        self._expect(stream, (CONFIRM,), deadline, MENU_STEP, f"the confirmation of {action}")
+        stream.write(b"YES" + EOL, deadline)
+        got = self._expect(stream, (PRESS_ENTER,), deadline, COMMAND_STEP, f"the acknowledgement of {action}")
+        self._send(EOL, deadline, "the Control Outlet screen")
+        if not SUCCESS.search(got.before):
+            raise DeviceError(
+                f"the MasterSwitch did not accept {action} for outlet {outlet.id}: {_show(got.before)}"
+            )
+        self._back(2, deadline)  # Control Outlet -> outlet -> outlet list
+
+
+def parse_outlets(screen: bytes) -> dict[str, tuple[str, str]]:
+    """Outlet number -> (name, ON/OFF/UNKNOWN) from an outlet-list screen.
+
+    Rows are ``N- <name> <state>`` after the ``-------`` title and a blank line, up to the next
+    blank line (after which ``9- Master Control/Configuration`` may follow).  The switch list of a
+    MasterSwitch Plus (``1- MasterSwitch plus 1``) is not an outlet list: empty.
+    """
+    table: dict[str, tuple[str, str]] = {}
+    lines = screen.decode("latin-1").replace("\r", "").split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("-------")), None)
+    if start is None:
+        return table
+    for line in lines[start + 1 :]:
+        found = ROW.match(line)
+        if found is None:
+            if table:
+                break  # the blank line after the rows
+            continue
+        body = found.group(2).rstrip()
+        if body.startswith("MasterSwitch plus"):
+            return {}
+        name, _, state = body.rpartition(" ")
+        if state in ("ON", "OFF") and name.strip():
+            entry = (name.rstrip(), ON if state == "ON" else OFF)
+        else:
+            entry = (body, UNKNOWN)
+        if 1 <= int(found.group(1)) <= 8 and entry[0]:
+            table.setdefault(str(int(found.group(1))), entry)
+    return table
+
+
+def _expect(
+    stream: Stream, tokens: Sequence[bytes | re.Pattern[bytes]], deadline: Deadline, step: float, doing: str
+) -> Expected:
+    try:
+        return stream.expect(tokens, deadline, step, doing)
+    except DeviceError as exc:
+        raise DeviceError(f"{exc} (while waiting for {doing})") from None
+
+
+def _show(text: bytes) -> str:
+    words = " ".join(text.decode("latin-1", "replace").split())
+    return repr(words[-120:])
