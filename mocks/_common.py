@@ -353,7 +353,11 @@ class SocketChannel(Channel):
         if self._decoder.replies:
             replies = bytes(self._decoder.replies)
             self._decoder.replies.clear()
-            self._write(replies)
+            # Option refusals are telnet commands: sent as they are, not escaped like data bytes.
+            try:
+                self._sock.sendall(replies)
+            except OSError:
+                return None
         return data
 
     def _write(self, data: bytes) -> None:
