@@ -166,7 +166,7 @@ class ApcMaster(Driver):
         try:
             if self._failed:
                 return  # a device that stopped answering will not answer a logout either
-            deadline = Deadline(LOGOUT_STEP, "logout")
+            deadline = self.logout_deadline(LOGOUT_STEP)
             for _ in range(self._depth):
                 stream.discard()
                 stream.write(ESC, deadline)

@@ -272,7 +272,7 @@ class Baytech(Driver):
         from stonith.deadline import Deadline
 
         try:
-            deadline = Deadline(LOGOUT_STEP, "logout")
+            deadline = self.logout_deadline(LOGOUT_STEP)
             stream.discard()
             if self._model is not None and self._model.menus:
                 stream.write(b"menu" + EOL, deadline)

@@ -143,7 +143,7 @@ class WtiNps(Driver):
         try:
             if self._failed:
                 return  # a device that stopped answering will not answer a logout either
-            deadline = Deadline(LOGOUT_STEP, "logout")
+            deadline = self.logout_deadline(LOGOUT_STEP)
             stream.discard()
             stream.write(b"/X,Y" + EOL, deadline)
             stream.expect((b"Disconnecting",), deadline, LOGOUT_STEP, "the logout")

@@ -141,9 +141,20 @@ class Driver(abc.ABC):
     INFO: ClassVar[DriverInfo]
     # cluster-glue's C plugins lowercase the hosts ``-l`` prints; its external scripts do not.
     LOWERCASE_HOSTS: ClassVar[bool] = True
+    # Seconds a clean logout may take beyond the operation's deadline.
+    LOGOUT_GRACE: ClassVar[float] = 0.3
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
+        # The deadline of the operation the current session belongs to (set by stonith.reset.Session).
+        self.session_deadline: Deadline | None = None
+
+    def logout_deadline(self, step: float) -> Deadline:
+        """The deadline for logging out: ``step`` seconds, but never much past the operation's deadline."""
+        from stonith.deadline import Deadline
+
+        remaining = self.session_deadline.remaining() if self.session_deadline is not None else step
+        return Deadline(min(step, remaining + self.LOGOUT_GRACE), "logout")
 
     # -- session -----------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:  # noqa: B027 - optional hook

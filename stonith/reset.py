@@ -57,6 +57,7 @@ class Session:
         self.deadline = deadline
 
     def __enter__(self) -> Driver:
+        self.driver.session_deadline = self.deadline
         self.driver.connect(self.deadline)
         return self.driver
 

@@ -1,0 +1,169 @@
+"""The mock personalities hwtests knows: one table entry per personality.
+
+Adding a mock type is one ``Kind`` in ``KINDS``: which ``stonith-mock`` TYPE and model to start,
+which driver talks to it and with which parameters, which campaign faults it supports, and how
+the mock's ground-truth outlet numbers (``truth()["outlets"]`` keys, 1-based) map to the driver's
+outlet ids.  ``available()`` drops entries whose mock or driver cannot be loaded yet, so the table
+may name types other engineers are still writing.
+
+Campaign fault kinds (hwtests/campaign.py draws them per device):
+
+    drop          the device closes the session after N bytes        (mock fault drop-after=N)
+    stall         the device hangs after N bytes                     (silent=N)
+    garble        garbage bytes from byte N on                       (garble=N)
+    stuck         a relay ignores off                                (stuck=OUTLET)
+    lie           off acknowledged, relay stays on, read-back shows on  (lie=OUTLET)
+    lie-status    reports off while on: undetectable, counted apart  (lie-status=OUTLET)
+    slow-relay    relays follow 0.1-2 s after the command            (--relay-delay)
+    packet-loss   segments delayed by retransmission timeouts        (proxy in front of the mock)
+    reboot        the device restarts mid-operation, sessions cut    (mock closed and restarted)
+    auth-flap     the device refuses logins, then accepts, then ...  (restarts with refuse-login)
+    wrong-password  the driver's password is wrong
+    unreachable   nothing answers at the device's address
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+OUTPUT_FAULTS = frozenset({"drop", "stall", "garble"})
+RELAY_FAULTS = frozenset({"stuck", "lie", "lie-status", "slow-relay"})
+NETWORK_FAULTS = frozenset({"packet-loss", "reboot", "unreachable"})
+LOGIN_FAULTS = frozenset({"auth-flap", "wrong-password"})
+ALL_FAULTS = OUTPUT_FAULTS | RELAY_FAULTS | NETWORK_FAULTS | LOGIN_FAULTS
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One mock personality and the driver configuration that talks to it."""
+
+    name: str  # label in reports, e.g. "baytech-rpc3"
+    mock_type: str  # stonith-mock TYPE
+    model: str  # stonith-mock --model
+    driver: str  # driver type (devices.d ``type``)
+    outlets: int  # outlets the mock is started with
+    faults: frozenset[str]  # campaign fault kinds it supports
+    # (mock address, password, {node: [driver outlet id]}) -> driver parameters
+    parameters: Callable[[str, str, dict[str, list[str]]], dict[str, Any]]
+    outlet_id: Callable[[int], str] = str  # truth outlet number (1-based) -> driver outlet id
+    mock_options: dict[str, Any] = field(default_factory=dict)  # extra stonith-mock options
+    multi_outlet: bool = True  # a node may have several outlets on one device
+    verifiable: bool = True  # the driver reads outlet states back (else nothing can succeed)
+    weight: float = 1.0  # share of campaign devices
+
+    def mock_argv(
+        self,
+        *,
+        names: list[str],
+        states: list[str],
+        password: str,
+        faults: list[str],
+        relay_delay: float,
+        listen: str = "127.0.0.1:0",
+    ) -> list[str]:
+        """The ``stonith-mock`` command line (without the program name)."""
+        from stonith.mocks.harness import argv_for
+
+        options: dict[str, Any] = {
+            "model": self.model,
+            "listen": listen,
+            "outlets": len(names),
+            "names": names,
+            "states": states,
+            "password": password,
+            "faults": faults,
+            "relay_delay": relay_delay,
+            **self.mock_options,
+        }
+        return argv_for(self.mock_type, options)
+
+
+def _baytech_login(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {"ipaddr": address, "login": "admin", "password": password}
+
+
+def _baytech_nc(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {"ipaddr": address}
+
+
+def _rps10(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    pairs = " ".join(f"{node} {outlet}" for node, outlets in hosts.items() for outlet in outlets)
+    return {"serial_to_targets": f"socket://{address} {pairs}"}
+
+
+def _nw_rpc100s(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {"ttydev": f"socket://{address}", "hostlist": list(hosts)}
+
+
+_MENU = ALL_FAULTS
+_NO_LOGIN = ALL_FAULTS - LOGIN_FAULTS
+
+KINDS: tuple[Kind, ...] = (
+    Kind("baytech-rpc3", "baytech", "rpc3", "baytech", 4, _MENU, _baytech_login),
+    Kind("baytech-rpc3a", "baytech", "rpc3a", "baytech", 4, _MENU, _baytech_login, weight=0.5),
+    Kind("baytech-rpc5", "baytech", "rpc5", "baytech", 4, _MENU, _baytech_login),
+    Kind("baytech-rpc3-nc", "baytech", "rpc3-nc", "baytech", 4, _NO_LOGIN, _baytech_nc),
+    Kind("baytech-rpc28-nc", "baytech", "rpc28-nc", "baytech", 20, _NO_LOGIN, _baytech_nc, weight=0.5),
+    # WTI RPS-10: module addresses 0-9 are truth outlets 1-10.
+    Kind(
+        "rps10",
+        "rps10",
+        "rps10m",
+        "rps10",
+        4,
+        _NO_LOGIN,
+        _rps10,
+        outlet_id=lambda n: str(n - 1),
+        mock_options={"toggle_delay": 0.2},
+    ),
+    # Night/Ware RPC100S: one outlet and no read-back; every fence must be reported failed.
+    Kind(
+        "nw_rpc100s",
+        "nw_rpc100s",
+        "rpc100s",
+        "nw_rpc100s",
+        1,
+        _NO_LOGIN - {"stuck", "lie", "lie-status"},
+        _nw_rpc100s,
+        multi_outlet=False,
+        verifiable=False,
+        weight=0.3,
+        mock_options={"time_scale": 0.05},
+    ),
+    # More personalities (SNMP PDUs, IPMI/Redfish BMCs, APC/WTI telnet, serial switches) are one
+    # entry each once their mocks and drivers exist.
+)
+
+
+def _loads(kind: Kind) -> str | None:
+    """None if the mock and the driver of ``kind`` load, else why not."""
+    from stonith.mocks.__main__ import MOCKS
+
+    from stonith import registry
+
+    module = MOCKS.get(kind.mock_type)
+    if module is None:
+        return f"no mock type {kind.mock_type!r}"
+    try:
+        importlib.import_module(module)
+        registry.load(kind.driver)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def available(names: list[str] | None = None) -> list[Kind]:
+    """The kinds whose mock and driver load (optionally only those named)."""
+    kinds = [k for k in KINDS if names is None or k.name in names or k.mock_type in names]
+    return [k for k in kinds if _loads(k) is None]
+
+
+def unavailable() -> dict[str, str]:
+    """Kinds of the table that cannot run here, and why."""
+    return {k.name: why for k in KINDS if (why := _loads(k)) is not None}
