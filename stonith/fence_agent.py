@@ -30,8 +30,18 @@ if TYPE_CHECKING:
     from stonith.driver import Driver, DriverInfo, Outlet
 
 MAX_INPUT = 256 * 1024
-ACTIONS = ("on", "off", "reboot", "status", "list", "list-status", "monitor", "metadata", "manpage",
-           "validate-all")
+ACTIONS = (
+    "on",
+    "off",
+    "reboot",
+    "status",
+    "list",
+    "list-status",
+    "monitor",
+    "metadata",
+    "manpage",
+    "validate-all",
+)
 
 # fence-agents name -> canonical option; our drivers' own names pass through unchanged.
 ALIASES = {
@@ -47,16 +57,47 @@ ALIASES = {
 }
 # Standard options that are the agent's, not the driver's.
 AGENT_OPTIONS = {
-    "action": "reboot", "plug": None, "nodename": None, "nodeid": None, "ipport": None,
-    "password_script": None, "power_timeout": "20", "power_wait": "0", "shell_timeout": "3",
-    "login_timeout": "5", "delay": "0", "retry_on": "1", "verbose": "0", "verbose_level": None,
-    "debug_file": None, "separator": ",", "plug_separator": ",", "quiet": "0", "disable_timeout": None,
-    "stonith_status_sleep": None, "method": None, "help": None, "version": None,
+    "action": "reboot",
+    "plug": None,
+    "nodename": None,
+    "nodeid": None,
+    "ipport": None,
+    "password_script": None,
+    "power_timeout": "20",
+    "power_wait": "0",
+    "shell_timeout": "3",
+    "login_timeout": "5",
+    "delay": "0",
+    "retry_on": "1",
+    "verbose": "0",
+    "verbose_level": None,
+    "debug_file": None,
+    "separator": ",",
+    "plug_separator": ",",
+    "quiet": "0",
+    "disable_timeout": None,
+    "stonith_status_sleep": None,
+    "method": None,
+    "help": None,
+    "version": None,
 }
 # getopt spellings: short letter -> canonical name (value-taking unless in FLAGS).
-SHORT = {"o": "action", "a": "ipaddr", "u": "ipport", "l": "login", "p": "password", "S": "password_script",
-         "n": "plug", "v": "verbose", "D": "debug_file", "C": "separator", "c": "community", "h": "help",
-         "V": "version", "q": "quiet"}
+SHORT = {
+    "o": "action",
+    "a": "ipaddr",
+    "u": "ipport",
+    "l": "login",
+    "p": "password",
+    "S": "password_script",
+    "n": "plug",
+    "v": "verbose",
+    "D": "debug_file",
+    "C": "separator",
+    "c": "community",
+    "h": "help",
+    "V": "version",
+    "q": "quiet",
+}
 FLAGS = {"verbose", "help", "version", "quiet"}
 _TRUE = ("1", "yes", "on", "true", "y")
 
@@ -118,9 +159,10 @@ def parse_argv(argv: list[str]) -> list[tuple[str, str]]:
             letters = arg[1:]
             while letters:
                 letter, letters = letters[0], letters[1:]
-                key = SHORT.get(letter)
-                if key is None:
+                short = SHORT.get(letter)
+                if short is None:
                     raise Failure(f"unknown option -{letter}")
+                key = short
                 if key in FLAGS:
                     pairs.append((key, "1"))
                     continue
@@ -166,16 +208,25 @@ class Request:
             elif name in AGENT_OPTIONS or name == "ssh":
                 self.options[name] = value
             else:
-                _err("WARNING", f"Parse error: Ignoring unknown option '{_printable(name)}={'*' * min(8, len(value))}'")
+                _err(
+                    "WARNING",
+                    f"Parse error: Ignoring unknown option '{_printable(name)}={'*' * min(8, len(value))}'",
+                )
         action = self.options.get("action", "reboot").lower()
         self.action = {"meta-data": "metadata", "enable": "on", "disable": "off"}.get(action, action)
         if "ipport" in self.options and info.field("ipaddr") is not None and "ipaddr" in self.config:
-            host = self.config["ipaddr"]
-            if ":" not in host.strip("[]") or host.startswith("["):
-                self.config["ipaddr"] = f"{host}:{self.options['ipport']}" if not host.startswith("[") \
-                    else f"{host}:{self.options['ipport']}"
-        if "password_script" in self.options and "password" not in self.config \
-                and info.field("password") is not None:
+            host, port = self.config["ipaddr"], self.options["ipport"]
+            if host.startswith("[") and "]:" not in host:
+                self.config["ipaddr"] = f"{host}:{port}"
+            elif host.count(":") == 0:
+                self.config["ipaddr"] = f"{host}:{port}"
+            elif host.count(":") > 1 and not host.startswith("["):  # a bare IPv6 address
+                self.config["ipaddr"] = f"[{host}]:{port}"
+        if (
+            "password_script" in self.options
+            and "password" not in self.config
+            and info.field("password") is not None
+        ):
             self.config["password"] = _run_password_script(self.options["password_script"])
 
     def flag(self, name: str) -> bool:
@@ -193,8 +244,15 @@ def _run_password_script(script: str) -> str:
     import subprocess
 
     try:
-        proc = subprocess.run(script, shell=True, capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            script,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Failure(f"password_script failed: {exc}") from None
     if proc.returncode != 0:
@@ -214,7 +272,9 @@ def _resolve(driver: Driver, plugs: list[str], outlets: list[Outlet]) -> list[Ou
 
     found: list[Outlet] = []
     for plug in plugs:
-        match = [o for o in outlets if o.id == plug] or [o for o in outlets if o.name.casefold() == plug.casefold()]
+        match = [o for o in outlets if o.id == plug] or [
+            o for o in outlets if o.name.casefold() == plug.casefold()
+        ]
         if not match and driver.INFO.capabilities.any_host:
             match = [OutletCls(plug.lower())]
         if not match:
@@ -271,7 +331,9 @@ def _act(driver: Driver, req: Request, plugs: list[str]) -> int:
     login = _seconds(req.options, "login_timeout")
     power = _seconds(req.options, "power_timeout")
     shell = _seconds(req.options, "shell_timeout")
-    total = login + shell + (2 * power if req.action == "reboot" else power) + _seconds(req.options, "power_wait")
+    total = (
+        login + shell + (2 * power if req.action == "reboot" else power) + _seconds(req.options, "power_wait")
+    )
     deadline = Deadline(max(total, 1.0), req.action)
     sep = req.options.get("separator") or ","
     action = req.action
@@ -298,8 +360,10 @@ def _act(driver: Driver, req: Request, plugs: list[str]) -> int:
             if any(v == ON for v in values):
                 sys.stdout.write("Status: ON\n")
                 return 0
-            raise Failure("Unable to obtain correct plug status: " + ", ".join(
-                f"{o.id}={states.get(o.id, 'unknown')}" for o in targets))
+            raise Failure(
+                "Unable to obtain correct plug status: "
+                + ", ".join(f"{o.id}={states.get(o.id, 'unknown')}" for o in targets)
+            )
         if action == "on":
             if all(states.get(o.id) == ON for o in targets):
                 sys.stdout.write("Success: Already ON\n")
@@ -364,8 +428,12 @@ def main(type_name: str | None = None, argv: list[str] | None = None) -> int:
     except BadConfig as exc:
         for problem in exc.problems:
             _err("ERROR", f"Failed: parameter {problem}")
-        _err("ERROR", "validate-all failed" if "validate-all" in (stdin_text or "") + " ".join(args) else
-             "Please use '-h' for usage")
+        _err(
+            "ERROR",
+            "validate-all failed"
+            if "validate-all" in (stdin_text or "") + " ".join(args)
+            else "Please use '-h' for usage",
+        )
         return 1
     except StonithError as exc:
         text = str(exc)
