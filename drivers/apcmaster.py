@@ -161,7 +161,6 @@ class ApcMaster(Driver):
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        from stonith.deadline import Deadline
 
         try:
             if self._failed:

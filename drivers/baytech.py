@@ -269,7 +269,6 @@ class Baytech(Driver):
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        from stonith.deadline import Deadline
 
         try:
             deadline = self.logout_deadline(LOGOUT_STEP)

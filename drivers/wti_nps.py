@@ -138,7 +138,6 @@ class WtiNps(Driver):
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        from stonith.deadline import Deadline
 
         try:
             if self._failed:

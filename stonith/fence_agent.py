@@ -216,9 +216,7 @@ class Request:
         self.action = {"meta-data": "metadata", "enable": "on", "disable": "off"}.get(action, action)
         if "ipport" in self.options and info.field("ipaddr") is not None and "ipaddr" in self.config:
             host, port = self.config["ipaddr"], self.options["ipport"]
-            if host.startswith("[") and "]:" not in host:
-                self.config["ipaddr"] = f"{host}:{port}"
-            elif host.count(":") == 0:
+            if (host.startswith("[") and "]:" not in host) or host.count(":") == 0:
                 self.config["ipaddr"] = f"{host}:{port}"
             elif host.count(":") > 1 and not host.startswith("["):  # a bare IPv6 address
                 self.config["ipaddr"] = f"[{host}]:{port}"
