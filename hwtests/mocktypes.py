@@ -92,6 +92,10 @@ def _baytech_nc(address: str, password: str, hosts: dict[str, list[str]]) -> dic
     return {"ipaddr": address}
 
 
+def _wti_nps(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {"ipaddr": address, "password": password}
+
+
 def _rps10(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
     pairs = " ".join(f"{node} {outlet}" for node, outlets in hosts.items() for outlet in outlets)
     return {"serial_to_targets": f"socket://{address} {pairs}"}
@@ -136,8 +140,12 @@ KINDS: tuple[Kind, ...] = (
         weight=0.3,
         mock_options={"time_scale": 0.05},
     ),
-    # More personalities (SNMP PDUs, IPMI/Redfish BMCs, APC/WTI telnet, serial switches) are one
-    # entry each once their mocks and drivers exist.
+    # APC MasterSwitch telnet menus (AOS 3 AP9211 and MasterSwitch Plus) and WTI NPS/IPS.
+    Kind("apcmaster-ap9211", "apcmaster", "ap9211", "apcmaster", 8, _MENU, _baytech_login),
+    Kind("apcmaster-msp", "apcmaster", "msp", "apcmaster", 8, _MENU, _baytech_login, weight=0.5),
+    Kind("wti-nps", "wti_nps", "nps", "wti_nps", 8, _MENU, _wti_nps),
+    Kind("wti-ips", "wti_nps", "ips", "wti_nps", 8, _MENU, _wti_nps, weight=0.5),
+    # More personalities (SNMP PDUs, IPMI/Redfish BMCs) are one entry each.
 )
 
 
