@@ -1,0 +1,201 @@
+"""stonith.transport.snmp (pysnmp) against the SNMP agent mock: versions, USM, deadlines, errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from stonith.mocks.harness import start_mock
+
+from stonith.deadline import Deadline
+from stonith.errors import AuthFailed, DeviceError, Timeout, Unreachable
+from stonith.transport.snmp import END_OF_MIB, NO_SUCH, Credentials, Session, split_address
+
+STATE = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 4)
+CONTROL = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 3, 1, 1, 4)
+SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+AUTH_PASS, PRIV_PASS = "auth-pass-123", "priv-pass-456"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def session_for():
+    sessions = []
+
+    def make(mock, creds, **kwargs):
+        session = Session(mock.host, mock.port, creds, **kwargs)
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+@pytest.mark.parametrize("version", ["1", "2c"])
+def test_get_set_walk_v1_v2c(version, session_for):
+    with start_mock("apc_rpdu", outlets=12) as mock:
+        s = session_for(mock, Credentials(version, community="private"))
+        values = dict(s.get([SYS_OBJECT_ID, (*STATE, 3), (*STATE, 99)], Deadline(5)))
+        assert values == {
+            SYS_OBJECT_ID: (1, 3, 6, 1, 4, 1, 318, 1, 3, 4, 5),
+            (*STATE, 3): 1,
+            (*STATE, 99): NO_SUCH,
+        }
+        s.set([((*CONTROL, 3), 2), ((*CONTROL, 4), 2)], Deadline(5))
+        rows = s.walk(STATE, Deadline(5))
+        assert [v for _, v in rows] == [1, 1, 2, 2] + [1] * 8
+        assert [o for o, _ in rows] == [(*STATE, n) for n in range(1, 13)]
+        assert mock.state(3) == "off" and mock.state(4) == "off"
+
+
+@pytest.mark.parametrize("auth", ["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"])
+@pytest.mark.parametrize("priv", ["", "DES", "AES", "AES192", "AES256", "AES192C", "AES256C"])
+def test_v3_every_auth_and_privacy_protocol(auth, priv, session_for):
+    spec = f"u:{auth}:{AUTH_PASS}:{priv or 'none'}:{PRIV_PASS}"
+    with start_mock("apc_rpdu", outlets=2, v3_user=[spec]) as mock:
+        creds = Credentials(
+            "3",
+            user="u",
+            auth_protocol=auth,
+            auth_password=AUTH_PASS,
+            priv_protocol=priv,
+            priv_password=PRIV_PASS if priv else "",
+        )
+        s = session_for(mock, creds)
+        assert s.get([(*STATE, 1)], Deadline(5)) == [((*STATE, 1), 1)]
+        s.set([((*CONTROL, 1), 2)], Deadline(5))
+        assert mock.state(1) == "off"
+
+
+def test_v3_refusals_are_auth_failures(session_for):
+    with start_mock("apc_rpdu", outlets=2, v3_user=[f"u:SHA:{AUTH_PASS}:AES:{PRIV_PASS}"]) as mock:
+        cases = [
+            Credentials("3", user="u", auth_password="wrong-pass-1", priv_password=PRIV_PASS),
+            Credentials("3", user="u", auth_password=AUTH_PASS, priv_password="wrong-pass-2"),
+            Credentials("3", user="nobody", auth_password=AUTH_PASS, priv_password=PRIV_PASS),
+            Credentials("3", user="u", auth_password=AUTH_PASS),  # authNoPriv for an authPriv user
+        ]
+        for creds in cases:
+            with pytest.raises(AuthFailed) as info:
+                session_for(mock, creds, timeout=1.0, retries=1).get([(*STATE, 1)], Deadline(5))
+            assert AUTH_PASS not in str(info.value) and PRIV_PASS not in str(info.value)
+
+
+def test_read_only_community_and_bad_values():
+    with start_mock("apc_rpdu", outlets=2) as mock:
+        ro = Session(mock.host, mock.port, Credentials("2c", community="public"))
+        with pytest.raises(AuthFailed, match="may only read"):
+            ro.set([((*CONTROL, 1), 2)], Deadline(3))
+        ro.close()
+        rw = Session(mock.host, mock.port, Credentials("2c", community="private"))
+        with pytest.raises(DeviceError, match="wrongValue"):
+            rw.set([((*CONTROL, 1), 2), ((*CONTROL, 2), 42)], Deadline(3))
+        with pytest.raises(DeviceError, match="notWritable"):
+            rw.set([((*STATE, 1), 2)], Deadline(3))
+        rw.close()
+        assert mock.events() == []
+
+
+def test_walk_follows_cut_answers_and_ends_at_the_mib_end():
+    with start_mock("raritan_pdu2", outlets=40, max_size=400) as mock:
+        s = Session(mock.host, mock.port, Credentials("2c", community="public"))
+        state = (1, 3, 6, 1, 4, 1, 13742, 6, 4, 1, 2, 1, 3)
+        rows = s.walk(state, Deadline(5), max_repetitions=50)
+        assert len(rows) == 40 and mock.truth()["requests"]["getbulk"] > 1
+        assert s.get([(1, 3, 6, 1, 4, 1, 99999, 1)], Deadline(5))[0][1] is NO_SUCH
+        s.close()
+        assert END_OF_MIB is not NO_SUCH
+
+
+def test_retries_overcome_dropped_requests():
+    with start_mock("apc_rpdu", outlets=2, drop=0.5, seed=3) as mock:
+        s = Session(mock.host, mock.port, Credentials("2c", community="private"), timeout=0.1, retries=10)
+        for _ in range(10):
+            assert s.get([(*STATE, 1)], Deadline(5))[0][1] == 1
+        s.close()
+        assert mock.truth()["requests"]["dropped"] > 0
+
+
+def _silent_port():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))  # bound, never read: no ICMP, no answer
+    return sock
+
+
+@pytest.mark.parametrize("version", ["1", "2c", "3"])
+def test_unreachable_agent_fails_within_timeout_times_tries(version):
+    sock = _silent_port()
+    creds = Credentials(
+        version, community="private", user="u", auth_password=AUTH_PASS, priv_password=PRIV_PASS
+    )
+    s = Session("127.0.0.1", sock.getsockname()[1], creds, timeout=0.3, retries=1)
+    start = time.monotonic()
+    with pytest.raises(Unreachable, match="no answer"):
+        s.get([(*STATE, 1)], Deadline(10))
+    elapsed = time.monotonic() - start
+    s.close()
+    sock.close()
+    assert 0.55 < elapsed < 1.0, elapsed
+
+
+@pytest.mark.parametrize("operation", ["get", "set", "walk"])
+def test_every_operation_respects_its_deadline(operation):
+    with start_mock("apc_rpdu", outlets=2, faults=["silent=1"]) as mock:
+        s = Session(mock.host, mock.port, Credentials("2c", community="private"), timeout=5, retries=5)
+        s.get([(*STATE, 1)], Deadline(5))  # answered once, then the agent goes silent
+        start = time.monotonic()
+        with pytest.raises(Timeout):
+            if operation == "get":
+                s.get([(*STATE, 1)], Deadline(0.4))
+            elif operation == "set":
+                s.set([((*CONTROL, 1), 2)], Deadline(0.4))
+            else:
+                s.walk(STATE, Deadline(0.4))
+        elapsed = time.monotonic() - start
+        s.close()
+        assert elapsed < 0.4 + 0.1, elapsed
+
+
+def test_credentials_never_show_secrets():
+    v2 = Credentials("2c", community="s3cr3t-community")
+    v3 = Credentials("3", user="fencer", auth_password=AUTH_PASS, priv_password=PRIV_PASS)
+    assert "s3cr3t" not in repr(v2) and AUTH_PASS not in repr(v3) and PRIV_PASS not in repr(v3)
+    assert v3.level == "authPriv" and v3.auth_protocol == "SHA" and v3.priv_protocol == "AES"
+    with pytest.raises(ValueError):
+        Credentials("2c")
+    with pytest.raises(ValueError):
+        Credentials("3", user="u", auth_password="short")
+    with pytest.raises(ValueError):
+        Credentials("3", user="u", priv_protocol="AES", priv_password=PRIV_PASS)
+    with pytest.raises(ValueError):
+        Credentials("4", community="x")
+
+
+def test_split_address():
+    assert split_address("pdu1") == ("pdu1", 161)
+    assert split_address("10.0.0.5:1161") == ("10.0.0.5", 1161)
+    assert split_address("[::1]:16100") == ("::1", 16100)
+    assert split_address("fe80::1") == ("fe80::1", 161)
+    with pytest.raises(ValueError):
+        split_address("host:notaport")
+
+
+def test_pysnmp_is_imported_lazily_and_only_by_the_transport():
+    code = (
+        "import sys, stonith.transport.snmp, stonith.drivers.snmp_pdu, stonith.mocks.snmp; "
+        "print(any(m.startswith('pysnmp') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "False"
+    importers = [
+        str(path.relative_to(REPO))
+        for folder in ("stonith", "drivers", "mocks")
+        for path in (REPO / folder).rglob("*.py")
+        if "import pysnmp" in path.read_text() or "from pysnmp" in path.read_text()
+    ]
+    assert importers == ["stonith/transport/snmp.py"]
