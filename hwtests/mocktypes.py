@@ -96,6 +96,13 @@ def _wti_nps(address: str, password: str, hosts: dict[str, list[str]]) -> dict[s
     return {"ipaddr": address, "password": password}
 
 
+def _snmp(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    host, _, port = address.rpartition(":")
+    # The mock's read-write community is its default ("private"); a wrong community is the
+    # refuse-login fault (auth-flap), not a wrong driver password.
+    return {"ipaddr": host, "port": int(port), "community": "private", "snmp_version": "2c"}
+
+
 def _rps10(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
     pairs = " ".join(f"{node} {outlet}" for node, outlets in hosts.items() for outlet in outlets)
     return {"serial_to_targets": f"socket://{address} {pairs}"}
@@ -106,6 +113,8 @@ def _nw_rpc100s(address: str, password: str, hosts: dict[str, list[str]]) -> dic
 
 
 _MENU = ALL_FAULTS
+# The campaign's proxy (packet loss, reboot, auth flaps) is TCP-only; SNMP has its own --drop.
+_SNMP = ALL_FAULTS - {"packet-loss", "reboot", "auth-flap", "wrong-password"}
 _NO_LOGIN = ALL_FAULTS - LOGIN_FAULTS
 
 KINDS: tuple[Kind, ...] = (
@@ -145,7 +154,14 @@ KINDS: tuple[Kind, ...] = (
     Kind("apcmaster-msp", "apcmaster", "msp", "apcmaster", 8, _MENU, _baytech_login, weight=0.5),
     Kind("wti-nps", "wti_nps", "nps", "wti_nps", 8, _MENU, _wti_nps),
     Kind("wti-ips", "wti_nps", "ips", "wti_nps", 8, _MENU, _wti_nps, weight=0.5),
-    # More personalities (SNMP PDUs, IPMI/Redfish BMCs) are one entry each.
+    # SNMP PDUs (UDP): output faults count requests; packet loss is the mock's own --drop.
+    Kind("snmp-apc-rpdu", "apc_rpdu", "apc_rpdu", "apc_rpdu", 8, _SNMP, _snmp, weight=0.7),
+    Kind(
+        "snmp-apcmastersnmp", "apcmastersnmp", "apcmastersnmp", "apcmastersnmp", 8, _SNMP, _snmp, weight=0.4
+    ),
+    Kind("snmp-eaton-epdu", "eaton_epdu", "eaton_epdu", "eaton_epdu", 8, _SNMP, _snmp, weight=0.4),
+    Kind("snmp-sentry4", "sentry4", "sentry4", "sentry4", 8, _SNMP, _snmp, weight=0.4),
+    # More personalities (IPMI/Redfish BMCs) are one entry each.
 )
 
 
