@@ -214,7 +214,10 @@ class Request:
                 )
         action = self.options.get("action", "reboot").lower()
         self.action = {"meta-data": "metadata", "enable": "on", "disable": "off"}.get(action, action)
-        if "ipport" in self.options and info.field("ipaddr") is not None and "ipaddr" in self.config:
+        port_field = info.field("port")
+        if "ipport" in self.options and port_field is not None and port_field.basictype == "integer":
+            self.config["port"] = self.options["ipport"]  # cluster-glue's UDP `port` (ipmilan, SNMP)
+        elif "ipport" in self.options and info.field("ipaddr") is not None and "ipaddr" in self.config:
             host, port = self.config["ipaddr"], self.options["ipport"]
             if (host.startswith("[") and "]:" not in host) or host.count(":") == 0:
                 self.config["ipaddr"] = f"{host}:{port}"

@@ -130,6 +130,8 @@ FENCE_NAMES: dict[str, tuple[str, str | None, str]] = {
     "password": ("password", "passwd", "-p, --password=[password]"),
     "community": ("community", None, "-c, --community=[community]"),
     "ipport": ("ipport", None, "-u, --ipport=[port]"),
+    # cluster-glue's `port` (apcmastersnmp, ipmilan) is a UDP port; for fence-agents `port` is the plug.
+    "port": ("ipport", None, "-u, --ipport=[port]"),
 }
 
 # Options every agent has, as (name, obsoletes, getopt, content type, default, shortdesc).

@@ -102,6 +102,13 @@ def test_glue_xml_has_cluster_glues_element_structure(name: str) -> None:
     assert ours_shape == theirs_shape
 
 
+@pytest.mark.parametrize("name", shipped())
+def test_fence_parameter_names_are_unique(name: str) -> None:
+    root = ET.fromstring(fence_xml(registry.load(name).INFO).split("\n", 1)[1])
+    names = [p.get("name") for p in root.iter("parameter")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
 def test_every_shipped_driver_has_golden_files() -> None:
     for name in shipped():
         assert (HERE / f"{name}.glue.xml").exists()

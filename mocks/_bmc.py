@@ -1,0 +1,303 @@
+"""What BMC mocks (IPMI, Redfish) share: chassis ground truth, faults, many BMCs per process.
+
+A BMC controls one chassis, seen by the device layer as one outlet ("1", named after the node).
+A power command is acknowledged at once; the chassis follows ``off_delay`` / ``on_delay`` seconds
+later (``--relay-delay`` sets both; ``--off-delay``/``--on-delay`` override), so a client that
+does not read back sees the old state for a while, as on real servers.
+
+Faults (``--fault``, the common syntax; outlet number 1 is the chassis):
+
+    silent          the BMC never answers (IPMI: drops every datagram; Redfish: accepts the TCP
+                    connection and never answers)
+    refuse-login    every login fails (IPMI: RAKP 2 "unauthorized name" / no session; Redfish: 401)
+    stuck=1         "off" is acknowledged, the chassis stays on, and status says on
+    lie=1           the same (the acknowledgement lies; the status read back does not)
+    lie-status=1    after "off" the BMC *reports* off while the chassis stays on (undetectable by a
+                    client of this BMC alone; ground truth shows it)
+    --slow S        (device flag) every answer is delayed S seconds
+
+The state file (``--state-file``) is keyed by device first::
+
+    {"devices": {"127.0.0.1:40001": {"outlets": {"1": {"name": "node1", "state": "on"}},
+                                      "events": [{"t": ..., "outlet": "1", "state": "off"}, ...]},
+                 ...},
+     "outlets": ..., "events": ...}     # the first device's, for single-BMC tools and tests
+
+Events record real chassis changes (``on``/``off``) and resets (``reset``: power stayed on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+    from stonith.mocks._common import Faults, MockConfig
+
+ON = "on"
+OFF = "off"
+SAVE_EVERY = 0.05  # seconds: state-file writes are coalesced (200 BMCs switching at once)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve N BMCs from this process (consecutive ports; default 1)",
+    )
+    parser.add_argument(
+        "--hosts",
+        default="",
+        metavar="a,b,...",
+        help="node name of each BMC (default: --names, then node1..nodeN)",
+    )
+    parser.add_argument(
+        "--off-delay",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds from an accepted off to the chassis being off (default --relay-delay)",
+    )
+    parser.add_argument(
+        "--on-delay",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds from an accepted on to the chassis being on (default --relay-delay)",
+    )
+    parser.add_argument(
+        "--slow", type=float, default=0.0, metavar="S", help="delay every answer by S seconds"
+    )
+
+
+def default_outlets(model: str) -> int:
+    return 1
+
+
+def default_names(model: str, count: int) -> list[str]:
+    return [f"node{i + 1}" for i in range(count)]
+
+
+def host_names(config: MockConfig) -> list[str]:
+    count = int(config.options.get("count") or 1)
+    if not 1 <= count <= 5000:
+        raise ValueError("--count must be within 1-5000")
+    given = [h for h in str(config.options.get("hosts") or "").split(",") if h]
+    if not given and count == 1:
+        given = list(config.names[:1])
+    return [*given[:count], *[f"node{i + 1}" for i in range(len(given), count)]]
+
+
+class Chassis:
+    """One server's power: the truth, what the BMC reports, and every real change."""
+
+    def __init__(
+        self, lab: Lab, name: str, state: str, *, faults: Faults, off_delay: float, on_delay: float
+    ) -> None:
+        self.lab = lab
+        self.name = name
+        self._truth = state
+        self._shown: str | None = None  # lie-status: what the BMC reports instead of the truth
+        self._pending: str | None = None  # where the chassis is going (Redfish PoweringOn/Off)
+        self.faults = faults
+        self.off_delay = off_delay
+        self.on_delay = on_delay
+        self.events: list[dict[str, Any]] = []
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def truth(self) -> str:
+        return self._truth
+
+    def reported(self) -> str:
+        """The power state the BMC reports."""
+        with self._lock:
+            return self._shown or self._truth
+
+    def pending(self) -> str | None:
+        with self._lock:
+            return self._pending if self._shown is None else None
+
+    def power(self, state: str) -> None:
+        """An accepted on/off; the chassis follows after its delay."""
+        if state == OFF and (1 in self.faults.stuck or 1 in self.faults.lie):
+            return
+        with self._lock:
+            if 1 in self.faults.lie_status:
+                if state == OFF:
+                    self._shown = OFF
+                    return
+                self._shown = None
+        self._schedule([(self.off_delay if state == OFF else self.on_delay, state)])
+
+    def cycle(self) -> None:
+        """Power cycle: off, then on (IPMI semantics: only from on)."""
+        if 1 in self.faults.stuck or 1 in self.faults.lie:
+            return
+        self._schedule([(self.off_delay, OFF), (self.on_delay, ON)])
+
+    def reset(self) -> None:
+        """Hard reset: the power stays on; recorded as a ``reset`` event."""
+        self.record("reset")
+
+    def _schedule(self, steps: list[tuple[float, str]]) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not steps:
+                return
+            delay, state = steps[0]
+            self._pending = state
+            if delay > 0:
+                timer = threading.Timer(delay, self._apply, (state, steps[1:]))
+                timer.daemon = True
+                self._timer = timer
+                timer.start()
+                return
+        self._apply(state, steps[1:])
+
+    def _apply(self, state: str, rest: list[tuple[float, str]]) -> None:
+        with self._lock:
+            if self.lab.closed:
+                return
+            self._timer = None
+            self._pending = None
+            changed = self._truth != state
+            self._truth = state
+        if changed:
+            self.record(state)
+        if rest:
+            self._schedule(rest)
+
+    def record(self, state: str) -> None:
+        with self._lock:
+            self.events.append({"t": time.time(), "outlet": "1", "state": state})
+        self.lab.changed()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "outlets": {"1": {"name": self.name, "state": self._truth}},
+                "events": [dict(e) for e in self.events],
+            }
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+
+class Lab:
+    """Every chassis of one mock process, and the state file they share."""
+
+    def __init__(self, state_file: str | None) -> None:
+        self.state_file = state_file
+        self.chassis: dict[str, Chassis] = {}
+        self.closed = False
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._saver: threading.Thread | None = None
+
+    def add(self, address: str, chassis: Chassis) -> None:
+        self.chassis[address] = chassis
+
+    def start(self) -> None:
+        self._save()
+        if self.state_file:
+            self._saver = threading.Thread(target=self._save_loop, name="bmc-state", daemon=True)
+            self._saver.start()
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        devices = {address: c.snapshot() for address, c in self.chassis.items()}
+        first: dict[str, Any] = next(iter(devices.values()), {"outlets": {}, "events": []})
+        return {"devices": devices, "outlets": first["outlets"], "events": first["events"]}
+
+    def _save_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._dirty.wait(0.2):
+                self._dirty.clear()
+                self._save()
+                self._stop.wait(SAVE_EVERY)
+
+    def _save(self) -> None:
+        if not self.state_file:
+            return
+        data = json.dumps(self.snapshot(), indent=1, sort_keys=True)
+        directory = os.path.dirname(os.path.abspath(self.state_file))
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data + "\n")
+            os.replace(tmp, self.state_file)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def close(self) -> None:
+        self.closed = True
+        for chassis in self.chassis.values():
+            chassis.cancel()
+        self._stop.set()
+        if self._saver is not None:
+            self._saver.join(2.0)
+        self._save()
+
+
+def delays(config: MockConfig) -> tuple[float, float]:
+    off = config.options.get("off_delay")
+    on = config.options.get("on_delay")
+    return (
+        config.relay_delay if off is None else float(off),
+        config.relay_delay if on is None else float(on),
+    )
+
+
+def build_lab(config: MockConfig, addresses: list[str]) -> Lab:
+    lab = Lab(config.state_file)
+    names = host_names(config)
+    off_delay, on_delay = delays(config)
+    for index, address in enumerate(addresses):
+        state = config.states[0] if index == 0 and config.states else ON
+        lab.add(
+            address,
+            Chassis(lab, names[index], state, faults=config.faults, off_delay=off_delay, on_delay=on_delay),
+        )
+    return lab
+
+
+class RunningBmcs:
+    """What ``run`` returns to stonith-mock: ``info``, ``truth()``, ``close()``."""
+
+    def __init__(self, info: dict[str, Any], lab: Lab, closers: list[Any]) -> None:
+        self.info = info
+        self.lab = lab
+        self._closers = closers
+
+    def truth(self) -> dict[str, Any]:
+        return self.lab.snapshot()
+
+    def close(self) -> None:
+        for close in self._closers:
+            with contextlib.suppress(Exception):
+                close()
+        self.lab.close()
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,356 @@
+"""The ipmilan driver: against our IPMI mock (suites 3/17, IPMI 1.5, faults) and OpenIPMI's ipmi_sim.
+
+ipmi_sim (Debian package openipmi) is the independent BMC: its chassis power runs through the
+``chassis_control`` program of fixtures_ipmi_sim/ (a file holding 1 or 0, and an event log), so
+the ground truth of a reset is what that program was told.  ipmi_sim offers no cipher suite 17:
+``cipher=auto`` must fall back to 3, ``cipher=17`` must fail cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from stonith.drivers.ipmi import IpmiLan, pace
+from stonith.mocks.harness import start_mock
+
+from stonith.deadline import Deadline
+from stonith.driver import OFF, ON, Outlet
+from stonith.errors import AuthFailed, Timeout
+from stonith.transport import ipmi as wire
+from tests.conftest import require_peer, run_stonith
+
+USER, PASSWORD = "admin", "s3cret"
+FIXTURES = Path(__file__).parent / "fixtures_ipmi_sim"
+
+
+def bmc(**options):
+    settings = {"names": ["node1"], "username": USER, "password": PASSWORD, "relay_delay": 0.05}
+    settings.update(options)
+    return start_mock("ipmilan", **settings)
+
+
+def args(mock, *extra, password=PASSWORD):
+    return [
+        "hostname=node1",
+        f"ipaddr={mock.address}",
+        f"login={USER}",
+        f"password={password}",
+        "min_interval=0",
+        *extra,
+    ]
+
+
+def glue(*argv, timeout="10"):
+    result = run_stonith("-t", "ipmilan", "--timeout", timeout, *argv, timeout=60)
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def changes(mock):
+    return [e["state"] for e in mock.events()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Against our mock
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["cipher=3"],
+        ["cipher=17"],
+        ["cipher=auto"],
+        ["interface=lan"],
+        ["interface=lan", "auth=straight"],
+        ["priv=operator"],
+    ],
+)
+def test_verified_reset_follows_ground_truth(extra):
+    with bmc() as mock:
+        result = glue(*args(mock, *extra), "-T", "reset", "node1")
+        assert result.returncode == 0, result.stderr
+        assert changes(mock) == ["off", "on"]
+        assert mock.state(1) == ON
+
+
+def test_list_status_off_on():
+    with bmc() as mock:
+        listed = glue(*args(mock), "-l")
+        assert listed.stdout.split() == ["node1"]
+        assert glue(*args(mock), "-S").returncode == 0
+        assert glue(*args(mock), "-T", "off", "node1").returncode == 0
+        assert mock.state(1) == OFF
+        assert glue(*args(mock), "-T", "on", "node1").returncode == 0
+        assert mock.state(1) == ON
+
+
+def test_cluster_glue_positional_parameters():
+    with bmc() as mock:
+        host, port = mock.address.rsplit(":", 1)
+        result = glue(
+            "-p", f"node1 {host} {port} md5 admin {USER} {PASSWORD} power_cycle", "-T", "off", "node1"
+        )
+        assert result.returncode == 0, result.stderr
+        assert mock.state(1) == OFF
+
+
+def test_kg_key():
+    kg = "0123456789abcdef0123456789abcdef01234567"
+    with bmc(kg=kg) as mock:
+        assert glue(*args(mock, f"kg={kg}"), "-S").returncode == 0
+        wrong = glue(*args(mock, "kg=" + "11" * 20), "-S")
+        assert wrong.returncode == 2
+        assert "Kg" in wrong.stderr
+
+
+def test_wrong_password_is_s_access_with_one_line():
+    with bmc() as mock:
+        for extra in ([], ["interface=lan"]):
+            result = glue(*args(mock, *extra, password="wrong"), "-S", timeout="5")
+            assert result.returncode == 2, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1
+            assert "credentials" in result.stderr
+
+
+def test_unknown_user_and_refused_login_are_s_access():
+    with bmc(faults=["refuse-login"]) as mock:
+        result = glue(*args(mock), "-S", timeout="5")
+        assert result.returncode == 2
+        assert "unauthorized name" in result.stderr
+
+
+def test_silent_bmc_fails_within_the_deadline():
+    with bmc(faults=["silent"]) as mock:
+        started = time.monotonic()
+        result = glue(*args(mock), "-S", timeout="2")
+        assert time.monotonic() - started < 5
+        assert result.returncode == 6
+        assert "did not answer" in result.stderr
+
+
+def test_nothing_listening_fails_within_the_deadline():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    started = time.monotonic()
+    result = glue("hostname=node1", f"ipaddr=127.0.0.1:{port}", "login=a", "password=b", "-S", timeout="2")
+    assert time.monotonic() - started < 5
+    assert result.returncode == 6
+
+
+def test_slow_bmc_is_still_served():
+    with bmc(slow=0.3) as mock:
+        assert glue(*args(mock), "-T", "off", "node1").returncode == 0
+        assert mock.state(1) == OFF
+
+
+def test_lie_status_is_undetectable_here_but_ground_truth_shows_it():
+    with bmc(faults=["lie-status=1"]) as mock:
+        result = glue(*args(mock), "-T", "off", "node1")
+        assert result.returncode == 0  # the BMC reports off: no client of this BMC alone can know
+        assert mock.state(1) == ON  # ... the chassis never lost power
+
+
+def test_stuck_off_is_a_reset_failure():
+    with bmc(faults=["stuck=1"]) as mock:
+        result = glue(*args(mock), "-T", "off", "node1", timeout="2")
+        assert result.returncode == 5
+        assert mock.state(1) == ON
+
+
+def test_native_cycle_of_an_off_chassis_is_refused():
+    with bmc(states=["off"]) as mock:
+        driver = IpmiLan(
+            {
+                "hostname": "node1",
+                "ipaddr": mock.address,
+                "login": USER,
+                "password": PASSWORD,
+                "min_interval": 0,
+            }
+        )
+        deadline = Deadline(5)
+        driver.connect(deadline)
+        try:
+            from stonith.errors import AlreadyOff
+
+            with pytest.raises(AlreadyOff):
+                driver.cycle(Outlet("1", "node1"), deadline)
+            assert "IPMI 2.0 BMC" in driver.probe(deadline)
+        finally:
+            driver.disconnect()
+
+
+def test_rate_limit_spaces_commands_to_one_bmc():
+    key = ("192.0.2.1", 623)
+    deadline = Deadline(5)
+    pace(key, 0.2, deadline)
+    started = time.monotonic()
+    pace(key, 0.2, deadline)
+    pace(key, 0.2, deadline)
+    assert time.monotonic() - started >= 0.39
+    with pytest.raises(Timeout):
+        pace(key, 3.0, Deadline(0.2))
+
+
+def test_rate_limit_applies_to_the_driver():
+    with bmc() as mock:
+        driver = IpmiLan(
+            {
+                "hostname": "node1",
+                "ipaddr": mock.address,
+                "login": USER,
+                "password": PASSWORD,
+                "min_interval": 0.25,
+            }
+        )
+        deadline = Deadline(10)
+        driver.connect(deadline)
+        try:
+            started = time.monotonic()
+            for _ in range(3):
+                driver.status(Outlet("1", "node1"), deadline)
+            assert time.monotonic() - started >= 0.45
+        finally:
+            driver.disconnect()
+
+
+def test_session_reports_errors_as_stonith_errors():
+    with bmc() as mock:
+        session = wire.Session(mock.host, mock.port, username="nobody", password=PASSWORD, cipher=3)
+        with pytest.raises(AuthFailed):
+            session.open(Deadline(5))
+        session.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Against OpenIPMI's ipmi_sim
+
+
+def _free_udp_port():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.fixture
+def ipmi_sim(tmp_path):
+    program = require_peer("ipmi_sim", "openipmi")
+    port = _free_udp_port()
+    chassis = tmp_path / "chassis.sh"
+    shutil.copy(FIXTURES / "chassis.sh", chassis)
+    chassis.chmod(0o755)
+    conf = (FIXTURES / "lan.conf.in").read_text()
+    conf = (
+        conf.replace("@PORT@", str(port)).replace("@CHASSIS@", str(chassis)).replace("@PASSWORD@", PASSWORD)
+    )
+    (tmp_path / "lan.conf").write_text(conf)
+    state = tmp_path / "state"
+    state.mkdir()
+    process = subprocess.Popen(
+        [program, "-c", str(tmp_path / "lan.conf"), "-f", str(FIXTURES / "emu.cmd"), "-n", "-s", str(state)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Ready when it answers Get Channel Authentication Capabilities.
+        deadline = time.monotonic() + 10
+        while True:
+            session = wire.Session(
+                "127.0.0.1", port, username=USER, password=PASSWORD, cipher=3, retransmit=0.2
+            )
+            try:
+                session.open(Deadline(0.5))
+                session.close()
+                break
+            except Exception:
+                session.close()
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("ipmi_sim did not come up")
+        yield port, tmp_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _sim_events(directory):
+    path = directory / "events"
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(
+    "extra", [["cipher=auto"], ["cipher=3"], ["interface=lan"], ["interface=lan", "auth=straight"]]
+)
+def test_against_ipmi_sim(ipmi_sim, extra):
+    port, directory = ipmi_sim
+    base = ["hostname=node1", f"ipaddr=127.0.0.1:{port}", f"login={USER}", f"password={PASSWORD}", *extra]
+    assert glue(*base, "-S").returncode == 0
+    result = glue(*base, "-T", "reset", "node1")
+    assert result.returncode == 0, result.stderr
+    assert _sim_events(directory) == ["power 0", "power 1"]
+    assert glue(*base, "-T", "off", "node1").returncode == 0
+    assert (directory / "power").read_text().strip() == "0"
+    assert glue(*base, "-T", "on", "node1").returncode == 0
+    assert (directory / "power").read_text().strip() == "1"
+
+
+@pytest.mark.peer
+def test_ipmi_sim_without_suite_17_and_wrong_password(ipmi_sim):
+    port, _ = ipmi_sim
+    base = ["hostname=node1", f"ipaddr=127.0.0.1:{port}", f"login={USER}"]
+    no17 = glue(*base, f"password={PASSWORD}", "cipher=17", "-S", timeout="5")
+    assert no17.returncode == 8
+    assert "cipher suite" in no17.stderr
+    wrong = glue(*base, "password=wrong", "-S", timeout="5")
+    assert wrong.returncode == 2
+    assert len(wrong.stderr.strip().splitlines()) == 1
+    wrong15 = glue(*base, "password=wrong", "interface=lan", "-S", timeout="5")
+    assert wrong15.returncode == 2
+
+
+def test_fence_agent_wrapper_reboots(tmp_path):
+    """Our fence agent over the driver: Pacemaker's view (stdin name=value, exit codes)."""
+    with bmc() as mock:
+        stdin = "\n".join(
+            [
+                "action=reboot",
+                "plug=node1",
+                "hostname=node1",
+                f"ip={mock.host}",
+                f"ipport={mock.port}",
+                f"username={USER}",
+                f"password={PASSWORD}",
+                "min_interval=0",
+                "",
+            ]
+        )
+        env = dict(os.environ)
+        result = subprocess.run(
+            [sys.executable, "-m", "stonith.fence_agent", "ipmilan"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=tmp_path,  # not the checkout's stonith/
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert changes(mock) == ["off", "on"]

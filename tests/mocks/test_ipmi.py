@@ -1,0 +1,169 @@
+"""The IPMI BMC mock against independent clients: ipmitool (lanplus suites 3 and 17, lan) and
+fence-agents' fence_ipmilan; ground truth must follow.  Also: many BMCs from one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from stonith.mocks.harness import start_mock
+
+from stonith.deadline import Deadline
+from stonith.transport import ipmi as wire
+from tests.conftest import require_peer
+
+USER, PASSWORD = "admin", "s3cret"
+
+
+def bmc(**options):
+    settings = {"names": ["node1"], "username": USER, "password": PASSWORD, "relay_delay": 0.05}
+    settings.update(options)
+    return start_mock("ipmilan", **settings)
+
+
+def ipmitool(mock, *command, interface="lanplus", cipher=None, password=PASSWORD):
+    program = require_peer("ipmitool", "ipmitool")
+    argv = [
+        program,
+        "-I",
+        interface,
+        "-H",
+        mock.host,
+        "-p",
+        str(mock.port),
+        "-U",
+        USER,
+        "-E",
+        "-N",
+        "1",
+        "-R",
+        "2",
+    ]
+    if cipher is not None:
+        argv += ["-C", str(cipher)]
+    env = dict(os.environ, IPMI_PASSWORD=password)  # -E: never the password on argv (-P)
+    return subprocess.run([*argv, *command], capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def eventually(check, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "ground truth never reached the expected state"
+        time.sleep(0.02)
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(
+    ("interface", "cipher"), [("lanplus", 3), ("lanplus", 17), ("lanplus", None), ("lan", None)]
+)
+def test_ipmitool_power_commands(interface, cipher):
+    with bmc() as mock:
+
+        def run(*command):
+            result = ipmitool(mock, "chassis", "power", *command, interface=interface, cipher=cipher)
+            assert result.returncode == 0, result.stderr
+            return result.stdout
+
+        assert "Chassis Power is on" in run("status")
+        assert "Down/Off" in run("off")
+        eventually(lambda: mock.state(1) == "off")
+        assert "Chassis Power is off" in run("status")
+        assert "Up/On" in run("on")
+        eventually(lambda: mock.state(1) == "on")
+        assert "Cycle" in run("cycle")
+        eventually(lambda: [e["state"] for e in mock.events()] == ["off", "on", "off", "on"])
+        assert "Reset" in run("reset")
+        eventually(lambda: mock.events()[-1]["state"] == "reset")
+        assert mock.state(1) == "on"
+
+
+@pytest.mark.peer
+def test_ipmitool_cycle_of_off_chassis_and_wrong_password():
+    with bmc(states=["off"]) as mock:
+        result = ipmitool(mock, "chassis", "power", "cycle", cipher=3)
+        assert result.returncode != 0
+        assert "not supported in present state" in result.stderr
+        assert mock.events() == []
+        wrong = ipmitool(mock, "chassis", "power", "status", cipher=17, password="nope")
+        assert wrong.returncode != 0
+
+
+@pytest.mark.peer
+def test_ipmitool_suite_not_offered_is_a_clean_error():
+    with bmc(cipher_suites="3") as mock:
+        result = ipmitool(mock, "chassis", "power", "status", cipher=17)
+        assert result.returncode != 0
+        assert "invalid authentication algorithm" in result.stderr.lower()
+        assert ipmitool(mock, "chassis", "power", "status", cipher=3).returncode == 0
+
+
+def fence_ipmilan(mock, action, *extra):
+    program = require_peer("/usr/sbin/fence_ipmilan", "fence-agents")
+    stdin = "\n".join(
+        [
+            f"ip={mock.host}",
+            f"ipport={mock.port}",
+            f"username={USER}",
+            f"password={PASSWORD}",
+            f"action={action}",
+            *extra,
+            "",
+        ]
+    )
+    return subprocess.run([program], input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("extra", [[], ["lanplus=1"], ["lanplus=1", "cipher=17"], ["lanplus=1", "cipher=3"]])
+def test_fence_ipmilan_reboot_off_on_status(extra):
+    with bmc() as mock:
+        status = fence_ipmilan(mock, "status", *extra)
+        assert status.returncode == 0 and "Status: ON" in status.stdout, status.stderr
+        result = fence_ipmilan(mock, "reboot", *extra)
+        assert result.returncode == 0, result.stderr
+        assert [e["state"] for e in mock.events()] == ["off", "on"]
+        assert fence_ipmilan(mock, "off", *extra).returncode == 0
+        assert mock.state(1) == "off"
+        assert fence_ipmilan(mock, "status", *extra).returncode == 2
+        assert fence_ipmilan(mock, "on", *extra).returncode == 0
+        assert mock.state(1) == "on"
+
+
+def test_many_bmcs_from_one_process(tmp_path):
+    state = tmp_path / "state.json"
+    with bmc(count=200, state_file=str(state), relay_delay=0) as mock:
+        addresses = mock.info["addresses"]
+        assert len(addresses) == 200 and len(set(addresses)) == 200
+        for index in (0, 57, 199):
+            host, port = wire.split_host(addresses[index])
+            session = wire.Session(host, port, username=USER, password=PASSWORD, cipher=17)
+            session.open(Deadline(5))
+            try:
+                assert session.command(0, 2, b"\x00", Deadline(5))[0] == 0
+            finally:
+                session.close()
+        time.sleep(0.5)  # state-file writes are coalesced
+        data = json.loads(state.read_text())
+        devices = data["devices"]
+        assert len(devices) == 200
+        assert devices[addresses[57]]["outlets"]["1"] == {"name": "node58", "state": "off"}
+        assert devices[addresses[1]]["outlets"]["1"]["state"] == "on"
+
+
+def test_consecutive_ports_and_host_names():
+    with bmc(count=3, hosts="a,b,c", listen="127.0.0.1:0") as mock:
+        truth = mock.truth()
+        assert [d["outlets"]["1"]["name"] for d in truth["devices"].values()] == ["a", "b", "c"]
+
+
+def test_silent_fault_answers_nothing():
+    with bmc(faults=["silent"]) as mock:
+        session = wire.Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.2)
+        from stonith.errors import Timeout
+
+        with pytest.raises(Timeout):
+            session.open(Deadline(0.6))
+        session.close()
