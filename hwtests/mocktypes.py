@@ -103,6 +103,18 @@ def _snmp(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str,
     return {"ipaddr": host, "port": int(port), "community": "private", "snmp_version": "2c"}
 
 
+def _ipmi(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    # One BMC, one chassis: the node is the BMC's host name.
+    return {
+        "hostname": next(iter(hosts), "node"),
+        "ipaddr": address,
+        "login": "admin",
+        "password": password,
+        "retransmit": 0.2,
+        "min_interval": 0.0,
+    }
+
+
 def _rps10(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
     pairs = " ".join(f"{node} {outlet}" for node, outlets in hosts.items() for outlet in outlets)
     return {"serial_to_targets": f"socket://{address} {pairs}"}
@@ -114,6 +126,7 @@ def _nw_rpc100s(address: str, password: str, hosts: dict[str, list[str]]) -> dic
 
 _MENU = ALL_FAULTS
 # The campaign's proxy (packet loss, reboot, auth flaps) is TCP-only; SNMP has its own --drop.
+_BMC = frozenset({"stall", "stuck", "lie", "lie-status", "slow-relay", "unreachable", "wrong-password"})
 _SNMP = ALL_FAULTS - {"packet-loss", "reboot", "auth-flap", "wrong-password"}
 _NO_LOGIN = ALL_FAULTS - LOGIN_FAULTS
 
@@ -161,7 +174,18 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("snmp-eaton-epdu", "eaton_epdu", "eaton_epdu", "eaton_epdu", 8, _SNMP, _snmp, weight=0.4),
     Kind("snmp-sentry4", "sentry4", "sentry4", "sentry4", 8, _SNMP, _snmp, weight=0.4),
-    # More personalities (IPMI/Redfish BMCs) are one entry each.
+    # IPMI 2.0 BMC (UDP, RMCP+): one chassis per BMC.
+    Kind(
+        "ipmi-lanplus",
+        "ipmilan",
+        "generic",
+        "ipmilan",
+        1,
+        _BMC,
+        _ipmi,
+        multi_outlet=False,
+        weight=0.7,
+    ),
 )
 
 
