@@ -54,6 +54,7 @@ class _Mock:
         self.process = subprocess.Popen(
             [
                 sys.executable,
+                "-P",
                 "-m",
                 "stonith.mocks",
                 self.type_name,

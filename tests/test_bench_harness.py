@@ -324,8 +324,9 @@ def test_rows_registry():
     from bench import rows
 
     names = [r.name for r in rows.ROWS]
-    assert names == ["stonith -L", "stonith -t null -n", "stonith -t null -m"]
-    for row in rows.ROWS:
+    assert names[:3] == ["stonith -L", "stonith -t null -n", "stonith -t null -m"]
+    assert len(names) == len(set(names))
+    for row in rows.ROWS[:3]:
         assert Path(row.argv[0]) == Path(sys.executable).with_name("stonith")
         assert [p.label for p in row.peers] == [
             "python -I -c pass",

@@ -268,6 +268,7 @@ def test_command_line_contract(tmp_path, signum):
     process = subprocess.Popen(
         [
             sys.executable,
+            "-P",
             "-m",
             "stonith.mocks",
             "baytech",

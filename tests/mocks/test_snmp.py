@@ -315,6 +315,7 @@ def test_stonith_mock_command_line_keeps_secrets_off_argv(tmp_path):
     proc = subprocess.Popen(
         [
             sys.executable,
+            "-P",
             "-m",
             "stonith.mocks",
             "apcmastersnmp",
