@@ -50,6 +50,19 @@ def require_peer(program: str, package: str = "") -> str:
     pytest.skip(reason)
 
 
+def fence_rng() -> str:
+    """fence-agents' metadata schema: the project's shared copy, else Debian fence-agents' own."""
+    candidates = [
+        os.environ.get("STONITH_FENCE_RNG", ""),
+        str(REPO.parent / "shared" / "schemas" / "fence-agents-metadata.rng"),
+        "/usr/share/cluster/relaxng/metadata.rng",  # Debian package fence-agents ships the same file
+    ]
+    for candidate in candidates:
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return require_peer("/usr/share/cluster/relaxng/metadata.rng", "fence-agents")
+
+
 def stonith_cmd() -> list[str]:
     """How to run the installed ``stonith`` command."""
     exe = Path(sys.executable).with_name("stonith")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import require_peer
+from tests.conftest import fence_rng, require_peer
 
 
 def agent(
@@ -112,9 +112,7 @@ def test_fuzz_stdin_never_tracebacks(text: str) -> None:
 
 def test_installed_agent_metadata_validates(tmp_path: Path) -> None:
     xmllint = require_peer("xmllint", "libxml2-utils")
-    rng = Path(__file__).resolve().parents[2].parent / "shared" / "schemas" / "fence-agents-metadata.rng"
-    if not rng.exists():
-        pytest.skip("shared/schemas not present")
+    rng = fence_rng()
     stonith = Path(sys.executable).with_name("stonith")
     subprocess.run(
         [str(stonith), "install-agents", "--dir", str(tmp_path), "--type", "null", "--type", "meatware"],

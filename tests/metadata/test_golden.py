@@ -15,10 +15,9 @@ import pytest
 
 from stonith import registry
 from stonith.metadata import fence_xml, glue_xml
-from tests.conftest import require_peer, run_stonith
+from tests.conftest import fence_rng, require_peer, run_stonith
 
 HERE = Path(__file__).parent
-RNG = Path(__file__).resolve().parents[2].parent / "shared" / "schemas" / "fence-agents-metadata.rng"
 UPDATE = os.environ.get("STONITH_UPDATE_GOLDEN") == "1"
 
 
@@ -58,14 +57,13 @@ def test_cli_renders_the_same(name: str) -> None:
 @pytest.mark.parametrize("lang", ["en", "de"])
 def test_fence_metadata_validates_against_rng(name: str, lang: str, tmp_path: Path) -> None:
     xmllint = require_peer("xmllint", "libxml2-utils")
-    if not RNG.exists():
-        pytest.skip(f"{RNG} not present (it lives in the project's shared/ folder)")
+    rng = fence_rng()
     doc = tmp_path / "agent.xml"
     doc.write_text(
         run_stonith("metadata", name, "--format", "fence", "--lang", lang).stdout, encoding="utf-8"
     )
     proc = subprocess.run(
-        [xmllint, "--noout", "--relaxng", str(RNG), str(doc)], capture_output=True, text=True, check=False
+        [xmllint, "--noout", "--relaxng", rng, str(doc)], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stderr
 
