@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--relay-delay", type=float, default=0.2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--bmcs", type=int, default=200, help="BMC-fenced nodes from one IPMI mock process (0: none)"
+    )
     args = parser.parse_args(argv)
     if args.nodes > args.pdus * args.outlets:
         parser.error("more nodes than outlets")
@@ -92,6 +95,25 @@ def main(argv: list[str] | None = None) -> int:
                 + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
             )
         nodeset = f"node[{1:0{width}d}-{args.nodes:0{width}d}]"
+        if args.bmcs:
+            # Servers fenced through their BMC: one mock process serving every BMC (IPMI 2.0).
+            hosts = [f"bmc{i:03d}" for i in range(1, args.bmcs + 1)]
+            mock = stack.enter_context(
+                start_mock(
+                    "ipmilan",
+                    subprocess_=True,
+                    count=args.bmcs,
+                    hosts=hosts,
+                    password=PASSWORD,
+                    relay_delay=args.relay_delay,
+                )
+            )
+            for host, address in zip(hosts, mock.info["addresses"], strict=True):
+                (devices / f"{host}.toml").write_text(
+                    f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[parameters]\nhostname = "{host}"\n'
+                    f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
+                )
+            nodeset += f",bmc[001-{args.bmcs:03d}]"
         share_set = ",".join(shares[0])
         rows = []
         for label, verb, target in (
@@ -113,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     print(
-        f"{len(shares)} BayTech mocks x {args.outlets} outlets, {args.nodes} nodes, relay delay "
-        f"{args.relay_delay}s, {args.runs} runs (median)"
+        f"{len(shares)} BayTech mocks x {args.outlets} outlets, {args.nodes} nodes, {args.bmcs} IPMI BMCs, "
+        f"relay delay {args.relay_delay}s, {args.runs} runs (median)"
     )
     print(f"{'command':30} {'wall':>8} {'peak RSS':>10}  exit")
     for label, wall, rss, codes in rows:
