@@ -18,24 +18,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _import_installed_stonith() -> None:
-    """Import the *installed* stonith before pytest's rootdir on sys.path can shadow it.
+# Import the *installed* stonith before pytest's rootdir on sys.path can shadow it with the
+# checkout's stonith/ (which has no drivers/mocks subpackages): hwtests does it on import.
+import hwtests  # noqa: E402, F401
 
-    ``stonith.drivers`` and ``stonith.mocks`` exist only in an installed package (setuptools maps the
-    top-level drivers/ and mocks/), so the checkout's stonith/ must never be the one imported.
-    """
-    saved = list(sys.path)
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO]
-    try:
-        for name in [m for m in sys.modules if m == "stonith" or m.startswith("stonith.")]:
-            del sys.modules[name]
-        import stonith.drivers
-        import stonith.mocks  # noqa: F401
-    finally:
-        sys.path[:] = saved
-
-
-_import_installed_stonith()
 REQUIRE_PEERS = os.environ.get("STONITH_REQUIRE_PEERS") == "1"
 
 

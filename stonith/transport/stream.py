@@ -20,7 +20,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    Token = bytes | re.Pattern[bytes]
+    from stonith.lazyre import LazyPattern
+
+    Token = bytes | re.Pattern[bytes] | LazyPattern
 
 # Output that is neither printable ASCII nor the control bytes terminals use is line noise: a
 # wrong serial speed, a garbled link or not the device we think.  Failing fast on it beats waiting
