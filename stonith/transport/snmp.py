@@ -274,6 +274,7 @@ class Session:
 
         self._api = api
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_late_replies)
         creds = self.credentials
         if creds.version == V3:
             auth = {
@@ -507,3 +508,16 @@ def parse_oid(text: str) -> Oid:
 
 def format_oid(oid: Sequence[int]) -> str:
     return "." + ".".join(str(x) for x in oid)
+
+
+def _quiet_late_replies(loop: Any, context: dict[str, Any]) -> None:
+    """An answer that arrives after its request timed out is not an error of ours.
+
+    pysnmp hands such a datagram to a transport we already gave up on and asyncio would print the
+    resulting CarrierError with a traceback on stderr; the request itself has already failed with
+    our typed Timeout.  Anything else goes to asyncio's default handler.
+    """
+    exception = context.get("exception")
+    if exception is not None and type(exception).__name__ == "CarrierError":
+        return
+    loop.default_exception_handler(context)
