@@ -26,7 +26,7 @@ import re
 
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError
-from stonith.fields import HOSTNAME, TTY, Field
+from stonith.fields import TTY, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,17 +54,7 @@ TTYDEV = Field(
     long_text="The serial port the UPS's smart-signalling cable is attached to: a tty path or a "
     "pyserial URL.",
 )
-HOSTLIST = Field(
-    "hostlist",
-    "Hostlist",
-    isarray=True,
-    specialtype=HOSTNAME,
-    length=253,
-    minelem=1,
-    required=True,
-    short_text="Hostlist",
-    long_text="Every host fed by the UPS (blank- or comma-separated); all of them lose power together",
-)
+HOSTLIST = hostlist("Every host fed by the UPS (blank- or comma-separated); all of them lose power together")
 
 INFO = DriverInfo(
     "apcsmart",

@@ -17,7 +17,7 @@ import socket
 from stonith import log
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import Timeout, UnknownOutlet
-from stonith.fields import HOSTNAME, PATH, Field, check_special
+from stonith.fields import HOSTNAME, PATH, Field, check_special, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,16 +37,7 @@ INFO = DriverInfo(
     "This STONITH agent prompts a human to reset a machine.\n"
     "The human tells it when the reset was completed.",
     fields=(
-        Field(
-            "hostlist",
-            "Hostlist",
-            isarray=True,
-            specialtype=HOSTNAME,
-            length=253,
-            minelem=1,
-            required=True,
-            long_text="The list of hosts that the STONITH device controls",
-        ),
+        hostlist(),
         Field(
             "socket_dir",
             "Socket directory",

@@ -8,7 +8,7 @@ same.  Outlet state lives in the process: an off is read back as off until the n
 from __future__ import annotations
 
 from stonith.driver import OFF, ON, TESTING_ONLY, Capabilities, Driver, DriverInfo, Outlet
-from stonith.fields import HOSTNAME, Field
+from stonith.fields import hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,17 +17,7 @@ if TYPE_CHECKING:
 
     from stonith.deadline import Deadline
 
-HOSTLIST = Field(
-    "hostlist",
-    "Hostlist",
-    isarray=True,
-    specialtype=HOSTNAME,
-    length=253,
-    minelem=1,
-    required=True,
-    short_text="Hostlist",
-    long_text="The list of hosts that the STONITH device controls",
-)
+HOSTLIST = hostlist()
 
 INFO = DriverInfo(
     "null",

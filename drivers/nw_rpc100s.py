@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError
-from stonith.fields import HOSTNAME, INTEGER, TTY, Field
+from stonith.fields import INTEGER, TTY, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,17 +52,7 @@ TTYDEV = Field(
     long_text="The serial port the RPC100S is attached to: a tty path or a pyserial URL "
     "(socket://host:port for a terminal server).",
 )
-HOSTLIST = Field(
-    "hostlist",
-    "Hostlist",
-    isarray=True,
-    specialtype=HOSTNAME,
-    length=253,
-    minelem=1,
-    required=True,
-    short_text="Hostlist",
-    long_text="The hosts fed by the RPC100S outlet (blank- or comma-separated)",
-)
+HOSTLIST = hostlist("The hosts fed by the RPC100S outlet (blank- or comma-separated)")
 OFFTIME = Field(
     "offtime",
     "Reset off time",

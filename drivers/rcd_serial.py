@@ -33,7 +33,7 @@ import time
 
 from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError, Timeout, Unreachable, Unsupported
-from stonith.fields import ENUMERATION, HOSTNAME, INTEGER, TTY, Field
+from stonith.fields import ENUMERATION, INTEGER, TTY, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,17 +44,7 @@ if TYPE_CHECKING:
 
 OUTLET = "reset"
 
-HOSTLIST = Field(
-    "hostlist",
-    "Hostlist",
-    isarray=True,
-    specialtype=HOSTNAME,
-    length=253,
-    minelem=1,
-    required=True,
-    short_text="Hostlist",
-    long_text="The host(s) whose reset pins the circuit is wired to (blank- or comma-separated)",
-)
+HOSTLIST = hostlist("The host(s) whose reset pins the circuit is wired to (blank- or comma-separated)")
 TTYDEV = Field(
     "ttydev",
     "Device",

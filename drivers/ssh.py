@@ -15,7 +15,7 @@ import subprocess
 
 from stonith.driver import ON, TESTING_ONLY, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError, StateMismatch, Timeout
-from stonith.fields import HOSTNAME, INTEGER, PATH, Field
+from stonith.fields import INTEGER, PATH, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,16 +31,7 @@ INFO = DriverInfo(
     "Fine for testing, but not suitable for production!\n"
     "Only reboot action supported, no poweroff, and, surprisingly enough, no poweron.",
     fields=(
-        Field(
-            "hostlist",
-            "Hostlist",
-            isarray=True,
-            specialtype=HOSTNAME,
-            length=253,
-            minelem=1,
-            required=True,
-            long_text="The list of hosts that the STONITH device controls",
-        ),
+        hostlist(),
         Field(
             "user",
             "User",

@@ -210,6 +210,21 @@ class Field:
         return None
 
 
+def hostlist(long_text: str = "The list of hosts that the STONITH device controls") -> Field:
+    """cluster-glue's ``hostlist``: the hosts a device powers, blank- or comma-separated."""
+    return Field(
+        "hostlist",
+        "Hostlist",
+        isarray=True,
+        specialtype=HOSTNAME,
+        length=253,
+        minelem=1,
+        required=True,
+        short_text="Hostlist",
+        long_text=long_text,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing text into typed values
 
