@@ -115,6 +115,22 @@ def _ipmi(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str,
     }
 
 
+def _redfish(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    # One BMC, one system: the node is its hostname.  Plain HTTP (the mock's --no-tls): no
+    # certificate set-up, and the campaign's TCP proxy can sit in front of it.
+    return {
+        "hostname": next(iter(hosts), "node"),
+        "ipaddr": address,
+        "login": "admin",
+        "password": password,
+        "ssl": False,
+    }
+
+
+def _apcsmart(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {"ttydev": f"socket://{address}", "hostlist": list(hosts)}
+
+
 def _rps10(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
     pairs = " ".join(f"{node} {outlet}" for node, outlets in hosts.items() for outlet in outlets)
     return {"serial_to_targets": f"socket://{address} {pairs}"}
@@ -129,6 +145,12 @@ _MENU = ALL_FAULTS
 _BMC = frozenset({"stall", "stuck", "lie", "lie-status", "slow-relay", "unreachable", "wrong-password"})
 _SNMP = ALL_FAULTS - {"packet-loss", "reboot", "auth-flap", "wrong-password"}
 _NO_LOGIN = ALL_FAULTS - LOGIN_FAULTS
+# Redfish over plain HTTP: the BMC faults (silent, refuse-login as a wrong password, stuck, lie,
+# lie-status, --slow / relay delays).  The HTTP mock applies no drop/garble.  The campaign's proxy
+# is byte-level and does carry HTTP (packet loss, reboots and auth flaps then work, and judge
+# clean), but each connection it cuts makes the mock's http.server print a BrokenPipeError
+# traceback on stderr, so those faults are left out until the mock keeps quiet about it.
+_REDFISH = _BMC
 
 KINDS: tuple[Kind, ...] = (
     Kind("baytech-rpc3", "baytech", "rpc3", "baytech", 4, _MENU, _baytech_login),
@@ -185,6 +207,34 @@ KINDS: tuple[Kind, ...] = (
         _ipmi,
         multi_outlet=False,
         weight=0.7,
+    ),
+    # Redfish (HTTP, JSON): one ComputerSystem per BMC, served without TLS.
+    Kind(
+        "redfish",
+        "redfish",
+        "generic",
+        "redfish",
+        1,
+        _REDFISH,
+        _redfish,
+        mock_options={"tls": False},
+        multi_outlet=False,
+        weight=0.7,
+    ),
+    # APC Smart-UPS (serial protocol, served on TCP for socket://): one output, id "ups".  Off and
+    # on are a command sent twice >= 1.5 s apart (the driver waits 2 s): with the campaign's
+    # default 1.5 s deadline only status can succeed; every fence must fail, never falsely succeed.
+    Kind(
+        "apcsmart",
+        "apcsmart",
+        "smart-ups",
+        "apcsmart",
+        1,
+        _NO_LOGIN,
+        _apcsmart,
+        outlet_id=lambda n: "ups",
+        multi_outlet=False,
+        weight=0.3,
     ),
 )
 
