@@ -210,6 +210,10 @@ class Redfish(Driver):
             raise Timeout(f"Redfish service {self.base} did not answer {what} within {limit:.3g} s") from None
         except requests.exceptions.RequestException as exc:
             raise Unreachable(f"Redfish service {self.base}: {_reason(exc)} ({what})") from None
+        except (UnicodeError, ValueError) as exc:  # e.g. a redirect Location that is not UTF-8
+            raise DeviceError(
+                f"Redfish service {self.base}: malformed HTTP answer to {what} ({exc})"
+            ) from None
         if response.status_code in (401, 403):
             user = self.config.get("login") or ""
             raise AuthFailed(
@@ -255,6 +259,10 @@ class Redfish(Driver):
                 http.auth = (user, password)
             self._system = str(self.config.get("systems_uri") or "") or self._discover(deadline)
             self._read_actions(self._get(self._system, deadline), deadline)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # A member of the wrong JSON type (a string where a link object belongs, ...).
+            self.disconnect()
+            raise DeviceError(f"Redfish service {self.base} answered with malformed JSON ({exc})") from None
         except BaseException:
             self.disconnect()
             raise
@@ -363,9 +371,13 @@ class Redfish(Driver):
         """POST the Reset action; accepted only on HTTP 200/202/204."""
         response = self._request("POST", self._reset_target, deadline, {"ResetType": reset_type})
         if response.status_code not in OK_STATUS:
+            try:
+                detail = _message(response)
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+                detail = ""  # an error body of the wrong shape: the status code says enough
             raise DeviceError(
-                f"Redfish service {self.base} refused ResetType {reset_type} (HTTP "
-                f"{response.status_code}{_message(response)})"
+                f"Redfish service {self.base} refused ResetType {reset_type} "
+                f"(HTTP {response.status_code}{detail})"
             )
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:

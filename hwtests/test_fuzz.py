@@ -9,8 +9,10 @@
   (baytech, rps10, nw_rpc100s, apcmaster, wti_nps, apcsmart), SNMP datagrams (snmp_pdu families,
   v1/v2c/v3), IPMI datagrams (ipmilan, lanplus and lan), HTTP responses (redfish), USB control
   transfers (sispm) and the modem-line port (rcd_serial): only StonithError escapes, reading a
-  device never sends a switching command, and every read ends within its deadline.  Bugs found in
-  the drivers are xfail(strict=True) cases naming the bug (see the section comments).
+  device never sends a switching command, and every read ends within its deadline.  Three bugs
+  these fuzzers found (short IPMI set-up answers, SNMP GETs answered with another number of
+  var-binds, Redfish members of the wrong JSON type) are fixed; their regression cases keep the
+  minimal example as an explicit ``@example``.
 
 Budgets: ``HWTESTS_FUZZ_EXAMPLES`` (default 120 per property; CI uses the default).  The slow
 properties (real SNMP stack, USB retry pauses, silent devices that must be waited for) run a stated
@@ -589,7 +591,7 @@ def forge_snmp(
     """A v1/v2c answer to ``request`` with this error-status/index and these var-binds.
 
     With ``exact_get`` the answer to a GET has exactly one var-bind per OID asked (missing ones are
-    NULL): answers with another count are the known bug of test_fuzz_snmp_varbind_count.
+    NULL): answers with another count are covered by test_fuzz_snmp_varbind_count.
     """
     from stonith.mocks import snmp as ber
 
@@ -743,12 +745,6 @@ def test_fuzz_snmp_replies(snmp_agents, driver_type, script):
 # var-binds raises ValueError out of the driver.  Minimal case: snmp_pdu, the sysObjectID GET
 # answered by a noError response without var-binds -> ValueError: not enough values to unpack.
 @pytest.mark.skipif(not SNMP_READY, reason="pysnmp or the SNMP drivers are not installed")
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: an SNMP GET answered with another number of var-binds than asked raises ValueError "
-    "out of the snmp_pdu drivers (status, probe, detect, v1 status_many)",
-)
 @settings(
     FUZZ,
     max_examples=max(5, EXAMPLES // 12),
@@ -835,7 +831,7 @@ class FakeBmcSocket:
 
         Open Session Response >= 36 bytes, RAKP 2 >= 40, RAKP 4 >= 8, and an accepted Activate
         Session answer >= 10 bytes of data: shorter ones make Session.open raise IndexError or
-        struct.error (the known bug of test_fuzz_ipmi_short_setup_replies), kept out of this test.
+        struct.error (covered by test_fuzz_ipmi_short_setup_replies), kept out of this test.
         """
         import struct
 
@@ -959,12 +955,6 @@ def test_fuzz_ipmi_replies(monkeypatch, interface, script):
 # ``status = payload[1]``; lan, an Activate Session answer with completion code 0 and no data ->
 # struct.error at ``struct.unpack_from("<I", data, 1)``.  Unshrunk, so that it stays cheap.
 @pytest.mark.skipif(not IPMI_READY, reason="cryptography or the ipmilan driver is not installed")
-@pytest.mark.xfail(
-    strict=True,
-    raises=(IndexError, __import__("struct").error),
-    reason="bug: stonith.transport.ipmi.Session.open raises IndexError/struct.error on a short "
-    "(well-framed) Open Session Response, RAKP 2/4 or Activate Session answer",
-)
 @pytest.mark.parametrize("interface", ["lanplus", "lan"])
 @settings(FUZZ, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)
 @given(script=st.lists(_ipmi_actions(), max_size=10))
@@ -1043,7 +1033,7 @@ def test_fuzz_ipmi_decoders(data, suite):
 # - test_fuzz_redfish_replies: every member the driver follows has its schema's JSON type (links and
 #   actions are objects, Members and Parameters arrays, @odata.id and target strings), and header
 #   values are UTF-8 text as a BMC sends it;
-# - test_fuzz_redfish_loose_replies (xfail, known bugs): any JSON type for any member, and header
+# - test_fuzz_redfish_loose_replies (regression for a fixed bug): any JSON type for any member, and header
 #   values of any Latin-1 bytes (how http.client hands them over).
 
 REDFISH_STRINGS = [
@@ -1245,12 +1235,6 @@ def test_fuzz_redfish_replies(monkeypatch, auth_method, script):
 # only requests' exceptions, and requests raises UnicodeDecodeError for a redirect whose Location
 # is not UTF-8 (HTTP 301, Location: b"\x80").  Unshrunk, so that it stays cheap.
 @pytest.mark.skipif(not REDFISH_READY, reason="requests or the redfish driver is not installed")
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AttributeError, TypeError, UnicodeError),
-    reason="bug: Redfish members of an unexpected JSON type, or a non-UTF-8 Location on a redirect, "
-    "raise AttributeError/TypeError/UnicodeDecodeError out of Redfish.connect",
-)
 @settings(FUZZ, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)
 @given(script=st.lists(_redfish_actions(loose=True), max_size=8))
 @example(script=[("forge", 200, {}, b'{"Systems": "x"}')])

@@ -457,6 +457,10 @@ class Session:
                 self._open_v15(deadline)
             else:
                 self._open_v20(deadline)
+        except (IndexError, struct.error) as exc:
+            # A set-up answer shorter than the specification says (Open Session, RAKP, Activate).
+            self._drop()
+            raise DeviceError(f"{self.what} sent a malformed session set-up answer ({exc})") from None
         except BaseException:
             self._drop()
             raise

@@ -198,8 +198,14 @@ class Session:
         if not oids:
             return []
         if self.credentials.version == V1:
-            return self._get_v1(list(oids), deadline)
-        return self._request("get", [(oid, None) for oid in oids], deadline)
+            answer = self._get_v1(list(oids), deadline)
+        else:
+            answer = self._request("get", [(oid, None) for oid in oids], deadline)
+        if len(answer) != len(oids):
+            raise DeviceError(
+                f"SNMP agent {self.where} answered {len(answer)} values to a GET of {len(oids)}"
+            )
+        return answer
 
     def set(self, varbinds: Sequence[tuple[Oid, int | str | bytes]], deadline: Deadline) -> None:
         """Write every var-bind in one request (the agent applies all or none)."""
