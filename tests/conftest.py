@@ -24,6 +24,14 @@ import hwtests  # noqa: E402, F401
 
 REQUIRE_PEERS = os.environ.get("STONITH_REQUIRE_PEERS") == "1"
 
+# In CI, property tests draw the same examples every run: a red run must be reproducible, and a
+# new counterexample is found by a developer running without the profile (random draws).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if REQUIRE_PEERS:
+    _hypothesis_settings.load_profile("ci")
+
 
 def require_peer(program: str, package: str = "") -> str:
     """Absolute path of ``program``, or skip (fail in CI) naming the Debian package to install."""
