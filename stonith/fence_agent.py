@@ -317,6 +317,11 @@ def run(type_name: str, argv: list[str], stdin_text: str | None) -> int:
             plugs = [req.options["nodename"]]
         else:
             raise Failure("the plug (port) parameter is required for this action")
+    if req.action in ("on", "off", "reboot") and not driver.INFO.capabilities.status:
+        # Pacemaker takes exit 0 as "fenced": a device that cannot read its outlets back never gets it.
+        raise Failure(
+            f"{driver.INFO.name} cannot read outlet state back, so a fence through it cannot be verified"
+        )
     if req.action in ("off", "reboot"):
         delay = _seconds(req.options, "delay")
         if delay:

@@ -157,3 +157,12 @@ def test_install_refuses_foreign_files(tmp_path: Path) -> None:
         [str(stonith), "install-agents", "--dir", str(tmp_path), "--remove"], check=True, capture_output=True
     )
     assert foreign.exists()
+
+
+def test_device_without_read_back_never_reports_a_fence() -> None:
+    # nw_rpc100s cannot report its outlet: on/off/reboot fail before any contact (no tty is opened).
+    for action in ("reboot", "off", "on"):
+        result = agent("nw_rpc100s", f"action={action}\nttydev=/nonexistent/tty\nhostlist=a\nport=a\n")
+        assert result.returncode == 1, result.stdout
+        assert "cannot be verified" in result.stderr
+        assert result.stdout == ""
