@@ -22,7 +22,9 @@ Assumes:
   node name (menu firmware: 10 columns on RPC-3/3A, 18 on RPC-5; NC firmware: 16);
 - NC firmware: no access control, command confirmation off (PowerMan's required settings);
 - a ``reboot`` of an outlet that is off leaves it off, so we never use it: a reset is off, read
-  back, on (stonith.reset); the device accepts one session at a time.
+  back, on (stonith.reset); the device accepts one session at a time;
+- ``on 0`` / ``off 0`` switch every outlet (PowerMan's ``*_all`` scripts): used only when every
+  outlet of the device is asked for, as two status tables of the session agree.
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ class Baytech(Driver):
         self._stream: Stream | None = None
         self._model: Model | None = None
         self._identity = ""
+        self._listed: frozenset[str] = frozenset()  # every outlet of the last status table
 
     def device_name(self) -> str:
         return str(self.config.get("ttydev") or self.config["ipaddr"])
@@ -177,6 +180,7 @@ class Baytech(Driver):
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         self.disconnect()
+        self._listed = frozenset()
         ttydev = self.config.get("ttydev")
         if ttydev:
             from stonith.transport import serial
@@ -307,12 +311,10 @@ class Baytech(Driver):
         self._switch("off", outlet, deadline)
 
     def on_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
-        for outlet in outlets:  # the firmware takes one outlet (or all) per command
-            self._switch("on", outlet, deadline)
+        self._switch_many("on", outlets, deadline)
 
     def off_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
-        for outlet in outlets:
-            self._switch("off", outlet, deadline)
+        self._switch_many("off", outlets, deadline)
 
     # -- internals -----------------------------------------------------------------------------
     def _session(self) -> tuple[Stream, Model]:
@@ -353,6 +355,20 @@ class Baytech(Driver):
         output: bytes = got.before
         return output
 
+    def _switch_many(self, verb: str, outlets: Sequence[Outlet], deadline: Deadline) -> None:
+        # The firmware takes one outlet, or 0 for every outlet, per command.  ``0`` only when the
+        # outlets asked for are exactly every outlet of the device (PowerMan's *_all rule: never
+        # switch a plug nobody asked for), as two status tables of this session agree: a table
+        # whose last rows were lost to line noise must not pass for the whole device.
+        wanted = {o.id for o in outlets}
+        if len(wanted) > 1 and wanted == self._listed:
+            self._status_table(deadline)
+            if wanted == self._listed:
+                self._command(f"{verb} 0", deadline)
+                return
+        for outlet in outlets:
+            self._switch(verb, outlet, deadline)
+
     def _switch(self, verb: str, outlet: Outlet, deadline: Deadline) -> None:
         if not outlet.id.isdigit() or outlet.id == "0":  # 0 would mean every outlet
             raise UnknownOutlet(f"BayTech outlet {outlet.id!r} is not an outlet number")
@@ -360,7 +376,9 @@ class Baytech(Driver):
 
     def _status_table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
         _, model = self._session()
-        return parse_status(self._command("status", deadline), model)
+        table = parse_status(self._command("status", deadline), model)
+        self._listed = frozenset(table)
+        return table
 
 
 def parse_status(text: bytes, model: Model) -> dict[str, tuple[str, str]]:

@@ -294,8 +294,11 @@ class IpmiLan(Driver):
         )
 
     # -- verbs ---------------------------------------------------------------------------------
-    def outlets(self, deadline: Deadline) -> list[Outlet]:
+    def static_outlets(self) -> list[Outlet]:
         return [Outlet(CHASSIS, str(self.config["hostname"]))]
+
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        return self.static_outlets()
 
     @staticmethod
     def _check(outlet: Outlet) -> None:

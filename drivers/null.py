@@ -37,8 +37,11 @@ class Null(Driver):
         super().__init__(config)
         self._state: dict[str, str] = {}
 
-    def outlets(self, deadline: Deadline) -> list[Outlet]:
+    def static_outlets(self) -> list[Outlet]:
         return [Outlet(h.lower()) for h in self.config["hostlist"]]
+
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        return self.static_outlets()
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
         return self._state.get(outlet.id, ON)

@@ -26,6 +26,7 @@ The ground truth is what the relays really did; a lying outlet's status is not t
 from __future__ import annotations
 
 import abc
+import collections
 import contextlib
 import json
 import os
@@ -125,11 +126,17 @@ class MockConfig:
 # Ground truth
 
 
+RELAY_TICK = 0.005  # relays due this close together switch in one pass of the controller
+
+
 class Outlets:
     """The relays: what they really are, what the device reports, and every real change.
 
     A command is acknowledged at once; the relay follows ``relay_delay`` seconds later, so a
-    client that does not read back sees the old state for a while, as on real hardware.
+    client that does not read back sees the old state for a while, as on real hardware.  Relay
+    changes are applied strictly in the order the commands were accepted (one relay controller
+    per device, as in the hardware): an ``off`` accepted before an ``on`` never lands after it,
+    however busy the machine running the mock is.
     """
 
     def __init__(
@@ -149,7 +156,9 @@ class Outlets:
         self._state_file = state_file
         self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._timers: list[threading.Timer] = []
+        self._pending: collections.deque[tuple[float, int, str]] = collections.deque()
+        self._wake = threading.Condition(self._lock)
+        self._worker: threading.Thread | None = None
         self._closed = False
         self._save()
 
@@ -178,22 +187,52 @@ class Outlets:
         if self._relay_delay <= 0:
             self._apply(number, state)
             return
-        timer = threading.Timer(self._relay_delay, self._apply, (number, state))
-        timer.daemon = True
         with self._lock:
             if self._closed:
                 return
-            self._timers = [t for t in self._timers if t.is_alive()]
-            self._timers.append(timer)
-        timer.start()
+            self._pending.append((time.monotonic() + self._relay_delay, number, state))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._relays, name="relays", daemon=True)
+                self._worker.start()
+            self._wake.notify()
+
+    def _relays(self) -> None:
+        """The relay controller: applies accepted commands in order, each when its delay is over."""
+        with self._lock:
+            while not self._closed:
+                if not self._pending:
+                    self._wake.wait()
+                    continue
+                wait = self._pending[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                changed = False
+                # Commands accepted together (``off 0``) land together: one pass, one state write.
+                while self._pending and self._pending[0][0] <= time.monotonic() + RELAY_TICK:
+                    _, number, state = self._pending.popleft()
+                    changed |= self._change(number, state)
+                if changed:
+                    # One state-file write for a command that switched many outlets at once.
+                    self._lock.release()
+                    try:
+                        self._save()
+                    finally:
+                        self._lock.acquire()
 
     def _apply(self, number: int, state: str) -> None:
         with self._lock:
-            if self._closed or self._truth[number - 1] == state:
-                return
-            self._truth[number - 1] = state
-            self._events.append({"t": time.time(), "outlet": str(number), "state": state})
-        self._save()
+            changed = self._change(number, state)
+        if changed:
+            self._save()
+
+    def _change(self, number: int, state: str) -> bool:
+        """Set one relay (the lock held); whether it changed."""
+        if self._closed or self._truth[number - 1] == state:
+            return False
+        self._truth[number - 1] = state
+        self._events.append({"t": time.time(), "outlet": str(number), "state": state})
+        return True
 
     def snapshot(self) -> dict[str, Any]:
         """The ground truth in the state-file format."""
@@ -225,9 +264,8 @@ class Outlets:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            timers, self._timers = self._timers, []
-        for timer in timers:
-            timer.cancel()
+            self._pending.clear()
+            self._wake.notify_all()
 
 
 _SAVE_LOCK = threading.Lock()

@@ -171,7 +171,7 @@ class Fencer:
         timeout: float | None = None,
         audit: Audit | None = None,
         progress: Callable[[NodeResult], None] | None = None,
-        max_workers: int = 64,
+        max_workers: int = 512,
     ) -> None:
         self.inventory = inventory
         self.timeout = timeout
@@ -179,6 +179,8 @@ class Fencer:
         self.progress = progress
         self.max_workers = max_workers
         self._dynamic: dict[str, list[Outlet]] = {}
+        self._index: dict[str, list[tuple[int, DeviceEntry, list[str] | None]]] | None = None
+        self._indexed = 0
 
     # -- planning ----------------------------------------------------------------------------
     def _deadline(self, devices: Sequence[DeviceEntry], what: str) -> Deadline:
@@ -201,6 +203,11 @@ class Fencer:
     def _list_dynamic(self, deadline: Deadline) -> dict[str, str]:
         """Outlet lists of devices without a [hosts] table (node names = outlet names)."""
         dynamic = [d for d in self.inventory.devices if d.hosts is None and d.name not in self._dynamic]
+        for device in dynamic:
+            static = device.driver.static_outlets()
+            if static is not None:  # no session needed (and none opened to every BMC of a cluster)
+                self._dynamic[device.name] = static
+        dynamic = [d for d in dynamic if d.name not in self._dynamic]
         errors: dict[str, str] = {}
 
         def list_one(device: DeviceEntry) -> None:
@@ -213,14 +220,20 @@ class Fencer:
         return errors
 
     def targets(self, node: str) -> list[_Target]:
-        found: list[_Target] = []
-        for device in self.inventory.devices:
-            if device.hosts is not None:
-                if node in device.hosts:
-                    found.append(_Target(device, node, device.hosts[node]))
-            elif any(o.name.casefold() == node.casefold() for o in self._dynamic.get(device.name, [])):
-                found.append(_Target(device, node, None))
-        return found
+        """Where ``node``'s outlets are, in inventory order (an index: clusters have thousands)."""
+        if self._index is None or self._indexed != len(self._dynamic):
+            index: dict[str, list[tuple[int, DeviceEntry, list[str] | None]]] = {}
+            for position, device in enumerate(self.inventory.devices):
+                if device.hosts is not None:
+                    for name, refs in device.hosts.items():
+                        index.setdefault(name, []).append((position, device, refs))
+                else:  # outlets named like the node: matched without regard to case
+                    names = dict.fromkeys(o.name.casefold() for o in self._dynamic.get(device.name, []))
+                    for folded in names:
+                        index.setdefault("\0" + folded, []).append((position, device, None))
+            self._index, self._indexed = index, len(self._dynamic)
+        found = self._index.get(node, []) + self._index.get("\0" + node.casefold(), [])
+        return [_Target(device, node, refs) for _, device, refs in sorted(found, key=lambda f: f[0])]
 
     def known_nodes(self, deadline: Deadline | None = None) -> list[str]:
         self._list_dynamic(deadline or self._deadline(self.inventory.devices, "list"))

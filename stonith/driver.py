@@ -173,6 +173,13 @@ class Driver(abc.ABC):
         return self.INFO.shortdesc
 
     # -- outlets -----------------------------------------------------------------------------
+    def static_outlets(self) -> list[Outlet] | None:
+        """The outlets, when the configuration alone names them (a BMC, a host list); else None.
+
+        Lets the cluster layer find a node's device without opening a session to every device.
+        """
+        return None
+
     @abc.abstractmethod
     def outlets(self, deadline: Deadline) -> list[Outlet]:
         """Every outlet of the device, with its name."""

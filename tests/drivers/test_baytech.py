@@ -204,6 +204,49 @@ def test_cli_list_status_off_on_reset(model, link, tmp_path):
         assert changes(mock, 1) == [OFF, ON] and changes(mock, 2) == []
 
 
+def _recording(driver):
+    sent = []
+    command = driver._command
+
+    def record(text, deadline):
+        sent.append(text)
+        return command(text, deadline)
+
+    driver._command = record
+    return sent
+
+
+@pytest.mark.parametrize("model", ["rpc3", "rpc3-nc"])
+def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(model):
+    from stonith.reset import Session
+
+    with mock_for(model) as mock:
+        driver = Baytech(
+            {"ipaddr": mock.address, "login": USER, "password": PASSWORD}
+            if mock.address
+            else {"ttydev": mock.serial, "login": USER, "password": PASSWORD}
+        )
+        deadline = Deadline(20)
+        with Session(driver, deadline):
+            everything = driver.outlets(deadline)
+            sent = _recording(driver)
+            driver.off_many(everything, deadline)
+            # PowerMan's *_all rule, after a second table agrees that these are all the outlets
+            assert sent == ["status", "off 0"]
+            count = len(everything)
+            eventually(lambda: all(mock.state(n) == OFF for n in range(1, count + 1)))
+            sent.clear()
+            driver.on_many(everything[:2], deadline)
+            assert sent == ["on 1", "on 2"]
+            eventually(lambda: [mock.state(n) for n in range(1, 5)] == [ON, ON, OFF, OFF])
+            # A table that lost rows (line noise) must not pass for the whole device.
+            driver._listed = frozenset({"3", "4"})
+            sent.clear()
+            driver.on_many(everything[2:4], deadline)
+            assert sent == ["status", "on 3", "on 4"]
+        eventually(lambda: [mock.state(n) for n in range(1, count + 1)] == [ON] * 4 + [OFF] * (count - 4))
+
+
 def test_unknown_host_is_badhost():
     with mock_for("rpc3") as mock:
         result = glue(mock, "-T", "off", "nosuchnode")

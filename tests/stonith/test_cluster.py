@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stonith.cluster import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
-from stonith.driver import OFF, ON
+from stonith.driver import OFF, ON, Outlet
 from stonith.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, Truth
 
@@ -206,3 +206,30 @@ def test_many_nodes_many_devices(count: int) -> None:
     assert time.monotonic() - started < 5
     for truth in truths:  # one batched off and one batched on per device
         assert [s for _, _, s in truth.events][:10] == [OFF] * 10
+
+
+class _StaticPdu(FakePdu):
+    """A device whose outlets the configuration names (like a BMC): listing needs no session."""
+
+    def static_outlets(self) -> list[Outlet]:
+        return [Outlet(i, n) for i, n in self.truth.names.items()]
+
+
+def test_devices_named_by_configuration_are_not_contacted_to_find_a_node() -> None:
+    a, _ = device("a", 131, {"n1": ["1"]})
+    b, tb = device("b", 132, None, names=["bmc-host"])
+    b.driver = _StaticPdu({"unit": 132})
+    tb.unreachable = True  # any session to b would fail
+    fencer = Fencer(Inventory([a, b], "/test"), timeout=5)
+    results = fencer.status(["n1"])
+    assert results[0].result == OK
+    assert [t.device.name for t in fencer.targets("BMC-host")] == ["b"]
+    assert tb.sessions == 0 and tb.max_sessions_seen == 0
+
+
+def test_targets_keep_inventory_order_for_a_node_on_many_devices() -> None:
+    entries = [device(f"d{i}", 140 + i, {"n": ["1"], f"m{i}": ["2"]})[0] for i in range(5)]
+    fencer = Fencer(Inventory(entries, "/test"), timeout=5)
+    assert [t.device.name for t in fencer.targets("n")] == ["d0", "d1", "d2", "d3", "d4"]
+    assert [t.refs for t in fencer.targets("m3")] == [["2"]]
+    assert fencer.targets("nobody") == []
