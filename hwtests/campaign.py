@@ -132,20 +132,20 @@ def plan_run(seed: int, index: int, kinds: list[Kind], timeout: float) -> Plan:
         if rng.random() < 0.6:
             choices = [(f, w) for f, w in FAULT_WEIGHTS.items() if f in kind.faults]
             for fault in {_weighted(rng, choices) for _ in range(1 if rng.random() < 0.8 else 2)}:
-                _add_fault(rng, plan, fault, timeout)
+                _add_fault(rng, plan, fault, timeout, kind.fault_units)
         devices.append(plan)
     return Plan(index, verb, timeout, shape, devices)
 
 
-def _add_fault(rng: random.Random, plan: DevicePlan, fault: str, timeout: float) -> None:
+def _add_fault(rng: random.Random, plan: DevicePlan, fault: str, timeout: float, units: int) -> None:
     plan.faults.append(fault)
     outlet = rng.choice(plan.node_outlets) if rng.random() < 0.8 else rng.randint(1, plan.outlets)
     if fault == "drop":
-        plan.mock_faults.append(f"drop-after={rng.randint(0, 3000)}")
+        plan.mock_faults.append(f"drop-after={rng.randint(0, units)}")
     elif fault == "stall":
-        plan.mock_faults.append(f"silent={rng.randint(0, 3000)}")
+        plan.mock_faults.append(f"silent={rng.randint(0, units)}")
     elif fault == "garble":
-        plan.mock_faults.append(f"garble={rng.randint(0, 3000)}")
+        plan.mock_faults.append(f"garble={rng.randint(0, units)}")
     elif fault in ("stuck", "lie", "lie-status"):
         plan.mock_faults.append(f"{fault}={outlet}")
     elif fault == "slow-relay":
@@ -218,7 +218,9 @@ class SimDevice:
 
     def _target(self) -> str | None:
         mock = self._mock
-        return str(mock.info["address"]) if mock is not None else None
+        if mock is None:
+            return None
+        return str(mock.info.get("address") or mock.info["usb_backend"])
 
     def _start(self) -> None:
         from stonith.mocks.__main__ import start
@@ -324,12 +326,15 @@ def _inventory(plan: Plan, sims: list[SimDevice]) -> Any:
         password = "wrong-" + PASSWORD if "wrong-password" in sim.plan.faults else PASSWORD
         driver_cls = registry.load(kind.driver)
         config = check(driver_cls.INFO, kind.parameters(sim.address, password, {NODE: hosts[NODE]}))
+        driver = driver_cls(config)
+        if kind.prepare is not None:
+            kind.prepare(driver, sim.address)
         entries.append(
             DeviceEntry(
                 sim.plan.name,
                 kind.driver,
                 f"<campaign run {plan.index}>",
-                driver_cls(config),
+                driver,
                 hosts,
                 sim.plan.level,
                 0.05,

@@ -56,6 +56,10 @@ class Kind:
     multi_outlet: bool = True  # a node may have several outlets on one device
     verifiable: bool = True  # the driver reads outlet states back (else nothing can succeed)
     weight: float = 1.0  # share of campaign devices
+    network: bool = True  # served on a TCP/UDP address (else the mock picks its own endpoint)
+    fault_units: int = 3000  # the N of drop/stall/garble faults: bytes, or transfers for USB
+    # (driver, mock endpoint) -> None: hands an in-process driver what its config cannot say
+    prepare: Callable[[Any, str], None] | None = None
 
     def mock_argv(
         self,
@@ -72,7 +76,7 @@ class Kind:
 
         options: dict[str, Any] = {
             "model": self.model,
-            "listen": listen,
+            "listen": listen if self.network else None,
             "outlets": len(names),
             "names": names,
             "states": states,
@@ -138,6 +142,23 @@ def _rps10(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str
 
 def _nw_rpc100s(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
     return {"ttydev": f"socket://{address}", "hostlist": list(hosts)}
+
+
+def _rcd_serial(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {"ttydev": f"rfc2217://{address}", "hostlist": list(hosts), "dtr_rts": "rts", "msduration": 200}
+
+
+def _sispm(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    return {}
+
+
+def _sispm_backend(driver: Any, endpoint: str) -> None:
+    # Sispm.backend is process-wide; the campaign runs many strips at once, so per instance, and
+    # each simulated strip sits on a USB bus of its own (its own device lock).
+    from stonith.drivers.sispm import socket_backend
+
+    driver.backend = socket_backend(endpoint.removeprefix("unix:"))
+    driver.device_name = lambda: f"sispm@{endpoint}"
 
 
 _MENU = ALL_FAULTS
@@ -235,6 +256,37 @@ KINDS: tuple[Kind, ...] = (
         outlet_id=lambda n: "ups",
         multi_outlet=False,
         weight=0.3,
+    ),
+    # RC reset circuit on a serial line's modem lines, reached over RFC 2217: no data, no
+    # read-back; every fence must be reported failed (the network faults act on the TCP link).
+    Kind(
+        "rcd_serial",
+        "rcd_serial",
+        "rc",
+        "rcd_serial",
+        1,
+        frozenset({"packet-loss", "reboot", "unreachable"}),
+        _rcd_serial,
+        outlet_id=lambda n: "reset",
+        mock_options={"tau": 0.05},
+        multi_outlet=False,
+        verifiable=False,
+        weight=0.3,
+    ),
+    # Gembird SIS-PM USB strip: the mock's fake pyusb backend on a Unix socket.  Output faults
+    # count control transfers (stall: transfers time out; garble: wrong report ids; drop: unplug).
+    Kind(
+        "sispm",
+        "sispm",
+        "sis-pm",
+        "sispm",
+        4,
+        frozenset({"drop", "stall", "garble", "stuck", "lie", "lie-status", "slow-relay"}),
+        _sispm,
+        network=False,
+        fault_units=40,
+        prepare=_sispm_backend,
+        weight=0.5,
     ),
 )
 
