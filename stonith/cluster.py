@@ -24,6 +24,7 @@ not.  Every wait is bounded by the operation's deadline.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +49,12 @@ from stonith.reset import POLL_FIRST, POLL_MAX, Session
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import TypeVar
 
     from stonith.audit import Audit
     from stonith.inventory import DeviceEntry, Inventory
+
+    _T = TypeVar("_T")
 
 RETRYABLE = (Unreachable, DeviceBusy, DeviceError, Timeout)
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
@@ -180,6 +184,8 @@ class Fencer:
         self.max_workers = max_workers
         self._dynamic: dict[str, list[Outlet]] = {}
         self._index: dict[str, list[tuple[int, DeviceEntry, list[str] | None]]] | None = None
+        self._held: dict[str, contextlib.ExitStack] = {}  # device name -> session kept open
+        self._held_lock = threading.Lock()
         self._indexed = 0
 
     # -- planning ----------------------------------------------------------------------------
@@ -246,37 +252,83 @@ class Fencer:
         return sorted(nodes, key=natural_key)
 
     # -- device sessions ---------------------------------------------------------------------
-    def _parallel(self, fn: Callable[[DeviceEntry], None], devices: Sequence[DeviceEntry]) -> None:
-        if not devices:
+    def _parallel(self, fn: Callable[[_T], object], items: Sequence[_T]) -> None:
+        if not items:
             return
-        if len(devices) == 1:
-            fn(devices[0])
+        if len(items) == 1:
+            fn(items[0])
             return
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(devices))) as pool:
-            for future in [pool.submit(fn, d) for d in devices]:
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            for future in [pool.submit(fn, item) for item in items]:
                 future.result()
 
     def _with_session(
-        self, device: DeviceEntry, deadline: Deadline, body: Callable[..., list[Outlet]]
+        self,
+        device: DeviceEntry,
+        deadline: Deadline,
+        body: Callable[..., list[Outlet]],
+        *,
+        keep: bool = False,
     ) -> list[Outlet]:
+        """Run ``body`` in a session of ``device``: one kept from the phase before, else a new one.
+
+        ``keep``: leave the session (and the device's slot) open for the next phase of this
+        operation (a reset's on phase follows its off phase on the same devices: one login, not two).
+        """
+        with self._held_lock:
+            held = self._held.pop(device.name, None)
+        if held is not None:
+            try:
+                return self._finish(device, held, body(device.driver, deadline), keep)
+            except RETRYABLE:
+                held.close()  # the kept session died (idle timeout, device restarted): a new one
+            except BaseException:
+                held.close()
+                raise
         attempt = 0
         while True:
+            stack = contextlib.ExitStack()
             try:
-                with (
-                    locks.device_slot(device.lock_key(), device.max_sessions, deadline),
-                    Session(device.driver, deadline),
-                ):
-                    return body(device.driver, deadline)
+                stack.enter_context(locks.device_slot(device.lock_key(), device.max_sessions, deadline))
+                stack.enter_context(Session(device.driver, deadline))
+                return self._finish(device, stack, body(device.driver, deadline), keep)
             except AuthFailed:
+                stack.close()
                 raise
             except RETRYABLE:
+                stack.close()
                 if attempt >= len(RETRY_BACKOFF) or deadline.remaining() <= RETRY_BACKOFF[attempt]:
                     raise
                 deadline.sleep(RETRY_BACKOFF[attempt])
                 attempt += 1
+            except BaseException:
+                stack.close()
+                raise
+
+    def _finish(
+        self, device: DeviceEntry, session: contextlib.ExitStack, result: list[Outlet], keep: bool
+    ) -> list[Outlet]:
+        if keep:
+            with self._held_lock:
+                self._held[device.name] = session
+        else:
+            session.close()
+        return result
+
+    def _release_held(self) -> None:
+        """Log out of every session kept for a next phase that did not come."""
+        with self._held_lock:
+            held, self._held = list(self._held.values()), {}
+        self._parallel(contextlib.ExitStack.close, held)
 
     def _device_phase(
-        self, device: DeviceEntry, targets: list[_Target], phase: str, level: int, deadline: Deadline
+        self,
+        device: DeviceEntry,
+        targets: list[_Target],
+        phase: str,
+        level: int,
+        deadline: Deadline,
+        keep: bool = False,
     ) -> dict[str, DeviceResult]:
         """One session on one device for every target node: read, or switch and read back."""
         started = time.monotonic()
@@ -315,7 +367,7 @@ class Fencer:
             return wanted
 
         try:
-            self._with_session(device, deadline, body)
+            self._with_session(device, deadline, body, keep=keep)
         except StonithError as exc:
             for target in targets:
                 if target.node not in results or results[target.node].error is None:
@@ -349,7 +401,12 @@ class Fencer:
         return results
 
     def _run_phase(
-        self, phase: str, level: int, by_node: dict[str, list[_Target]], deadline: Deadline
+        self,
+        phase: str,
+        level: int,
+        by_node: dict[str, list[_Target]],
+        deadline: Deadline,
+        keep: bool = False,
     ) -> dict[str, list[DeviceResult]]:
         by_device: dict[str, list[_Target]] = {}
         devices: dict[str, DeviceEntry] = {}
@@ -361,7 +418,7 @@ class Fencer:
         guard = threading.Lock()
 
         def one(device: DeviceEntry) -> None:
-            results = self._device_phase(device, by_device[device.name], phase, level, deadline)
+            results = self._device_phase(device, by_device[device.name], phase, level, deadline, keep)
             with guard:
                 for node, result in results.items():
                     out[node].append(result)
@@ -448,7 +505,20 @@ class Fencer:
                     _success(results[node], level, ON)
                     done.append(node)
             return done
-        phase = self._run_phase("off", level, at_level, deadline)
+        try:
+            return self._off_then_on(verb, level, at_level, results, deadline)
+        finally:
+            self._release_held()
+
+    def _off_then_on(
+        self,
+        verb: str,
+        level: int,
+        at_level: dict[str, list[_Target]],
+        results: dict[str, NodeResult],
+        deadline: Deadline,
+    ) -> list[str]:
+        phase = self._run_phase("off", level, at_level, deadline, keep=verb == "reset")
         fenced: list[str] = []
         for node, device_results in phase.items():
             results[node].devices.extend(device_results)
@@ -458,6 +528,10 @@ class Fencer:
             for node in fenced:
                 _success(results[node], level, OFF)
             return fenced
+        needed = {t.device.name for n in fenced for t in at_level[n]}
+        with self._held_lock:
+            unneeded = [self._held.pop(name) for name in list(self._held) if name not in needed]
+        self._parallel(contextlib.ExitStack.close, unneeded)
         if fenced:
             settle = max(t.device.settle for n in fenced for t in at_level[n])
             deadline.sleep(settle)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import AuthFailed, DeviceBusy, Timeout, Unreachable
+from stonith.errors import AuthFailed, DeviceBusy, DeviceError, Timeout, Unreachable
 from stonith.fields import INTEGER, Field
 
 _clock = itertools.count()
@@ -36,6 +36,8 @@ class Truth:
         self.silent = False
         self.auth_fail = False
         self.flaky_connects = 0  # this many connects fail with Unreachable first
+        self.connects = 0  # sessions opened
+        self.drop_session_before_on = False  # the session dies while the reset settles
         self.single_session = False
 
     def switch(self, outlet: str, state: str) -> None:
@@ -78,6 +80,7 @@ class FakePdu(Driver):
             raise AuthFailed("bad password")
         with truth.lock:
             truth.sessions += 1
+            truth.connects += 1
             truth.max_sessions_seen = max(truth.max_sessions_seen, truth.sessions)
             if truth.single_session and truth.sessions > 1:
                 truth.sessions -= 1
@@ -95,6 +98,9 @@ class FakePdu(Driver):
         return self.truth.state[outlet.id]
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
+        if self.truth.drop_session_before_on:
+            self.truth.drop_session_before_on = False
+            raise DeviceError("connection closed by the device")
         self.truth.switch(outlet.id, ON)
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:

@@ -233,3 +233,45 @@ def test_targets_keep_inventory_order_for_a_node_on_many_devices() -> None:
     assert [t.device.name for t in fencer.targets("n")] == ["d0", "d1", "d2", "d3", "d4"]
     assert [t.refs for t in fencer.targets("m3")] == [["2"]]
     assert fencer.targets("nobody") == []
+
+
+def test_a_reset_logs_in_once_per_device() -> None:
+    a, ta = device("a", 151, {"n": ["1"]})
+    b, tb = device("b", 152, {"n": ["2"]})
+    results = Fencer(Inventory([a, b], "/test"), timeout=5).run("reset", ["n"])
+    assert results[0].result == OK
+    assert (ta.connects, tb.connects) == (1, 1)
+    assert (ta.sessions, tb.sessions) == (0, 0)  # logged out at the end
+
+
+def test_a_session_that_dies_while_the_reset_settles_is_opened_again() -> None:
+    a, ta = device("a", 153, {"n": ["1"]}, settle=0.05)
+    ta.drop_session_before_on = True
+    results = Fencer(Inventory([a], "/test"), timeout=5).run("reset", ["n"])
+    assert results[0].result == OK
+    assert ta.connects == 2 and ta.sessions == 0
+    assert [e[1:] for e in ta.events] == [("1", OFF), ("1", ON)]
+
+
+def test_sessions_of_a_level_that_did_not_fence_are_closed_before_the_next_level() -> None:
+    a, ta = device("a", 154, {"n": ["1"]}, level=1)
+    b, tb = device("b", 155, {"n": ["1"]}, level=1)
+    c, tc = device("c", 156, {"n": ["1"]}, level=2)
+    tb.unreachable = True
+    seen: list[int] = []
+    real_connect = FakePdu.connect
+
+    def connect(self: FakePdu, deadline: object) -> None:
+        if self.truth is tc:
+            seen.append(ta.sessions)  # a's session must be closed by the time level 2 starts
+        real_connect(self, deadline)  # type: ignore[arg-type]
+
+    FakePdu.connect = connect  # type: ignore[method-assign]
+    try:
+        results = Fencer(Inventory([a, b, c], "/test"), timeout=5).run("reset", ["n"])
+    finally:
+        FakePdu.connect = real_connect  # type: ignore[method-assign]
+    assert results[0].result == OK and results[0].level == 2
+    assert seen == [0]
+    assert ta.state["1"] == OFF  # left off: level 1 did not fence, it switches nothing back on
+    assert (ta.sessions, tc.sessions) == (0, 0)
