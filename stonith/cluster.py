@@ -315,10 +315,10 @@ class Fencer:
             session.close()
         return result
 
-    def _release_held(self) -> None:
-        """Log out of every session kept for a next phase that did not come."""
+    def _release_held(self, devices: set[str]) -> None:
+        """Log out of the sessions of ``devices`` kept for a next phase that did not come."""
         with self._held_lock:
-            held, self._held = list(self._held.values()), {}
+            held = [self._held.pop(name) for name in list(self._held) if name in devices]
         self._parallel(contextlib.ExitStack.close, held)
 
     def _device_phase(
@@ -505,10 +505,28 @@ class Fencer:
                     _success(results[node], level, ON)
                     done.append(node)
             return done
-        try:
-            return self._off_then_on(verb, level, at_level, results, deadline)
-        finally:
-            self._release_held()
+        # Nodes that share no device do not wait for each other: each group of devices linked by
+        # a node (a dual-PSU node links its two PDUs) runs off -> settle -> on at its own pace.
+        groups = _linked_groups(at_level)
+        if len(groups) > self.max_workers:  # more groups than threads: a few bigger batches
+            buckets: list[dict[str, list[_Target]]] = [{} for _ in range(self.max_workers)]
+            for index, group in enumerate(groups):
+                buckets[index % self.max_workers].update(group)
+            groups = buckets
+        finished: list[str] = []
+        guard = threading.Lock()
+
+        def one(group: dict[str, list[_Target]]) -> None:
+            try:
+                done = self._off_then_on(verb, level, group, results, deadline)
+            finally:
+                self._release_held({t.device.name for ts in group.values() for t in ts})
+            with guard:
+                finished.extend(done)
+
+        self._parallel(one, groups)
+        done = set(finished)
+        return [n for n in at_level if n in done]
 
     def _off_then_on(
         self,
@@ -529,9 +547,7 @@ class Fencer:
                 _success(results[node], level, OFF)
             return fenced
         needed = {t.device.name for n in fenced for t in at_level[n]}
-        with self._held_lock:
-            unneeded = [self._held.pop(name) for name in list(self._held) if name not in needed]
-        self._parallel(contextlib.ExitStack.close, unneeded)
+        self._release_held({t.device.name for ts in at_level.values() for t in ts} - needed)
         if fenced:
             settle = max(t.device.settle for n in fenced for t in at_level[n])
             deadline.sleep(settle)
@@ -558,6 +574,25 @@ class Fencer:
     def _report(self, result: NodeResult) -> None:
         if self.progress is not None:
             self.progress(result)
+
+
+def _linked_groups(by_node: dict[str, list[_Target]]) -> list[dict[str, list[_Target]]]:
+    """Split nodes into groups that share no device (connected components of node-device links)."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for targets in by_node.values():
+        for target in targets[1:]:
+            parent[root(target.device.name)] = root(targets[0].device.name)
+    groups: dict[str, dict[str, list[_Target]]] = {}
+    for node, targets in by_node.items():
+        groups.setdefault(root(targets[0].device.name), {})[node] = targets
+    return list(groups.values())
 
 
 def _resolve(outlets: Sequence[Outlet], target: _Target) -> list[Outlet]:

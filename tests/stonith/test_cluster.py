@@ -275,3 +275,37 @@ def test_sessions_of_a_level_that_did_not_fence_are_closed_before_the_next_level
     assert seen == [0]
     assert ta.state["1"] == OFF  # left off: level 1 did not fence, it switches nothing back on
     assert (ta.sessions, tc.sessions) == (0, 0)
+
+
+def test_nodes_on_unrelated_devices_do_not_wait_for_each_other() -> None:
+    # A slow device holds back only the nodes that share a device with it.
+    fast, tf = device("fast", 161, {"quick": ["1"]})
+    slow, ts = device("slow", 162, {"slowpoke": ["1"], "twin": ["2"]})
+    other, to = device("other", 163, {"twin": ["1"]})
+    real_off = FakePdu.off
+
+    def off(self: FakePdu, outlet: Outlet, deadline: object) -> None:
+        if self.truth is ts:
+            time.sleep(0.6)
+        real_off(self, outlet, deadline)  # type: ignore[arg-type]
+
+    FakePdu.off = off  # type: ignore[method-assign]
+    try:
+        fencer = Fencer(Inventory([fast, slow, other], "/test"), timeout=10)
+        results = fencer.run("reset", ["quick", "slowpoke", "twin"])
+    finally:
+        FakePdu.off = real_off  # type: ignore[method-assign]
+    assert [r.result for r in results] == [OK, OK, OK]
+    # "quick" was back on before the slow device had switched anything off
+    quick_on = next(order for order, _, state in tf.events if state == ON)
+    assert quick_on < min(order for order, _, _ in ts.events)
+    # the dual-supply node still had both outlets off before either came back on
+    twin = sorted([e for e in ts.events if e[1] == "2"] + list(to.events))
+    assert [state for _, _, state in twin] == [OFF, OFF, ON, ON]
+
+
+def test_groups_beyond_the_thread_limit_are_batched_together() -> None:
+    entries = [device(f"g{i}", 170 + i, {f"n{i}": ["1"]})[0] for i in range(6)]
+    fencer = Fencer(Inventory(entries, "/test"), timeout=5, max_workers=2)
+    results = fencer.run("reset", [f"n{i}" for i in range(6)])
+    assert [r.result for r in results] == [OK] * 6
