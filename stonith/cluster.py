@@ -469,10 +469,13 @@ class Fencer:
             level_deadline = self._level_deadline(
                 deadline, [t.device for ts in at_level.values() for t in ts]
             )
-            done = self._run_level(verb, level, at_level, results, level_deadline)
-            for node in done:
-                results[node].duration = time.monotonic() - started
-                self._report(results[node])
+
+            def finish(nodes: list[str]) -> None:
+                for node in nodes:
+                    results[node].duration = time.monotonic() - started
+                    self._report(results[node])
+
+            done = set(self._run_level(verb, level, at_level, results, level_deadline, finish))
             pending = [n for n in pending if n not in done]
         for node in pending:
             result = results[node]
@@ -494,16 +497,21 @@ class Fencer:
         at_level: dict[str, list[_Target]],
         results: dict[str, NodeResult],
         deadline: Deadline,
+        finish: Callable[[list[str]], None],
     ) -> list[str]:
-        """Run one topology level; the nodes it finished (successfully or with on-failed)."""
-        done: list[str] = []
+        """Run one topology level; the nodes it finished (successfully or with on-failed).
+
+        ``finish`` is called with each batch of finished nodes as soon as it is known.
+        """
         if verb == "on":
+            done: list[str] = []
             phase = self._run_phase("on", level, at_level, deadline)
             for node, device_results in phase.items():
                 results[node].devices.extend(device_results)
                 if all(d.reached(ON) for d in device_results) and len(device_results) == len(at_level[node]):
                     _success(results[node], level, ON)
                     done.append(node)
+            finish(done)
             return done
         # Nodes that share no device do not wait for each other: each group of devices linked by
         # a node (a dual-PSU node links its two PDUs) runs off -> settle -> on at its own pace.
@@ -513,20 +521,20 @@ class Fencer:
             for index, group in enumerate(groups):
                 buckets[index % self.max_workers].update(group)
             groups = buckets
-        finished: list[str] = []
+        finished: set[str] = set()
         guard = threading.Lock()
 
         def one(group: dict[str, list[_Target]]) -> None:
             try:
-                done = self._off_then_on(verb, level, group, results, deadline)
+                fenced = self._off_then_on(verb, level, group, results, deadline)
             finally:
                 self._release_held({t.device.name for ts in group.values() for t in ts})
             with guard:
-                finished.extend(done)
+                finished.update(fenced)
+                finish(fenced)
 
         self._parallel(one, groups)
-        done = set(finished)
-        return [n for n in at_level if n in done]
+        return [n for n in at_level if n in finished]
 
     def _off_then_on(
         self,

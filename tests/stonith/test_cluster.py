@@ -291,11 +291,16 @@ def test_nodes_on_unrelated_devices_do_not_wait_for_each_other() -> None:
 
     FakePdu.off = off  # type: ignore[method-assign]
     try:
-        fencer = Fencer(Inventory([fast, slow, other], "/test"), timeout=10)
+        reported: list[str] = []
+        fencer = Fencer(
+            Inventory([fast, slow, other], "/test"), timeout=10, progress=lambda r: reported.append(r.node)
+        )
         results = fencer.run("reset", ["quick", "slowpoke", "twin"])
     finally:
         FakePdu.off = real_off  # type: ignore[method-assign]
     assert [r.result for r in results] == [OK, OK, OK]
+    assert reported[0] == "quick" and sorted(reported) == ["quick", "slowpoke", "twin"]
+    assert results[0].duration < results[1].duration
     # "quick" was back on before the slow device had switched anything off
     quick_on = next(order for order, _, state in tf.events if state == ON)
     assert quick_on < min(order for order, _, _ in ts.events)
