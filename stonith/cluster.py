@@ -11,7 +11,11 @@ done:
    this level: its outlets that did go off are left off (never switched back on by us) and the next
    level is tried;
 3. **settle** (the longest settle of the devices involved), then **on** for the fenced nodes, read
-   back ON.  A failed on phase is reported (``on-failed``): the node was fenced but did not come back.
+   back ON, in the session the off phase opened (one login per device per reset).  A failed on
+   phase is reported (``on-failed``): the node was fenced but did not come back.
+
+Nodes are grouped by the devices they share (a dual-PSU node links its two PDUs); each group runs
+steps 1-3 at its own pace, so one slow device holds back only the nodes that need it.
 
 ``off`` stops after step 2, ``on`` does only step 3.  ``status``: ON if any outlet reads ON, OFF only
 if every outlet reads OFF, otherwise UNKNOWN.
