@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--relay-delay", type=float, default=0.2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--bmcs", type=int, default=200, help="BMC-fenced nodes from one IPMI mock process (0: none)"
+        "--bmcs", type=int, default=200, help="BMC-fenced nodes (IPMI mocks; 0: none)"
     )
+    parser.add_argument("--bmcs-per-mock", type=int, default=200, help="BMCs served by one mock process")
     args = parser.parse_args(argv)
     if args.nodes > args.pdus * args.outlets:
         parser.error("more nodes than outlets")
@@ -96,19 +97,24 @@ def main(argv: list[str] | None = None) -> int:
             )
         nodeset = f"node[{1:0{width}d}-{args.nodes:0{width}d}]"
         if args.bmcs:
-            # Servers fenced through their BMC: one mock process serving every BMC (IPMI 2.0).
+            # Servers fenced through their BMC (IPMI 2.0): each mock process serves a few BMCs, as
+            # each real BMC has its own processor.
             hosts = [f"bmc{i:03d}" for i in range(1, args.bmcs + 1)]
-            mock = stack.enter_context(
-                start_mock(
-                    "ipmilan",
-                    subprocess_=True,
-                    count=args.bmcs,
-                    hosts=hosts,
-                    password=PASSWORD,
-                    relay_delay=args.relay_delay,
+            addresses: list[str] = []
+            for first in range(0, args.bmcs, args.bmcs_per_mock):
+                chunk = hosts[first : first + args.bmcs_per_mock]
+                mock = stack.enter_context(
+                    start_mock(
+                        "ipmilan",
+                        subprocess_=True,
+                        count=len(chunk),
+                        hosts=chunk,
+                        password=PASSWORD,
+                        relay_delay=args.relay_delay,
+                    )
                 )
-            )
-            for host, address in zip(hosts, mock.info["addresses"], strict=True):
+                addresses += mock.info["addresses"]
+            for host, address in zip(hosts, addresses, strict=True):
                 (devices / f"{host}.toml").write_text(
                     f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[parameters]\nhostname = "{host}"\n'
                     f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
