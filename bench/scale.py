@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--relay-delay", type=float, default=0.2)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--bmcs", type=int, default=200, help="BMC-fenced nodes (IPMI mocks; 0: none)"
-    )
+    parser.add_argument("--bmcs", type=int, default=200, help="BMC-fenced nodes (IPMI mocks; 0: none)")
     parser.add_argument("--bmcs-per-mock", type=int, default=200, help="BMCs served by one mock process")
     args = parser.parse_args(argv)
     if args.nodes > args.pdus * args.outlets:

@@ -32,19 +32,38 @@ _guard = threading.Lock()
 
 def lock_dir() -> str:
     configured = os.environ.get("STONITH_LOCK_DIR")
+    known = _lock_dirs.get(configured)
+    if known is not None and os.path.isdir(known):
+        return known
     candidates = [configured] if configured else ["/run/stonith/locks", f"/tmp/stonith-locks-{os.getuid()}"]
     for directory in candidates:
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             if os.access(directory, os.W_OK):
+                _lock_dirs[configured] = directory
                 return directory
         except OSError:
             continue
     raise DeviceBusy("no writable lock directory (set STONITH_LOCK_DIR)")
 
 
+_lock_dirs: dict[str | None, str] = {}  # STONITH_LOCK_DIR -> the directory in use
+
+
 def _safe(key: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in key)[:200]
+    return key.translate(_UNSAFE)[:200]
+
+
+class _Unsafe(dict[int, str]):
+    """str.translate table: letters, digits and -_.@ stay, anything else becomes _."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        self[code] = out = char if char.isalnum() or char in "-_.@" else "_"
+        return out
+
+
+_UNSAFE = _Unsafe()
 
 
 def _semaphore(key: str, slots: int) -> threading.BoundedSemaphore:
@@ -72,21 +91,20 @@ def device_slot(key: str, slots: int, deadline: Deadline) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _file_slot(key: str, slots: int, deadline: Deadline) -> Iterator[None]:
-    directory = lock_dir()
-    handles = []
-    for slot in range(slots):
-        path = os.path.join(directory, f"{_safe(key)}.{slot}.lock")
-        handles.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    prefix = os.path.join(lock_dir(), _safe(key))
+    handles: list[int] = []  # opened one by one: the first slot is usually free
     held = None
     try:
         delay = 0.01
         while held is None:
-            for fd in handles:
+            for slot in range(slots):
+                if slot == len(handles):
+                    handles.append(os.open(f"{prefix}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600))
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handles[slot], fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue
-                held = fd
+                held = handles[slot]
                 break
             if held is None:
                 if deadline.expired():
