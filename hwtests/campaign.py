@@ -491,6 +491,26 @@ def _worker_init(lock_dir: str) -> None:
     os.environ.setdefault("STONITH_AUDIT", "none")
 
 
+# Libraries the drivers import on first use.  A command pays that once, at its start; a campaign
+# process would pay it inside its first runs of each kind, with 24 runs competing for 2 cores, and
+# an import is not something a deadline can interrupt.  So each campaign process imports them first.
+WARM_UP = (
+    "pysnmp.hlapi.v3arch.asyncio",
+    "requests",
+    "cryptography.hazmat.primitives.ciphers",
+    "serial",
+    "usb.core",
+)
+
+
+def _warm_up() -> None:
+    import importlib
+
+    for module in WARM_UP:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 def run_batch(
     seed: int, indices: list[int], kind_names: list[str], timeout: float, workers: int, lock_dir: str
 ) -> list[dict[str, Any]]:
@@ -498,6 +518,7 @@ def run_batch(
     _worker_init(lock_dir)
     kinds = {k.name: k for k in available(kind_names)}
     listed = [kinds[n] for n in kind_names if n in kinds]
+    _warm_up()
 
     def one(index: int) -> dict[str, Any]:
         try:

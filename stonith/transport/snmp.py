@@ -335,6 +335,8 @@ class Session:
     ) -> list[tuple[Oid, Any]]:
         with self._lock:
             if self._loop is None:
+                if deadline.remaining() <= 0.005:  # no time for a request: skip the engine set-up too
+                    raise Timeout(f"SNMP agent {self.where}: deadline passed before {kind}")
                 self._setup()
             attempts = self.retries + 1
             for _attempt in range(attempts):

@@ -161,6 +161,20 @@ def test_every_operation_respects_its_deadline(operation):
         assert elapsed < 0.4 + 0.1, elapsed
 
 
+def test_an_expired_deadline_fails_at_once_without_setting_up_an_engine():
+    # A topology level that used up the time must not pay ~60 ms of engine set-up (much more on
+    # a loaded machine) for a request it cannot make.
+    s = Session("127.0.0.1", 9, Credentials("2c", community="private"), timeout=1)
+    deadline = Deadline(0.001)
+    time.sleep(0.01)
+    start = time.monotonic()
+    with pytest.raises(Timeout, match="deadline passed before get"):
+        s.get([(*STATE, 1)], deadline)
+    assert time.monotonic() - start < 0.05
+    assert s._loop is None and s.requests == 0
+    s.close()
+
+
 def test_credentials_never_show_secrets():
     v2 = Credentials("2c", community="s3cr3t-community")
     v3 = Credentials("3", user="fencer", auth_password=AUTH_PASS, priv_password=PRIV_PASS)
