@@ -22,9 +22,12 @@ IPMI 1.5 MD5; it offers no suite 17) in tests/drivers/test_ipmi.py.  Not yet on 
 Assumes:
 - one BMC controls one node (``hostname``): one outlet, id "1";
 - the BMC's power state bit (Get Chassis Status byte 1, bit 0) is the truth about the chassis;
-- BMCs fall over when hammered: at least ``min_interval`` seconds pass between two commands to
-  the same BMC from this process (Ironic waits 5 s by default between commands of its periodic
-  tasks; a fence must be quicker, and a few commands a second is what BMCs are built for).
+- BMCs fall over when hammered: at least ``min_interval`` seconds pass between the BMC's answer
+  to one command and the next command to the same BMC from this process (Ironic waits 5 s by
+  default between commands of its periodic tasks; a fence must be quicker, and a few commands a
+  second is what BMCs are built for).  Counting from the answer, not from our send, gives a busy
+  BMC its full quiet interval, and a status read after a power command comes a full interval
+  after the BMC took the command.
 """
 
 from __future__ import annotations
@@ -167,8 +170,9 @@ MIN_INTERVAL = Field(
     minval=0,
     maxval=60,
     short_text="Minimum seconds between two commands to this BMC",
-    long_text="Rate limit per BMC: at least this many seconds pass between two commands sent to the "
-    "same BMC from this process (BMCs crash when hammered; Ironic uses 5 s for its periodic tasks).",
+    long_text="Rate limit per BMC: at least this many seconds pass between the BMC's answer to one "
+    "command and the next command sent to the same BMC from this process (BMCs crash when "
+    "hammered; Ironic uses 5 s for its periodic tasks).",
 )
 
 INFO = DriverInfo(
@@ -201,6 +205,12 @@ INFO = DriverInfo(
 # Per-BMC rate limiting, shared by every driver instance of this process.
 _LAST_COMMAND: dict[tuple[str, int], float] = {}
 _RATE_LOCK = threading.Lock()
+
+
+def answered(key: tuple[str, int]) -> None:
+    """The BMC has answered (or we gave up on) the last command: its quiet interval starts now."""
+    with _RATE_LOCK:
+        _LAST_COMMAND[key] = max(_LAST_COMMAND.get(key, 0.0), time.monotonic())
 
 
 def pace(key: tuple[str, int], interval: float, deadline: Deadline) -> None:
@@ -275,8 +285,12 @@ class IpmiLan(Driver):
     ) -> tuple[int, bytes]:
         if self._session is None:
             raise DeviceError(f"no session with BMC {self.device_name()} (connect first)")
-        pace((self._host, self._port), float(self.config.get("min_interval", 0.2)), deadline)
-        return self._session.command(netfn, cmd, data, deadline, doing)
+        key = (self._host, self._port)
+        pace(key, float(self.config.get("min_interval", 0.2)), deadline)
+        try:
+            return self._session.command(netfn, cmd, data, deadline, doing)
+        finally:
+            answered(key)
 
     def probe(self, deadline: Deadline) -> str:
         from stonith.transport import ipmi as wire

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stonith.drivers.ipmi import IpmiLan, pace
+from stonith.drivers.ipmi import IpmiLan, answered, pace
 from stonith.mocks.harness import start_mock
 
 from stonith.deadline import Deadline
@@ -200,6 +200,19 @@ def test_rate_limit_spaces_commands_to_one_bmc():
     assert time.monotonic() - started >= 0.39
     with pytest.raises(Timeout):
         pace(key, 3.0, Deadline(0.2))
+
+
+def test_the_quiet_interval_counts_from_the_bmc_answer():
+    # A busy BMC that took 0.3 s to answer still gets its full interval before the next command
+    # (and a status read after a power command comes a full interval after the BMC took it).
+    key = ("192.0.2.2", 623)
+    deadline = Deadline(5)
+    pace(key, 0.2, deadline)
+    time.sleep(0.3)  # the command's round trip
+    answered(key)
+    answered_at = time.monotonic()
+    pace(key, 0.2, deadline)
+    assert time.monotonic() - answered_at >= 0.19
 
 
 def test_rate_limit_applies_to_the_driver():
