@@ -30,6 +30,7 @@ from hwtests import REPO
 
 DEFAULT_DEVICES = REPO / "devices.d"
 CONFIG_NAME = "hwtests.conf"
+USB_BACKEND = "STONITH_USB_BACKEND"  # drivers/sispm.py
 
 
 class Target:
@@ -221,10 +222,22 @@ def lab(target: Target):
             del os.environ["PYTHONSAFEPATH"]
         else:
             os.environ["PYTHONSAFEPATH"] = saved
+    # A USB strip's mock picks its own socket; its driver finds it through the environment.
+    backends = [str(m.info["usb_backend"]) for m in running.mocks.values() if "usb_backend" in m.info]
+    if len(backends) > 1:
+        running.stop()
+        raise pytest.UsageError(f"hwtests: {USB_BACKEND} is process-wide: at most one USB mock per lab")
+    saved_backend = os.environ.get(USB_BACKEND)
+    if backends:
+        os.environ[USB_BACKEND] = backends[0]
     try:
         yield running
     finally:
         running.stop()
+        if saved_backend is None:
+            os.environ.pop(USB_BACKEND, None)
+        else:
+            os.environ[USB_BACKEND] = saved_backend
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -20,9 +20,9 @@ and cluster-glue's plugin cannot be run against it.  It is reached two ways:
   pyserial's ``PortManager`` in front of a ``FakePort``, so the driver's ordinary code path with
   ``ttydev=rfc2217://HOST:PORT`` sets the modem lines of the model over TCP.
 
-Device flags: ``--line dtr|rts`` (the line wired to the circuit, default rts), ``--variant
-single|two-transistor``, ``--tau S`` (R x C, default 0.94 = 20 kOhm x 47 uF), ``--threshold F``
-(fraction of full charge that fires the reset, default 0.5).
+Personalities (``--model``): ``rc`` (one transistor) and ``two-transistor``.  Device flags:
+``--line dtr|rts`` (the line wired to the circuit, default rts), ``--tau S`` (R x C, default 0.94 =
+20 kOhm x 47 uF), ``--threshold F`` (fraction of full charge that fires the reset, default 0.5).
 """
 
 from __future__ import annotations

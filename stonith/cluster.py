@@ -370,6 +370,16 @@ class Fencer:
                     results[target.node] = DeviceResult(device.name, phase, level, states)
             return wanted
 
+        if phase != "status" and not device.driver.INFO.capabilities.status:
+            # Refused before any session: switching first and refusing afterwards (no read-back)
+            # would leave a half-done action behind.
+            refusal = StateMismatch(
+                f"{device.driver.INFO.name} cannot read outlet state back; refusing an unverified {phase}"
+            )
+            return {
+                t.node: DeviceResult(device.name, phase, level, [], str(refusal), refusal.exit_code)
+                for t in targets
+            }
         try:
             self._with_session(device, deadline, body, keep=keep)
         except StonithError as exc:

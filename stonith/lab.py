@@ -6,7 +6,8 @@ A device file's ``[mock]`` table says how to start the mock standing in for it::
     type = "baytech"                       # default: the device's type
     args = ["--model", "rpc3", "--listen", "127.0.0.1:17023", "--names", "node1,node2"]
 
-The mock gets the device's secrets through its environment (STONITH_MOCK_PASSWORD), never argv,
+The mock gets the device's secrets through its environment (STONITH_MOCK_PASSWORD, and an SNMP
+agent's community as STONITH_MOCK_COMMUNITY), never argv,
 and writes its ground truth to ``<state_dir>/<device>.json``.
 """
 
@@ -91,6 +92,9 @@ class Lab:
         password = device.driver.config.get("password")
         if isinstance(password, str):
             env["STONITH_MOCK_PASSWORD"] = password
+        community = device.driver.config.get("community")
+        if isinstance(community, str):  # SNMP agents: the read-write community is their secret
+            env["STONITH_MOCK_COMMUNITY"] = community
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

@@ -60,6 +60,42 @@ def test_conformance_suite_on_the_shipped_lab(tmp_path: Path) -> None:
     assert "hwtests:" in result.stdout  # the terminal table
 
 
+@pytest.mark.slow
+def test_conformance_suite_on_every_mock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stonith.mocks.__main__ import MOCKS
+
+    from stonith.inventory import load_dir
+
+    report = tmp_path / "hw.json"
+    result = run(
+        "-m", "pytest", "hwtests/test_conformance.py", "-q", "-p", "no:cacheprovider",
+        "--devices", "hwtests/every-mock.d", "--json-report", str(report),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    rows = json.loads(report.read_text())["tests"]
+    assert [r["nodeid"] for r in rows if r["outcome"] == "failed"] == []
+    outcomes = {(r["test"], r["subject"]): r["outcome"] for r in rows}
+    monkeypatch.setenv("STONITH_LAB_PASSWORD", "lab-load-only")
+    inventory = load_dir(str(REPO / "hwtests" / "every-mock.d"))
+    assert {str((d.mock or {}).get("type", d.type)) for d in inventory.devices} == set(MOCKS)
+    for entry in inventory.devices:
+        for test in ("test_list", "test_status", "test_unreachable", "test_deadline"):
+            assert outcomes[(test, entry.name)] == "passed", (test, entry.name)
+        if not entry.info.capabilities.status:
+            continue  # the suite expects its fences to be refused (see test_conformance.py)
+        nodes = sorted(entry.hosts or {}) or _mock_names(entry.mock or {})
+        for test in ("test_off_on", "test_reset"):
+            assert any(outcomes.get((test, n)) == "passed" for n in nodes), (test, entry.name, nodes)
+    assert outcomes[("test_dual_psu", "dual1")] == "passed"
+    assert outcomes[("test_concurrent_clients", "")] == "passed"
+
+
+def _mock_names(mock: dict[str, object]) -> list[str]:
+    """Outlet names a [mock] table starts its mock with (node names where the file has no [hosts])."""
+    args = [str(a) for a in mock.get("args", [])]  # type: ignore[attr-defined]
+    return args[args.index("--names") + 1].split(",") if "--names" in args[:-1] else []
+
+
 def test_dry_run_against_real_hardware_switches_nothing(tmp_path: Path) -> None:
     from stonith.mocks.harness import start_mock
 

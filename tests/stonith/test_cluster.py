@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stonith.cluster import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
-from stonith.driver import OFF, ON, Outlet
+from stonith.driver import OFF, ON, Capabilities, DriverInfo, Outlet
 from stonith.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, Truth
 
@@ -314,3 +314,25 @@ def test_groups_beyond_the_thread_limit_are_batched_together() -> None:
     fencer = Fencer(Inventory(entries, "/test"), timeout=5, max_workers=2)
     results = fencer.run("reset", [f"n{i}" for i in range(6)])
     assert [r.result for r in results] == [OK] * 6
+
+
+class _BlindPdu(FakePdu):
+    """A device that can switch but not read its outlets back (like nw_rpc100s)."""
+
+    INFO = DriverInfo(
+        "blindpdu",
+        shortdesc="Blind PDU",
+        description="Switches, cannot read back",
+        fields=FakePdu.INFO.fields,
+        capabilities=Capabilities(multi=True, sessions=1, status=False),
+    )
+
+
+@pytest.mark.parametrize("verb", ["off", "on", "reset"])
+def test_a_device_without_read_back_is_refused_before_anything_is_switched(verb: str) -> None:
+    a, ta = device("a", 181, {"n": ["1"]})
+    a.driver = _BlindPdu({"unit": 181})
+    results = Fencer(Inventory([a], "/test"), timeout=5).run(verb, ["n"])
+    assert results[0].result == FAILED and not results[0].fenced
+    assert "cannot read outlet state back" in results[0].message
+    assert ta.events == [] and ta.connects == 0  # not even a session
