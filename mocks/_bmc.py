@@ -29,11 +29,10 @@ Events record real chassis changes (``on``/``off``) and resets (``reset``: power
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import tempfile
 import threading
 import time
+
+from stonith.mocks._common import write_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -238,16 +237,7 @@ class Lab:
     def _save(self) -> None:
         if not self.state_file:
             return
-        data = json.dumps(self.snapshot(), indent=1, sort_keys=True)
-        directory = os.path.dirname(os.path.abspath(self.state_file))
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(data + "\n")
-            os.replace(tmp, self.state_file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_state(self.state_file, self.snapshot())
 
     def close(self) -> None:
         self.closed = True

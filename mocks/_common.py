@@ -248,18 +248,9 @@ class Outlets:
     def _save(self) -> None:
         if not self._state_file:
             return
-        # Serialised by a lock of its own so that concurrent relay timers never interleave renames.
+        # Serialised by a lock of its own so that concurrent writers never interleave renames.
         with _SAVE_LOCK:
-            data = json.dumps(self.snapshot(), indent=1, sort_keys=True)
-            directory = os.path.dirname(os.path.abspath(self._state_file))
-            fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(data + "\n")
-                os.replace(tmp, self._state_file)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            write_state(self._state_file, self.snapshot())
 
     def close(self) -> None:
         with self._lock:
@@ -269,6 +260,19 @@ class Outlets:
 
 
 _SAVE_LOCK = threading.Lock()
+
+
+def write_state(path: str, truth: dict[str, Any]) -> None:
+    """Write a mock's ground truth to ``path`` atomically (readers never see half a file)."""
+    data = json.dumps(truth, indent=1, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------------------------------------
