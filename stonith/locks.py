@@ -51,19 +51,7 @@ _lock_dirs: dict[str | None, str] = {}  # STONITH_LOCK_DIR -> the directory in u
 
 
 def _safe(key: str) -> str:
-    return key.translate(_UNSAFE)[:200]
-
-
-class _Unsafe(dict[int, str]):
-    """str.translate table: letters, digits and -_.@ stay, anything else becomes _."""
-
-    def __missing__(self, code: int) -> str:
-        char = chr(code)
-        self[code] = out = char if char.isalnum() or char in "-_.@" else "_"
-        return out
-
-
-_UNSAFE = _Unsafe()
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in key)[:200]
 
 
 def _semaphore(key: str, slots: int) -> threading.BoundedSemaphore:
