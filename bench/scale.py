@@ -6,9 +6,11 @@ Starts the BayTech mocks (one process each, one session each, like the hardware)
 devices.d for them, and times with the installed ``stonith``:
 
 - ``stonith status`` of every node, and ``stonith reset`` of every node;
-- the same commands for the share of one device alone (its 24 nodes), the device's own minimum;
+- the same commands for the share of one device alone, the device's own minimum, for each kind of
+  share: a full PDU (every outlet wanted), the last PDU when the nodes do not fill it (its outlets
+  are switched one by one), one BMC;
 
-then prints wall times, the ratio all-nodes / slowest-single-device-share, and the peak RSS of the
+then prints wall times, the ratio all-nodes / slowest single-device share, and the peak RSS of the
 ``stonith`` process.  Goals (issue: cluster layer): status <= 2 s, reset <= 1.2x the single-device
 minimum.  Not a timed unit test: it reports, it does not assert.
 """
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(
         os.environ,
         SCALE_PW=PASSWORD,
-        STONITH_AUDIT="none",
+        STONITH_AUDIT=str(tmp / "audit.jsonl"),  # on, as in production: its writes are part of the cost
         STONITH_LOCK_DIR=str(tmp / "locks"),
         PYTHONUNBUFFERED="1",
     )
@@ -118,14 +120,18 @@ def main(argv: list[str] | None = None) -> int:
                     f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
                 )
             nodeset += f",bmc[001-{args.bmcs:03d}]"
-        share_set = ",".join(shares[0])
+        # One share of each kind: what differs between devices is how much one session has to do.
+        alone = {f"a full PDU ({len(shares[0])} nodes)": ",".join(shares[0])}
+        if len(shares[-1]) != len(shares[0]):
+            alone[f"the last PDU ({len(shares[-1])} nodes)"] = ",".join(shares[-1])
+        if args.bmcs:
+            alone["one BMC"] = "bmc001"
+        plan = [("status, all nodes", "status", nodeset)]
+        plan += [(f"status, {what}", "status", target) for what, target in alone.items()]
+        plan += [("reset, all nodes", "reset", nodeset)]
+        plan += [(f"reset, {what}", "reset", target) for what, target in alone.items()]
         rows = []
-        for label, verb, target in (
-            ("status, all nodes", "status", nodeset),
-            ("status, one device's share", "status", share_set),
-            ("reset, all nodes", "reset", nodeset),
-            ("reset, one device's share", "reset", share_set),
-        ):
+        for label, verb, target in plan:
             samples = [
                 _run([STONITH, verb, target, "--devices", str(devices), "--quiet"], env)
                 for _ in range(args.runs)
@@ -142,19 +148,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(shares)} BayTech mocks x {args.outlets} outlets, {args.nodes} nodes, {args.bmcs} IPMI BMCs, "
         f"relay delay {args.relay_delay}s, {args.runs} runs (median)"
     )
-    print(f"{'command':30} {'wall':>8} {'peak RSS':>10}  exit")
+    print(f"{'command':34} {'wall':>8} {'peak RSS':>10}  exit")
     for label, wall, rss, codes in rows:
-        print(f"{label:30} {wall:7.2f}s {rss / 1024:8.1f}MB  {codes}")
-    status_ratio = rows[0][1] / rows[1][1]
-    reset_ratio = rows[2][1] / rows[3][1]
-    print(
-        f"status all / one device: {status_ratio:.2f}x (goal: all nodes <= 2 s: "
-        f"{'met' if rows[0][1] <= 2 else 'NOT met'})"
-    )
-    print(
-        f"reset  all / one device: {reset_ratio:.2f}x "
-        f"(goal <= 1.2x: {'met' if reset_ratio <= 1.2 else 'NOT met'})"
-    )
+        print(f"{label:34} {wall:7.2f}s {rss / 1024:8.1f}MB  {codes}")
+    for verb in ("status", "reset"):
+        everything = next(wall for label, wall, _, _ in rows if label == f"{verb}, all nodes")
+        alone_rows = [(label, wall) for label, wall, _, _ in rows if label.startswith(verb)]
+        slowest, baseline = max(alone_rows[1:], key=lambda row: row[1])
+        verdict = (
+            f"all nodes <= 2 s: {'met' if everything <= 2 else 'NOT met'}"
+            if verb == "status"
+            else f"<= 1.2x: {'met' if everything / baseline <= 1.2 else 'NOT met'}"
+        )
+        print(
+            f"{verb:6} all / slowest single device ({slowest.split(', ', 1)[1]}): "
+            f"{everything / baseline:.2f}x (goal: {verdict})"
+        )
     return 0
 
 

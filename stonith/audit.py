@@ -38,30 +38,65 @@ class Audit:
         duration: float,
         error: str | None = None,
     ) -> None:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            + f".{int(time.time() * 1000) % 1000:03d}Z",
-            "node": node,
-            "device": device,
-            "outlets": outlets,
-            "verb": verb,
-            "result": result,
-            "duration": round(duration, 3),
-        }
-        if error:
-            entry["error"] = error
-        line = json.dumps(entry, sort_keys=True)
+        self.record_many(
+            [Entry(node, device, outlets, verb, result, duration, error)],
+        )
+
+    def record_many(self, entries: list[Entry]) -> None:
+        """Several actions at once (every node of one device phase): one write, not one per node."""
+        if self.destination == "none" or not entries:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        lines = [(entry, json.dumps(entry.as_dict(stamp), sort_keys=True)) for entry in entries]
         with self._lock:
-            if self.destination == "none":
-                return
             if self.destination == "syslog":
                 import syslog
 
                 syslog.openlog("stonith", 0, syslog.LOG_AUTHPRIV)
-                syslog.syslog(syslog.LOG_NOTICE if result == "ok" else syslog.LOG_ERR, line)
+                for entry, line in lines:
+                    syslog.syslog(syslog.LOG_NOTICE if entry.result == "ok" else syslog.LOG_ERR, line)
                 return
             fd = os.open(self.destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, (line + "\n").encode())
+                os.write(fd, "".join(line + "\n" for _, line in lines).encode())
             finally:
                 os.close(fd)
+
+
+class Entry:
+    """One action of one device for one node."""
+
+    __slots__ = ("device", "duration", "error", "node", "outlets", "result", "verb")
+
+    def __init__(
+        self,
+        node: str,
+        device: str,
+        outlets: list[str],
+        verb: str,
+        result: str,
+        duration: float,
+        error: str | None = None,
+    ) -> None:
+        self.node = node
+        self.device = device
+        self.outlets = outlets
+        self.verb = verb
+        self.result = result
+        self.duration = duration
+        self.error = error
+
+    def as_dict(self, stamp: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "time": stamp,
+            "node": self.node,
+            "device": self.device,
+            "outlets": self.outlets,
+            "verb": self.verb,
+            "result": self.result,
+            "duration": round(self.duration, 3),
+        }
+        if self.error:
+            entry["error"] = self.error
+        return entry

@@ -85,7 +85,7 @@ class OutletState:
 class DeviceResult:
     """What one device did for one node in one phase."""
 
-    __slots__ = ("device", "error", "exit_code", "level", "outlets", "phase")
+    __slots__ = ("device", "error", "exit_code", "level", "outlets", "phase", "read_at")
 
     def __init__(
         self,
@@ -95,6 +95,7 @@ class DeviceResult:
         outlets: list[OutletState],
         error: str | None = None,
         exit_code: int = 0,
+        read_at: float = 0.0,
     ) -> None:
         self.device = device
         self.phase = phase
@@ -102,6 +103,7 @@ class DeviceResult:
         self.outlets = outlets
         self.error = error
         self.exit_code = exit_code
+        self.read_at = read_at  # time.monotonic() when the outlets were read as they are
 
     def reached(self, state: str) -> bool:
         return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
@@ -362,12 +364,13 @@ class Fencer:
                 state = OFF if phase == "off" else ON
                 (driver.off_many if state == OFF else driver.on_many)(wanted, dl)
                 seen = _read_back(driver, wanted, state, dl)
+            read_at = time.monotonic()
             for target in targets:
                 if target.node in resolved:
                     states = [
                         OutletState(o.id, o.name, seen.get(o.id, UNKNOWN)) for o in resolved[target.node]
                     ]
-                    results[target.node] = DeviceResult(device.name, phase, level, states)
+                    results[target.node] = DeviceResult(device.name, phase, level, states, read_at=read_at)
             return wanted
 
         if phase != "status" and not device.driver.INFO.capabilities.status:
@@ -401,17 +404,23 @@ class Fencer:
                 )
         duration = time.monotonic() - started
         if self.audit is not None and phase != "status":
-            for node, result in results.items():
-                wanted_state = OFF if phase == "off" else ON
-                self.audit.record(
-                    node=node,
-                    device=device.name,
-                    outlets=[o.id for o in result.outlets],
-                    verb=phase,
-                    result=OK if result.reached(wanted_state) else FAILED,
-                    duration=duration,
-                    error=result.error,
-                )
+            from stonith.audit import Entry
+
+            wanted_state = OFF if phase == "off" else ON
+            self.audit.record_many(
+                [
+                    Entry(
+                        node,
+                        device.name,
+                        [o.id for o in result.outlets],
+                        phase,
+                        OK if result.reached(wanted_state) else FAILED,
+                        duration,
+                        result.error,
+                    )
+                    for node, result in results.items()
+                ]
+            )
         return results
 
     def _run_phase(
@@ -437,7 +446,10 @@ class Fencer:
                 for node, result in results.items():
                     out[node].append(result)
 
-        self._parallel(one, list(devices.values()))
+        # Largest share first: a PDU with 24 nodes to switch is the critical path of the phase, a BMC
+        # with one is not; started last (behind 200 BMC handshakes) it would finish last.
+        order = sorted(devices.values(), key=lambda d: -len(by_device[d.name]))
+        self._parallel(one, order)
         return out
 
     # -- operations --------------------------------------------------------------------------
@@ -529,7 +541,7 @@ class Fencer:
             return done
         # Nodes that share no device do not wait for each other: each group of devices linked by
         # a node (a dual-PSU node links its two PDUs) runs off -> settle -> on at its own pace.
-        groups = _linked_groups(at_level)
+        groups = _largest_first(_linked_groups(at_level))
         if len(groups) > self.max_workers:  # more groups than threads: a few bigger batches
             buckets: list[dict[str, list[_Target]]] = [{} for _ in range(self.max_workers)]
             for index, group in enumerate(groups):
@@ -571,8 +583,11 @@ class Fencer:
         needed = {t.device.name for n in fenced for t in at_level[n]}
         self._release_held({t.device.name for ts in at_level.values() for t in ts} - needed)
         if fenced:
+            # The settle runs from the moment the last outlet was read back off, not from the end of
+            # this thread's bookkeeping (audit lines, closing sessions no fenced node needs).
             settle = max(t.device.settle for n in fenced for t in at_level[n])
-            deadline.sleep(settle)
+            off_since = max(d.read_at for n in fenced for d in phase[n])
+            deadline.sleep(max(0.0, off_since + settle - time.monotonic()))
             on_phase = self._run_phase("on", level, {n: at_level[n] for n in fenced}, deadline)
             for node in fenced:
                 results[node].devices.extend(on_phase[node])
@@ -615,6 +630,12 @@ def _linked_groups(by_node: dict[str, list[_Target]]) -> list[dict[str, list[_Ta
     for node, targets in by_node.items():
         groups.setdefault(root(targets[0].device.name), {})[node] = targets
     return list(groups.values())
+
+
+def _largest_first(groups: list[dict[str, list[_Target]]]) -> list[dict[str, list[_Target]]]:
+    """Groups with the most node-device targets first (longest job first: the makespan of many
+    parallel groups on a few cores is set by the big ones, which must not queue behind small ones)."""
+    return sorted(groups, key=lambda group: -sum(len(targets) for targets in group.values()))
 
 
 def _resolve(outlets: Sequence[Outlet], target: _Target) -> list[Outlet]:

@@ -31,6 +31,7 @@ DEFAULT_PORT = 23
 
 # RFC 854 command bytes.
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+IAC_BYTE = bytes((IAC,))
 
 # Parser states of the IAC decoder.
 _DATA, _IAC, _OPTION, _SB, _SB_IAC = range(5)
@@ -48,39 +49,51 @@ class TelnetDecoder:
         self.replies = bytearray()
 
     def feed(self, data: bytes) -> bytes:
+        if self._state == _DATA and IAC_BYTE not in data:
+            return data  # the common case: plain text, nothing to strip
         out = bytearray()
-        for byte in data:
-            state = self._state
-            if state == _DATA:
-                if byte == IAC:
-                    self._state = _IAC
-                else:
-                    out.append(byte)
-            elif state == _IAC:
-                if byte == IAC:
-                    out.append(IAC)  # escaped data byte 0xFF
-                    self._state = _DATA
-                elif byte in (DO, DONT, WILL, WONT):
-                    self._command = byte
-                    self._state = _OPTION
-                elif byte == SB:
-                    self._state = _SB
-                else:
-                    self._state = _DATA  # NOP, GA, AYT, ...: two-byte commands carry no data
-            elif state == _OPTION:
-                if self._command == DO:
-                    self.replies += bytes((IAC, WONT, byte))
-                elif self._command == WILL:
-                    self.replies += bytes((IAC, DONT, byte))
-                self._state = _DATA
-            elif state == _SB:
-                if byte == IAC:
-                    self._state = _SB_IAC
-            elif byte == SE:  # _SB_IAC
-                self._state = _DATA
+        pos, end = 0, len(data)
+        while pos < end:
+            if self._state == _DATA:  # copy plain text up to the next IAC in one slice
+                found = data.find(IAC_BYTE, pos)
+                if found < 0:
+                    out += data[pos:]
+                    break
+                out += data[pos:found]
+                self._state = _IAC
+                pos = found + 1
             else:
-                self._state = _SB  # IAC IAC inside a subnegotiation, or a malformed one: keep skipping
+                self._command_byte(data[pos], out)
+                pos += 1
         return bytes(out)
+
+    def _command_byte(self, byte: int, out: bytearray) -> None:
+        """One byte of an IAC sequence (any state but plain data)."""
+        state = self._state
+        if state == _IAC:
+            if byte == IAC:
+                out.append(IAC)  # escaped data byte 0xFF
+                self._state = _DATA
+            elif byte in (DO, DONT, WILL, WONT):
+                self._command = byte
+                self._state = _OPTION
+            elif byte == SB:
+                self._state = _SB
+            else:
+                self._state = _DATA  # NOP, GA, AYT, ...: two-byte commands carry no data
+        elif state == _OPTION:
+            if self._command == DO:
+                self.replies += bytes((IAC, WONT, byte))
+            elif self._command == WILL:
+                self.replies += bytes((IAC, DONT, byte))
+            self._state = _DATA
+        elif state == _SB:
+            if byte == IAC:
+                self._state = _SB_IAC
+        elif byte == SE:  # _SB_IAC
+            self._state = _DATA
+        else:
+            self._state = _SB  # IAC IAC inside a subnegotiation, or a malformed one: keep skipping
 
 
 class TelnetStream(Stream):

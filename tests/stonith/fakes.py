@@ -39,6 +39,8 @@ class Truth:
         self.connects = 0  # sessions opened
         self.drop_session_before_on = False  # the session dies while the reset settles
         self.single_session = False
+        self.read_delay = 0.0  # seconds a status read takes
+        self.timeline: list[tuple[float, str, str, str]] = []  # (monotonic, "read"/"switch", outlet, state)
 
     def switch(self, outlet: str, state: str) -> None:
         with self.lock:
@@ -47,6 +49,7 @@ class Truth:
             if self.state[outlet] != state:
                 self.state[outlet] = state
             self.events.append((next(_clock), outlet, state))
+            self.timeline.append((time.monotonic(), "switch", outlet, state))
 
 
 class FakePdu(Driver):
@@ -95,7 +98,11 @@ class FakePdu(Driver):
         return [Outlet(i, n) for i, n in self.truth.names.items()]
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
-        return self.truth.state[outlet.id]
+        if self.truth.read_delay:
+            time.sleep(self.truth.read_delay)
+        state = self.truth.state[outlet.id]
+        self.truth.timeline.append((time.monotonic(), "read", outlet.id, state))
+        return state
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         if self.truth.drop_session_before_on:

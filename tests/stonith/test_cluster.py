@@ -48,6 +48,19 @@ def test_dual_supply_all_off_before_any_on() -> None:
     assert states == [OFF, OFF, ON, ON]
 
 
+def test_settle_runs_from_the_last_outlet_read_back_off() -> None:
+    a, ta = device("a", 13, {"db1": ["5"]}, settle=0.3)
+    b, tb = device("b", 14, {"db1": ["6"]}, settle=0.3)
+    tb.read_delay = 0.2  # b confirms its outlet off 0.2 s after a does
+    results = Fencer(Inventory([a, b], "/test"), timeout=5).run("reset", ["db1"])
+    assert results[0].result == OK
+    timeline = sorted(ta.timeline + tb.timeline)
+    last_off_read = max(t for t, kind, _, state in timeline if kind == "read" and state == OFF)
+    first_on = min(t for t, kind, _, state in timeline if kind == "switch" and state == ON)
+    assert first_on - last_off_read >= 0.3
+    assert first_on - last_off_read < 0.3 + 0.15  # and not a second settle after the bookkeeping
+
+
 def test_dual_supply_with_one_device_down_is_not_fenced_and_other_outlet_stays_off() -> None:
     a, ta = device("a", 21, {"db1": ["5"]})
     b, tb = device("b", 22, {"db1": ["6"]})

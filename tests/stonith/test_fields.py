@@ -101,9 +101,10 @@ def _scalar_values(field: Field) -> st.SearchStrategy:
         high = None if field.maxval is None else int(field.maxval)
         return st.integers(min_value=low, max_value=high)
     if kind in (F.FLOAT, F.SECONDS):
-        return st.floats(
-            min_value=field.minval, max_value=field.maxval, allow_nan=False, allow_infinity=False
-        )
+        # + 0.0 turns a bound of -0.0 into 0.0: hypothesis finds no float between 0 and -0.0.
+        low = None if field.minval is None else field.minval + 0.0
+        high = None if field.maxval is None else field.maxval + 0.0
+        return st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False)
     if kind == F.ENUMERATION:
         return st.sampled_from(field.enumset)
     if field.regex:

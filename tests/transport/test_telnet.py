@@ -74,6 +74,34 @@ def test_decoder_is_split_invariant(data, cuts):
     assert pieces.replies == whole.replies
 
 
+# One token of a telnet stream: (bytes on the wire, data it carries, refusal it asks for).
+_TOKENS = st.one_of(
+    st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\xff", b"")).map(lambda b: (b, b, b"")),
+    st.just((bytes([IAC, IAC]), b"\xff", b"")),
+    st.integers(0, 254).map(lambda o: (bytes([IAC, DO, o]), b"", bytes([IAC, WONT, o]))),
+    st.integers(0, 254).map(lambda o: (bytes([IAC, WILL, o]), b"", bytes([IAC, DONT, o]))),
+    st.integers(0, 254).map(lambda o: (bytes([IAC, WONT, o]), b"", b"")),
+    st.integers(0, 254).map(lambda o: (bytes([IAC, DONT, o]), b"", b"")),
+    st.sampled_from([241, 246, 249]).map(lambda c: (bytes([IAC, c]), b"", b"")),  # NOP, AYT, GA
+    st.binary(max_size=20).map(
+        lambda b: (bytes([IAC, SB]) + b.replace(b"\xff", b"\xff\xff") + bytes([IAC, SE]), b"", b"")
+    ),
+)
+
+
+@given(st.lists(_TOKENS, max_size=30), st.lists(st.integers(min_value=0, max_value=400), max_size=8))
+def test_decoder_yields_exactly_the_data_of_a_token_stream(tokens, cuts):
+    wire = b"".join(t[0] for t in tokens)
+    decoder = TelnetDecoder()
+    out = b""
+    start = 0
+    for cut in [*sorted(cuts), len(wire)]:
+        out += decoder.feed(wire[start:cut])
+        start = max(start, cut)
+    assert out == b"".join(t[1] for t in tokens)
+    assert bytes(decoder.replies) == b"".join(t[2] for t in tokens)
+
+
 def test_expect_negotiation_tokens_and_write_escape():
     def script(conn, peer):
         conn.sendall(bytes([IAC, DO, 24]) + b"Enter pass" + bytes([IAC, WILL, 1]) + b"word>")
