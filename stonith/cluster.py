@@ -28,10 +28,10 @@ not.  Every wait is bounded by the operation's deadline.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from stonith import locks
 from stonith.deadline import Deadline
@@ -264,9 +264,7 @@ class Fencer:
         if len(items) == 1:
             fn(items[0])
             return
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            for future in [pool.submit(fn, item) for item in items]:
-                future.result()
+        fan_out(fn, items, self.max_workers)
 
     def _with_session(
         self,
@@ -611,6 +609,47 @@ class Fencer:
     def _report(self, result: NodeResult) -> None:
         if self.progress is not None:
             self.progress(result)
+
+
+def fan_out(fn: Callable[[_T], object], items: Sequence[_T], limit: int) -> None:
+    """Call ``fn`` on every item, at most ``limit`` at a time, one thread each; re-raise the first error.
+
+    Raw threads, not ``threading.Thread``: its ``start()`` waits until the new thread has run, and
+    with hundreds of device threads busy that wait (two hand-overs of the interpreter lock per
+    thread) made the last of 242 devices start 0.4 s after the first.
+    """
+    pending = iter(items)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    workers = min(limit, len(items))
+    running = [workers]
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    item = next(pending, _NONE)
+                if item is _NONE:
+                    return
+                try:
+                    fn(item)  # type: ignore[arg-type]
+                except BaseException as exc:  # handed to the caller, as a pool's future would
+                    errors.append(exc)
+        finally:
+            with lock:
+                running[0] -= 1
+                if not running[0]:
+                    done.set()
+
+    for _ in range(workers):
+        _thread.start_new_thread(work, ())
+    done.wait()
+    if errors:
+        raise errors[0]
+
+
+_NONE = object()
 
 
 def _linked_groups(by_node: dict[str, list[_Target]]) -> list[dict[str, list[_Target]]]:

@@ -349,3 +349,32 @@ def test_a_device_without_read_back_is_refused_before_anything_is_switched(verb:
     assert results[0].result == FAILED and not results[0].fenced
     assert "cannot read outlet state back" in results[0].message
     assert ta.events == [] and ta.connects == 0  # not even a session
+
+
+def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
+    from stonith.cluster import fan_out
+
+    lock = threading.Lock()
+    active, peak, seen = [0], [0], []
+
+    def work(item: int) -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.01)
+        with lock:
+            active[0] -= 1
+            seen.append(item)
+
+    fan_out(work, list(range(20)), 4)
+    assert sorted(seen) == list(range(20)) and peak[0] == 4
+
+    def fail(item: int) -> None:
+        seen.append(item)
+        if item == 3:
+            raise ValueError("device 3 broke")
+
+    seen.clear()
+    with pytest.raises(ValueError, match="device 3"):
+        fan_out(fail, list(range(8)), 3)
+    assert sorted(seen) == list(range(8))  # one failure does not stop the others
