@@ -29,6 +29,8 @@ Events record real chassis changes (``on``/``off``) and resets (``reset``: power
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
 import time
 
@@ -112,7 +114,7 @@ class Chassis:
         self.off_delay = off_delay
         self.on_delay = on_delay
         self.events: list[dict[str, Any]] = []
-        self._timer: threading.Timer | None = None
+        self._generation = 0  # bumped by every command: a change scheduled before it is void
         self._lock = threading.Lock()
 
     @property
@@ -152,26 +154,22 @@ class Chassis:
 
     def _schedule(self, steps: list[tuple[float, str]]) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._generation += 1
             if not steps:
                 return
             delay, state = steps[0]
             self._pending = state
-            if delay > 0:
-                timer = threading.Timer(delay, self._apply, (state, steps[1:]))
-                timer.daemon = True
-                self._timer = timer
-                timer.start()
-                return
-        self._apply(state, steps[1:])
+            generation = self._generation
+        if delay > 0:
+            self.lab.at(time.monotonic() + delay, self, generation, state, steps[1:])
+            return
+        self.apply(generation, state, steps[1:])
 
-    def _apply(self, state: str, rest: list[tuple[float, str]]) -> None:
+    def apply(self, generation: int, state: str, rest: list[tuple[float, str]]) -> None:
+        """A scheduled change comes due; void if a later command has come in since."""
         with self._lock:
-            if self.lab.closed:
+            if self.lab.closed or generation != self._generation:
                 return
-            self._timer = None
             self._pending = None
             changed = self._truth != state
             self._truth = state
@@ -194,9 +192,7 @@ class Chassis:
 
     def cancel(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._generation += 1
 
 
 class Lab:
@@ -209,6 +205,13 @@ class Lab:
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._saver: threading.Thread | None = None
+        # Due chassis changes, applied in time order by one clock thread (not a timer thread per
+        # command: 200 BMCs switching at once would start 200 threads, and timers due a few ms
+        # apart fire in any order under load).
+        self._due: list[tuple[float, int, Chassis, int, str, list[tuple[float, str]]]] = []
+        self._due_changed = threading.Condition()
+        self._order = itertools.count()
+        self._clock: threading.Thread | None = None
 
     def add(self, address: str, chassis: Chassis) -> None:
         self.chassis[address] = chassis
@@ -221,6 +224,27 @@ class Lab:
 
     def changed(self) -> None:
         self._dirty.set()
+
+    def at(
+        self, when: float, chassis: Chassis, generation: int, state: str, rest: list[tuple[float, str]]
+    ) -> None:
+        """Apply ``state`` to ``chassis`` at monotonic time ``when``."""
+        with self._due_changed:
+            heapq.heappush(self._due, (when, next(self._order), chassis, generation, state, rest))
+            if self._clock is None:
+                self._clock = threading.Thread(target=self._tick, name="bmc-clock", daemon=True)
+                self._clock.start()
+            self._due_changed.notify()
+
+    def _tick(self) -> None:
+        while not self.closed:
+            with self._due_changed:
+                now = time.monotonic()
+                if not self._due or self._due[0][0] > now:
+                    self._due_changed.wait(self._due[0][0] - now if self._due else None)
+                    continue
+                _, _, chassis, generation, state, rest = heapq.heappop(self._due)
+            chassis.apply(generation, state, rest)
 
     def snapshot(self) -> dict[str, Any]:
         devices = {address: c.snapshot() for address, c in self.chassis.items()}
@@ -243,6 +267,10 @@ class Lab:
         self.closed = True
         for chassis in self.chassis.values():
             chassis.cancel()
+        with self._due_changed:
+            self._due_changed.notify()
+        if self._clock is not None:
+            self._clock.join(2.0)
         self._stop.set()
         if self._saver is not None:
             self._saver.join(2.0)
