@@ -194,13 +194,22 @@ def parse_v15(packet: bytes) -> tuple[int, int, int, bytes, bytes]:
 class Keys:
     """The integrity and confidentiality keys of one RMCP+ session."""
 
-    __slots__ = ("aes", "conf", "integ", "k1")
+    __slots__ = ("_cipher", "aes", "conf", "integ", "k1")
 
     def __init__(self, suite: tuple[int, int, int], sik: bytes) -> None:
         auth, self.integ, self.conf = suite
         hash_fn = AUTH_ALGORITHMS[auth]
         self.k1 = hmac_digest(hash_fn, sik, CONST_1)
         self.aes = hmac_digest(hash_fn, sik, CONST_2)[:16]
+        self._cipher: Any = None
+
+    def cipher(self, iv: bytes) -> Any:
+        """AES-CBC-128 with this session's key and ``iv`` (the key object is built once per session)."""
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        if self._cipher is None:
+            self._cipher = algorithms.AES(self.aes)
+        return Cipher(self._cipher, modes.CBC(iv))
 
 
 def v20_packet(
@@ -210,12 +219,10 @@ def v20_packet(
     body = payload
     ptype = payload_type
     if keys is not None and keys.conf == CONF_AES:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
         iv = os.urandom(16)
         pad = (16 - (len(payload) + 1) % 16) % 16
         plain = payload + bytes(range(1, pad + 1)) + bytes([pad])
-        enc = Cipher(algorithms.AES(keys.aes), modes.CBC(iv)).encryptor()
+        enc = keys.cipher(iv).encryptor()
         body = iv + enc.update(plain) + enc.finalize()
         ptype |= 0x80
     if keys is not None and keys.integ:
@@ -250,9 +257,7 @@ def parse_v20(packet: bytes, keys: Keys | None = None) -> tuple[int, int, int, b
     if ptype & 0x80:
         if keys is None or keys.conf != CONF_AES or len(body) < 32 or len(body) % 16:
             raise ValueError("cannot decrypt")
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        dec = Cipher(algorithms.AES(keys.aes), modes.CBC(body[:16])).decryptor()
+        dec = keys.cipher(body[:16]).decryptor()
         plain = dec.update(body[16:]) + dec.finalize()
         pad = plain[-1]
         if pad > 15:
