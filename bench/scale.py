@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     names=share,
                     password=PASSWORD,
                     relay_delay=args.relay_delay,
+                    state_file=None,  # no ground-truth file: instrumentation real hardware does not pay
                 )
             )
             (devices / f"pdu{index:02d}.toml").write_text(
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         hosts=chunk,
                         password=PASSWORD,
                         relay_delay=args.relay_delay,
+                        state_file=None,
                     )
                 )
                 addresses += mock.info["addresses"]
