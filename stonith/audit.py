@@ -27,23 +27,8 @@ class Audit:
         self.destination = dest
         self._lock = threading.Lock()
 
-    def record(
-        self,
-        *,
-        node: str,
-        device: str,
-        outlets: list[str],
-        verb: str,
-        result: str,
-        duration: float,
-        error: str | None = None,
-    ) -> None:
-        self.record_many(
-            [Entry(node, device, outlets, verb, result, duration, error)],
-        )
-
-    def record_many(self, entries: list[Entry]) -> None:
-        """Several actions at once (every node of one device phase): one write, not one per node."""
+    def record(self, entries: list[Entry]) -> None:
+        """Actions of one device phase (one per node): one write, not one per node."""
         if self.destination == "none" or not entries:
             return
         now = time.time()

@@ -405,7 +405,7 @@ class Fencer:
             from stonith.audit import Entry
 
             wanted_state = OFF if phase == "off" else ON
-            self.audit.record_many(
+            self.audit.record(
                 [
                     Entry(
                         node,
@@ -642,8 +642,17 @@ def fan_out(fn: Callable[[_T], object], items: Sequence[_T], limit: int) -> None
                 if not running[0]:
                     done.set()
 
-    for _ in range(workers):
-        _thread.start_new_thread(work, ())
+    for started in range(workers):
+        try:
+            _thread.start_new_thread(work, ())
+        except RuntimeError:  # out of threads (ulimit -u, memory): the ones running share the work
+            if not started:
+                raise
+            with lock:
+                running[0] -= workers - started
+                if not running[0]:
+                    done.set()
+            break
     done.wait()
     if errors:
         raise errors[0]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 
 from stonith.mocks._bmc import Chassis, Lab
 from stonith.mocks._common import parse_faults
+
+from tests.mocks.busy import busy_machine
 
 
 def chassis(lab: Lab, delay: float = 0.02, faults: tuple[str, ...] = ()) -> Chassis:
@@ -23,30 +24,21 @@ def settled(lab: Lab, timeout: float = 5.0) -> None:
 
 
 def test_the_chassis_follows_commands_in_the_order_accepted_on_a_busy_machine() -> None:
-    stop = threading.Event()
-
-    def burn() -> None:
-        while not stop.is_set():
-            sum(range(2000))
-
-    hogs = [threading.Thread(target=burn, daemon=True) for _ in range(8)]
-    for hog in hogs:
-        hog.start()
     lab = Lab(None)
     try:
-        machines = [chassis(lab) for _ in range(20)]
-        for _ in range(10):
-            for machine in machines:
-                machine.power("off")
-                time.sleep(0.001)
-                machine.power("on")
-        settled(lab)
+        with busy_machine():
+            machines = [chassis(lab) for _ in range(20)]
+            for _ in range(10):
+                for machine in machines:
+                    machine.power("off")
+                    time.sleep(0.001)
+                    machine.power("on")
+            settled(lab)
         for machine in machines:
             assert machine.truth == "on"  # the last command wins, never a stale "off"
             states = [e["state"] for e in machine.snapshot()["events"]]
             assert all(a != b for a, b in itertools.pairwise(states))  # real changes only
     finally:
-        stop.set()
         lab.close()
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from stonith.mocks._common import Outlets, parse_faults
+
+from tests.mocks.busy import busy_machine
 
 
 def relays(tmp_path=None, delay=0.05, count=4, faults=()):
@@ -30,16 +31,7 @@ def wait_idle(outlets: Outlets, timeout: float = 5.0) -> None:
 def test_relays_follow_commands_in_the_order_accepted_even_on_a_busy_machine() -> None:
     # A late "off" landing after the "on" that followed it is what a real relay controller never
     # does, and what one timer thread per command allowed under load (campaign run 8577).
-    stop = threading.Event()
-
-    def burn() -> None:
-        while not stop.is_set():
-            sum(range(2000))
-
-    hogs = [threading.Thread(target=burn, daemon=True) for _ in range(8)]
-    for hog in hogs:
-        hog.start()
-    try:
+    with busy_machine():
         outlets = relays(delay=0.02, count=1)
         for _ in range(50):
             outlets.switch(1, "off")
@@ -51,8 +43,6 @@ def test_relays_follow_commands_in_the_order_accepted_even_on_a_busy_machine() -
         times = [e["t"] for e in outlets.snapshot()["events"]]
         assert times == sorted(times)
         outlets.close()
-    finally:
-        stop.set()
 
 
 def test_a_relay_moves_only_after_its_delay() -> None:

@@ -378,3 +378,23 @@ def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
     with pytest.raises(ValueError, match="device 3"):
         fan_out(fail, list(range(8)), 3)
     assert sorted(seen) == list(range(8))  # one failure does not stop the others
+
+
+def test_fan_out_goes_on_with_the_threads_it_could_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import _thread
+
+    from stonith.cluster import fan_out
+
+    real = _thread.start_new_thread
+    calls = [0]
+
+    def scarce(fn: object, args: tuple[object, ...]) -> int:
+        calls[0] += 1
+        if calls[0] > 2:
+            raise RuntimeError("can't start new thread")
+        return real(fn, args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_thread, "start_new_thread", scarce)
+    seen: list[int] = []
+    fan_out(seen.append, list(range(10)), 8)
+    assert sorted(seen) == list(range(10))

@@ -65,13 +65,17 @@ def test_decoder_is_split_invariant(data, cuts):
     whole = TelnetDecoder()
     expected = whole.feed(data)
     pieces = TelnetDecoder()
+    assert feed_in_pieces(pieces, data, cuts) == expected
+    assert pieces.replies == whole.replies
+
+
+def feed_in_pieces(decoder: TelnetDecoder, data: bytes, cuts: list[int]) -> bytes:
     out = b""
     start = 0
     for cut in [*sorted(cuts), len(data)]:
-        out += pieces.feed(data[start:cut])
+        out += decoder.feed(data[start:cut])
         start = max(start, cut)
-    assert out == expected
-    assert pieces.replies == whole.replies
+    return out
 
 
 # One token of a telnet stream: (bytes on the wire, data it carries, refusal it asks for).
@@ -91,13 +95,8 @@ _TOKENS = st.one_of(
 
 @given(st.lists(_TOKENS, max_size=30), st.lists(st.integers(min_value=0, max_value=400), max_size=8))
 def test_decoder_yields_exactly_the_data_of_a_token_stream(tokens, cuts):
-    wire = b"".join(t[0] for t in tokens)
     decoder = TelnetDecoder()
-    out = b""
-    start = 0
-    for cut in [*sorted(cuts), len(wire)]:
-        out += decoder.feed(wire[start:cut])
-        start = max(start, cut)
+    out = feed_in_pieces(decoder, b"".join(t[0] for t in tokens), cuts)
     assert out == b"".join(t[1] for t in tokens)
     assert bytes(decoder.replies) == b"".join(t[2] for t in tokens)
 

@@ -1,0 +1,37 @@
+"""The audit log (stonith/audit.py): one JSON line per node and device action, written per phase."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from stonith.audit import Audit, Entry
+
+
+def test_a_phase_is_one_line_per_node_in_a_private_file(tmp_path) -> None:
+    path = tmp_path / "audit.jsonl"
+    audit = Audit(str(path))
+    audit.record(
+        [
+            Entry("n1", "pdu-a", ["1"], "off", "ok", 0.1234),
+            Entry("n2", "pdu-a", ["2", "3"], "off", "failed", 2.0, "outlet 3 still on"),
+        ]
+    )
+    audit.record([Entry("n1", "pdu-a", ["1"], "on", "ok", 0.2)])
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(e["node"], e["verb"], e["result"]) for e in lines] == [
+        ("n1", "off", "ok"),
+        ("n2", "off", "failed"),
+        ("n1", "on", "ok"),
+    ]
+    assert lines[0]["duration"] == 0.123 and "error" not in lines[0]
+    assert lines[1]["outlets"] == ["2", "3"] and lines[1]["error"] == "outlet 3 still on"
+    assert lines[0]["time"].endswith("Z")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_none_writes_nothing(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Audit("none").record([Entry("n1", "pdu-a", ["1"], "off", "ok", 0.1)])
+    assert list(tmp_path.iterdir()) == []
