@@ -368,6 +368,7 @@ def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
 
     fan_out(work, list(range(20)), 4)
     assert sorted(seen) == list(range(20)) and peak[0] == 4
+    fan_out(work, [], 4)  # nothing to do: returns at once
 
     def fail(item: int) -> None:
         seen.append(item)
