@@ -146,7 +146,7 @@ class TelnetStream(Stream):
 
     def _send(self, data: bytes, timeout: float, *, escape: bool = True) -> None:
         if escape:
-            data = data.replace(bytes((IAC,)), bytes((IAC, IAC)))
+            data = data.replace(IAC_BYTE, IAC_BYTE * 2)
         try:
             self._sock.settimeout(max(timeout, 0.001))
             self._sock.sendall(data)
