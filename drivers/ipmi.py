@@ -28,6 +28,10 @@ Assumes:
   second is what BMCs are built for).  Counting from the answer, not from our send, gives a busy
   BMC its full quiet interval, and a status read after a power command comes a full interval
   after the BMC took the command.
+
+The verbs are step generators (``*_steps``, stonith.steps) that yield every wait: the cluster
+layer drives the sessions of hundreds of BMCs from one thread (``NONBLOCKING``); the plain verbs
+run them blocking.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ from stonith.fields import ENUMERATION, HOSTNAME, HOSTPORT, INTEGER, SECONDS, SE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
     from stonith.transport.ipmi import Session
 
 CHASSIS = "1"
@@ -215,6 +220,15 @@ def answered(key: tuple[str, int]) -> None:
 
 def pace(key: tuple[str, int], interval: float, deadline: Deadline) -> None:
     """Wait until ``interval`` seconds have passed since the last command to ``key``; claim the slot."""
+    from stonith.steps import run
+
+    run(pace_steps(key, interval, deadline))
+
+
+def pace_steps(key: tuple[str, int], interval: float, deadline: Deadline) -> Steps[None]:
+    """``pace`` as a step generator."""
+    from stonith.steps import Wait
+
     while True:
         with _RATE_LOCK:
             now = time.monotonic()
@@ -223,13 +237,14 @@ def pace(key: tuple[str, int], interval: float, deadline: Deadline) -> None:
                 _LAST_COMMAND[key] = now
                 return
         if due > deadline.at:
-            deadline.sleep(due - now)
+            yield Wait(deadline.at)
             deadline.check(f"waiting {interval:g} s between commands to BMC {key[0]}")
-        time.sleep(max(0.0, due - now))
+        yield Wait(due)
 
 
 class IpmiLan(Driver):
     INFO = INFO
+    NONBLOCKING = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -254,6 +269,11 @@ class IpmiLan(Driver):
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
+        from stonith.steps import run
+
+        run(self.connect_steps(deadline))
+
+    def connect_steps(self, deadline: Deadline) -> Steps[None]:
         from stonith.transport.ipmi import Session
 
         self.disconnect()
@@ -272,7 +292,7 @@ class IpmiLan(Driver):
             ),
             retransmit=float(self.config.get("retransmit", 1.0)),
         )
-        session.open(deadline)
+        yield from session.open_steps(deadline)
         self._session = session
 
     def disconnect(self) -> None:
@@ -282,20 +302,21 @@ class IpmiLan(Driver):
 
     def _command(
         self, netfn: int, cmd: int, data: bytes, deadline: Deadline, doing: str
-    ) -> tuple[int, bytes]:
+    ) -> Steps[tuple[int, bytes]]:
         if self._session is None:
             raise DeviceError(f"no session with BMC {self.device_name()} (connect first)")
         key = (self._host, self._port)
-        pace(key, float(self.config.get("min_interval", 0.2)), deadline)
+        yield from pace_steps(key, float(self.config.get("min_interval", 0.2)), deadline)
         try:
-            return self._session.command(netfn, cmd, data, deadline, doing)
+            return (yield from self._session.command_steps(netfn, cmd, data, deadline, doing))
         finally:
             answered(key)
 
     def probe(self, deadline: Deadline) -> str:
+        from stonith.steps import run
         from stonith.transport import ipmi as wire
 
-        cc, data = self._command(wire.NETFN_APP, wire.GET_DEVICE_ID, b"", deadline, "Get Device ID")
+        cc, data = run(self._command(wire.NETFN_APP, wire.GET_DEVICE_ID, b"", deadline, "Get Device ID"))
         if cc != 0 or len(data) < 6:
             raise DeviceError(f"BMC {self.device_name()} refused Get Device ID ({wire._cc(cc)})")
         version = f"{data[4] & 0x0F}.{data[4] >> 4}"
@@ -320,20 +341,32 @@ class IpmiLan(Driver):
             raise UnknownOutlet(f'an IPMI BMC has one outlet (the chassis, "1"), not {outlet.id!r}')
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
+        from stonith.steps import run
+
+        return run(self.status_steps(outlet, deadline))
+
+    def status_steps(self, outlet: Outlet, deadline: Deadline) -> Steps[str]:
         from stonith.transport import ipmi as wire
 
         self._check(outlet)
-        cc, data = self._command(wire.NETFN_CHASSIS, wire.CHASSIS_STATUS, b"", deadline, "Get Chassis Status")
+        cc, data = yield from self._command(
+            wire.NETFN_CHASSIS, wire.CHASSIS_STATUS, b"", deadline, "Get Chassis Status"
+        )
         if cc != 0 or not data:
             raise DeviceError(f"BMC {self.device_name()} refused Get Chassis Status ({wire._cc(cc)})")
         return ON if data[0] & 0x01 else OFF
 
     def control(self, outlet: Outlet, verb: str, deadline: Deadline) -> None:
         """Chassis Control: off, on, cycle, reset, diag or soft (accepted = completion code 0)."""
+        from stonith.steps import run
+
+        run(self.control_steps(outlet, verb, deadline))
+
+    def control_steps(self, outlet: Outlet, verb: str, deadline: Deadline) -> Steps[None]:
         from stonith.transport import ipmi as wire
 
         self._check(outlet)
-        cc, _ = self._command(
+        cc, _ = yield from self._command(
             wire.NETFN_CHASSIS,
             wire.CHASSIS_CONTROL,
             bytes([wire.CONTROL[verb]]),
@@ -350,6 +383,20 @@ class IpmiLan(Driver):
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
         self.control(outlet, "off", deadline)
+
+    def status_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[dict[str, str]]:
+        seen: dict[str, str] = {}
+        for outlet in outlets:
+            seen[outlet.id] = yield from self.status_steps(outlet, deadline)
+        return seen
+
+    def on_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        for outlet in outlets:
+            yield from self.control_steps(outlet, "on", deadline)
+
+    def off_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        for outlet in outlets:
+            yield from self.control_steps(outlet, "off", deadline)
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
         """Native cycle per ``reset_method``; not used by verified resets (its completion proves nothing)."""

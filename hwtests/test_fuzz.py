@@ -25,6 +25,7 @@ import contextlib
 import io
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
@@ -798,19 +799,22 @@ class FakeBmcSocket:
         self.full_setup = full_setup
         self.queue: list[bytes] = []
         self.commands: list[tuple[int, int]] = []  # (netfn, cmd) of every IPMI request sent
-        self.timeout = 0.0
+        # Readable while answers are queued: the session waits on this descriptor (stonith.steps).
+        self._bell, self._ring = socket.socketpair()
+        self._bell.setblocking(False)
 
-    def settimeout(self, timeout: float) -> None:
-        self.timeout = timeout
+    def fileno(self) -> int:
+        return self._bell.fileno()
 
     def recv(self, size: int) -> bytes:
         if self.queue:
+            self._bell.recv(1)
             return self.queue.pop(0)[:size]
-        time.sleep(min(self.timeout, 0.01))
-        raise TimeoutError
+        raise BlockingIOError  # a non-blocking socket with nothing to read
 
     def close(self) -> None:
-        pass
+        self._bell.close()
+        self._ring.close()
 
     def send(self, packet: bytes) -> int:
         from stonith.transport import ipmi as wire
@@ -823,7 +827,9 @@ class FakeBmcSocket:
             out = self._answer(action, packet, honest)
         except (ValueError, IndexError, KeyError, __import__("struct").error):
             out = [honest]  # the action does not fit this exchange: answer honestly
-        self.queue += [self._padded(o) if self.full_setup else o for o in out if o]
+        answers = [self._padded(o) if self.full_setup else o for o in out if o]
+        self.queue += answers
+        self._ring.send(b"." * len(answers))
         return len(packet)
 
     def _padded(self, answer: bytes) -> bytes:

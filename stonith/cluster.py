@@ -20,6 +20,11 @@ steps 1-3 at its own pace, so one slow device holds back only the nodes that nee
 ``off`` stops after step 2, ``on`` does only step 3.  ``status``: ON if any outlet reads ON, OFF only
 if every outlet reads OFF, otherwise UNKNOWN.
 
+The logic above is written once, as step generators (``stonith.steps``): a device phase of a
+blocking driver (telnet, SNMP, serial) runs in a thread of its own; groups whose devices are all
+``NONBLOCKING`` (IPMI BMCs) run together on one thread that multiplexes their sockets, so 200
+BMCs cost one thread, not 200.
+
 Devices are locked per session (in-process and across processes, see ``stonith.locks``), so
 one-session devices serialize instead of failing.  Transient failures (unreachable, busy, garbled,
 timeout of one attempt) are retried with back-off inside the deadline; authentication failures are
@@ -28,12 +33,11 @@ not.  Every wait is bounded by the operation's deadline.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import threading
 import time
 
-from stonith import locks
+from stonith import locks, steps
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.errors import (
@@ -48,7 +52,8 @@ from stonith.errors import (
     UnknownOutlet,
     Unreachable,
 )
-from stonith.reset import POLL_FIRST, POLL_MAX, Session
+from stonith.reset import POLL_FIRST, POLL_MAX
+from stonith.steps import fan_out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,7 +61,9 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from stonith.audit import Audit
+    from stonith.driver import Driver
     from stonith.inventory import DeviceEntry, Inventory
+    from stonith.steps import Steps
 
     _T = TypeVar("_T")
 
@@ -224,7 +231,9 @@ class Fencer:
 
         def list_one(device: DeviceEntry) -> None:
             try:
-                self._dynamic[device.name] = self._with_session(device, deadline, lambda d, dl: d.outlets(dl))
+                self._dynamic[device.name] = steps.run(
+                    self._with_session(device, deadline, lambda d, dl: d.outlets_steps(dl))
+                )
             except StonithError as exc:
                 errors[device.name] = str(exc)
 
@@ -270,10 +279,10 @@ class Fencer:
         self,
         device: DeviceEntry,
         deadline: Deadline,
-        body: Callable[..., list[Outlet]],
+        body: Callable[[Driver, Deadline], Steps[list[Outlet]]],
         *,
         keep: bool = False,
-    ) -> list[Outlet]:
+    ) -> Steps[list[Outlet]]:
         """Run ``body`` in a session of ``device``: one kept from the phase before, else a new one.
 
         ``keep``: leave the session (and the device's slot) open for the next phase of this
@@ -283,19 +292,23 @@ class Fencer:
             held = self._held.pop(device.name, None)
         if held is not None:
             try:
-                return self._finish(device, held, body(device.driver, deadline), keep)
+                return self._finish(device, held, (yield from body(device.driver, deadline)), keep)
             except RETRYABLE:
                 held.close()  # the kept session died (idle timeout, device restarted): a new one
             except BaseException:
                 held.close()
                 raise
         attempt = 0
+        driver = device.driver
         while True:
             stack = contextlib.ExitStack()
             try:
-                stack.enter_context(locks.device_slot(device.lock_key(), device.max_sessions, deadline))
-                stack.enter_context(Session(device.driver, deadline))
-                return self._finish(device, stack, body(device.driver, deadline), keep)
+                release = yield from locks.slot_steps(device.lock_key(), device.max_sessions, deadline)
+                stack.callback(release)
+                driver.session_deadline = deadline
+                yield from driver.connect_steps(deadline)
+                stack.callback(driver.disconnect)
+                return self._finish(device, stack, (yield from body(driver, deadline)), keep)
             except AuthFailed:
                 stack.close()
                 raise
@@ -303,7 +316,7 @@ class Fencer:
                 stack.close()
                 if attempt >= len(RETRY_BACKOFF) or deadline.remaining() <= RETRY_BACKOFF[attempt]:
                     raise
-                deadline.sleep(RETRY_BACKOFF[attempt])
+                yield from steps.sleep(deadline, RETRY_BACKOFF[attempt])
                 attempt += 1
             except BaseException:
                 stack.close()
@@ -319,11 +332,18 @@ class Fencer:
             session.close()
         return result
 
-    def _release_held(self, devices: set[str]) -> None:
-        """Log out of the sessions of ``devices`` kept for a next phase that did not come."""
+    def _release_held(self, devices: set[str], nonblocking: bool = False) -> None:
+        """Log out of the sessions of ``devices`` kept for a next phase that did not come.
+
+        ``nonblocking``: the devices are all NONBLOCKING (their logouts do not block): in place.
+        """
         with self._held_lock:
             held = [self._held.pop(name) for name in list(self._held) if name in devices]
-        self._parallel(contextlib.ExitStack.close, held)
+        if nonblocking:
+            for stack in held:
+                stack.close()
+        else:
+            self._parallel(contextlib.ExitStack.close, held)
 
     def _device_phase(
         self,
@@ -333,19 +353,16 @@ class Fencer:
         level: int,
         deadline: Deadline,
         keep: bool = False,
-    ) -> dict[str, DeviceResult]:
+    ) -> Steps[dict[str, DeviceResult]]:
         """One session on one device for every target node: read, or switch and read back."""
         started = time.monotonic()
         results: dict[str, DeviceResult] = {}
         resolved: dict[str, list[Outlet]] = {}
 
-        def body(driver: object, dl: Deadline) -> list[Outlet]:
-            from stonith.driver import Driver
-
-            assert isinstance(driver, Driver)
+        def body(driver: Driver, dl: Deadline) -> Steps[list[Outlet]]:
             results.clear()
             resolved.clear()
-            outlets = driver.outlets(dl)
+            outlets = yield from driver.outlets_steps(dl)
             for target in targets:
                 try:
                     resolved[target.node] = _resolve(outlets, target)
@@ -357,11 +374,11 @@ class Fencer:
             if not wanted:
                 return []
             if phase == "status":
-                seen = driver.status_many(wanted, dl)
+                seen = yield from driver.status_many_steps(wanted, dl)
             else:
                 state = OFF if phase == "off" else ON
-                (driver.off_many if state == OFF else driver.on_many)(wanted, dl)
-                seen = _read_back(driver, wanted, state, dl)
+                yield from (driver.off_many_steps if state == OFF else driver.on_many_steps)(wanted, dl)
+                seen = yield from _read_back(driver, wanted, state, dl)
             read_at = time.monotonic()
             for target in targets:
                 if target.node in resolved:
@@ -382,7 +399,7 @@ class Fencer:
                 for t in targets
             }
         try:
-            self._with_session(device, deadline, body, keep=keep)
+            yield from self._with_session(device, deadline, body, keep=keep)
         except StonithError as exc:
             for target in targets:
                 if target.node not in results or results[target.node].error is None:
@@ -428,7 +445,7 @@ class Fencer:
         by_node: dict[str, list[_Target]],
         deadline: Deadline,
         keep: bool = False,
-    ) -> dict[str, list[DeviceResult]]:
+    ) -> Steps[dict[str, list[DeviceResult]]]:
         by_device: dict[str, list[_Target]] = {}
         devices: dict[str, DeviceEntry] = {}
         for targets in by_node.values():
@@ -436,18 +453,22 @@ class Fencer:
                 by_device.setdefault(target.device.name, []).append(target)
                 devices[target.device.name] = target.device
         out: dict[str, list[DeviceResult]] = {node: [] for node in by_node}
-        guard = threading.Lock()
-
-        def one(device: DeviceEntry) -> None:
-            results = self._device_phase(device, by_device[device.name], phase, level, deadline, keep)
-            with guard:
-                for node, result in results.items():
-                    out[node].append(result)
-
         # Largest share first: a PDU with 24 nodes to switch is the critical path of the phase, a BMC
         # with one is not; started last (behind 200 BMC handshakes) it would finish last.
         order = sorted(devices.values(), key=lambda d: -len(by_device[d.name]))
-        self._parallel(one, order)
+        done = yield from steps.gather(
+            [
+                (
+                    self._device_phase(device, by_device[device.name], phase, level, deadline, keep),
+                    device.driver.NONBLOCKING,
+                )
+                for device in order
+            ],
+            self.max_workers,
+        )
+        for results in done:
+            for node, result in results.items():
+                out[node].append(result)
         return out
 
     # -- operations --------------------------------------------------------------------------
@@ -457,7 +478,7 @@ class Fencer:
         list_errors = self._list_dynamic(deadline)
         results = {n: NodeResult(n, "status") for n in nodes}
         by_node = {n: self.targets(n) for n in nodes}
-        phase = self._run_phase("status", 0, {n: t for n, t in by_node.items() if t}, deadline)
+        phase = steps.run(self._run_phase("status", 0, {n: t for n, t in by_node.items() if t}, deadline))
         for node, result in results.items():
             if not by_node[node]:
                 _unknown_node(result, list_errors)
@@ -499,7 +520,7 @@ class Fencer:
                     results[node].duration = time.monotonic() - started
                     self._report(results[node])
 
-            done = set(self._run_level(verb, level, at_level, results, level_deadline, finish))
+            done = set(steps.run(self._run_level(verb, level, at_level, results, level_deadline, finish)))
             pending = [n for n in pending if n not in done]
         for node in pending:
             result = results[node]
@@ -522,14 +543,14 @@ class Fencer:
         results: dict[str, NodeResult],
         deadline: Deadline,
         finish: Callable[[list[str]], None],
-    ) -> list[str]:
+    ) -> Steps[list[str]]:
         """Run one topology level; the nodes it finished (successfully or with on-failed).
 
         ``finish`` is called with each batch of finished nodes as soon as it is known.
         """
         if verb == "on":
             done: list[str] = []
-            phase = self._run_phase("on", level, at_level, deadline)
+            phase = yield from self._run_phase("on", level, at_level, deadline)
             for node, device_results in phase.items():
                 results[node].devices.extend(device_results)
                 if all(d.reached(ON) for d in device_results) and len(device_results) == len(at_level[node]):
@@ -539,25 +560,31 @@ class Fencer:
             return done
         # Nodes that share no device do not wait for each other: each group of devices linked by
         # a node (a dual-PSU node links its two PDUs) runs off -> settle -> on at its own pace.
+        # Groups of NONBLOCKING devices share one thread; the others get a thread each.
         groups = _largest_first(_linked_groups(at_level))
-        if len(groups) > self.max_workers:  # more groups than threads: a few bigger batches
+        looped = [g for g in groups if all(t.device.driver.NONBLOCKING for ts in g.values() for t in ts)]
+        threaded = [g for g in groups if not any(g is h for h in looped)]
+        if len(threaded) > self.max_workers:  # more groups than threads: a few bigger batches
             buckets: list[dict[str, list[_Target]]] = [{} for _ in range(self.max_workers)]
-            for index, group in enumerate(groups):
+            for index, group in enumerate(threaded):
                 buckets[index % self.max_workers].update(group)
-            groups = buckets
+            threaded = buckets
         finished: set[str] = set()
         guard = threading.Lock()
 
-        def one(group: dict[str, list[_Target]]) -> None:
+        def one(group: dict[str, list[_Target]], nonblocking: bool) -> Steps[None]:
             try:
-                fenced = self._off_then_on(verb, level, group, results, deadline)
+                fenced = yield from self._off_then_on(verb, level, group, results, deadline)
             finally:
-                self._release_held({t.device.name for ts in group.values() for t in ts})
+                self._release_held({t.device.name for ts in group.values() for t in ts}, nonblocking)
             with guard:
                 finished.update(fenced)
                 finish(fenced)
 
-        self._parallel(one, groups)
+        yield from steps.gather(
+            [(one(g, False), False) for g in threaded] + [(one(g, True), True) for g in looped],
+            self.max_workers,
+        )
         return [n for n in at_level if n in finished]
 
     def _off_then_on(
@@ -567,8 +594,8 @@ class Fencer:
         at_level: dict[str, list[_Target]],
         results: dict[str, NodeResult],
         deadline: Deadline,
-    ) -> list[str]:
-        phase = self._run_phase("off", level, at_level, deadline, keep=verb == "reset")
+    ) -> Steps[list[str]]:
+        phase = yield from self._run_phase("off", level, at_level, deadline, keep=verb == "reset")
         fenced: list[str] = []
         for node, device_results in phase.items():
             results[node].devices.extend(device_results)
@@ -579,14 +606,15 @@ class Fencer:
                 _success(results[node], level, OFF)
             return fenced
         needed = {t.device.name for n in fenced for t in at_level[n]}
-        self._release_held({t.device.name for ts in at_level.values() for t in ts} - needed)
+        everyone = {t.device for ts in at_level.values() for t in ts}
+        self._release_held({d.name for d in everyone} - needed, all(d.driver.NONBLOCKING for d in everyone))
         if fenced:
             # The settle runs from the moment the last outlet was read back off, not from the end of
             # this thread's bookkeeping (audit lines, closing sessions no fenced node needs).
             settle = max(t.device.settle for n in fenced for t in at_level[n])
             off_since = max(d.read_at for n in fenced for d in phase[n])
-            deadline.sleep(max(0.0, off_since + settle - time.monotonic()))
-            on_phase = self._run_phase("on", level, {n: at_level[n] for n in fenced}, deadline)
+            yield from steps.sleep(deadline, off_since + settle - time.monotonic())
+            on_phase = yield from self._run_phase("on", level, {n: at_level[n] for n in fenced}, deadline)
             for node in fenced:
                 results[node].devices.extend(on_phase[node])
                 if len(on_phase[node]) == len(at_level[node]) and all(d.reached(ON) for d in on_phase[node]):
@@ -609,58 +637,6 @@ class Fencer:
     def _report(self, result: NodeResult) -> None:
         if self.progress is not None:
             self.progress(result)
-
-
-def fan_out(fn: Callable[[_T], object], items: Sequence[_T], limit: int) -> None:
-    """Call ``fn`` on every item, at most ``limit`` at a time, one thread each; re-raise the first error.
-
-    Raw threads, not ``threading.Thread``: its ``start()`` waits until the new thread has run, and
-    with hundreds of device threads busy that wait (two hand-overs of the interpreter lock per
-    thread) made the last of 242 devices start 0.4 s after the first.
-    """
-    if not items:
-        return  # no worker would ever set ``done``
-    pending = iter(items)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-    workers = min(limit, len(items))
-    running = [workers]
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            while True:
-                with lock:
-                    item = next(pending, _NONE)
-                if item is _NONE:
-                    return
-                try:
-                    fn(item)  # type: ignore[arg-type]
-                except BaseException as exc:  # handed to the caller, as a pool's future would
-                    errors.append(exc)
-        finally:
-            with lock:
-                running[0] -= 1
-                if not running[0]:
-                    done.set()
-
-    for started in range(workers):
-        try:
-            _thread.start_new_thread(work, ())
-        except RuntimeError:  # out of threads (ulimit -u, memory): the ones running share the work
-            if not started:
-                raise
-            with lock:
-                running[0] -= workers - started
-                if not running[0]:
-                    done.set()
-            break
-    done.wait()
-    if errors:
-        raise errors[0]
-
-
-_NONE = object()
 
 
 def _linked_groups(by_node: dict[str, list[_Target]]) -> list[dict[str, list[_Target]]]:
@@ -705,11 +681,10 @@ def _resolve(outlets: Sequence[Outlet], target: _Target) -> list[Outlet]:
     return resolved
 
 
-def _read_back(driver: object, outlets: list[Outlet], state: str, deadline: Deadline) -> dict[str, str]:
+def _read_back(
+    driver: Driver, outlets: list[Outlet], state: str, deadline: Deadline
+) -> Steps[dict[str, str]]:
     """Poll until every outlet reads ``state`` or the deadline passes; the last states seen."""
-    from stonith.driver import Driver
-
-    assert isinstance(driver, Driver)
     if not driver.INFO.capabilities.status:
         raise StateMismatch(
             f"{driver.INFO.name} cannot read outlet state back; refusing an unverified result"
@@ -718,13 +693,13 @@ def _read_back(driver: object, outlets: list[Outlet], state: str, deadline: Dead
     seen: dict[str, str] = {}
     while True:
         try:
-            seen = driver.status_many(outlets, deadline)
+            seen = yield from driver.status_many_steps(outlets, deadline)
         except (Timeout, DeviceError):
             if deadline.expired():
                 raise
         if all(seen.get(o.id) == state for o in outlets) or deadline.remaining() <= 0:
             return seen
-        deadline.sleep(delay)
+        yield from steps.sleep(deadline, delay)
         delay = min(delay * 2, POLL_MAX)
 
 

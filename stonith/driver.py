@@ -7,6 +7,12 @@ class with the per-outlet verbs.  Drivers never sleep or poll for semantics (the
 import optional libraries at module import time.
 
 Every verb takes a ``Deadline``; a driver must not block past it.
+
+The cluster layer calls the verbs as step generators (``connect_steps``, ``outlets_steps``,
+``status_many_steps``, ``on_many_steps``, ``off_many_steps``; see stonith.steps).  By default they
+call the blocking verbs, in a thread of their own.  A driver that sets ``NONBLOCKING`` implements
+them to yield every wait instead (and keeps ``disconnect`` from blocking): the cluster layer then
+drives any number of such devices from one thread.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
 
     from stonith.deadline import Deadline
     from stonith.fields import Field
+    from stonith.steps import Steps
 
 # Power states as read back from a device.  Anything a driver cannot read with certainty is UNKNOWN,
 # and UNKNOWN is never taken for OFF.
@@ -143,6 +150,8 @@ class Driver(abc.ABC):
     LOWERCASE_HOSTS: ClassVar[bool] = True
     # Seconds a clean logout may take beyond the operation's deadline.
     LOGOUT_GRACE: ClassVar[float] = 0.3
+    # The *_steps verbs yield every wait and ``disconnect`` does not block (see the module's text).
+    NONBLOCKING: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
@@ -211,3 +220,24 @@ class Driver(abc.ABC):
     def off_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
         for outlet in outlets:
             self.off(outlet, deadline)
+
+    # -- as step generators (stonith.steps): blocking unless a NONBLOCKING driver overrides them
+    def connect_steps(self, deadline: Deadline) -> Steps[None]:
+        yield from ()  # a generator that runs the blocking verb
+        self.connect(deadline)
+
+    def outlets_steps(self, deadline: Deadline) -> Steps[list[Outlet]]:
+        yield from ()
+        return self.outlets(deadline)
+
+    def status_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[dict[str, str]]:
+        yield from ()
+        return self.status_many(outlets, deadline)
+
+    def on_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        yield from ()
+        self.on_many(outlets, deadline)
+
+    def off_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        yield from ()
+        self.off_many(outlets, deadline)

@@ -21,8 +21,11 @@ Facts (IPMI v2.0 rev 1.1, sections 13 and 22; shared/reference/wire-protocols.md
   K1 = HMAC_SIK(20 x 01), K2 = HMAC_SIK(20 x 02), AES key = K2[:16].
 
 Every wait is bounded by a ``Deadline``: a request is sent again every ``retransmit`` seconds and
-given up when the deadline passes.  AES needs the ``cryptography`` package (pulled in by the
-``ipmi`` extra); it is imported only when an encrypted session is opened.
+given up when the deadline passes.  The session is written as step generators (``open_steps``,
+``command_steps``; see stonith.steps) that yield their waits for the socket, so that one thread
+can drive hundreds of BMC sessions; ``open`` and ``command`` run them blocking.  AES needs the
+``cryptography`` package (pulled in by the ``ipmi`` extra); it is imported only when an
+encrypted session is opened.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
 
 DEFAULT_PORT = 623
 RMCP_HEADER = b"\x06\x00\xff\x07"
@@ -373,6 +377,7 @@ class Session:
                 raise Unreachable(f"{self.what}: cannot resolve {self.host!r}: {exc}") from None
             family, _, _, _, sockaddr = infos[0]
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)  # waits are yielded (stonith.steps), never spent in recv
             try:
                 sock.connect(sockaddr)
             except OSError as exc:
@@ -381,30 +386,37 @@ class Session:
             self._sock = sock
         return self._sock
 
-    def _exchange(self, packet: bytes, accept: Callable[[bytes], Any], deadline: Deadline, doing: str) -> Any:
+    def _exchange(
+        self, packet: bytes, accept: Callable[[bytes], Any], deadline: Deadline, doing: str
+    ) -> Steps[Any]:
         """Send ``packet`` (again every ``retransmit`` s) until ``accept`` returns non-None."""
         import time
+
+        from stonith.steps import Wait
 
         sock = self._socket()
         while True:
             deadline.check(f"waiting for {self.what} ({doing})")
             try:
                 sock.send(packet)
+            except BlockingIOError:
+                pass  # the send buffer is full: as good as a lost datagram, sent again in a moment
             except OSError as exc:
                 raise Unreachable(f"{self.what}: {exc} ({doing})") from None
-            resend_at = time.monotonic() + self.retransmit
+            resend_at = min(time.monotonic() + self.retransmit, deadline.at)
             while True:
-                wait = min(resend_at - time.monotonic(), deadline.remaining())
-                if wait <= 0:
-                    break
-                sock.settimeout(wait)
                 try:
                     data = sock.recv(65536)
-                except TimeoutError:
-                    break
+                except BlockingIOError:
+                    if time.monotonic() >= resend_at:
+                        break
+                    yield Wait(resend_at, sock.fileno())
+                    continue
                 except ConnectionRefusedError:
                     # ICMP port unreachable: nothing listens there (yet); keep trying to the deadline.
-                    deadline.sleep(min(0.1, wait))
+                    if time.monotonic() >= resend_at:
+                        break
+                    yield Wait(min(time.monotonic() + 0.1, resend_at))
                     continue
                 except OSError as exc:
                     raise Unreachable(f"{self.what}: {exc} ({doing})") from None
@@ -442,7 +454,7 @@ class Session:
     # -- pre-session ---------------------------------------------------------------------------
     def _sessionless_v15(
         self, netfn: int, cmd: int, data: bytes, deadline: Deadline, doing: str
-    ) -> tuple[int, bytes]:
+    ) -> Steps[tuple[int, bytes]]:
         rq = self._next_rq()
         match = self._match(netfn, cmd, rq)
 
@@ -451,17 +463,22 @@ class Session:
                 return None
             return match(parse_v15(packet)[4])
 
-        result: tuple[int, bytes] = self._exchange(
+        result: tuple[int, bytes] = yield from self._exchange(
             v15_packet(AUTH_NONE, 0, 0, ipmi_request(netfn, cmd, data, rq)), accept, deadline, doing
         )
         return result
 
     def open(self, deadline: Deadline) -> None:
+        from stonith.steps import run
+
+        run(self.open_steps(deadline))
+
+    def open_steps(self, deadline: Deadline) -> Steps[None]:
         try:
             if self.interface == "lan":
-                self._open_v15(deadline)
+                yield from self._open_v15(deadline)
             else:
-                self._open_v20(deadline)
+                yield from self._open_v20(deadline)
         except (IndexError, struct.error) as exc:
             # A set-up answer shorter than the specification says (Open Session, RAKP, Activate).
             self._drop()
@@ -470,9 +487,9 @@ class Session:
             self._drop()
             raise
 
-    def _auth_caps(self, deadline: Deadline, v2: bool) -> bytes:
+    def _auth_caps(self, deadline: Deadline, v2: bool) -> Steps[bytes]:
         channel = 0x8E if v2 else 0x0E
-        cc, data = self._sessionless_v15(
+        cc, data = yield from self._sessionless_v15(
             NETFN_APP,
             GET_AUTH_CAPS,
             bytes([channel, self.privilege]),
@@ -485,14 +502,14 @@ class Session:
             raise DeviceError(f"{self.what} does not support IPMI 2.0 (RMCP+); try interface=lan")
         return data
 
-    def _open_v20(self, deadline: Deadline) -> None:
-        self._auth_caps(deadline, True)
+    def _open_v20(self, deadline: Deadline) -> Steps[None]:
+        yield from self._auth_caps(deadline, True)
         suites = [self.cipher] if self.cipher is not None else [17, 3]
         last = ""
         for number in suites:
             suite = CIPHER_SUITES[number]
             try:
-                self._rakp(suite, deadline)
+                yield from self._rakp(suite, deadline)
             except _SuiteRejected as exc:
                 last = str(exc)
                 continue
@@ -500,14 +517,14 @@ class Session:
             break
         else:
             raise DeviceError(f"{self.what} accepted no cipher suite of {suites}: {last}")
-        cc, _ = self.command(NETFN_APP, SET_SESSION_PRIV, bytes([self.privilege]), deadline)
+        cc, _ = yield from self.command_steps(NETFN_APP, SET_SESSION_PRIV, bytes([self.privilege]), deadline)
         if cc != 0:
             raise AuthFailed(
                 f"{self.what} refused privilege level {_priv_name(self.privilege)} for user "
                 f"{self.username.decode('utf-8', 'replace')!r} ({_cc(cc)})"
             )
 
-    def _rakp(self, suite: tuple[int, int, int], deadline: Deadline) -> None:
+    def _rakp(self, suite: tuple[int, int, int], deadline: Deadline) -> Steps[None]:
         hash_fn = AUTH_ALGORITHMS[suite[0]]
         console_sid = int.from_bytes(os.urandom(4), "little") or 1
         tag = self._next_rq()
@@ -518,7 +535,7 @@ class Session:
             ptype, _, _, payload = parse_v20(packet)
             return payload if ptype == OPEN_RESPONSE and payload[0] == tag else None
 
-        payload = self._exchange(
+        payload = yield from self._exchange(
             v20_packet(OPEN_REQUEST, 0, 0, open_session_request(tag, self.privilege, console_sid, suite)),
             open_reply,
             deadline,
@@ -546,7 +563,7 @@ class Session:
             ptype, _, _, body = parse_v20(packet)
             return body if ptype == RAKP2 and body[0] == tag else None
 
-        body = self._exchange(v20_packet(RAKP1, 0, 0, rakp1), rakp2_reply, deadline, "RAKP 1")
+        body = yield from self._exchange(v20_packet(RAKP1, 0, 0, rakp1), rakp2_reply, deadline, "RAKP 1")
         if body[1]:
             raise _rmcp_error(self, body[1], "RAKP 2")
         rc, guid, code = body[8:24], body[24:40], body[40:]
@@ -570,7 +587,7 @@ class Session:
             ptype, _, _, body = parse_v20(packet)
             return body if ptype == RAKP4 and body[0] == tag else None
 
-        body = self._exchange(v20_packet(RAKP3, 0, 0, rakp3), rakp4_reply, deadline, "RAKP 3")
+        body = yield from self._exchange(v20_packet(RAKP3, 0, 0, rakp3), rakp4_reply, deadline, "RAKP 3")
         if body[1]:
             raise _rmcp_error(self, body[1], "RAKP 4")
         if not hmac.compare_digest(rakp4_code(suite, sik, rm, bmc_sid, guid), body[8:]):
@@ -579,8 +596,8 @@ class Session:
         self._bmc_sid = bmc_sid
         self._seq = 0
 
-    def _open_v15(self, deadline: Deadline) -> None:
-        data = self._auth_caps(deadline, False)
+    def _open_v15(self, deadline: Deadline) -> Steps[None]:
+        data = yield from self._auth_caps(deadline, False)
         if self.auth == AUTH_MD2:
             raise DeviceError("IPMI 1.5 MD2 authentication is not supported; use auth=md5")
         if not data[1] & (1 << self.auth):
@@ -589,7 +606,7 @@ class Session:
                 f"{ {v: k for k, v in AUTH_TYPES.items()}[self.auth] } (offered mask 0x{data[1] & 0x3F:02x})"
             )
         name = self.username.ljust(16, b"\0")
-        cc, data = self._sessionless_v15(
+        cc, data = yield from self._sessionless_v15(
             NETFN_APP, GET_SESSION_CHALLENGE, bytes([self.auth]) + name, deadline, "Get Session Challenge"
         )
         if cc in (0x81, 0x82):
@@ -614,7 +631,7 @@ class Session:
             return None if packet[4] == 0x06 else match(parse_v15(packet)[4])
 
         try:
-            cc, data = self._exchange(
+            cc, data = yield from self._exchange(
                 v15_packet(self.auth, 0, temp_sid, request, self.password),
                 accept,
                 deadline,
@@ -632,7 +649,9 @@ class Session:
         self._seq = (struct.unpack_from("<I", data, 5)[0] - 1) & 0xFFFFFFFF
         self._keys = None
         self.suite_used = None
-        cc, data = self.command(NETFN_APP, SET_SESSION_PRIV, bytes([self.privilege]), deadline)
+        cc, data = yield from self.command_steps(
+            NETFN_APP, SET_SESSION_PRIV, bytes([self.privilege]), deadline
+        )
         if cc != 0:
             raise AuthFailed(f"{self.what} refused privilege level {_priv_name(self.privilege)} ({_cc(cc)})")
 
@@ -641,6 +660,14 @@ class Session:
         self, netfn: int, cmd: int, data: bytes, deadline: Deadline, doing: str = ""
     ) -> tuple[int, bytes]:
         """One request in the session: (completion code, response data)."""
+        from stonith.steps import run
+
+        return run(self.command_steps(netfn, cmd, data, deadline, doing))
+
+    def command_steps(
+        self, netfn: int, cmd: int, data: bytes, deadline: Deadline, doing: str = ""
+    ) -> Steps[tuple[int, bytes]]:
+        """``command`` as a step generator."""
         if not self._bmc_sid:
             raise DeviceError(f"no session with {self.what} (open it first)")
         rq = self._next_rq()
@@ -662,7 +689,7 @@ class Session:
                 ptype, _, _, payload = parse_v20(reply, keys)
                 return match(payload) if ptype == PAYLOAD_IPMI else None
 
-        result: tuple[int, bytes] = self._exchange(packet, accept, deadline, doing)
+        result: tuple[int, bytes] = yield from self._exchange(packet, accept, deadline, doing)
         return result
 
     def close(self) -> None:

@@ -245,6 +245,53 @@ def test_session_reports_errors_as_stonith_errors():
         session.close()
 
 
+def test_the_cluster_layer_drives_many_bmcs_from_one_thread(tmp_path, monkeypatch):
+    # 40 BMC nodes and a PDU with 2: the BMCs' sessions share one Loop thread (NONBLOCKING), the
+    # PDU gets a thread of its own; every BMC is read back off before it is switched on again.
+    from stonith import steps
+    from stonith.cluster import OK, Fencer
+    from stonith.inventory import load_dir
+
+    hosts = [f"srv{i:02d}" for i in range(40)]
+    monkeypatch.setenv("LAB_PW", PASSWORD)
+    monkeypatch.setenv("STONITH_LOCK_DIR", str(tmp_path / "locks"))
+    devices = tmp_path / "devices.d"
+    devices.mkdir()
+    secret = '[secrets]\npassword = { env = "LAB_PW" }\n'
+    with (
+        bmc(count=len(hosts), hosts=",".join(hosts), relay_delay=0.05) as lab,
+        start_mock("baytech", names=["pdu1", "pdu2"], password=PASSWORD, relay_delay=0.05) as pdu,
+    ):
+        for host, address in zip(hosts, lab.info["addresses"], strict=True):
+            (devices / f"{host}.toml").write_text(
+                f'type = "ipmilan"\nsettle = 0.1\ntimeout = 10\n[parameters]\nhostname = "{host}"\n'
+                f'ipaddr = "{address}"\nlogin = "{USER}"\nmin_interval = 0.05\n' + secret
+            )
+        (devices / "pdu.toml").write_text(
+            f'type = "baytech"\nsettle = 0.1\ntimeout = 10\n[parameters]\nipaddr = "{pdu.address}"\n'
+            f'login = "admin"\n{secret}[hosts]\npdu1 = "1"\npdu2 = "2"\n'
+        )
+        threads: list[object] = []
+        real_start = steps._thread.start_new_thread
+
+        def counting_start(fn, args):
+            threads.append(fn)
+            return real_start(fn, args)
+
+        monkeypatch.setattr(steps._thread, "start_new_thread", counting_start)
+        fencer = Fencer(load_dir(str(devices)), timeout=20)
+        results = fencer.run("reset", [*hosts, "pdu1", "pdu2"])
+        assert [r.result for r in results] == [OK] * (len(hosts) + 2), [r.message for r in results]
+        assert len(threads) == 2  # the PDU's and the Loop's, not one per BMC
+        truth = lab.truth()["devices"]
+        assert len(truth) == len(hosts)
+        for address in lab.info["addresses"]:
+            assert [e["state"] for e in truth[address]["events"]] == ["off", "on"], address
+        threads.clear()
+        assert [r.state for r in fencer.status(hosts)] == [ON] * len(hosts)
+        assert threads == []  # status of BMCs alone: the Loop runs in the calling thread
+
+
 # ---------------------------------------------------------------------------------------------
 # Against OpenIPMI's ipmi_sim
 

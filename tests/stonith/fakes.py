@@ -5,13 +5,17 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AuthFailed, DeviceBusy, DeviceError, Timeout, Unreachable
 from stonith.fields import INTEGER, Field
+from stonith.steps import Wait
+
+if TYPE_CHECKING:
+    from stonith.steps import Steps
 
 _clock = itertools.count()
 
@@ -100,6 +104,9 @@ class FakePdu(Driver):
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
         if self.truth.read_delay:
             time.sleep(self.truth.read_delay)
+        return self._read(outlet)
+
+    def _read(self, outlet: Outlet) -> str:
         state = self.truth.state[outlet.id]
         self.truth.timeline.append((time.monotonic(), "read", outlet.id, state))
         return state
@@ -112,3 +119,36 @@ class FakePdu(Driver):
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
         self.truth.switch(outlet.id, OFF)
+
+
+class FakeStepPdu(FakePdu):
+    """FakePdu with non-blocking step verbs: the cluster layer drives it on a shared Loop thread."""
+
+    NONBLOCKING = True
+
+    def connect_steps(self, deadline: Deadline) -> Steps[None]:
+        truth = self.truth
+        if truth.silent and not truth.unreachable and truth.flaky_connects <= 0:
+            yield Wait(deadline.at)
+            raise Timeout("device silent")
+        self.connect(deadline)  # does not block without the silent fault
+
+    def outlets_steps(self, deadline: Deadline) -> Steps[list[Outlet]]:
+        yield Wait(time.monotonic() + 0.001)
+        return [Outlet(i, n) for i, n in self.truth.names.items()]
+
+    def status_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[dict[str, str]]:
+        seen: dict[str, str] = {}
+        for outlet in outlets:
+            if self.truth.read_delay:
+                yield Wait(time.monotonic() + self.truth.read_delay)
+            seen[outlet.id] = self._read(outlet)
+        return seen
+
+    def on_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        yield from ()
+        self.on_many(outlets, deadline)  # switching a fake relay does not block
+
+    def off_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        yield from ()
+        self.off_many(outlets, deadline)

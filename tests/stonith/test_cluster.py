@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -10,7 +11,19 @@ import pytest
 from stonith.cluster import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
 from stonith.driver import OFF, ON, Capabilities, DriverInfo, Outlet
 from stonith.inventory import DeviceEntry, Inventory
-from tests.stonith.fakes import FakePdu, Truth
+from tests.stonith.fakes import FakePdu, FakeStepPdu, Truth
+
+# Every test runs twice: with a blocking driver (a thread per device) and with a NONBLOCKING one
+# (step generators on one shared Loop thread, as the cluster layer runs IPMI BMCs).
+DRIVER: type[FakePdu] = FakePdu
+
+
+@pytest.fixture(autouse=True, params=["threads", "loop"])
+def driver_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(
+        sys.modules[__name__], "DRIVER", FakePdu if request.param == "threads" else FakeStepPdu
+    )
+    return str(request.param)
 
 
 def device(
@@ -25,7 +38,7 @@ def device(
     truth = Truth(outlets, names)
     FakePdu.units[unit] = truth
     entry = DeviceEntry(
-        name, "fakepdu", f"/test/{name}.toml", FakePdu({"unit": unit}), hosts, level, settle, 30.0, 1, None
+        name, "fakepdu", f"/test/{name}.toml", DRIVER({"unit": unit}), hosts, level, settle, 30.0, 1, None
     )
     return entry, truth
 
@@ -294,6 +307,7 @@ def test_nodes_on_unrelated_devices_do_not_wait_for_each_other() -> None:
     # A slow device holds back only the nodes that share a device with it.
     fast, tf = device("fast", 161, {"quick": ["1"]})
     slow, ts = device("slow", 162, {"slowpoke": ["1"], "twin": ["2"]})
+    slow.driver = FakePdu({"unit": 162})  # blocks in off(): a thread of its own, also beside a Loop
     other, to = device("other", 163, {"twin": ["1"]})
     real_off = FakePdu.off
 

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from stonith import locks
+from stonith import locks, steps
 from stonith.deadline import Deadline
 from stonith.errors import DeviceBusy
+
+
+@contextlib.contextmanager
+def file_slot(key: str, slots: int, deadline: Deadline) -> Iterator[None]:
+    """Only the cross-process half of a device slot (the step generator, run blocking)."""
+    release = steps.run(locks._file_slot(key, slots, deadline))
+    try:
+        yield
+    finally:
+        release()
 
 
 @pytest.fixture
@@ -29,13 +42,13 @@ def test_lock_file_names_keep_only_safe_characters() -> None:
 
 
 def test_slots_are_taken_in_turn_and_a_full_device_is_busy_at_the_deadline(lock_dir) -> None:
-    with locks._file_slot("pdu", 2, Deadline(1)), locks._file_slot("pdu", 2, Deadline(1)):
+    with file_slot("pdu", 2, Deadline(1)), file_slot("pdu", 2, Deadline(1)):
         started = time.monotonic()
-        with pytest.raises(DeviceBusy, match="another process"), locks._file_slot("pdu", 2, Deadline(0.3)):
+        with pytest.raises(DeviceBusy, match="another process"), file_slot("pdu", 2, Deadline(0.3)):
             pass
         assert 0.25 < time.monotonic() - started < 1.0
     assert sorted(os.listdir(lock_dir)) == ["pdu.0.lock", "pdu.1.lock"]
-    with locks._file_slot("pdu", 2, Deadline(1)):  # released: free again
+    with file_slot("pdu", 2, Deadline(1)):  # released: free again
         pass
 
 
@@ -48,7 +61,7 @@ def test_a_slot_held_by_another_process_is_waited_for(lock_dir) -> None:
             "import sys, time\n"
             "from stonith import locks\n"
             "from stonith.deadline import Deadline\n"
-            "with locks._file_slot('bmc', 1, Deadline(5)):\n"
+            "with locks.device_slot('bmc', 1, Deadline(5)):\n"
             "    print('held', flush=True); time.sleep(0.5)\n",
         ],
         stdout=subprocess.PIPE,
@@ -72,3 +85,46 @@ def test_a_removed_lock_directory_is_made_again(lock_dir) -> None:
     with locks.device_slot("x", 1, Deadline(1)):
         pass
     assert os.listdir(lock_dir) == ["x.0.lock"]
+
+
+def test_a_slot_held_by_another_thread_is_waited_for_and_busy_at_the_deadline(lock_dir) -> None:
+    held = threading.Event()
+
+    def holder() -> None:
+        with locks.device_slot("apc", 1, Deadline(5)):
+            held.set()
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(5)
+        started = time.monotonic()
+        with pytest.raises(DeviceBusy, match="in this process"), locks.device_slot("apc", 1, Deadline(0.1)):
+            pass
+        assert 0.09 < time.monotonic() - started < 0.3
+        with locks.device_slot("apc", 1, Deadline(5)):
+            waited = time.monotonic() - started
+        assert 0.15 < waited < 1.0  # the holder's 0.3 s, found by polling within 50 ms
+    finally:
+        thread.join(5)
+
+
+def test_slots_taken_on_one_loop_thread_serialize_without_blocking_it(lock_dir) -> None:
+    timeline: list[tuple[str, str, float]] = []
+
+    def session(name: str) -> steps.Steps[str]:
+        deadline = Deadline(5)
+        release = yield from locks.slot_steps("bmc7", 1, deadline)
+        timeline.append((name, "in", time.monotonic()))
+        yield from steps.sleep(deadline, 0.2)
+        timeline.append((name, "out", time.monotonic()))
+        release()
+        return name
+
+    started = time.monotonic()
+    assert steps.Loop().run([session("a"), session("b"), session("c")]) == ["a", "b", "c"]
+    kinds = [k for _, k, _ in timeline]
+    assert kinds == ["in", "out"] * 3  # one at a time (in any order)
+    assert all(timeline[i][0] == timeline[i + 1][0] for i in range(0, 6, 2))
+    assert 0.6 <= time.monotonic() - started < 1.2

@@ -1,0 +1,211 @@
+"""Step generators and their two runners (stonith/steps.py): in a thread, and many on one Loop."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stonith import steps
+from stonith.deadline import Deadline
+from stonith.steps import Loop, Parallel, Wait
+
+
+def nap(seconds: float, value: Any = None) -> steps.Steps[Any]:
+    yield Wait(time.monotonic() + seconds)
+    return value
+
+
+def receive(sock: socket.socket, until: float) -> steps.Steps[bytes | None]:
+    """A non-blocking read that yields its waits, like the IPMI session's."""
+    while True:
+        try:
+            return sock.recv(100)
+        except BlockingIOError:
+            if time.monotonic() >= until:
+                return None
+            yield Wait(until, sock.fileno())
+
+
+def where(value: Any) -> steps.Steps[tuple[Any, int]]:
+    yield Wait(time.monotonic() + 0.01)
+    return value, threading.get_ident()
+
+
+def test_run_returns_the_result_and_waits_until_told() -> None:
+    started = time.monotonic()
+    assert steps.run(nap(0.1, "done")) == "done"
+    assert 0.1 <= time.monotonic() - started < 0.3
+
+
+def test_a_wait_on_a_descriptor_ends_when_it_is_readable_or_at_its_time() -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        started = time.monotonic()
+        assert steps.run(receive(a, time.monotonic() + 0.15)) is None
+        assert 0.15 <= time.monotonic() - started < 0.4
+        threading.Timer(0.05, b.send, (b"x",)).start()
+        started = time.monotonic()
+        assert steps.run(receive(a, time.monotonic() + 5)) == b"x"
+        assert time.monotonic() - started < 1.0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sleep_never_passes_the_deadline() -> None:
+    started = time.monotonic()
+    steps.run(steps.sleep(Deadline(0.1), 5))
+    assert time.monotonic() - started < 0.3
+    assert list(steps.sleep(Deadline(5), 0)) == []  # nothing to wait for: no wait at all
+
+
+def test_parallel_gives_blocking_children_threads_and_puts_nonblocking_ones_on_one_loop() -> None:
+    def parent() -> steps.Steps[list[tuple[Any, int]]]:
+        results: list[tuple[Any, int]] = yield Parallel(
+            [(where("t1"), False), (where("l1"), True), (where("t2"), False), (where("l2"), True)]
+        )
+        return results
+
+    results = steps.run(parent())
+    assert [value for value, _ in results] == ["t1", "l1", "t2", "l2"]
+    threads = {value: ident for value, ident in results}
+    assert threads["l1"] == threads["l2"]  # one Loop thread for both
+    assert len({threads["t1"], threads["t2"], threads["l1"]}) == 3
+
+
+def test_gather_runs_a_lone_child_in_place() -> None:
+    assert steps.run(steps.gather([(where("x"), False)])) == [("x", threading.get_ident())]
+    assert steps.run(steps.gather([])) == []
+
+
+def test_a_failing_child_is_raised_in_its_parent_after_the_others_finished() -> None:
+    finished: list[str] = []
+
+    def ok(name: str) -> steps.Steps[None]:
+        yield Wait(time.monotonic() + 0.1)
+        finished.append(name)
+
+    def bad() -> steps.Steps[None]:
+        yield Wait(time.monotonic() + 0.01)
+        raise ValueError("broken device")
+
+    def parent(nonblocking: bool) -> steps.Steps[str]:
+        try:
+            yield Parallel([(ok("a"), nonblocking), (bad(), nonblocking), (ok("b"), nonblocking)])
+        except ValueError as exc:
+            return f"caught {exc}"
+        return "not raised"
+
+    for nonblocking in (False, True):
+        finished.clear()
+        assert steps.run(parent(nonblocking)) == "caught broken device"
+        assert sorted(finished) == ["a", "b"]
+        finished.clear()
+        assert Loop().run([parent(True)]) == ["caught broken device"]
+        assert sorted(finished) == ["a", "b"]
+    with pytest.raises(ValueError, match="broken"):
+        Loop().run([ok("c"), bad()])
+
+
+def test_a_blocking_child_is_refused_on_a_loop() -> None:
+    def parent() -> steps.Steps[None]:
+        yield Parallel([(nap(0.01), False), (nap(0.01), True)])
+
+    with pytest.raises(RuntimeError, match="blocking step"):
+        Loop().run([parent()])
+
+
+def test_one_loop_thread_serves_hundreds_of_sockets() -> None:
+    pairs = [socket.socketpair() for _ in range(300)]
+    for a, _ in pairs:
+        a.setblocking(False)
+    try:
+        until = time.monotonic() + 10
+
+        def ring() -> None:
+            for index, (_, b) in enumerate(reversed(pairs)):
+                b.send(str(len(pairs) - 1 - index).encode())
+                if index % 50 == 0:
+                    time.sleep(0.01)
+
+        threading.Timer(0.05, ring).start()
+        started = time.monotonic()
+        results = Loop().run([receive(a, until) for a, _ in pairs])
+        assert results == [str(i).encode() for i in range(len(pairs))]
+        assert time.monotonic() - started < 3
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_a_descriptor_whose_wait_timed_out_is_no_longer_watched() -> None:
+    # Woken by its time, a task closes its socket and waits on another: the first must be gone
+    # from the selector (a closed descriptor left registered would break the next select).
+    def task() -> steps.Steps[bytes | None]:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        assert (yield from receive(a, time.monotonic() + 0.02)) is None
+        a.close()
+        b.close()
+        c, d = socket.socketpair()
+        c.setblocking(False)
+        d.send(b"second")
+        try:
+            return (yield from receive(c, time.monotonic() + 1))
+        finally:
+            c.close()
+            d.close()
+
+    assert Loop().run([task(), task()]) == [b"second", b"second"]
+
+
+def test_timers_wake_tasks_in_time_order() -> None:
+    woke: list[int] = []
+
+    def sleeper(index: int) -> steps.Steps[None]:
+        yield Wait(time.monotonic() + 0.01 * index)
+        woke.append(index)
+
+    Loop().run([sleeper(i) for i in (5, 1, 4, 2, 3, 0)])
+    assert woke == [0, 1, 2, 3, 4, 5]
+
+
+# A random tree of work: a leaf naps a few milliseconds and returns its label; a node runs its
+# children in parallel (blocking or not) and returns their results.  Either runner, from any
+# thread, returns the same nested results, in order.
+def _trees() -> st.SearchStrategy[Any]:
+    leaves = st.tuples(st.just("leaf"), st.integers(0, 3), st.text("ab", max_size=2))
+    return st.recursive(
+        leaves,
+        lambda children: st.tuples(st.just("node"), st.lists(st.tuples(children, st.booleans()), max_size=4)),
+        max_leaves=12,
+    )
+
+
+def _expected(tree: Any) -> Any:
+    if tree[0] == "leaf":
+        return tree[2]
+    return [_expected(child) for child, _ in tree[1]]
+
+
+def _steps_of(tree: Any, on_loop: bool) -> steps.Steps[Any]:
+    if tree[0] == "leaf":
+        return nap(tree[1] / 1000, tree[2])
+    # On a Loop every descendant must be non-blocking; in a thread, anything goes.
+    children = [(_steps_of(child, on_loop or nb), on_loop or nb) for child, nb in tree[1]]
+    return steps.gather(children)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tree=_trees())
+def test_any_tree_of_parallel_work_returns_its_results_in_order(tree: Any) -> None:
+    assert steps.run(_steps_of(tree, False)) == _expected(tree)
+    assert Loop().run([_steps_of(tree, True)]) == [_expected(tree)]
