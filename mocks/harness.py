@@ -118,8 +118,12 @@ def start_mock(
 def _subprocess_mock(type_name: str, options: dict[str, Any]) -> Iterator[MockHandle]:
     with tempfile.TemporaryDirectory(prefix="stonith-mock-") as tmp:
         options.setdefault("state_file", os.path.join(tmp, "state.json"))
+        env = dict(os.environ)
+        password = options.pop("password", None)
+        if password is not None:  # through the environment: a child's argv is visible in ``ps``
+            env["STONITH_MOCK_PASSWORD"] = str(password)
         argv = [sys.executable, "-P", "-m", "stonith.mocks", *argv_for(type_name, options)]
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
         try:
             info = _ready_line(process)
             yield MockHandle(info, str(options["state_file"]), process)

@@ -344,3 +344,20 @@ def test_subprocess_harness_reads_truth_from_the_state_file():
         client.close()
         time.sleep(0.2)
         assert mock.state(2) == "off" and mock.events()[0]["outlet"] == "2"
+
+
+def test_subprocess_harness_hands_the_password_over_outside_argv():
+    from stonith.deadline import Deadline
+    from stonith.device import construct
+
+    with start_mock("baytech", model="rpc3", password="hush-4711", subprocess_=True) as mock:
+        assert mock.process is not None
+        with open(f"/proc/{mock.process.pid}/cmdline", "rb") as cmdline:
+            assert b"hush-4711" not in cmdline.read()  # what ps shows
+        config = {"ipaddr": mock.address, "login": "admin", "password": "hush-4711"}
+        driver = construct("baytech", config).driver
+        driver.connect(Deadline(5))  # the mock took it from its environment (a wrong one: AuthFailed)
+        try:
+            assert driver.outlets(Deadline(5))
+        finally:
+            driver.disconnect()
