@@ -562,12 +562,16 @@ class Fencer:
         # a node (a dual-PSU node links its two PDUs) runs off -> settle -> on at its own pace.
         # Groups of NONBLOCKING devices share one thread; the others get a thread each.
         groups = _largest_first(_linked_groups(at_level))
-        looped = [g for g in groups if all(t.device.driver.NONBLOCKING for ts in g.values() for t in ts)]
-        threaded = [g for g in groups if not any(g is h for h in looped)]
-        if len(threaded) > self.max_workers:  # more groups than threads: a few bigger batches
-            buckets: list[dict[str, list[_Target]]] = [{} for _ in range(self.max_workers)]
+        looped: list[dict[str, list[_Target]]] = []
+        threaded: list[dict[str, list[_Target]]] = []
+        for group in groups:
+            nonblocking = all(t.device.driver.NONBLOCKING for ts in group.values() for t in ts)
+            (looped if nonblocking else threaded).append(group)
+        threads = self.max_workers - (1 if looped else 0)  # the Loop's thread counts too
+        if len(threaded) > threads:  # more groups than threads: a few bigger batches
+            buckets: list[dict[str, list[_Target]]] = [{} for _ in range(max(1, threads))]
             for index, group in enumerate(threaded):
-                buckets[index % self.max_workers].update(group)
+                buckets[index % len(buckets)].update(group)
             threaded = buckets
         finished: set[str] = set()
         guard = threading.Lock()

@@ -138,7 +138,9 @@ def _parallel(request: Parallel) -> list[Any]:
             for index, result in zip(looped, Loop().run([children[i][0] for i in looped]), strict=True):
                 results[index] = result
 
-        jobs.append(on_loop)
+        # Started after the threads (the big blocking jobs come first), unless it would then queue
+        # behind them for a free thread.
+        jobs.insert(len(jobs) if len(jobs) < request.limit else 0, on_loop)
     if len(jobs) == 1:
         jobs[0]()
     else:
@@ -204,8 +206,8 @@ _NONE = object()
 class _Task:
     __slots__ = ("error", "fd", "gen", "index", "parent", "pending", "results", "token", "value")
 
-    def __init__(self, gen: Steps[Any], parent: _Task | None, index: int) -> None:
-        self.gen = gen
+    def __init__(self, gen: Steps[Any] | None, parent: _Task | None, index: int) -> None:
+        self.gen = gen  # None: the root, which only collects the results
         self.parent = parent
         self.index = index  # where the result goes in the parent's results
         self.value: Any = None  # sent at the next step
@@ -223,7 +225,7 @@ class Loop:
         """Every generator to its end; their results in order (the first error raised after all)."""
         import selectors
 
-        root = _Task(iter(()), None, 0)  # type: ignore[arg-type]  # never stepped: it collects
+        root = _Task(None, None, 0)
         root.pending = len(gens)
         root.results = [None] * len(gens)
         ready = collections.deque(_Task(gen, root, index) for index, gen in enumerate(gens))
@@ -271,10 +273,11 @@ class Loop:
         order: itertools.count[int],
         selector: Any,
     ) -> None:
-        value, error = task.value, task.error
+        value, error, gen = task.value, task.error, task.gen
         task.value, task.error = None, None
+        assert gen is not None  # the root is never stepped
         try:
-            request = task.gen.send(value) if error is None else task.gen.throw(error)
+            request = gen.send(value) if error is None else gen.throw(error)
         except StopIteration as stop:
             self._finish(task, stop.value, None, ready)
             return

@@ -343,6 +343,17 @@ def test_groups_beyond_the_thread_limit_are_batched_together() -> None:
     assert [r.result for r in results] == [OK] * 6
 
 
+def test_blocking_and_nonblocking_groups_beyond_the_thread_limit() -> None:
+    entries = [device(f"m{i}", 190 + i, {f"n{i}": ["1"]})[0] for i in range(7)]
+    for entry in entries[:4]:
+        entry.driver = FakePdu({"unit": entry.driver.config["unit"]})
+    for entry in entries[4:]:
+        entry.driver = FakeStepPdu({"unit": entry.driver.config["unit"]})
+    fencer = Fencer(Inventory(entries, "/test"), timeout=5, max_workers=2)
+    results = fencer.run("reset", [f"n{i}" for i in range(7)])
+    assert [r.result for r in results] == [OK] * 7
+
+
 class _BlindPdu(FakePdu):
     """A device that can switch but not read its outlets back (like nw_rpc100s)."""
 

@@ -209,3 +209,21 @@ def _steps_of(tree: Any, on_loop: bool) -> steps.Steps[Any]:
 def test_any_tree_of_parallel_work_returns_its_results_in_order(tree: Any) -> None:
     assert steps.run(_steps_of(tree, False)) == _expected(tree)
     assert Loop().run([_steps_of(tree, True)]) == [_expected(tree)]
+
+
+def test_the_loop_does_not_queue_behind_threads_beyond_the_limit() -> None:
+    def blocking(name: str) -> steps.Steps[tuple[str, float]]:
+        yield from ()
+        time.sleep(0.3)  # a telnet dialogue: blocks its thread
+        return name, time.monotonic()
+
+    def parent() -> steps.Steps[list[tuple[str, float]]]:
+        children = [(blocking(f"t{i}"), False) for i in range(3)] + [(nap(0.01, ("l", 0.0)), True)]
+        results: list[tuple[str, float]] = yield Parallel(children, limit=2)
+        return results
+
+    started = time.monotonic()
+    results = steps.run(parent())
+    assert [name for name, _ in results] == ["t0", "t1", "t2", "l"]
+    # two threads: the Loop went first (not behind the queue); its thread then took a blocking job
+    assert sorted(round(t - started, 1) for _, t in results[:3]) == [0.3, 0.3, 0.6]
