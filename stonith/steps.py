@@ -288,7 +288,12 @@ class Loop:
             if request.fd is not None:
                 import selectors
 
-                selector.register(request.fd, selectors.EVENT_READ, task)
+                try:
+                    selector.register(request.fd, selectors.EVENT_READ, task)
+                except (OSError, ValueError, KeyError) as exc:  # closed, or watched by another task
+                    task.error = exc  # the task's error, not the Loop's: the others go on
+                    ready.append(task)
+                    return
                 task.fd = request.fd
             heapq.heappush(timers, (request.until, next(order), task.token, task))
             return

@@ -227,3 +227,19 @@ def test_the_loop_does_not_queue_behind_threads_beyond_the_limit() -> None:
     assert [name for name, _ in results] == ["t0", "t1", "t2", "l"]
     # two threads: the Loop went first (not behind the queue); its thread then took a blocking job
     assert sorted(round(t - started, 1) for _, t in results[:3]) == [0.3, 0.3, 0.6]
+
+
+def test_a_wait_on_a_closed_descriptor_fails_that_task_only() -> None:
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    a.close()
+    b.close()
+
+    def broken() -> steps.Steps[str]:
+        try:
+            yield Wait(time.monotonic() + 1, fd)
+        except (OSError, ValueError) as exc:
+            return f"refused: {type(exc).__name__}"
+        return "waited"
+
+    assert Loop().run([broken(), nap(0.01, "other")]) == ["refused: OSError", "other"]  # EBADF
