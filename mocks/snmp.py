@@ -1073,12 +1073,21 @@ class SnmpAgent:
         payload = data
         scoped_item = parts[3]
         if level & 2:
+            # With a wrong privacy key the plaintext is noise; it can still begin like a TLV. It is
+            # a decryption error unless it is a well-formed scopedPDU SEQUENCE (RFC 3414 3.2 step
+            # 8), never a silent drop.
             try:
                 payload = decrypt(user, data[parts[3][1] : parts[3][2]], salt, boots, their_time)
                 scoped_item = read_tlv(payload, 0)
+                scoped = children(payload, *_expect(scoped_item, SEQUENCE)[1:])
+                if len(scoped) < 3:
+                    raise BerError("short scopedPDU")
+                _expect(scoped[0], OCTETS)  # contextEngineID
+                _expect(scoped[1], OCTETS)  # contextName
             except BerError:
                 return self._report(msg_id, plain_id, DECRYPTION_ERROR, user_name, None)
-        scoped = children(payload, *_expect(scoped_item, SEQUENCE)[1:])
+        else:
+            scoped = children(payload, *_expect(scoped_item, SEQUENCE)[1:])
         context_engine = payload[scoped[0][1] : scoped[0][2]]
         context_name = payload[scoped[1][1] : scoped[1][2]]
         tag, request_id, varbinds, a, b = self._pdu(payload, scoped[2])

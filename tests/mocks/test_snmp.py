@@ -190,6 +190,17 @@ def test_v3_refusals_as_net_snmp_reports_them(tmp_path):
 
 
 @pytest.mark.peer
+def test_a_wrong_privacy_key_is_always_a_decryption_error(tmp_path):
+    # The plaintext of a wrong key is noise that now and then begins like a valid TLV: it must still
+    # be answered with a decryptionError report, never dropped (which net-snmp sees as a timeout).
+    with start_mock("apc_rpdu", outlets=2, v3_user=[USER]) as mock:
+        client = v3(tmp_path, mock, priv_pass="not-the-password")
+        for _ in range(40):  # every request has a fresh salt, so fresh noise; no retry to hide a drop
+            result = client.run("snmpget", ".1.3.6.1.2.1.1.1.0", check=False, retries=0)
+            assert result.returncode != 0 and "Decryption error" in result.stderr, result.stderr
+
+
+@pytest.mark.peer
 def test_error_statuses_v2c_and_v1(tmp_path):
     control = ".1.3.6.1.4.1.318.1.1.12.3.3.1.1.4"
     with start_mock("apc_rpdu", outlets=4) as mock:
