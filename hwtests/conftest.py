@@ -102,8 +102,15 @@ class Target:
         literal = [g for g in self.device_globs.get(device, []) if not set(g) & set("*?[")]
         return sorted(set(names) | {n.lower() for n in literal})
 
-    def devices_of(self, node: str) -> list[str]:
-        return [d for d in self.devices() if node in self.nodes_of(d)]
+    def devices_of(self, node: str, level: int | None = None) -> list[str]:
+        """The devices feeding ``node`` (on one topology level only, if given)."""
+        found = [d for d in self.devices() if node in self.nodes_of(d)]
+        return [d for d in found if level is None or self.inventory.by_name(d).level == level]
+
+    def is_multi_supply(self, node: str) -> bool:
+        """Several devices on one topology level (a BMC on level 1 and a PDU on level 2 is not)."""
+        levels = [self.inventory.by_name(d).level for d in self.devices_of(node)]
+        return len(levels) > len(set(levels))
 
     def all_nodes(self) -> list[str]:
         return sorted({n for d in self.devices() for n in self.nodes_of(d)})
@@ -192,7 +199,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "node" in names:
         metafunc.parametrize("node", target.all_nodes())
     if "dual_node" in names:
-        duals = [n for n in target.all_nodes() if len(target.devices_of(n)) > 1]
+        duals = [n for n in target.all_nodes() if target.is_multi_supply(n)]
         metafunc.parametrize(
             "dual_node", duals or [pytest.param(None, marks=pytest.mark.skip("no dual-PSU node"))]
         )

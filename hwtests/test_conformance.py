@@ -309,8 +309,11 @@ def test_dual_psu(target, lab, dual_node):
     started = time.time()
     results = fencer(target).run("reset", [dual_node])
     assert results[0].result == OK, results[0].as_dict()
-    phases = [(d.device, d.phase) for d in results[0].devices]
-    assert {d for d, p in phases if p == "off"} == set(target.devices_of(dual_node)), phases
+    level = results[0].level
+    phases = [(d.device, d.phase, d.level) for d in results[0].devices]
+    fenced_by = set(target.devices_of(dual_node, level=level))
+    switched_off = {d for d, p, at in phases if p == "off" and at == level}
+    assert len(fenced_by) > 1 and switched_off == fenced_by, phases
     if lab is not None:
         assert_off_before_on(target, lab, dual_node, started)
 

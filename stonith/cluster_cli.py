@@ -199,13 +199,18 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         return _run(args)
-    except BadConfig as exc:
+    except StonithError as exc:
+        return report(exc)
+
+
+def report(exc: StonithError) -> int:
+    """An expected failure on stderr (a bad devices.d: one line per file:field problem); its exit code."""
+    if isinstance(exc, BadConfig):
         for problem in exc.problems:
             sys.stderr.write(f"ERROR: {problem}\n")
         return int(ExitCode.S_BADCONFIG)
-    except StonithError as exc:
-        sys.stderr.write(f"ERROR: {exc}\n")
-        return int(exc.exit_code)
+    sys.stderr.write(f"ERROR: {exc}\n")
+    return int(exc.exit_code)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from stonith.cluster_cli import report
+from stonith.errors import StonithError
 from stonith.inventory import load_dir
 from stonith.lab import Lab
 
@@ -42,6 +45,30 @@ def run(*args: str, env: dict[str, str]) -> int:
     return proc.returncode
 
 
+def run_json(*args: str, env: dict[str, str], phases: bool = False) -> int:
+    """``stonith ARGS --json``, shown as one line per node (and per device phase with ``phases``)."""
+    sys.stdout.write(f"$ stonith {' '.join(repr(a) if '[' in a else a for a in args)} --json\n")
+    proc = subprocess.run([STONITH, *args, "--json"], env=env, text=True, capture_output=True, check=False)
+    try:
+        items = json.loads(proc.stdout or "[]")
+    except ValueError:
+        items = []
+        sys.stdout.write(proc.stdout)
+    for item in items:
+        sys.stdout.write(
+            f"  {item['node']:7} {item['result']:4} level {item['level']}  "
+            f"{item['duration']:.2f}s  {item['message']}\n"
+        )
+        for step in item["devices"] if phases else ():
+            outlets = ", ".join(f"{o['id']}={o['state']}" for o in step["outlets"])
+            outcome = f"FAILED: {step['error']}" if "error" in step else f"outlets {outlets}"
+            sys.stdout.write(f"      level {step['level']} {step['device']:8} {step['phase']:3}  {outcome}\n")
+    if proc.stderr.strip():
+        sys.stdout.write("".join(f"  (stderr) {line}\n" for line in proc.stderr.splitlines()))
+    sys.stdout.write(f"  -> exit {proc.returncode}\n")
+    return proc.returncode
+
+
 def timeline(lab: Lab, node_outlets: dict[str, list[str]], since: float) -> list[tuple[float, str, str, str]]:
     events = []
     for device, outlets in node_outlets.items():
@@ -53,7 +80,13 @@ def timeline(lab: Lab, node_outlets: dict[str, list[str]], since: float) -> list
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    directory = args[0] if args else "devices.d"
+    try:
+        return demo(args[0] if args else "devices.d")
+    except StonithError as exc:
+        return report(exc)
+
+
+def demo(directory: str) -> int:
     env = dict(os.environ)
     env.setdefault("STONITH_LAB_PASSWORD", "lab-" + secrets.token_hex(6))
     os.environ["STONITH_LAB_PASSWORD"] = env["STONITH_LAB_PASSWORD"]
@@ -88,21 +121,15 @@ def main(argv: list[str] | None = None) -> int:
             "  " + ("both supplies were off before either came back on\n" if safe else "UNEXPECTED ORDER\n")
         )
         failures += not safe
+        say("Topology: gpu1's BMC hangs (its mock is stopped with SIGSTOP); level 2 is its PDU outlet")
+        hung = lab.mocks["bmc-gpu1"].process
+        hung.send_signal(signal.SIGSTOP)
+        try:
+            failures += run_json("reset", "gpu1", env=env, phases=True) != 0
+        finally:
+            hung.send_signal(signal.SIGCONT)
         say("Several nodes at once, with JSON output (node[1-2],node[7-8])")
-        sys.stdout.write("$ stonith reset 'node[1-2],node[7-8]' --json\n")
-        proc = subprocess.run(
-            [STONITH, "reset", "node[1-2],node[7-8]", "--json"],
-            env=env,
-            text=True,
-            capture_output=True,
-            check=False,
-        )
-        for item in json.loads(proc.stdout or "[]"):
-            sys.stdout.write(
-                f"  {item['node']:7} {item['result']:4} level {item['level']}  "
-                f"{item['duration']:.2f}s  {item['message']}\n"
-            )
-        failures += proc.returncode != 0
+        failures += run_json("reset", "node[1-2],node[7-8]", env=env) != 0
         say("The same device through the cluster-glue syntax (password from the environment, -E)")
         glue_env = dict(env, ipaddr="127.0.0.1:17101", login="admin", password=env["STONITH_LAB_PASSWORD"])
         failures += run("-t", "baytech", "-E", "-l", env=glue_env) != 0

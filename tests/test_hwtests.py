@@ -48,13 +48,14 @@ def test_conformance_suite_on_the_shipped_lab(tmp_path: Path) -> None:
     report, junit = tmp_path / "hw.json", tmp_path / "hw.xml"
     result = run(
         "-m", "pytest", "hwtests/test_conformance.py", "-q", "-p", "no:cacheprovider",
-        "--test-nodes", "node1,node7,db1", "--json-report", str(report), "--junitxml", str(junit),
+        "--test-nodes", "node1,node7,db1,gpu1", "--json-report", str(report), "--junitxml", str(junit),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     data = json.loads(report.read_text())
     outcomes = {(t["test"], t["subject"]): t["outcome"] for t in data["tests"]}
     assert outcomes[("test_dual_psu", "db1")] == "passed"
     assert outcomes[("test_reset", "node7")] == "passed"
+    assert outcomes[("test_reset", "gpu1")] == "passed"  # a node on two topology levels
     assert all(o != "failed" for o in outcomes.values())
     assert "<testsuite" in junit.read_text()
     assert "hwtests:" in result.stdout  # the terminal table
