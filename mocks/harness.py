@@ -24,12 +24,12 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import Any
 
     from stonith.mocks._common import RunningMock
 
-READY_TIMEOUT = 10.0
+READY_TIMEOUT = 15.0
 
 
 class MockHandle:
@@ -118,25 +118,57 @@ def start_mock(
 def _subprocess_mock(type_name: str, options: dict[str, Any]) -> Iterator[MockHandle]:
     with tempfile.TemporaryDirectory(prefix="stonith-mock-") as tmp:
         options.setdefault("state_file", os.path.join(tmp, "state.json"))
-        env = dict(os.environ)
         password = options.pop("password", None)
-        if password is not None:  # through the environment: a child's argv is visible in ``ps``
-            env["STONITH_MOCK_PASSWORD"] = str(password)
-        argv = [sys.executable, "-P", "-m", "stonith.mocks", *argv_for(type_name, options)]
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+        secrets = {} if password is None else {"STONITH_MOCK_PASSWORD": str(password)}
+        process, info = spawn(argv_for(type_name, options), secrets)
         try:
-            info = _ready_line(process)
             yield MockHandle(info, str(options["state_file"]), process)
         finally:
-            if process.poll() is None:
+            stop([process])
+
+
+def spawn(argv: list[str], secrets: Mapping[str, str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start ``python -m stonith.mocks ARGV`` in a session of its own; the process and its ready line.
+
+    ``secrets`` (STONITH_MOCK_PASSWORD, STONITH_MOCK_COMMUNITY) go into the mock's environment: a
+    child's argv is visible to every user in ``ps``.  Raises MockNotReady when no ready line comes.
+    """
+    process = subprocess.Popen(
+        # -P: never the checkout's stonith/ from the current directory, the installed package.
+        [sys.executable, "-P", "-m", "stonith.mocks", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **secrets},
+        start_new_session=True,
+    )
+    try:
+        return process, _ready_line(process)
+    except BaseException:
+        stop([process])
+        raise
+
+
+def stop(processes: Iterable[subprocess.Popen[str]], grace: float = 5.0) -> None:
+    """SIGTERM every mock first, then wait ``grace`` seconds in all for them; kill what is left."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout:
-                process.stdout.close()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+class MockNotReady(RuntimeError):
+    """A mock process exited or stayed silent instead of printing its ready line."""
 
 
 def _ready_line(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -152,4 +184,4 @@ def _ready_line(process: subprocess.Popen[str]) -> dict[str, Any]:
             return info
         if process.poll() is not None:
             break
-    raise RuntimeError(f"mock did not become ready (exit status {process.poll()})")
+    raise MockNotReady(f"mock did not become ready (exit status {process.poll()})")

@@ -13,25 +13,18 @@ and writes its ground truth to ``<state_dir>/<device>.json``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import select
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 
 from stonith.errors import StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from typing import Any
 
     from stonith.inventory import DeviceEntry, Inventory
-
-READY_TIMEOUT = 15.0
 
 
 class RunningMock:
@@ -75,61 +68,33 @@ class Lab:
         self.stop()
 
     def _start(self, device: DeviceEntry) -> RunningMock:
+        from stonith.mocks.harness import MockNotReady, spawn
+
         assert device.mock is not None and self.state_dir is not None
         mock_type = str(device.mock.get("type", device.type))
         state_file = os.path.join(self.state_dir, f"{device.name}.json")
-        argv = [
-            sys.executable,
-            "-P",  # never the checkout's stonith/ from the current directory: the installed package
-            "-m",
-            "stonith.mocks",
-            mock_type,
-            *map(str, device.mock.get("args", [])),
-            "--state-file",
-            state_file,
-        ]
-        env = dict(os.environ)
+        argv = [mock_type, *map(str, device.mock.get("args", [])), "--state-file", state_file]
+        secrets = {}
         password = device.driver.config.get("password")
         if isinstance(password, str):
-            env["STONITH_MOCK_PASSWORD"] = password
+            secrets["STONITH_MOCK_PASSWORD"] = password
         community = device.driver.config.get("community")
         if isinstance(community, str):  # SNMP agents: the read-write community is their secret
-            env["STONITH_MOCK_COMMUNITY"] = community
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=None,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT)
-        line = process.stdout.readline() if ready else ""
-        if not line:
-            process.kill()
-            process.wait()
-            raise StonithError(f"mock for device {device.name} did not start ({' '.join(argv[2:])})")
-        return RunningMock(device.name, process, json.loads(line), state_file)
+            secrets["STONITH_MOCK_COMMUNITY"] = community
+        try:
+            process, info = spawn(argv, secrets)
+        except MockNotReady as exc:
+            command = " ".join(argv)
+            raise StonithError(f"mock for device {device.name} did not start ({command}): {exc}") from None
+        return RunningMock(device.name, process, info, state_file)
 
     def truth(self, device: str) -> dict[str, Any]:
         return self.mocks[device].truth()
 
     def stop(self) -> None:
-        for mock in self.mocks.values():
-            if mock.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    mock.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for mock in self.mocks.values():
-            try:
-                mock.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                mock.process.kill()
-                mock.process.wait()
-            if mock.process.stdout is not None:
-                mock.process.stdout.close()
+        from stonith.mocks.harness import stop
+
+        stop(mock.process for mock in self.mocks.values())
         self.mocks = {}
         if self._tmp is not None:
             self._tmp.cleanup()
