@@ -33,16 +33,21 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
+def ended(proc: subprocess.CompletedProcess[str]) -> int:
+    """Show a finished command's stderr and exit status; the status."""
+    if proc.stderr.strip():
+        sys.stdout.write("".join(f"  (stderr) {line}\n" for line in proc.stderr.splitlines()))
+    sys.stdout.write(f"  -> exit {proc.returncode}\n")
+    return proc.returncode
+
+
 def run(*args: str, env: dict[str, str]) -> int:
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     sys.stdout.write(f"$ stonith {shown}\n")
     sys.stdout.flush()
     proc = subprocess.run([STONITH, *args], env=env, text=True, capture_output=True, check=False)
     sys.stdout.write(proc.stdout)
-    if proc.stderr.strip():
-        sys.stdout.write("".join(f"  (stderr) {line}\n" for line in proc.stderr.splitlines()))
-    sys.stdout.write(f"  -> exit {proc.returncode}\n")
-    return proc.returncode
+    return ended(proc)
 
 
 def run_json(*args: str, env: dict[str, str], phases: bool = False) -> int:
@@ -63,10 +68,7 @@ def run_json(*args: str, env: dict[str, str], phases: bool = False) -> int:
             outlets = ", ".join(f"{o['id']}={o['state']}" for o in step["outlets"])
             outcome = f"FAILED: {step['error']}" if "error" in step else f"outlets {outlets}"
             sys.stdout.write(f"      level {step['level']} {step['device']:8} {step['phase']:3}  {outcome}\n")
-    if proc.stderr.strip():
-        sys.stdout.write("".join(f"  (stderr) {line}\n" for line in proc.stderr.splitlines()))
-    sys.stdout.write(f"  -> exit {proc.returncode}\n")
-    return proc.returncode
+    return ended(proc)
 
 
 def timeline(lab: Lab, node_outlets: dict[str, list[str]], since: float) -> list[tuple[float, str, str, str]]:
