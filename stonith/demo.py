@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -42,8 +43,7 @@ def ended(proc: subprocess.CompletedProcess[str]) -> int:
 
 
 def run(*args: str, env: dict[str, str]) -> int:
-    shown = " ".join(a if " " not in a else repr(a) for a in args)
-    sys.stdout.write(f"$ stonith {shown}\n")
+    sys.stdout.write(f"$ stonith {shlex.join(args)}\n")
     sys.stdout.flush()
     proc = subprocess.run([STONITH, *args], env=env, text=True, capture_output=True, check=False)
     sys.stdout.write(proc.stdout)
@@ -52,7 +52,7 @@ def run(*args: str, env: dict[str, str]) -> int:
 
 def run_json(*args: str, env: dict[str, str], phases: bool = False) -> int:
     """``stonith ARGS --json``, shown as one line per node (and per device phase with ``phases``)."""
-    sys.stdout.write(f"$ stonith {' '.join(repr(a) if '[' in a else a for a in args)} --json\n")
+    sys.stdout.write(f"$ stonith {shlex.join(args)} --json\n")
     proc = subprocess.run([STONITH, *args, "--json"], env=env, text=True, capture_output=True, check=False)
     try:
         items = json.loads(proc.stdout or "[]")
