@@ -9,7 +9,7 @@ down after ``S``), ``Z`` twice more than 1.5 s apart: output off now, ``^N`` twi
 
 Every host in ``hostlist`` is fed by the UPS: switching any of them switches all of them.  Off and
 on are read back from the registers; a reset is off, read back off, on, read back on
-(stonith.reset) -- not cluster-glue's ``S``/``@`` shutdown, whose success it judged by the "asleep
+(stonith.engine) -- not cluster-glue's ``S``/``@`` shutdown, whose success it judged by the "asleep
 from @" bit alone (a UPS that accepted ``S`` was reported failed, and the bit does not prove the
 output is off).  The UPS's grace and wake-up delays are left as they are.
 

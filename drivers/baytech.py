@@ -22,7 +22,7 @@ Assumes:
   node name (menu firmware: 10 columns on RPC-3/3A, 18 on RPC-5; NC firmware: 16);
 - NC firmware: no access control, command confirmation off (PowerMan's required settings);
 - a ``reboot`` of an outlet that is off leaves it off, so we never use it: a reset is off, read
-  back, on (stonith.reset); the device accepts one session at a time;
+  back, on (stonith.engine); the device accepts one session at a time;
 - ``on 0`` / ``off 0`` switch every outlet (PowerMan's ``*_all`` scripts): used only when every
   outlet of the device is asked for, as two status tables of the session agree.
 """

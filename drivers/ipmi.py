@@ -10,7 +10,7 @@ The type keeps cluster-glue's name and parameters (``hostname ipaddr port auth p
 reset_method``, in that ``-p`` order) and adds ``interface``, ``cipher``, ``kg``, ``retransmit``
 and ``min_interval``.  Unlike cluster-glue's plugin: status is read with Get Chassis Status
 (cluster-glue only pinged Get Device ID), a reset is off -> read back off -> on -> read back on
-(stonith.reset) rather than a trusted cycle completion code, ``reset_method`` labels mean what they
+(stonith.engine) rather than a trusted cycle completion code, ``reset_method`` labels mean what they
 say (``power_cycle`` = control 0x02, ``hard_reset`` = 0x03; used only by ``cycle()``), completion
 codes other than 0x00 are failures, a wrong password is S_ACCESS, and a silent BMC fails within the
 deadline.

@@ -6,7 +6,7 @@ ComputerSystem (discovered, or ``systems_uri``), its ``PowerState`` and its
 ``#ComputerSystem.Reset`` action.  ResetType values are chosen from what the system allows
 (``ResetType@Redfish.AllowableValues`` inline, or the ``@Redfish.ActionInfo`` resource): on =
 ``On`` (else ``ForceOn``), off = ``ForceOff``; a native cycle (``PowerCycle``) exists but is not
-declared verifiable, so resets are off -> read back Off -> on -> read back On (stonith.reset).
+declared verifiable, so resets are off -> read back Off -> on -> read back On (stonith.engine).
 
 Tested on: our mock (mocks/redfish.py; fence-agents' fence_redfish accepts it unmodified) and
 sushy-tools' emulator with its fake driver (tests/drivers/test_redfish.py).  Not yet on hardware.

@@ -21,7 +21,7 @@ Assumes:
   switching replies' format; the WTI manual names the command but not its output);
 - the interface accepts frames without the DTR toggle cluster-glue performs before each request
   (the toggle only makes the device print ``RPS-10 Ready``, which we do not need: every frame is
-  answered).  A reset is off, read back, on, read back (stonith.reset), never the blind ``T``.
+  answered).  A reset is off, read back, on, read back (stonith.engine), never the blind ``T``.
 """
 
 from __future__ import annotations

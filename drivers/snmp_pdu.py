@@ -18,7 +18,7 @@ Assumes:
   multi-unit PDUs the other units' outlets are addressed by their full index (``2.1.5``);
 - a pending state (command pending, Eaton pendingOff, Sentry offWait, ...) reads as unknown: the
   reset layer reads again until the outlet shows on or off;
-- the device's own reboot command is never used: a reset is off, read back, on (stonith.reset).
+- the device's own reboot command is never used: a reset is off, read back, on (stonith.engine).
 
 Sources: wire-protocols.md section 3.1 (MIB-checked table), fence-agent-api.md section 9,
 device-dialogues.md section 9 (cluster-glue apcmastersnmp).

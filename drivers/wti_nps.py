@@ -14,7 +14,7 @@ unmodified as peers (tests/drivers/test_wti_nps.py).  Not yet on hardware.
 
 Assumes: plug names are the node names; the password is the system (administrator) password or a
 plug password owning every plug of the node; we never use ``/BOOT`` (a reset is off, read back, on,
-read back: stonith.reset); one session at a time.
+read back: stonith.engine); one session at a time.
 """
 
 from __future__ import annotations

@@ -381,7 +381,7 @@ def _offs_before_ons(truths: list[tuple[dict[str, Any], list[int]]]) -> bool:
 
 def execute(plan: Plan, kinds: dict[str, Kind]) -> Outcome:
     """Run one schedule and judge it; never raises."""
-    from stonith.cluster import Fencer
+    from stonith.engine import Fencer
 
     outcome = Outcome(
         plan.index,

@@ -16,8 +16,8 @@ import time
 import pytest
 
 import hwtests  # noqa: F401
-from stonith.cluster import FAILED, OK, Fencer
 from stonith.driver import OFF, ON
+from stonith.engine import FAILED, OK, Fencer
 from stonith.errors import ExitCode
 from stonith.inventory import DeviceEntry, Inventory
 

@@ -279,7 +279,7 @@ def read_device(driver, hint: list[Outlet], deadline_s: float = DEADLINE) -> dic
     end within ``deadline_s`` + GRACE.
     """
     deadline = Deadline(deadline_s)
-    driver.session_deadline = deadline  # as stonith.reset.Session sets it: bounds the logout
+    driver.session_deadline = deadline  # as stonith.engine.session sets it: bounds the logout
     started = time.monotonic()
     states: dict[str, str] = {}
     try:

@@ -1,7 +1,7 @@
 """``stonith status|on|off|reset|devices|check``: the cluster layer on the command line.
 
     stonith status [NODESET]        read every outlet of the nodes (all known nodes by default)
-    stonith on|off|reset NODESET    verified power operations (see stonith.cluster)
+    stonith on|off|reset NODESET    verified power operations (see stonith.engine)
     stonith devices                 the devices of devices.d
     stonith check                   validate devices.d and log in to every device
     stonith lab                     start the mocks devices.d declares, until interrupted
@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from stonith.cluster import NodeResult
+    from stonith.engine import NodeResult
     from stonith.inventory import Inventory
 
 VERBS = ("status", "on", "off", "reset", "devices", "check", "lab")
@@ -134,34 +134,50 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
 
 
 def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from stonith import locks
+    """Log in to every device (through the engine, in parallel) and report conflicts of node names."""
+    from stonith import engine
     from stonith.deadline import Deadline
-    from stonith.reset import Session
+    from stonith.steps import fan_out
 
-    def probe(device: Any) -> tuple[str, str, int]:
-        deadline = Deadline(timeout or device.timeout, f"check {device.name}")
+    outcome: dict[str, tuple[str, int]] = {}
+
+    def probe(device: Any) -> None:
+        def body(driver: Any, deadline: Deadline) -> tuple[str, list[Any]]:
+            return driver.probe(deadline), driver.outlets(deadline)
+
         try:
-            with (
-                locks.device_slot(device.lock_key(), device.max_sessions, deadline),
-                Session(device.driver, deadline),
-            ):
-                identity = device.driver.probe(deadline)
-                count = len(device.driver.outlets(deadline))
-            return device.name, f"ok: {identity}, {count} outlets", 0
+            identity, outlets = engine.call(device, Deadline(timeout or device.timeout, "check"), body)
         except StonithError as exc:
-            return device.name, f"FAILED: {exc}", int(exc.exit_code)
+            outcome[device.name] = (f"FAILED: {exc}", int(exc.exit_code))
+            return
+        except Exception as exc:  # a driver bug fails its device's line, not the check
+            outcome[device.name] = (f"FAILED: internal error: {type(exc).__name__}: {exc}", 8)
+            return
+        if engine.names_from_device(device):
+            plan.learned(device, outlets)
+        outcome[device.name] = (f"ok: {identity}, {len(outlets)} outlets", 0)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(32, len(inventory.devices)))) as pool:
-        outcome = list(pool.map(probe, inventory.devices))
+    plan = engine.Plan(inventory)
+    fan_out(probe, inventory.devices, 64)
+    rows: list[tuple[str, str, int]] = [(d.name, *outcome[d.name]) for d in inventory.devices]
+    for device in plan.named:
+        if device.name in plan.listed:
+            rows.append(
+                (
+                    device.name,
+                    "WARNING: node names come from the device's outlet names: whoever can rename an "
+                    "outlet can move a node's fence; prefer [hosts]",
+                    0,
+                )
+            )
+    rows += [("(nodes)", f"CONFLICT: {problem}", int(ExitCode.S_BADCONFIG)) for problem in plan.conflicts()]
     if as_json:
         sys.stdout.write(
-            json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in outcome], indent=1) + "\n"
+            json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in rows], indent=1) + "\n"
         )
     else:
-        sys.stdout.write(_table([[n, r] for n, r, _ in outcome], ["DEVICE", "CHECK"]))
-    return max((c for _, _, c in outcome), default=0)
+        sys.stdout.write(_table([[n, r] for n, r, _ in rows], ["DEVICE", "CHECK"]))
+    return max((c for _, _, c in rows), default=0)
 
 
 def _lab(inventory: Inventory) -> int:
@@ -215,7 +231,7 @@ def report(exc: StonithError) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from stonith.audit import Audit
-    from stonith.cluster import Fencer, worst_exit_code
+    from stonith.engine import Fencer, worst_exit_code
     from stonith.inventory import load_dir
     from stonith.nodeset import expand
 
@@ -233,11 +249,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.verb == "lab":
         return _lab(inventory)
     fencer = Fencer(inventory, timeout=args.timeout, audit=Audit(args.audit))
-    if nodes is None:
-        nodes = fencer.known_nodes()
-    progress = Progress(len(nodes), sys.stderr.isatty() and not args.quiet and not args.json)
+    progress = Progress(len(nodes or ()), sys.stderr.isatty() and not args.quiet and not args.json)
     fencer.progress = progress
-    results = fencer.status(nodes) if args.verb == "status" else fencer.run(args.verb, nodes)
+    results = fencer.status(nodes) if args.verb == "status" else fencer.run(args.verb, nodes or [])
     progress.finish()
     _print_results(results, args.json)
     return worst_exit_code(results)

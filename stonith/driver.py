@@ -3,7 +3,7 @@
 A driver module reads top to bottom: docstring (family, protocol, tested models, assumptions),
 model data as frozen tables, ``INFO = DriverInfo(...)`` with the field metadata, then one small
 class with the per-outlet verbs.  Drivers never sleep or poll for semantics (the cluster layer,
-``stonith.reset``, verifies every change by reading it back), never print, never exit, and never
+``stonith.engine``, verifies every change by reading it back), never print, never exit, and never
 import optional libraries at module import time.
 
 Every verb takes a ``Deadline``; a driver must not block past it.
@@ -155,7 +155,7 @@ class Driver(abc.ABC):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
-        # The deadline of the operation the current session belongs to (set by stonith.reset.Session).
+        # The deadline of the operation the current session belongs to (set by stonith.engine.session).
         self.session_deadline: Deadline | None = None
 
     def logout_deadline(self, step: float) -> Deadline:

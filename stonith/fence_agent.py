@@ -25,11 +25,10 @@ from stonith.errors import BadConfig, StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
-    from stonith.driver import Driver, DriverInfo, Outlet
+    from stonith.driver import Driver, DriverInfo
 
 MAX_INPUT = 256 * 1024
+PLUG = "plug"  # the one node an agent's engine run is about: the plugs it was given
 ACTIONS = (
     "on",
     "off",
@@ -268,22 +267,6 @@ def _device(info_cls: type[Driver], req: Request) -> Driver:
     return info_cls(config)
 
 
-def _resolve(driver: Driver, plugs: list[str], outlets: list[Outlet]) -> list[Outlet]:
-    from stonith.driver import Outlet as OutletCls
-
-    found: list[Outlet] = []
-    for plug in plugs:
-        match = [o for o in outlets if o.id == plug] or [
-            o for o in outlets if o.name.casefold() == plug.casefold()
-        ]
-        if not match and driver.INFO.capabilities.any_host:
-            match = [OutletCls(plug.lower())]
-        if not match:
-            raise Failure(f"Unable to find plug {_printable(plug)!r} on the device")
-        found.extend(m for m in match if m not in found)
-    return found
-
-
 def run(type_name: str, argv: list[str], stdin_text: str | None) -> int:
     from stonith import registry
 
@@ -330,88 +313,64 @@ def run(type_name: str, argv: list[str], stdin_text: str | None) -> int:
 
 
 def _act(driver: Driver, req: Request, plugs: list[str]) -> int:
+    """Every action through the engine (stonith.engine): the device's lock, retries, read-back."""
+    from stonith import engine
     from stonith.deadline import Deadline
     from stonith.driver import OFF, ON
-    from stonith.reset import Session, power_off, power_on, wait_state
 
+    action = req.action
     login = _seconds(req.options, "login_timeout")
     power = _seconds(req.options, "power_timeout")
     shell = _seconds(req.options, "shell_timeout")
-    total = (
-        login + shell + (2 * power if req.action == "reboot" else power) + _seconds(req.options, "power_wait")
-    )
-    deadline = Deadline(max(total, 1.0), req.action)
-    sep = req.options.get("separator") or ","
-    action = req.action
-    with Session(driver, deadline):
-        outlets = driver.outlets(deadline)
-        if action in ("list", "list-status"):
-            states = driver.status_many(outlets, deadline) if action == "list-status" else {}
-            for o in outlets:
-                line = f"{o.id}{sep}{o.name if o.name != o.id else ''}"
-                if action == "list-status":
-                    line += f"{sep}{states.get(o.id, 'unknown').upper()}"
-                sys.stdout.write(line + "\n")
-            return 0
-        if action == "monitor":
-            driver.probe(deadline)
-            return 0
-        targets = _resolve(driver, plugs, outlets)
-        states = driver.status_many(targets, deadline)
-        if action == "status":
-            values = [states.get(o.id, "unknown") for o in targets]
-            if all(v == OFF for v in values):
-                sys.stdout.write("Status: OFF\n")
-                return 2
-            if any(v == ON for v in values):
-                sys.stdout.write("Status: ON\n")
-                return 0
-            raise Failure(
-                "Unable to obtain correct plug status: "
-                + ", ".join(f"{o.id}={states.get(o.id, 'unknown')}" for o in targets)
-            )
-        if action == "on":
-            if all(states.get(o.id) == ON for o in targets):
-                sys.stdout.write("Success: Already ON\n")
-                return 0
-            _retry_on(driver, targets, deadline, req, power_on)
-            sys.stdout.write("Success: Powered ON\n")
-            return 0
-        if action == "off":
-            if all(states.get(o.id) == OFF for o in targets):
-                sys.stdout.write("Success: Already OFF\n")
-                return 0
-            power_off(driver, targets, deadline)
-            sys.stdout.write("Success: Powered OFF\n")
-            return 0
-        # reboot: verified off, settle, verified on
-        if not all(states.get(o.id) == OFF for o in targets):
-            power_off(driver, targets, deadline)
-        else:
-            wait_state(driver, targets, OFF, deadline)
-        deadline.sleep(max(_seconds(req.options, "power_wait"), 0.5))
-        try:
-            _retry_on(driver, targets, deadline, req, power_on)
-        except StonithError as exc:
-            sys.stdout.write(f"Success: Powered OFF (verified); power ON FAILED: {exc}\n")
-            _err("ERROR", f"Node fenced (every plug read back OFF) but power ON failed: {exc}")
-            return 0
-        sys.stdout.write("Success: Rebooted\n")
-        return 0
-
-
-def _retry_on(driver: Driver, targets: list[Outlet], deadline: Any, req: Request, fn: Any) -> None:
+    wait = _seconds(req.options, "power_wait")
+    total = max(login + shell + (2 * power if action == "reboot" else power) + wait, 1.0)
     try:
-        attempts = 1 + max(0, int(req.options.get("retry_on") or "1"))
+        int(req.options.get("retry_on") or "1")  # accepted; the engine retries every session itself
     except ValueError:
         raise Failure("retry_on must be an integer") from None
-    for attempt in range(attempts):
-        try:
-            fn(driver, targets, deadline)
-            return
-        except StonithError:
-            if attempt + 1 >= attempts or deadline.expired():
-                raise
+    inventory = engine.one_device(
+        driver, hosts={PLUG: plugs} if plugs else None, settle=max(wait, 0.5), timeout=total
+    )
+    device = inventory.devices[0]
+    sep = req.options.get("separator") or ","
+    if action in ("list", "list-status"):
+        deadline = Deadline(total, action)
+        if action == "list":
+            listed = [(o, "") for o in engine.call(device, deadline, lambda d, dl: d.outlets(dl))]
+        else:
+            listed = engine.read_all(device, deadline)
+        for outlet, state in listed:
+            line = f"{outlet.id}{sep}{outlet.name if outlet.name != outlet.id else ''}"
+            if action == "list-status":
+                line += f"{sep}{state.upper()}"
+            sys.stdout.write(line + "\n")
+        return 0
+    if action == "monitor":
+        engine.call(device, Deadline(total, action), lambda d, dl: d.probe(dl))
+        return 0
+    fencer = engine.Fencer(inventory, timeout=total)
+    if action == "status":
+        result = fencer.status([PLUG])[0]
+        if result.state == OFF:
+            sys.stdout.write("Status: OFF\n")
+            return 2
+        if result.state == ON:
+            sys.stdout.write("Status: ON\n")
+            return 0
+        raise Failure(f"Unable to obtain correct plug status: {result.message}")
+    verb = "reset" if action == "reboot" else action
+    result = fencer.run(verb, [PLUG])[0]
+    if result.result == engine.ON_FAILED:
+        # Fenced: every plug read back OFF.  FenceAgentAPI wants 0, but nobody is told "Rebooted".
+        sys.stdout.write(f"Success: Powered OFF (verified); power ON FAILED: {result.message}\n")
+        _err("ERROR", f"Node fenced (every plug read back OFF) but power ON failed: {result.message}")
+        return 0
+    if result.result != engine.OK:
+        raise Failure(result.message)
+    sys.stdout.write(
+        {"on": "Success: Powered ON\n", "off": "Success: Powered OFF\n"}.get(verb, "Success: Rebooted\n")
+    )
+    return 0
 
 
 def main(type_name: str | None = None, argv: list[str] | None = None) -> int:

@@ -351,15 +351,20 @@ def _deadline(opts: Options, what: str) -> Any:
     return Deadline(opts.timeout, what)
 
 
+def _entry(driver: Driver, opts: Options, node: str | None = None) -> Any:
+    """The device as a one-device inventory (a host-list device is told the node: any name goes)."""
+    from stonith import engine
+
+    hosts = {node: [node]} if node is not None and driver.INFO.capabilities.any_host else None
+    return engine.one_device(driver, hosts=hosts, timeout=opts.timeout).devices[0]
+
+
 def _status(driver: Driver, opts: Options) -> int:
-    from stonith import log
-    from stonith.reset import Session
+    from stonith import engine, log
 
     name = driver.INFO.name
     try:
-        deadline = _deadline(opts, "status")
-        with Session(driver, deadline):
-            identity = driver.probe(deadline)
+        identity = engine.call(_entry(driver, opts), _deadline(opts, "status"), lambda d, dl: d.probe(dl))
     except StonithError as exc:
         log.error(f"{name} device not accessible: {exc}")
         if opts.json:
@@ -373,13 +378,10 @@ def _status(driver: Driver, opts: Options) -> int:
 
 
 def _listhosts(driver: Driver, opts: Options) -> int:
-    from stonith import log
-    from stonith.reset import Session
+    from stonith import engine, log
 
     try:
-        deadline = _deadline(opts, "list")
-        with Session(driver, deadline):
-            outlets = driver.outlets(deadline)
+        outlets = engine.call(_entry(driver, opts), _deadline(opts, "list"), lambda d, dl: d.outlets(dl))
     except StonithError as exc:
         log.error(f"Could not list hosts for {driver.INFO.name}: {exc}")
         return int(exc.exit_code)
@@ -396,31 +398,58 @@ def _listhosts(driver: Driver, opts: Options) -> int:
 
 
 def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
-    from stonith import log
-    from stonith.reset import node_operation
+    """``-T``: the engine's verified operation; a device that cannot be verified is switched on its
+    word and reported NOT verified (cluster-glue's behaviour for such devices)."""
+    from stonith import engine, log
 
     name = driver.INFO.name
-    try:
-        results = node_operation(driver, node, verb, _deadline(opts, f"{verb} {node}"))
-    except StonithError as exc:
-        log.error(f"{name}: {verb} of host {node} failed: {exc}")
-        if opts.json:
-            _json(
-                {
-                    "action": verb,
-                    "type": name,
-                    "host": node,
-                    "result": "failed",
-                    "error": str(exc),
-                    "exit_code": int(exc.exit_code),
-                }
-            )
-        return int(exc.exit_code)
-    verified = all(r.verified for r in results)
-    outlets = ", ".join(r.outlet.name for r in results)
+    entry = _entry(driver, opts, node)
+    if engine.verifiable(driver):
+        from stonith.inventory import Inventory
+
+        fencer = engine.Fencer(Inventory([entry], ""), timeout=opts.timeout)
+        result = fencer.run(verb, [node])[0]
+        if result.result not in (engine.OK,):
+            log.error(f"{name}: {verb} of host {node} failed: {result.message}")
+            if opts.json:
+                _json(
+                    {
+                        "action": verb,
+                        "type": name,
+                        "host": node,
+                        "result": "failed",
+                        "error": result.message,
+                        "exit_code": result.exit_code,
+                    }
+                )
+            return result.exit_code or int(ExitCode.S_RESETFAIL)
+        last = [d for d in result.devices if d.phase == ("off" if verb == "off" else "on")]
+        outlets = [(o.id, o.name, o.state) for d in last for o in d.outlets]
+        verified = True
+    else:
+        try:
+            switched = engine.unverified(entry, node, verb, _deadline(opts, f"{verb} {node}"))
+        except StonithError as exc:
+            log.error(f"{name}: {verb} of host {node} failed: {exc}")
+            if opts.json:
+                _json(
+                    {
+                        "action": verb,
+                        "type": name,
+                        "host": node,
+                        "result": "failed",
+                        "error": str(exc),
+                        "exit_code": int(exc.exit_code),
+                    }
+                )
+            return int(exc.exit_code)
+        state = "off" if verb == "off" else "on"
+        outlets = [(o.id, o.name, state) for o in switched]
+        verified = False
     how = "verified" if verified else "NOT verified: the device cannot report outlet state"
-    log.info(f"Host {name}-{verb}: {node} ({outlets}; {how})")
+    log.info(f"Host {name}-{verb}: {node} ({', '.join(n for _, n, _ in outlets)}; {how})")
     if opts.json:
+        wanted = "off" if verb == "off" else "on"
         _json(
             {
                 "action": verb,
@@ -428,7 +457,10 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
                 "host": node,
                 "result": "ok",
                 "verified": verified,
-                "outlets": [r.as_dict() for r in results],
+                "outlets": [
+                    {"outlet": i, "name": n, "wanted": wanted, "seen": s, "verified": verified}
+                    for i, n, s in outlets
+                ],
             }
         )
     return 0

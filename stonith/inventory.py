@@ -21,6 +21,15 @@ File format (``devices.d/<name>.toml``)::
     node1 = "1"
     db1 = ["5", "6"]
     # no [hosts] table: the node names are the outlet names the device reports
+    # (or a [hosts] table and ``device_names = true``: both)
+
+Which outlets feed a node is the configuration's word.  A node named in any ``[hosts]`` table is
+switched through its ``[hosts]`` entries only (several devices of one level: a dual feed; several
+levels: a topology).  Outlet names a device reports place only nodes no ``[hosts]`` table names,
+and a node that way gets one device: two devices reporting one name, or a reported name that another
+device's ``[hosts]`` maps, is a conflict that ``stonith check`` reports and a fence of that node
+refuses.  Device-reported names are a risk (anyone who can rename an outlet on the PDU can move a
+node's fence to another outlet): prefer ``[hosts]`` for anything that matters.
 
     [mock]                    # optional: how to start the mock that stands in for this device
     type = "baytech"          # default: the device type
@@ -58,6 +67,7 @@ TOP_KEYS = {
     "hosts",
     "mock",
     "description",
+    "device_names",
 }
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_SETTLE = 1.0
@@ -80,6 +90,7 @@ class DeviceEntry:
         max_sessions: int,
         mock: dict[str, Any] | None,
         description: str = "",
+        device_names: bool = False,
     ) -> None:
         self.name = name
         self.type = type_name
@@ -92,6 +103,8 @@ class DeviceEntry:
         self.max_sessions = max_sessions
         self.mock = mock
         self.description = description
+        # With [hosts]: the outlet names the device reports place other nodes too.
+        self.device_names = device_names
 
     @property
     def info(self) -> DriverInfo:
@@ -286,6 +299,10 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
             problems.append(_problem(path, f"{section}.{problem.field}", problem.message))
 
     hosts = _load_hosts(path, data.get("hosts"), problems)
+    device_names = data.get("device_names", False)
+    if not isinstance(device_names, bool):
+        problems.append(_problem(path, "device_names", "must be true or false"))
+        device_names = False
     mock = data.get("mock")
     if mock is not None and (not isinstance(mock, dict) or not isinstance(mock.get("args", []), list)):
         problems.append(_problem(path, "mock", 'must be a table with type = "..." and args = [...]'))
@@ -310,6 +327,7 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
             max_sessions,
             mock,
             description if isinstance(description, str) else "",
+            device_names,
         ),
         [],
     )

@@ -51,7 +51,7 @@ def lock_dir() -> str:
 _lock_dirs: dict[str | None, str] = {}  # STONITH_LOCK_DIR -> the directory in use
 
 
-def _safe(key: str) -> str:
+def safe_name(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in key)[:200]
 
 
@@ -109,7 +109,7 @@ def slot_steps(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], N
 def _file_slot(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], None]]:
     from stonith.steps import Wait
 
-    prefix = os.path.join(lock_dir(), _safe(key))
+    prefix = os.path.join(lock_dir(), safe_name(key))
     handles: list[int] = []  # opened one by one: the first slot is usually free
     try:
         delay = 0.01

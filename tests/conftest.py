@@ -85,3 +85,33 @@ def run_stonith(
 @pytest.fixture
 def stonith_run():
     return run_stonith
+
+
+class Switched:
+    """One outlet a one-device operation switched: what the front ends report per outlet."""
+
+    def __init__(self, outlet: str, seen: str, verified: bool) -> None:
+        self.outlet = outlet
+        self.seen = seen
+        self.verified = verified
+
+
+def node_operation(driver, node: str, verb: str, deadline) -> list[Switched]:
+    """What ``stonith -t TYPE -T verb node`` does, for driver tests: the engine's verified operation
+    for a verifiable device (a failed result raised as a StonithError with its exit code), the
+    unverified one otherwise."""
+    from stonith import engine
+    from stonith.errors import StonithError
+
+    hosts = {node: [node]} if driver.INFO.capabilities.any_host else None
+    inventory = engine.one_device(driver, hosts=hosts, timeout=deadline.remaining())
+    if not engine.verifiable(driver):
+        outlets = engine.unverified(inventory.devices[0], node, verb, deadline)
+        return [Switched(o.id, "off" if verb == "off" else "on", False) for o in outlets]
+    result = engine.Fencer(inventory, timeout=deadline.remaining()).run(verb, [node])[0]
+    if result.result != engine.OK:
+        error = StonithError(result.message)
+        error.exit_code = result.exit_code
+        raise error
+    last = [d for d in result.devices if d.phase == ("off" if verb == "off" else "on")]
+    return [Switched(o.id, o.state, True) for d in last for o in d.outlets]

@@ -218,7 +218,7 @@ def _recording(driver):
 
 @pytest.mark.parametrize("model", ["rpc3", "rpc3-nc"])
 def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(model):
-    from stonith.reset import Session
+    from stonith import engine
 
     with mock_for(model) as mock:
         driver = Baytech(
@@ -227,7 +227,8 @@ def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(mode
             else {"ttydev": mock.serial, "login": USER, "password": PASSWORD}
         )
         deadline = Deadline(20)
-        with Session(driver, deadline):
+
+        def body(driver, deadline):
             everything = driver.outlets(deadline)
             sent = _recording(driver)
             driver.off_many(everything, deadline)
@@ -244,6 +245,9 @@ def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(mode
             sent.clear()
             driver.on_many(everything[2:4], deadline)
             assert sent == ["status", "on 3", "on 4"]
+            return count
+
+        count = engine.call(engine.one_device(driver).devices[0], deadline, body)
         eventually(lambda: [mock.state(n) for n in range(1, count + 1)] == [ON] * 4 + [OFF] * (count - 4))
 
 

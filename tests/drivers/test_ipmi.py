@@ -249,7 +249,7 @@ def test_the_cluster_layer_drives_many_bmcs_from_one_thread(tmp_path, monkeypatc
     # 40 BMC nodes and a PDU with 2: the BMCs' sessions share one Loop thread (NONBLOCKING), the
     # PDU gets a thread of its own; every BMC is read back off before it is switched on again.
     from stonith import steps
-    from stonith.cluster import OK, Fencer
+    from stonith.engine import OK, Fencer
     from stonith.inventory import load_dir
 
     hosts = [f"srv{i:02d}" for i in range(40)]

@@ -21,8 +21,7 @@ from stonith.mocks.harness import start_mock
 from stonith.deadline import Deadline
 from stonith.driver import Outlet
 from stonith.errors import DeviceError, Timeout, Unsupported
-from stonith.reset import node_operation
-from tests.conftest import run_stonith
+from tests.conftest import node_operation, run_stonith
 
 
 def circuit_device(model="rc", **options):

@@ -15,9 +15,8 @@ from stonith.mocks.harness import start_mock
 
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON
-from stonith.errors import StonithError, Unreachable
-from stonith.reset import node_operation
-from tests.conftest import run_stonith
+from stonith.errors import StonithError
+from tests.conftest import node_operation, run_stonith
 
 
 def strip(model="sis-pm", faults=(), strips=1, states=None):
@@ -78,8 +77,9 @@ def test_several_strips_need_serial(with_backend):
         node_operation(Sispm({}), "1", "off", Deadline(5))
     drv = Sispm({"serial": "01:02:03:04:06"})
     node_operation(drv, "2", "off", Deadline(5))
-    with pytest.raises(Unreachable):
+    with pytest.raises(StonithError) as unreachable:
         node_operation(Sispm({"serial": "0a:0b:0c:0d:0e"}), "2", "off", Deadline(5))
+    assert unreachable.value.exit_code == 8
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_faults_are_never_success(with_backend, fault, codes):
 def test_no_strip_is_unreachable(with_backend, monkeypatch):
     device = with_backend(strip())
     device.strips.clear()
-    with pytest.raises(Unreachable, match="no Gembird"):
+    with pytest.raises(StonithError, match="no Gembird"):
         node_operation(Sispm({}), "1", "off", Deadline(2))
 
 

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from stonith.cluster import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
+from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, Capabilities, DriverInfo, Outlet
+from stonith.engine import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
 from stonith.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, FakeStepPdu, Truth
 
@@ -109,7 +110,9 @@ def test_stuck_relay_fails_within_deadline_others_unaffected() -> None:
     assert time.monotonic() - started < 1.5 + 1
     assert results["n2"].result == FAILED and not results["n2"].fenced
     assert results["n1"].result == OK and results["n3"].result == OK
-    assert "2=on" in results["n2"].message or "outlet2=on" in results["n2"].message
+    assert "a: outlet 2 (outlet2): still on after 1.5 s" in results["n2"].message
+    # the others went through off, settle and on in their own time, not at the deadline
+    assert results["n1"].duration < 0.5 and results["n3"].duration < 0.5
 
 
 def test_lying_acknowledgement_is_caught_by_read_back() -> None:
@@ -189,12 +192,46 @@ def test_on_failed_is_reported_not_hidden() -> None:
 
 def test_dynamic_hosts_by_outlet_name() -> None:
     a, ta = device("a", 111, None, names=["web1", "web2", "DB1"])
-    b, tb = device("b", 112, None, names=["x", "db1"])
+    b, tb = device("b", 112, None, names=["x", "db2"])
     fencer = Fencer(Inventory([a, b], "/test"), timeout=5)
-    assert set(fencer.known_nodes()) >= {"web1", "web2", "db1", "x"}
-    results = fencer.run("reset", ["db1"])
-    assert results[0].result == OK
+    assert set(fencer.known_nodes()) >= {"web1", "web2", "db1", "x", "db2"}
+    results = fencer.run("reset", ["db1", "x"])
+    assert [r.result for r in results] == [OK, OK]
     assert len(ta.events) == 2 and len(tb.events) == 2
+
+
+def test_a_name_two_devices_report_is_a_conflict_and_nothing_is_switched() -> None:
+    a, ta = device("a", 113, None, names=["web1", "db1"])
+    b, tb = device("b", 114, None, names=["x", "db1"])
+    results = Fencer(Inventory([a, b], "/test"), timeout=5).run("reset", ["db1", "web1"])
+    assert results[0].result == FAILED and results[0].exit_code == 1
+    assert "several devices (a, b)" in results[0].message
+    assert results[1].result == OK
+    assert [o for _, o, _ in ta.events] == ["1", "1"] and tb.events == []
+
+
+def test_a_device_reported_name_never_overrides_a_map() -> None:
+    # Level 1 names an outlet like a node that level 2 maps (a renamed outlet, a typo, an attack):
+    # the map decides; the level-1 outlet is never switched for that node.
+    a, ta = device("a", 115, None, names=["web1", "db1"], level=1)
+    c, tc = device("c", 116, {"db1": ["1"]}, level=2)
+    inventory = Inventory([a, c], "/test")
+    from stonith.engine import Plan
+
+    plan = Plan(inventory)
+    plan.list_devices(lambda d: Deadline(5), lambda fn, items: [fn(item) for item in items])
+    assert any("a reports an outlet named db1" in p for p in plan.conflicts())
+    results = Fencer(inventory, timeout=5).run("reset", ["db1"])
+    assert results[0].result == OK and results[0].level == 2
+    assert ta.events == [] and [s for _, _, s in tc.events] == [OFF, ON]
+
+
+def test_device_reported_names_match_ascii_only() -> None:
+    a, ta = device("a", 117, None, names=["d\u0130b1", "db\uff11", "DB2"])
+    fencer = Fencer(Inventory([a], "/test"), timeout=5)
+    results = {r.node: r for r in fencer.run("off", ["dib1", "db1", "db2"])}
+    assert results["db1"].result == UNKNOWN_NODE and results["dib1"].result == UNKNOWN_NODE
+    assert results["db2"].result == OK and [o for _, o, _ in ta.events] == ["3"]
 
 
 def test_single_session_device_serializes_concurrent_operations(tmp_path, monkeypatch) -> None:
@@ -249,16 +286,16 @@ def test_devices_named_by_configuration_are_not_contacted_to_find_a_node() -> No
     fencer = Fencer(Inventory([a, b], "/test"), timeout=5)
     results = fencer.status(["n1"])
     assert results[0].result == OK
-    assert [t.device.name for t in fencer.targets("BMC-host")] == ["b"]
+    assert [t.device.name for t in fencer.plan.targets("BMC-host")] == ["b"]
     assert tb.sessions == 0 and tb.max_sessions_seen == 0
 
 
 def test_targets_keep_inventory_order_for_a_node_on_many_devices() -> None:
     entries = [device(f"d{i}", 140 + i, {"n": ["1"], f"m{i}": ["2"]})[0] for i in range(5)]
     fencer = Fencer(Inventory(entries, "/test"), timeout=5)
-    assert [t.device.name for t in fencer.targets("n")] == ["d0", "d1", "d2", "d3", "d4"]
-    assert [t.refs for t in fencer.targets("m3")] == [["2"]]
-    assert fencer.targets("nobody") == []
+    assert [t.device.name for t in fencer.plan.targets("n")] == ["d0", "d1", "d2", "d3", "d4"]
+    assert [t.refs for t in fencer.plan.targets("m3")] == [["2"]]
+    assert fencer.plan.targets("nobody") == []
 
 
 def test_a_reset_logs_in_once_per_device() -> None:
@@ -377,7 +414,7 @@ def test_a_device_without_read_back_is_refused_before_anything_is_switched(verb:
 
 
 def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
-    from stonith.cluster import fan_out
+    from stonith.engine import fan_out
 
     lock = threading.Lock()
     active, peak, seen = [0], [0], []
@@ -409,7 +446,7 @@ def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
 def test_fan_out_goes_on_with_the_threads_it_could_start(monkeypatch: pytest.MonkeyPatch) -> None:
     import _thread
 
-    from stonith.cluster import fan_out
+    from stonith.engine import fan_out
 
     real = _thread.start_new_thread
     calls = [0]

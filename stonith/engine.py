@@ -1,0 +1,1227 @@
+"""The fencing engine: the one verified high layer under every front end.
+
+``stonith status|on|off|reset`` (stonith.cluster_cli), the cluster-glue syntax ``-l -S -T``
+(stonith.glue_cli), every fence-agent action (stonith.fence_agent) and ``stonith check`` call this
+module; none of them opens a device session, switches or reads back on its own.
+
+**Sessions** (``session``): a cross-process device slot (stonith.locks), connect, the body, logout.
+Transient failures (unreachable, busy, garbled, one attempt timing out) are retried with back-off
+inside the deadline; a refused login is not.
+
+**Switching** (``Fencer.run``), for each topology level in order, for the nodes not yet done: every
+device of the level holding an outlet of those nodes runs one task in one session:
+
+1. it re-reads the device's outlets and resolves each node's outlets (a name that moved since the
+   plan is an error), switches them off (one multi-outlet command where the driver has one) and
+   reads them back until each reads OFF.  Every outlet gets its own verdict: an outlet still on at
+   the deadline ("pdu2 outlet 5: still on after 30.0 s") fails only the nodes that use it;
+2. a node is fenced when every one of its outlets on every device of the level read back OFF; a node
+   with any outlet not read back OFF (device failed, stuck relay, lying status, unknown) is not
+   fenced at this level: its outlets that did go off stay off and the next level is tried;
+3. ``reset``: once a node is fenced, after its settle time (counted from its last OFF read), its
+   outlets are switched on, in the same sessions, and read back ON.  A failed on is ``on-failed``:
+   fenced, but not back.
+
+Nodes advance one by one: a stuck outlet keeps being polled until the deadline while every other
+node of its device goes through off, settle and on in its normal time.  A dual-PSU node links its
+devices; devices no node links run independently.  Blocking drivers (telnet, SNMP, serial, HTTPS)
+get a thread per device; every ``NONBLOCKING`` device (IPMI BMCs) runs on one thread
+(stonith.steps).
+
+**Which outlets feed a node** is decided by the configuration.  A ``[hosts]`` map is authoritative for
+every node it names: such a node is fenced through its maps only, and no device is asked to find it.
+Outlet names a device reports (devices without ``[hosts]``, or with ``device_names = true``) only
+fill nodes no ``[hosts]`` map names anywhere, match ASCII-only, case-insensitively, under the
+host-name rule, and give a node one device only: a name reported by two devices, or reported by one
+and mapped by another, is a conflict (``stonith check`` reports it, a fence of that node refuses).
+Anyone who can rename an outlet can move such a node: see ``conflicts``.
+
+**Status**: every device asked reads its outlets in one session with its own deadline; ON if any
+outlet reads ON, OFF only if every outlet reads OFF, otherwise UNKNOWN.  A device that cannot be
+asked makes its nodes unknown, naming it; it never delays or hides another device's nodes.
+
+Every wait is bounded by the operation's deadline.  UNKNOWN is never OFF.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+from stonith import locks, steps
+from stonith.deadline import Deadline
+from stonith.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.errors import (
+    AuthFailed,
+    BadConfig,
+    DeviceBusy,
+    DeviceError,
+    ExitCode,
+    StateMismatch,
+    StonithError,
+    Timeout,
+    UnknownOutlet,
+    Unreachable,
+)
+from stonith.steps import fan_out
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import TypeVar
+
+    from stonith.audit import Audit, Entry
+    from stonith.driver import Driver
+    from stonith.inventory import DeviceEntry, Inventory
+    from stonith.steps import Steps
+
+    _T = TypeVar("_T")
+
+RETRYABLE = (Unreachable, DeviceBusy, DeviceError, Timeout)
+RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
+POLL_FIRST = 0.05  # first read-back after a switch; doubles up to POLL_MAX
+POLL_MAX = 1.0
+IDLE = 0.02  # how often a device with nothing to read looks for work another device made due
+
+# Node results
+OK = "ok"
+FAILED = "failed"
+ON_FAILED = "on-failed"  # fenced (all outlets read back off) but power-on was not read back
+UNKNOWN_NODE = "unknown-node"
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+class OutletState:
+    __slots__ = ("id", "name", "state")
+
+    def __init__(self, id: str, name: str, state: str) -> None:
+        self.id = id
+        self.name = name
+        self.state = state
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "state": self.state}
+
+
+class DeviceResult:
+    """What one device did for one node in one phase."""
+
+    __slots__ = ("device", "error", "exit_code", "level", "outlets", "phase", "read_at")
+
+    def __init__(
+        self,
+        device: str,
+        phase: str,
+        level: int,
+        outlets: list[OutletState],
+        error: str | None = None,
+        exit_code: int = 0,
+        read_at: float = 0.0,
+    ) -> None:
+        self.device = device
+        self.phase = phase
+        self.level = level
+        self.outlets = outlets
+        self.error = error
+        self.exit_code = exit_code
+        self.read_at = read_at  # time.monotonic() when the outlets were read as they are
+
+    def reached(self, state: str) -> bool:
+        return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "device": self.device,
+            "phase": self.phase,
+            "level": self.level,
+            "outlets": [o.as_dict() for o in self.outlets],
+        }
+        if self.error:
+            out["error"] = self.error
+            out["exit_code"] = self.exit_code
+        return out
+
+
+class NodeResult:
+    __slots__ = ("devices", "duration", "exit_code", "level", "message", "node", "result", "state", "verb")
+
+    def __init__(self, node: str, verb: str) -> None:
+        self.node = node
+        self.verb = verb
+        self.result = FAILED
+        self.state = UNKNOWN
+        self.level: int | None = None
+        self.devices: list[DeviceResult] = []
+        self.message = ""
+        self.exit_code: int = ExitCode.S_OOPS
+        self.duration = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.result == OK
+
+    @property
+    def fenced(self) -> bool:
+        """True when every outlet of the node was read back off (even if the on phase then failed)."""
+        return self.result in (OK, ON_FAILED) and self.verb in ("off", "reset")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "node": self.node,
+            "verb": self.verb,
+            "result": self.result,
+            "state": self.state,
+            "level": self.level,
+            "message": self.message,
+            "exit_code": self.exit_code,
+            "duration": round(self.duration, 3),
+            "devices": [d.as_dict() for d in self.devices],
+        }
+
+
+def worst_exit_code(results: Sequence[NodeResult]) -> int:
+    return max((r.exit_code for r in results), default=0)
+
+
+# -- names ----------------------------------------------------------------------------------------
+
+
+def fold(name: str) -> str | None:
+    """The key a device-reported outlet name matches a node by; None if it may match no node.
+
+    ASCII only and the host-name rule: Unicode case folding would let ``ǅb1`` or ``db１`` match db1.
+    """
+    from stonith.fields import HOSTNAME, check_special
+
+    if not name.isascii() or check_special(HOSTNAME, name) is not None:
+        return None
+    return name.lower()
+
+
+# -- sessions -------------------------------------------------------------------------------------
+
+
+def session(
+    device: DeviceEntry,
+    deadline: Deadline,
+    body: Callable[[Driver, Deadline], Steps[_T]],
+    *,
+    held: dict[str, contextlib.ExitStack] | None = None,
+    keep: bool = False,
+    retry: bool = True,
+) -> Steps[_T]:
+    """Run ``body`` in a session of ``device``: the device's slot, connect, body, logout.
+
+    ``held``: sessions kept open by an earlier step of this operation (device name -> its
+    ExitStack); one found there is used first.  ``keep``: leave this session there afterwards.
+    Transient failures are retried with back-off within the deadline (unless ``retry`` is off:
+    the body cannot be run twice); a refused login never is.
+    """
+    stack = held.pop(device.name, None) if held is not None else None
+    if stack is not None:
+        try:
+            result = yield from body(device.driver, deadline)
+        except RETRYABLE:
+            stack.close()  # the kept session died (idle timeout, device restarted): a new one
+        except BaseException:
+            stack.close()
+            raise
+        else:
+            _park(device, stack, held, keep)
+            return result
+    attempt = 0
+    driver = device.driver
+    while True:
+        stack = contextlib.ExitStack()
+        try:
+            release = yield from locks.slot_steps(device.lock_key(), device.max_sessions, deadline)
+            stack.callback(release)
+            driver.session_deadline = deadline
+            yield from driver.connect_steps(deadline)
+            stack.callback(driver.disconnect)
+            result = yield from body(driver, deadline)
+        except AuthFailed:
+            stack.close()
+            raise
+        except RETRYABLE:
+            stack.close()
+            if not retry or attempt >= len(RETRY_BACKOFF) or deadline.remaining() <= RETRY_BACKOFF[attempt]:
+                raise
+            yield from steps.sleep(deadline, RETRY_BACKOFF[attempt])
+            attempt += 1
+        except BaseException:
+            stack.close()
+            raise
+        else:
+            _park(device, stack, held, keep)
+            return result
+
+
+def _park(
+    device: DeviceEntry, stack: contextlib.ExitStack, held: dict[str, contextlib.ExitStack] | None, keep: bool
+) -> None:
+    if keep and held is not None:
+        held[device.name] = stack
+    else:
+        stack.close()
+
+
+def call(device: DeviceEntry, deadline: Deadline, body: Callable[[Driver, Deadline], _T]) -> _T:
+    """A blocking ``body`` (list, probe, read) in a session of ``device``, with lock and retries."""
+
+    def steps_body(driver: Driver, dl: Deadline) -> Steps[_T]:
+        yield from ()
+        return body(driver, dl)
+
+    return steps.run(session(device, deadline, steps_body))
+
+
+def read_all(device: DeviceEntry, deadline: Deadline) -> list[tuple[Outlet, str]]:
+    """Every outlet of ``device`` with its state, in one session."""
+
+    def body(driver: Driver, dl: Deadline) -> Steps[list[tuple[Outlet, str]]]:
+        outlets = yield from driver.outlets_steps(dl)
+        seen = yield from driver.status_many_steps(outlets, dl)
+        return [(o, seen.get(o.id, UNKNOWN)) for o in outlets]
+
+    return steps.run(session(device, deadline, body))
+
+
+def one_device(
+    driver: Driver, *, hosts: dict[str, list[str]] | None = None, settle: float = 1.0, timeout: float = 60.0
+) -> Inventory:
+    """An inventory of one device, for front ends that are given one device (cluster-glue, agents)."""
+    from stonith.inventory import DeviceEntry, Inventory
+
+    sessions = driver.INFO.capabilities.sessions or 64
+    name = driver.INFO.name
+    entry = DeviceEntry(name, name, "", driver, hosts, 1, settle, timeout, sessions, None)
+    return Inventory([entry], "")
+
+
+def verifiable(driver: Driver) -> bool:
+    """The device can switch each outlet off and on and read it back: the engine can verify it."""
+    caps = driver.INFO.capabilities
+    return caps.status and caps.power_off and caps.power_on
+
+
+def unverified(device: DeviceEntry, node: str, verb: str, deadline: Deadline) -> list[Outlet]:
+    """Switch ``node`` on the device's word alone: for the cluster-glue syntax and devices that cannot
+    be verified (no read-back, or only a native cycle).  The caller says NOT verified; the cluster
+    layer and the fence agents refuse such devices instead.  Run once, never retried: a native cycle
+    given twice is two power cycles."""
+
+    def body(driver: Driver, dl: Deadline) -> Steps[list[Outlet]]:
+        yield from ()
+        caps = driver.INFO.capabilities
+        outlets = driver.static_outlets() or driver.outlets(dl)
+        found = [o for o in outlets if o.name.lower() == node.lower()]
+        if not found and caps.any_host:
+            found = [Outlet(node)]
+        if not found:
+            raise UnknownOutlet(f"host '{node}' is not controlled by this {driver.INFO.name} device")
+        if verb == "reset" and caps.cycle and len(found) == 1:
+            driver.cycle(found[0], dl)
+        elif (verb in ("off", "reset") and not caps.power_off) or (verb == "on" and not caps.power_on):
+            from stonith.errors import Unsupported
+
+            raise Unsupported(f"{driver.INFO.name} cannot power {'on' if verb == 'on' else 'off'}")
+        else:
+            if verb in ("off", "reset"):
+                driver.off_many(found, dl)
+            if verb == "reset":
+                dl.sleep(device.settle)
+            if verb in ("on", "reset"):
+                driver.on_many(found, dl)
+        return found
+
+    return steps.run(session(device, deadline, body, retry=False))
+
+
+# -- planning -------------------------------------------------------------------------------------
+
+
+class Target:
+    """The outlets of one node on one device: configured refs, or named by the device (ids seen)."""
+
+    __slots__ = ("device", "ids", "node", "refs")
+
+    def __init__(
+        self, device: DeviceEntry, node: str, refs: list[str] | None, ids: list[str] | None = None
+    ) -> None:
+        self.device = device
+        self.node = node
+        self.refs = refs  # None: the outlets the device names like the node
+        self.ids = ids  # for refs None: the outlet ids that carried the name when the plan was made
+
+
+def names_from_device(device: DeviceEntry) -> bool:
+    """Whether the outlet names ``device`` reports place nodes (no [hosts], or device_names = true)."""
+    if device.hosts is None:
+        return device.driver.static_outlets() is None
+    return device.device_names
+
+
+class Plan:
+    """Where every node's outlets are: configuration first (``[hosts]``, a BMC's own host name),
+    then the names devices report."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.claims: dict[str, list[tuple[int, DeviceEntry, list[str]]]] = {}
+        for position, device in enumerate(inventory.devices):
+            hosts = device.hosts
+            if hosts is None:
+                static = device.driver.static_outlets()  # named by its configuration
+                hosts = {o.name.lower(): [o.id] for o in static or []}
+            for node, refs in hosts.items():
+                self.claims.setdefault(node.lower(), []).append((position, device, refs))
+        self.named = [d for d in inventory.devices if names_from_device(d)]
+        self.listed: dict[str, list[Outlet]] = {}  # device name -> its outlets
+        self.unlisted: dict[str, StonithError] = {}  # device name -> why it could not be listed
+        self._by_name: dict[str, list[tuple[DeviceEntry, Outlet]]] | None = None
+
+    def claimed(self, node: str) -> bool:
+        return node.lower() in self.claims
+
+    def list_devices(
+        self,
+        deadline_for: Callable[[DeviceEntry], Deadline],
+        parallel: Callable[[Callable[[DeviceEntry], None], Sequence[DeviceEntry]], None],
+        held: dict[str, contextlib.ExitStack] | None = None,
+    ) -> None:
+        """Ask every device that names its own outlets for them, in parallel, each with its deadline.
+
+        A device whose configuration names its outlets (a BMC) is not contacted.  ``held``: keep each
+        session for the operation that follows.
+        """
+        todo = [d for d in self.named if d.name not in self.listed and d.name not in self.unlisted]
+
+        def list_one(device: DeviceEntry) -> None:
+            try:
+                outlets = steps.run(
+                    session(
+                        device,
+                        deadline_for(device),
+                        lambda d, dl: d.outlets_steps(dl),
+                        held=held,
+                        keep=held is not None,
+                    )
+                )
+            except StonithError as exc:
+                self.failed(device, exc)
+            except Exception as exc:  # a driver bug fails that device, not the plan
+                self.failed(device, DeviceError(f"internal error: {type(exc).__name__}: {exc}"))
+            else:
+                self.learned(device, outlets)
+
+        parallel(list_one, todo)
+
+    def learned(self, device: DeviceEntry, outlets: list[Outlet]) -> None:
+        """``device`` reported these outlets (remembered to name its nodes when it cannot be asked)."""
+        self.listed[device.name] = outlets
+        self._by_name = None
+        _remember(device, [o.name for o in outlets])
+
+    def failed(self, device: DeviceEntry, why: StonithError) -> None:
+        self.unlisted[device.name] = why
+        self._by_name = None
+
+    def last_known(self) -> dict[str, list[str]]:
+        """Node names devices that could not be asked reported the last time they could (for reports)."""
+        out: dict[str, list[str]] = {}
+        for device in self.named:
+            if device.name in self.unlisted:
+                for name in _recall(device):
+                    key = fold(name)
+                    if key is not None and key not in self.claims:
+                        out.setdefault(key, []).append(device.name)
+        return out
+
+    def by_name(self) -> dict[str, list[tuple[DeviceEntry, Outlet]]]:
+        """Folded outlet name -> (device, outlet) for every listed device that names its outlets."""
+        if self._by_name is None:
+            index: dict[str, list[tuple[DeviceEntry, Outlet]]] = {}
+            for device in self.named:
+                for outlet in self.listed.get(device.name, []):
+                    key = fold(outlet.name)
+                    if key is not None:
+                        index.setdefault(key, []).append((device, outlet))
+            self._by_name = index
+        return self._by_name
+
+    def targets(self, node: str) -> list[Target]:
+        """The node's targets in inventory order.  Raise BadConfig for a conflict (see ``conflicts``)."""
+        key = node.lower()
+        claims = self.claims.get(key)
+        if claims is not None:
+            return [Target(device, key, refs) for _, device, refs in sorted(claims, key=lambda c: c[0])]
+        found = self.by_name().get(key, [])
+        devices = list(dict.fromkeys(d.name for d, _ in found))
+        if len(devices) > 1:
+            raise BadConfig(
+                f"{node} is named by outlets of several devices ({', '.join(devices)}): "
+                "map it in [hosts] to say which feed it"
+            )
+        if not found:
+            return []
+        device = found[0][0]
+        return [Target(device, key, None, [o.id for _, o in found])]
+
+    def nodes(self) -> list[str]:
+        """Every node the configuration maps and every listed device names, in natural order."""
+        from stonith.nodeset import natural_key
+
+        nodes = dict.fromkeys(self.claims)
+        nodes.update(dict.fromkeys(self.by_name()))
+        return sorted(nodes, key=natural_key)
+
+    def conflicts(self) -> list[str]:
+        """Device-reported names that collide with a map or with another device (as ``check`` says)."""
+        problems = []
+        for key, found in sorted(self.by_name().items()):
+            devices = list(dict.fromkeys(d.name for d, _ in found))
+            claims = self.claims.get(key)
+            if claims is not None:
+                own = {d.name for _, d, _ in claims}
+                others = [d for d in devices if d not in own]
+                if others:
+                    problems.append(
+                        f"{', '.join(others)} reports an outlet named {key}, which [hosts] of "
+                        f"{', '.join(sorted(own))} maps: the reported name is ignored; if that outlet "
+                        f"feeds {key}, map it in [hosts] of its device too"
+                    )
+            elif len(devices) > 1:
+                problems.append(
+                    f"{key} is named by outlets of {', '.join(devices)}: a fence of {key} refuses "
+                    "until [hosts] says which devices feed it"
+                )
+        return problems
+
+
+def _names_file(device: DeviceEntry) -> str:
+    import os
+
+    return os.path.join(locks.lock_dir(), locks.safe_name(device.lock_key()) + ".names")
+
+
+def _remember(device: DeviceEntry, names: list[str]) -> None:
+    import json
+
+    text = json.dumps(names)
+    with contextlib.suppress(OSError, StonithError):
+        path = _names_file(device)
+        with contextlib.suppress(OSError), open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            handle.write(text)
+        import os
+
+        os.replace(path + ".tmp", path)
+
+
+def _recall(device: DeviceEntry) -> list[str]:
+    import json
+
+    try:
+        with open(_names_file(device), encoding="utf-8") as handle:
+            names = json.load(handle)
+    except (OSError, ValueError, StonithError):
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+# -- switching ------------------------------------------------------------------------------------
+
+
+class _Job:
+    """One outlet of one node on one device: the state it must read back, and what it read."""
+
+    __slots__ = ("error", "exit_code", "last", "outlet", "part", "sent", "sent_at", "want")
+
+    def __init__(self, outlet: Outlet, part: _Part) -> None:
+        self.outlet = outlet
+        self.part = part
+        self.want: str | None = None  # the state to reach; None: nothing pending on this outlet
+        self.sent = False  # the command for ``want`` was given
+        self.sent_at = 0.0
+        self.last = UNKNOWN  # the state read last
+        self.error: str | None = None
+        self.exit_code = 0
+
+
+class _Part:
+    """One node on one device at one level: its target and, once resolved in the session, its jobs."""
+
+    __slots__ = ("error", "exit_code", "gone", "jobs", "node", "read_at", "target")
+
+    def __init__(self, node: _Node, target: Target) -> None:
+        self.node = node
+        self.target = target
+        self.jobs: list[_Job] | None = None  # None until the device's session resolved them
+        self.error: str | None = None  # the device failed this node before its outlets were resolved
+        self.exit_code = 0
+        self.gone: tuple[str, int] | None = None  # the device's session is over (why, exit code)
+        self.read_at = 0.0  # when this part's outlets last all read the wanted state
+
+
+class _Node:
+    __slots__ = ("due", "name", "parts", "phase", "phase_started", "result")
+
+    def __init__(self, name: str, result: NodeResult) -> None:
+        self.name = name
+        self.result = result
+        self.parts: list[_Part] = []
+        self.phase = "off"  # then "on" (reset), then "done"
+        self.phase_started = time.monotonic()
+        self.due = 0.0  # the on phase may not start before this (settle)
+
+
+class _Group:
+    """The nodes of a level that share devices, and the rules by which each advances.
+
+    Device tasks call in under ``lock`` whenever they learn something (a read, a failure); a node
+    moves to its next phase the moment its last outlet reads back, whichever device read it.
+    """
+
+    def __init__(
+        self,
+        verb: str,
+        level: int,
+        nodes: list[_Node],
+        fencer: Fencer,
+        finish: Callable[[list[str]], None],
+    ) -> None:
+        self.verb = verb
+        self.level = level
+        self.nodes = nodes
+        self.fencer = fencer
+        self.finish = finish
+        self.lock = threading.Lock()
+        self.parts_of: dict[str, list[_Part]] = {}
+        for node in nodes:
+            if verb == "on":
+                node.phase = "on"
+            for part in node.parts:
+                self.parts_of.setdefault(part.target.device.name, []).append(part)
+
+    # -- called by device tasks
+    def resolved(self, part: _Part, outlets: list[Outlet]) -> None:
+        with self.lock:
+            part.jobs = [_Job(o, part) for o in outlets]
+            if part.node.phase != "done":
+                for job in part.jobs:
+                    job.want = OFF if part.node.phase == "off" else ON
+            self._advance(part.node)
+
+    def read(self, jobs: list[_Job], seen: dict[str, str], read_at: float) -> None:
+        with self.lock:
+            touched: dict[int, _Node] = {}
+            for job in jobs:
+                if job.want is None:
+                    continue
+                job.last = seen.get(job.outlet.id, UNKNOWN)
+                if job.last == job.want:
+                    job.want = None
+                    job.part.read_at = max(job.part.read_at, read_at)
+                touched[id(job.part.node)] = job.part.node
+            for node in touched.values():
+                self._advance(node)
+
+    def fail(self, parts: Iterable[_Part], error: str, exit_code: int) -> None:
+        """The device failed these parts: what is pending fails, and later phases cannot use it."""
+        with self.lock:
+            for part in parts:
+                part.gone = (error, exit_code)
+                if part.node.phase == "done":
+                    continue
+                if part.jobs is None:
+                    part.error, part.exit_code = error, exit_code
+                for job in part.jobs or []:
+                    if job.want is not None:
+                        job.error, job.exit_code, job.want = error, exit_code, None
+                self._advance(part.node)
+
+    def expire(self, parts: Iterable[_Part]) -> None:
+        """The session is over: every outlet still short of its state fails, named with what it read."""
+        now = time.monotonic()
+        with self.lock:
+            for part in parts:
+                if part.gone is None:
+                    part.gone = ("the deadline passed", ExitCode.S_TIMEOUT)
+                if part.node.phase == "done":
+                    continue
+                if part.jobs is None and part.error is None:
+                    part.error = "deadline passed before the device answered"
+                    part.exit_code = ExitCode.S_TIMEOUT
+                for job in part.jobs or []:
+                    if job.want is None:
+                        continue
+                    waited = now - (job.sent_at or part.node.phase_started)
+                    job.error = (
+                        f"outlet {_label(job.outlet)}: still {job.last} after {waited:.1f} s"
+                        if job.sent
+                        else f"outlet {_label(job.outlet)}: deadline passed before it was switched {job.want}"
+                    )
+                    job.exit_code = ExitCode.S_RESETFAIL if job.sent else ExitCode.S_TIMEOUT
+                    job.want = None
+                self._advance(part.node)
+
+    def done_with(self, device: DeviceEntry) -> bool:
+        with self.lock:
+            return all(p.node.phase == "done" for p in self.parts_of.get(device.name, []))
+
+    # -- the rules
+    def _advance(self, node: _Node) -> None:
+        if node.phase == "done":
+            return
+        wanted = OFF if node.phase == "off" else ON
+        failed = any(p.error for p in node.parts) or any(j.error for p in node.parts for j in p.jobs or [])
+        reached = not failed and all(
+            p.jobs is not None and p.jobs and all(j.want is None and j.last == wanted for j in p.jobs)
+            for p in node.parts
+        )
+        if not failed and not reached:
+            return
+        result = node.result
+        result.devices.extend(self._device_results(node, node.phase))
+        self.fencer.audit_phase(node, node.phase, self.level, reached)
+        if node.phase == "off" and reached and self.verb == "reset":
+            settle = max(p.target.device.settle for p in node.parts)
+            node.due = max(p.read_at for p in node.parts) + settle
+            node.phase = "on"
+            node.phase_started = time.monotonic()
+            for part in node.parts:
+                for job in part.jobs or []:
+                    job.want, job.sent, job.last = ON, False, UNKNOWN
+                    if part.gone is not None:  # that device's session is over: no on through it
+                        job.error, job.exit_code = part.gone
+                        job.want = None
+            self._advance(node)
+            return
+        if reached:
+            _success(result, self.level, wanted)
+        elif node.phase == "on" and self.verb == "reset":
+            result.result = ON_FAILED
+            result.level = self.level
+            bad = [d for d in result.devices if d.phase == "on" and not d.reached(ON)]
+            result.state = OFF if all(o.state == OFF for d in bad for o in d.outlets) else UNKNOWN
+            result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in bad), default=5)
+            result.message = (
+                f"fenced at level {self.level} (every outlet read back off), but power-on was not "
+                "read back: " + _describe(bad, ON)
+            )
+        node.phase = "done"
+        if result.result in (OK, ON_FAILED):
+            self.finish([node.name])
+
+    def _device_results(self, node: _Node, phase: str) -> list[DeviceResult]:
+        out = []
+        for part in node.parts:
+            name = part.target.device.name
+            jobs = part.jobs or []
+            errors = [j for j in jobs if j.error]
+            error = part.error or "; ".join(j.error or "" for j in errors) or None
+            code = part.exit_code or max((j.exit_code for j in errors), default=0)
+            states = [OutletState(j.outlet.id, j.outlet.name, j.last) for j in jobs]
+            out.append(DeviceResult(name, phase, self.level, states, error, code, part.read_at))
+        return out
+
+
+def _device_task(
+    fencer: Fencer, group: _Group, device: DeviceEntry, parts: list[_Part], deadline: Deadline
+) -> Steps[None]:
+    """One device's share of a level: one session, every node's outlets switched and read back."""
+    caps = device.driver.INFO.capabilities
+    if not caps.status:
+        # Refused before any session: switching first and refusing afterwards (no read-back)
+        # would leave a half-done action behind.
+        refusal = StateMismatch(
+            f"{device.driver.INFO.name} cannot read outlet state back; refusing an unverified {group.verb}"
+        )
+        group.fail(parts, str(refusal), refusal.exit_code)
+        return
+
+    def body(driver: Driver, dl: Deadline) -> Steps[None]:
+        outlets = yield from driver.outlets_steps(dl)
+        for part in parts:
+            if part.jobs is None and part.error is None:
+                try:
+                    group.resolved(part, _resolve(driver, outlets, part.target))
+                except StonithError as exc:
+                    group.fail([part], f"{device.name}: {exc}", exc.exit_code)
+            else:
+                for job in part.jobs or []:
+                    job.sent = False  # a new session after a failed one: give the command again
+        yield from _serve(group, device, driver, parts, dl)
+
+    try:
+        yield from session(device, deadline, body, held=fencer.held)
+    except StonithError as exc:
+        group.fail(parts, str(exc), exc.exit_code)
+    except Exception as exc:  # a driver bug must fail its nodes, not the whole run
+        group.fail(parts, f"internal error: {type(exc).__name__}: {exc}", ExitCode.S_OOPS)
+    group.expire(parts)  # whatever is still pending when the session is over has failed
+
+
+def _serve(
+    group: _Group, device: DeviceEntry, driver: Driver, parts: list[_Part], dl: Deadline
+) -> Steps[None]:
+    poll = POLL_FIRST
+    next_read = 0.0
+    bad_reads = 0
+    while not group.done_with(device):
+        now = time.monotonic()
+        jobs = [j for p in parts if p.jobs for j in p.jobs if j.want is not None]
+        for state in (OFF, ON):
+            due = [j for j in jobs if j.want == state and not j.sent and j.part.node.due <= now]
+            if due:
+                yield from (driver.off_many_steps if state == OFF else driver.on_many_steps)(
+                    [j.outlet for j in due], dl
+                )
+                sent_at = time.monotonic()
+                for job in due:
+                    job.sent, job.sent_at = True, sent_at
+                poll, next_read = POLL_FIRST, sent_at + POLL_FIRST
+        pending = [j for j in jobs if j.sent and j.want is not None]
+        now = time.monotonic()
+        if pending and now >= next_read:
+            try:
+                seen = yield from driver.status_many_steps([j.outlet for j in pending], dl)
+                bad_reads = 0
+            except (Timeout, DeviceError):
+                # A garbled or lost read is read again; twice in a row, the session is opened again
+                # (it may have died); at the deadline what is pending fails with what it read last.
+                bad_reads += 1
+                if dl.expired():
+                    return
+                if bad_reads > 1:
+                    raise
+                seen = {}
+            group.read(pending, seen, time.monotonic())
+            next_read = time.monotonic() + poll
+            poll = min(poll * 2, POLL_MAX)
+            continue
+        if dl.expired():
+            return
+        waiting = [j.part.node.due for j in jobs if not j.sent]
+        wake = min([next_read] if pending else [time.monotonic() + IDLE], default=0.0)
+        if waiting:
+            wake = min(wake, max(min(waiting), now))
+        yield from steps.sleep(dl, max(wake - time.monotonic(), 0.001))
+
+
+def _label(outlet: Outlet) -> str:
+    return outlet.id if outlet.name == outlet.id else f"{outlet.id} ({outlet.name})"
+
+
+def _resolve(driver: Driver, outlets: Sequence[Outlet], target: Target) -> list[Outlet]:
+    """The target's outlets in this session's listing; a device-named outlet that moved is an error."""
+    if target.refs is None:
+        found = [o for o in outlets if fold(o.name) == target.node]
+        if not found:
+            raise UnknownOutlet(f"no outlet named {target.node!r} any more")
+        if target.ids is not None and sorted(o.id for o in found) != sorted(target.ids):
+            raise UnknownOutlet(
+                f"the outlets named {target.node!r} moved from {', '.join(target.ids)} to "
+                f"{', '.join(o.id for o in found)} while the operation ran"
+            )
+        return found
+    resolved: list[Outlet] = []
+    for ref in target.refs:
+        match = [o for o in outlets if o.id == ref] or [
+            o for o in outlets if o.name.lower() == ref.lower() and o.name.isascii()
+        ]
+        if not match and driver.INFO.capabilities.any_host:
+            match = [Outlet(ref)]
+        if not match:
+            raise UnknownOutlet(f"device has no outlet {ref!r} (configured for {target.node})")
+        resolved.extend(m for m in match if m not in resolved)
+    return resolved
+
+
+class Fencer:
+    """Verified operations on nodes of an inventory (see the module's text)."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        timeout: float | None = None,
+        audit: Audit | None = None,
+        progress: Callable[[NodeResult], None] | None = None,
+        max_workers: int = 512,
+    ) -> None:
+        self.inventory = inventory
+        self.timeout = timeout
+        self.audit = audit
+        self.progress = progress
+        self.max_workers = max_workers
+        self.plan = Plan(inventory)
+        self.held: dict[str, contextlib.ExitStack] = {}  # device name -> session kept for a next step
+        self.audit_errors: list[str] = []
+        self._started = time.monotonic()
+        self._interrupted = threading.Event()
+
+    # -- deadlines
+    def _overall(self, verb: str) -> Deadline:
+        """Without --timeout, every topology level may use its devices' full timeout in turn."""
+        if self.timeout is not None:
+            return Deadline(self.timeout, verb)
+        by_level: dict[int, float] = {}
+        for d in self.inventory.devices:
+            by_level[d.level] = max(by_level.get(d.level, 0.0), d.timeout)
+        return Deadline(sum(by_level.values()) or 60.0, verb)
+
+    def _own(self, device: DeviceEntry, what: str, within: Deadline | None = None) -> Deadline:
+        """A device's own deadline: --timeout or its timeout, never past ``within``."""
+        seconds = self.timeout if self.timeout is not None else device.timeout
+        return within.sub(seconds, what) if within is not None else Deadline(seconds, what)
+
+    def _parallel(self, fn: Callable[[_T], object], items: Sequence[_T]) -> None:
+        if len(items) == 1:
+            fn(items[0])
+        elif items:
+            fan_out(fn, items, self.max_workers)
+
+    def _release_held(self, keep: set[str] | None = None) -> None:
+        """Log out of sessions kept for a next step that will not use them (all but ``keep``)."""
+        names = [n for n in list(self.held) if keep is None or n not in keep]
+        self._parallel(contextlib.ExitStack.close, [self.held.pop(n) for n in names])
+
+    # -- planning
+    def known_nodes(self) -> list[str]:
+        self.plan.list_devices(lambda d: self._own(d, "list"), self._parallel)
+        return self.plan.nodes()
+
+    def _targets(self, result: NodeResult) -> list[Target] | None:
+        """The node's targets, or None after filling ``result`` with why there are none."""
+        try:
+            targets = self.plan.targets(result.node)
+        except BadConfig as exc:
+            result.result, result.exit_code, result.message = FAILED, ExitCode.S_BADCONFIG, str(exc)
+            return None
+        if not targets or (not self.plan.claimed(result.node) and self.plan.unlisted):
+            unlisted = self.plan.unlisted
+            if result.node.endswith(":?"):  # a device that could not be asked, its names unknown
+                unlisted = {k: v for k, v in unlisted.items() if k == result.node[:-2]}
+            _unknown_node(result, unlisted, bool(targets))
+            return None
+        return targets
+
+    # -- operations
+    def status(self, nodes: Sequence[str] | None = None) -> list[NodeResult]:
+        """Read every outlet of ``nodes`` (None: every node known): each device in one session, with
+        its own deadline, all devices at once."""
+        if nodes is None:
+            devices = list(self.inventory.devices)
+        else:
+            wanted: dict[str, DeviceEntry] = {}
+            for node in nodes:
+                for _, device, _ in self.plan.claims.get(node.lower(), []):
+                    wanted[device.name] = device
+            if any(not self.plan.claimed(n) for n in nodes):
+                wanted.update((d.name, d) for d in self.plan.named)
+            devices = list(wanted.values())
+        read: dict[str, list[tuple[Outlet, str]]] = {}
+        failed: dict[str, StonithError] = {}
+        finished_at: dict[str, float] = {}
+
+        def one(device: DeviceEntry) -> None:
+            try:
+                read[device.name] = read_all(device, self._own(device, f"status of {device.name}"))
+            except StonithError as exc:
+                failed[device.name] = exc
+            except Exception as exc:  # a driver bug fails its device's nodes only
+                failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
+            finished_at[device.name] = time.monotonic()
+
+        self._parallel(one, devices)
+        for device in devices:
+            if names_from_device(device):
+                if device.name in read:
+                    self.plan.learned(device, [o for o, _ in read[device.name]])
+                else:
+                    self.plan.failed(device, failed[device.name])
+        if nodes is None:
+            nodes = self.plan.nodes()
+            nodes += [n for n in self.plan.last_known() if n not in nodes]
+            nodes += [f"{d}:?" for d in self.plan.unlisted if not _recall(self.inventory.by_name(d))]
+        results = [NodeResult(n, "status") for n in nodes]
+        for result in results:
+            targets = self._targets(result)
+            if targets is not None:
+                for target in targets:
+                    result.devices.append(self._status_of(target, read, failed))
+                _judge_status(result)
+                ends = [finished_at.get(t.device.name, time.monotonic()) for t in targets]
+                result.duration = max(ends) - self._started
+            else:
+                result.duration = time.monotonic() - self._started
+            self._report(result)
+        return results
+
+    @staticmethod
+    def _status_of(
+        target: Target, read: dict[str, list[tuple[Outlet, str]]], failed: dict[str, StonithError]
+    ) -> DeviceResult:
+        name = target.device.name
+        try:
+            if name in failed:
+                raise failed[name]
+            outlets = _resolve(target.device.driver, [o for o, _ in read[name]], target)
+        except StonithError as exc:
+            return DeviceResult(name, "status", 0, [], str(exc), exc.exit_code)
+        states = dict((o.id, s) for o, s in read[name])
+        return DeviceResult(
+            name, "status", 0, [OutletState(o.id, o.name, states.get(o.id, UNKNOWN)) for o in outlets]
+        )
+
+    def run(self, verb: str, nodes: Sequence[str]) -> list[NodeResult]:
+        """``on``, ``off`` or ``reset`` of ``nodes``, verified (see the module's text)."""
+        if verb not in ("on", "off", "reset"):
+            raise BadConfig(f"unknown verb {verb!r}")
+        deadline = self._overall(verb)
+        results = {n: NodeResult(n, verb) for n in nodes}
+        claimed = [n for n in nodes if self.plan.claimed(n)]
+        unclaimed = [n for n in nodes if not self.plan.claimed(n)]
+        try:
+            if not unclaimed:
+                self._run(verb, claimed, results, deadline)
+            elif not claimed:
+                # Sessions opened to list are kept: a device's listing and switching are one login.
+                self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel, self.held)
+                self._run(verb, unclaimed, results, deadline)
+            else:
+                # Nodes the maps place do not wait for devices to be listed.
+                jobs: list[Callable[[], None]] = [
+                    lambda: self._run(verb, claimed, results, deadline),
+                    lambda: self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel),
+                ]
+                fan_out(lambda job: job(), jobs, 2)
+                self._run(verb, unclaimed, results, deadline)
+        finally:
+            self._release_held()
+        return [results[n] for n in nodes]
+
+    def _run(self, verb: str, nodes: list[str], results: dict[str, NodeResult], deadline: Deadline) -> None:
+        plan: dict[str, list[Target]] = {}
+        for node in nodes:
+            targets = self._targets(results[node])
+            if targets is None:
+                self._finish_node(results[node])
+            else:
+                plan[node] = targets
+        pending = list(plan)
+        for level in sorted({t.device.level for n in pending for t in plan[n]}):
+            at_level = {n: [t for t in plan[n] if t.device.level == level] for n in pending}
+            at_level = {n: t for n, t in at_level.items() if t}
+            if not at_level or self._interrupted.is_set():
+                continue
+            self._release_held({t.device.name for ts in at_level.values() for t in ts})
+            # A level may not eat the time of the levels after it: it gets its devices' timeout.
+            seconds = max(t.device.timeout for ts in at_level.values() for t in ts)
+            level_deadline = deadline.sub(self.timeout or seconds, deadline.what)
+            done = self._run_level(verb, level, at_level, results, level_deadline)
+            pending = [n for n in pending if n not in done]
+        for node in pending:
+            result = results[node]
+            result.result = FAILED
+            wanted = ON if verb == "on" else OFF
+            failures = [d for d in result.devices if d.error or not d.reached(wanted)]
+            result.exit_code = max(
+                (d.exit_code or ExitCode.S_RESETFAIL for d in failures), default=ExitCode.S_RESETFAIL
+            )
+            if not result.message:
+                result.message = _failure_message(result, verb)
+            self._finish_node(result)
+
+    def _run_level(
+        self,
+        verb: str,
+        level: int,
+        at_level: dict[str, list[Target]],
+        results: dict[str, NodeResult],
+        deadline: Deadline,
+    ) -> set[str]:
+        """Run one topology level; the nodes it finished (successfully or with on-failed)."""
+        finished: set[str] = set()
+        guard = threading.Lock()
+
+        def finish(names: list[str]) -> None:
+            with guard:
+                finished.update(names)
+            for name in names:
+                self._finish_node(results[name])
+
+        groups = _largest_first(_linked_groups(at_level))
+        looped: list[dict[str, list[Target]]] = []
+        threaded: list[dict[str, list[Target]]] = []
+        for group in groups:
+            nonblocking = all(t.device.driver.NONBLOCKING for ts in group.values() for t in ts)
+            (looped if nonblocking else threaded).append(group)
+        threads = self.max_workers - (1 if looped else 0)  # the Loop's thread counts too
+        if len(threaded) > threads:  # more groups than threads: a few bigger batches
+            buckets: list[dict[str, list[Target]]] = [{} for _ in range(max(1, threads))]
+            for index, group in enumerate(threaded):
+                buckets[index % len(buckets)].update(group)
+            threaded = buckets
+
+        def one(members: dict[str, list[Target]]) -> Steps[None]:
+            nodes = []
+            for name, targets in members.items():
+                node = _Node(name, results[name])
+                node.parts = [_Part(node, t) for t in targets]
+                nodes.append(node)
+            group = _Group(verb, level, nodes, self, finish)
+            devices: dict[str, DeviceEntry] = {}
+            for node in nodes:
+                for part in node.parts:
+                    devices[part.target.device.name] = part.target.device
+            # Biggest share first: a PDU with 24 nodes is the critical path, a BMC with one is not.
+            order = sorted(devices.values(), key=lambda d: -len(group.parts_of[d.name]))
+            yield from steps.gather(
+                [
+                    (_device_task(self, group, d, group.parts_of[d.name], deadline), d.driver.NONBLOCKING)
+                    for d in order
+                ],
+                self.max_workers,
+            )
+
+        steps.run(
+            steps.gather(
+                [(one(g), False) for g in threaded] + [(one(g), True) for g in looped], self.max_workers
+            )
+        )
+        return finished
+
+    # -- reporting
+    def audit_phase(self, node: _Node, phase: str, level: int, reached: bool) -> None:
+        if self.audit is None:
+            return
+        from stonith.audit import Entry
+
+        entries: list[Entry] = []
+        for part in node.parts:
+            jobs = part.jobs or []
+            error = part.error or "; ".join(j.error for j in jobs if j.error) or None
+            entries.append(
+                Entry(
+                    node.name,
+                    part.target.device.name,
+                    [j.outlet.id for j in jobs],
+                    phase,
+                    OK if reached else FAILED,
+                    time.monotonic() - node.phase_started,
+                    error,
+                )
+            )
+        try:
+            self.audit.record(entries)
+        except OSError as exc:  # the fence goes on; the failure is reported at the end
+            self.audit_errors.append(f"{node.name} {phase}: {exc.strerror or exc}")
+
+    def _finish_node(self, result: NodeResult) -> None:
+        result.duration = time.monotonic() - self._started
+        self._report(result)
+
+    def _report(self, result: NodeResult) -> None:
+        if self.progress is not None:
+            self.progress(result)
+
+
+def _linked_groups(by_node: dict[str, list[Target]]) -> list[dict[str, list[Target]]]:
+    """Split nodes into groups that share no device (connected components of node-device links)."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for targets in by_node.values():
+        for target in targets[1:]:
+            parent[root(target.device.name)] = root(targets[0].device.name)
+    groups: dict[str, dict[str, list[Target]]] = {}
+    for node, targets in by_node.items():
+        groups.setdefault(root(targets[0].device.name), {})[node] = targets
+    return list(groups.values())
+
+
+def _largest_first(groups: list[dict[str, list[Target]]]) -> list[dict[str, list[Target]]]:
+    """Groups with the most node-device targets first (longest job first: the makespan of many
+    parallel groups on a few cores is set by the big ones, which must not queue behind small ones)."""
+    return sorted(groups, key=lambda group: -sum(len(targets) for targets in group.values()))
+
+
+def _success(result: NodeResult, level: int, state: str) -> None:
+    result.result = OK
+    result.level = level
+    result.state = state
+    result.exit_code = ExitCode.S_OK
+    result.message = (
+        f"{'fenced and powered on' if result.verb == 'reset' else 'powered ' + state} at level {level}"
+    )
+
+
+def _describe(devices: Sequence[DeviceResult], wanted: str) -> str:
+    parts = []
+    for d in devices:
+        if d.error:
+            parts.append(f"{d.device}: {d.error}")
+        else:
+            bad = [f"{o.name or o.id}={o.state}" for o in d.outlets if o.state != wanted]
+            parts.append(f"{d.device}: {', '.join(bad) or 'no outlets'}")
+    return "; ".join(parts)
+
+
+def _failure_message(result: NodeResult, verb: str) -> str:
+    wanted = ON if verb == "on" else OFF
+    bad = [d for d in result.devices if not d.reached(wanted)]
+    levels = sorted({d.level for d in result.devices})
+    text = (
+        f"NOT {'fenced' if verb != 'on' else 'powered on'} (levels tried: {levels}): {_describe(bad, wanted)}"
+    )
+    if verb != "on":
+        text += "; outlets that did read back off were left off"
+    return text
+
+
+def _unknown_node(result: NodeResult, unlisted: dict[str, StonithError], named: bool) -> None:
+    result.result = UNKNOWN_NODE
+    result.exit_code = ExitCode.S_BADHOST
+    result.message = "no device in devices.d controls this node"
+    if unlisted:
+        result.exit_code = max(ExitCode.S_ACCESS, *(e.exit_code for e in unlisted.values()))
+        why = "; ".join(f"{k}: {v}" for k, v in unlisted.items())
+        result.message = (
+            f"unknown: devices that name their own outlets could not be asked, and may feed this node ({why})"
+            if named
+            else f"unknown: not found on the devices that could be asked; not asked: {why}"
+        )
+
+
+def _judge_status(result: NodeResult) -> None:
+    states = [o.state for d in result.devices for o in d.outlets]
+    errors = [d for d in result.devices if d.error]
+    if any(s == ON for s in states):
+        result.state = ON
+    elif states and not errors and all(s == OFF for s in states):
+        result.state = OFF
+    else:
+        result.state = UNKNOWN
+    if result.state == UNKNOWN:
+        result.result = FAILED
+        result.exit_code = max((d.exit_code for d in errors), default=ExitCode.S_OOPS)
+        result.message = _describe(result.devices, "on or off")
+    else:
+        result.result = OK
+        result.exit_code = ExitCode.S_OK
+        result.message = ", ".join(
+            f"{d.device}:{o.name}={o.state}" for d in result.devices for o in d.outlets
+        )
