@@ -1,11 +1,11 @@
 """Fence agents for Pacemaker: ``fence_stonith_<type>`` runs a driver through the fence-agents API.
 
 Input: ``name=value`` lines on stdin when there are no arguments (what pacemaker-fenced sends),
-getopt-style options otherwise.  Standard fence-agents names and aliases are accepted (action /
-option, ip / ipaddr, ipport, username / login, password / passwd, password_script / passwd_script,
-plug / port, nodename, power_timeout, power_wait, shell_timeout, login_timeout, delay, retry_on,
-verbose, debug_file, separator, plug_separator, ...) next to the driver's own field names.
-Unknown names warn and are ignored; booleans are parsed by value.
+getopt options otherwise.  Every name and letter of the fence-agents agent the type stands in for
+is accepted (fence_ipmilan for ipmilan, fence_apc_snmp for the SNMP PDUs, fence_apc / fence_wti for
+the telnet switches; the table is stonith.fence_options), next to the driver's own field names, so
+a Pacemaker configuration switches agents by changing only the agent's name.  Unknown names warn
+and are ignored; booleans are parsed by value; a value we cannot honour safely is an error.
 
 Actions: on, off, reboot, status, list, list-status, monitor, metadata, manpage, validate-all.
 Exit codes as fence-agents: 0 success, 1 failure, ``status`` 2 for OFF.  Timeouts are deadlines in
@@ -22,10 +22,13 @@ import sys
 import time
 
 from stonith.errors import BadConfig, StonithError
+from stonith.fence_options import AGENT, COMMON, FIELD, IGNORED, UNNAMED_NODE, agent_options
+from stonith.fields import TRUE_WORDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from stonith.driver import Driver, DriverInfo
+    from stonith.fence_options import AgentOptions, Option
 
 MAX_INPUT = 256 * 1024
 PLUG = "plug"  # the one node an agent's engine run is about: the plugs it was given
@@ -42,63 +45,9 @@ ACTIONS = (
     "validate-all",
 )
 
-# fence-agents name -> canonical option; our drivers' own names pass through unchanged.
-ALIASES = {
-    "option": "action",
-    "ip": "ipaddr",
-    "username": "login",
-    "passwd": "password",
-    "passwd_script": "password_script",
-    "port": "plug",
-    "debug": "debug_file",
-    "secure": "ssh",
-    "command_prompt": "cmd_prompt",
-}
-# Standard options that are the agent's, not the driver's.
-AGENT_OPTIONS = {
-    "action": "reboot",
-    "plug": None,
-    "nodename": None,
-    "nodeid": None,
-    "ipport": None,
-    "password_script": None,
-    "power_timeout": "20",
-    "power_wait": "0",
-    "shell_timeout": "3",
-    "login_timeout": "5",
-    "delay": "0",
-    "retry_on": "1",
-    "verbose": "0",
-    "verbose_level": None,
-    "debug_file": None,
-    "separator": ",",
-    "plug_separator": ",",
-    "quiet": "0",
-    "disable_timeout": None,
-    "stonith_status_sleep": None,
-    "method": None,
-    "help": None,
-    "version": None,
-}
-# getopt spellings: short letter -> canonical name (value-taking unless in FLAGS).
-SHORT = {
-    "o": "action",
-    "a": "ipaddr",
-    "u": "ipport",
-    "l": "login",
-    "p": "password",
-    "S": "password_script",
-    "n": "plug",
-    "v": "verbose",
-    "D": "debug_file",
-    "C": "separator",
-    "c": "community",
-    "h": "help",
-    "V": "version",
-    "q": "quiet",
-}
-FLAGS = {"verbose", "help", "version", "quiet"}
-_TRUE = ("1", "yes", "on", "true", "y")
+# The option table is stonith.fence_options (shared with the metadata and --help); these are the
+# agent's own options and their defaults, as _seconds and _act read them.
+AGENT_OPTIONS: dict[str, str | None] = {o.name: o.default for o in COMMON if o.does == AGENT}
 
 
 class Failure(Exception):
@@ -115,8 +64,8 @@ def _err(level: str, text: str) -> None:
 
 
 def canonical(name: str) -> str:
-    name = name.strip().replace("-", "_").lower()
-    return ALIASES.get(name, name)
+    """An input name as the option table spells it: fence-agents treats ``-`` and ``_`` alike."""
+    return name.strip().replace("-", "_").lower()
 
 
 def parse_stdin(text: str) -> list[tuple[str, str]]:
@@ -136,17 +85,22 @@ def parse_stdin(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_argv(argv: list[str]) -> list[tuple[str, str]]:
+def parse_argv(argv: list[str], table: AgentOptions) -> list[tuple[str, str]]:
+    """GNU getopt as fence-agents spells it for this type: letters differ between agents
+    (``-P`` is fence_ipmilan's lanplus flag but fence_apc_snmp's privacy password)."""
     pairs: list[tuple[str, str]] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
         i += 1
-        if arg.startswith("--"):
+        if arg.startswith("--") and len(arg) > 2:
             name, eq, value = arg[2:].partition("=")
             key = canonical(name)
-            if key in FLAGS:
-                pairs.append((key, "1"))
+            option = table.lookup(key)
+            if option is None and not table.native(key):
+                raise Failure(f"unknown option --{_printable(name)}")
+            if option is not None and option.flag:
+                pairs.append((key, value if eq else "1"))  # --lanplus, or --lanplus=0
                 continue
             if not eq:
                 if i >= len(argv):
@@ -158,12 +112,11 @@ def parse_argv(argv: list[str]) -> list[tuple[str, str]]:
             letters = arg[1:]
             while letters:
                 letter, letters = letters[0], letters[1:]
-                short = SHORT.get(letter)
-                if short is None:
-                    raise Failure(f"unknown option -{letter}")
-                key = short
-                if key in FLAGS:
-                    pairs.append((key, "1"))
+                option = table.by_letter.get(letter)
+                if option is None:
+                    raise Failure(f"unknown option -{_printable(letter)}")
+                if option.flag:
+                    pairs.append((option.name, "1"))
                     continue
                 if letters:
                     value, letters = letters, ""
@@ -172,9 +125,9 @@ def parse_argv(argv: list[str]) -> list[tuple[str, str]]:
                     i += 1
                 else:
                     raise Failure(f"option -{letter} needs a value")
-                pairs.append((key, value))
+                pairs.append((option.name, value))
         else:
-            raise Failure(f"unexpected argument {arg!r}")
+            raise Failure(f"unexpected argument {_printable(arg)!r}")
     return pairs
 
 
@@ -194,18 +147,31 @@ def _seconds(options: dict[str, str], name: str) -> float:
 
 
 class Request:
-    """The agent's input sorted into agent options and driver configuration."""
+    """The agent's input sorted into agent options and driver configuration.
+
+    Names are looked up in the type's option table (stonith.fence_options): a fence-agents name
+    sets our field (``ip`` -> ``ipaddr``, ``lanplus=1`` -> ``interface=lanplus``), is the agent's
+    own, is applied by a rule below, or is accepted without effect; the driver's own field names
+    are accepted where no fence-agents name shadows them.  A value we cannot honour is refused.
+    Two different names that set one field to different values are an error: Pacemaker writes the
+    lines in no particular order, so "the last one wins" would be chance.
+    """
 
     def __init__(self, info: DriverInfo, pairs: list[tuple[str, str]]) -> None:
+        self.table = agent_options(info)
         self.options: dict[str, str] = {}
         self.config: dict[str, str] = {}
-        for name, value in pairs:
+        self.ignored: dict[str, str] = {}  # option -> why it has no effect
+        self._source: dict[str, str] = {}  # config field -> the input name that set it
+        for raw_name, value in pairs:
+            name = canonical(raw_name)
             if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-                raise Failure(f"value of {name} contains control characters")
-            if info.field(name) is not None:
-                self.config[name] = value
-            elif name in AGENT_OPTIONS or name == "ssh":
-                self.options[name] = value
+                raise Failure(f"value of {_printable(name)} contains control characters")
+            option = self.table.lookup(name)
+            if option is not None:
+                self._take(option, name, value)
+            elif self.table.native(name):
+                self._set(name, value, name)
             else:
                 _err(
                     "WARNING",
@@ -213,24 +179,130 @@ class Request:
                 )
         action = self.options.get("action", "reboot").lower()
         self.action = {"meta-data": "metadata", "enable": "on", "disable": "off"}.get(action, action)
-        port_field = info.field("port")
-        if "ipport" in self.options and port_field is not None and port_field.basictype == "integer":
-            self.config["port"] = self.options["ipport"]  # cluster-glue's UDP `port` (ipmilan, SNMP)
-        elif "ipport" in self.options and info.field("ipaddr") is not None and "ipaddr" in self.config:
-            host, port = self.config["ipaddr"], self.options["ipport"]
-            if (host.startswith("[") and "]:" not in host) or host.count(":") == 0:
-                self.config["ipaddr"] = f"{host}:{port}"
-            elif host.count(":") > 1 and not host.startswith("["):  # a bare IPv6 address
-                self.config["ipaddr"] = f"[{host}]:{port}"
-        if (
-            "password_script" in self.options
-            and "password" not in self.config
-            and info.field("password") is not None
+        self._finish()
+
+    def _take(self, option: Option, name: str, value: str) -> None:
+        try:
+            value = option.normalize(value)
+        except ValueError as exc:
+            raise Failure(str(exc)) from None
+        reason = option.check(value) if option.check is not None else None
+        if reason:
+            raise Failure(f"{name}={_printable(value)}: {reason}")
+        if option.does == FIELD and option.field is not None:
+            self._set(option.field, option.values.get(value, value), name)
+        elif option.does == IGNORED:
+            self.ignored[option.name] = option.why
+        else:
+            self.options[option.name] = value
+
+    def _set(self, field: str, value: str, source: str) -> None:
+        earlier = self._source.get(field)
+        if earlier is not None and earlier != source and self.config[field] != value:
+            raise Failure(f"{source} and {earlier} both set {field}, to different values")
+        self.config[field] = value
+        self._source[field] = source
+
+    def _finish(self) -> None:
+        """The rules of the SPECIAL options, in an order where each sees what the earlier ones did."""
+        printing = self.action in ("metadata", "manpage") or self.flag("help") or self.flag("version")
+        if not printing:
+            self._security_level()
+            self._scripts()
+        self._port_as_ip()
+        if self.table.single_node:
+            self._single_node()
+        if not printing and self.action != "validate-all":
+            self._address_family()
+        self._join_ipport()
+        if self.action == "reboot" and self.options.get("method", "").lower() == "cycle":
+            _err(
+                "WARNING",
+                "method=cycle: a native power cycle cannot be verified; rebooting with off, read back "
+                "off, on, read back on instead",
+            )
+        if self.flag("verbose"):
+            for name, why in self.ignored.items():
+                _err("WARNING", f"Option '{name}' has no effect: {why}")
+
+    def _security_level(self) -> None:
+        """SNMPv3 ``snmp_sec_level`` as net-snmp's -l: a passphrase the level does not use is not used."""
+        level = self.options.get("snmp_sec_level")
+        version = self.config.get("snmp_version")
+        if version is None:
+            field = self.table.info.field("snmp_version")
+            version = str(field.default) if field is not None else None
+        if not level or version != "3":
+            return
+        wants_auth = level.lower() in ("authnopriv", "authpriv")
+        wants_priv = level.lower() == "authpriv"
+        for field_name, script, wanted in (
+            ("password", "password_script", wants_auth),
+            ("snmp_priv_passwd", "snmp_priv_passwd_script", wants_priv),
         ):
-            self.config["password"] = _run_password_script(self.options["password_script"])
+            if not wanted:
+                self.config.pop(field_name, None)
+                self.options.pop(script, None)
+            elif not self.config.get(field_name) and not self.options.get(script):
+                raise Failure(f"snmp_sec_level={level} needs {field_name} (or {script})")
+
+    def _scripts(self) -> None:
+        for script, field in (
+            ("password_script", "password"),
+            ("snmp_priv_passwd_script", "snmp_priv_passwd"),
+        ):
+            command = self.options.get(script)
+            if command and field not in self.config and self.table.info.field(field) is not None:
+                self._set(field, _run_password_script(command, script), script)
+
+    def _port_as_ip(self) -> None:
+        """fence-agents' ``port_as_ip``: the plug is the device's address (and wins over ``ip``)."""
+        if self.flag("port_as_ip") and self.options.get("plug"):
+            self.config["ipaddr"] = self.options.pop("plug")
+            self._source["ipaddr"] = "plug"
+
+    def _single_node(self) -> None:
+        """A BMC fences one node.  With ``hostname`` set, that node only; without it, whichever node
+        Pacemaker names (fence_ipmilan ignores the plug), so a plug is never required."""
+        node = self.options.get("nodename", "")
+        configured = self.config.get("hostname")
+        if configured:
+            if not self.plugs():
+                self.options["plug"] = node or configured  # another node than hostname: refused later
+            return
+        if self.action in ("list", "list-status"):
+            raise Failure(
+                "hostname is not set, so this device cannot name the node it fences: set hostname, "
+                "or pcmk_host_list (Pacemaker then checks with status)"
+            )
+        if not node:
+            plugs = self.plugs()
+            node = plugs[0] if len(plugs) == 1 else UNNAMED_NODE
+        self.config["hostname"] = node
+        self._source["hostname"] = "nodename"
+        self.options["plug"] = node
+
+    def _address_family(self) -> None:
+        four, six = self.flag("inet4_only"), self.flag("inet6_only")
+        if four and six:
+            raise Failure("inet4_only and inet6_only exclude each other")
+        address = self.config.get("ipaddr")
+        if address and (four or six):
+            self.config["ipaddr"] = _pin_family(address, 4 if four else 6)
+
+    def _join_ipport(self) -> None:
+        """``ipport`` of a device without a port field (telnet, HTTPS) goes into its address."""
+        port = self.options.get("ipport")
+        host = self.config.get("ipaddr")
+        if not port or not host:
+            return
+        if (host.startswith("[") and "]:" not in host) or host.count(":") == 0:
+            self.config["ipaddr"] = f"{host}:{port}"
+        elif host.count(":") > 1 and not host.startswith("["):  # a bare IPv6 address
+            self.config["ipaddr"] = f"[{host}]:{port}"
 
     def flag(self, name: str) -> bool:
-        return self.options.get(name, "0").strip().lower() in _TRUE
+        return self.options.get(name, "0").strip().lower() in TRUE_WORDS
 
     def plugs(self) -> list[str]:
         value = self.options.get("plug")
@@ -240,7 +312,35 @@ class Request:
         return [p.strip() for p in value.split(sep) if p.strip()]
 
 
-def _run_password_script(script: str) -> str:
+def _pin_family(address: str, version: int) -> str:
+    """``inet4_only`` / ``inet6_only``: the address as a literal of that IP version (resolved now)."""
+    import ipaddress
+    import socket
+
+    if address.startswith("["):
+        host, _, suffix = address[1:].partition("]")
+    elif address.count(":") == 1:
+        host, colon, number = address.partition(":")
+        suffix = colon + number
+    else:
+        host, suffix = address, ""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        try:
+            found = socket.getaddrinfo(host, None, family)
+        except OSError as exc:
+            raise Failure(f"{_printable(host)} has no IPv{version} address: {exc}") from None
+        literal = ipaddress.ip_address(str(found[0][4][0]))
+    if literal.version != version:
+        raise Failure(f"{host} is not an IPv{version} address (inet{version}_only)")
+    if literal.version == 6 and suffix:
+        return f"[{literal}]{suffix}"
+    return f"{literal}{suffix}"
+
+
+def _run_password_script(script: str, name: str = "password_script") -> str:
     import subprocess
 
     try:
@@ -254,9 +354,9 @@ def _run_password_script(script: str) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Failure(f"password_script failed: {exc}") from None
+        raise Failure(f"{name} failed: {exc}") from None
     if proc.returncode != 0:
-        raise Failure(f"password_script exited {proc.returncode}")
+        raise Failure(f"{name} exited {proc.returncode}")
     return proc.stdout.strip()
 
 
@@ -272,12 +372,12 @@ def run(type_name: str, argv: list[str], stdin_text: str | None) -> int:
 
     driver_cls = registry.load(type_name)
     info = driver_cls.INFO
-    pairs = parse_argv(argv) if argv else parse_stdin(stdin_text or "")
+    pairs = parse_argv(argv, agent_options(info)) if argv else parse_stdin(stdin_text or "")
     req = Request(info, pairs)
     if req.flag("help"):
-        from stonith.metadata import help_text
+        from stonith.metadata import fence_help
 
-        sys.stdout.write(help_text(info))
+        sys.stdout.write(fence_help(info))
         return 0
     if req.flag("version"):
         sys.stdout.write("stonith 0.1.0\n")

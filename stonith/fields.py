@@ -68,8 +68,9 @@ SPECIAL_REGEX = {
 # pyserial URL schemes (serial.serial_for_url) that a tty field accepts.
 SERIAL_URL_SCHEMES = ("loop", "socket", "rfc2217", "spy", "alt", "hwgrep", "cp2110")
 
-_TRUE = ("1", "yes", "on", "true", "y")
-_FALSE = ("0", "no", "off", "false", "n")
+# How a boolean may be spelled, here and in the fence agents' input (stonith.fence_options).
+TRUE_WORDS = ("1", "yes", "on", "true", "y")
+FALSE_WORDS = ("0", "no", "off", "false", "n")
 
 
 class Field:
@@ -269,9 +270,9 @@ def parse_scalar(field: Field, raw: Any) -> Any:
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
-        if text in _TRUE:
+        if text in TRUE_WORDS:
             return True
-        if text in _FALSE:
+        if text in FALSE_WORDS:
             return False
         raise ValueProblem(f"{shown} is not a boolean (use yes/no, true/false, on/off, 1/0)")
     if kind == INTEGER:

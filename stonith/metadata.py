@@ -122,83 +122,8 @@ def glue_help_block(info: DriverInfo) -> str:
 # ---------------------------------------------------------------------------------------------
 # fence-agents
 
-# Our field name -> (fence-agents name, old name it obsoletes, getopt text).  Compatibility aliases
-# live here, in one table, not in drivers.
-FENCE_NAMES: dict[str, tuple[str, str | None, str]] = {
-    "ipaddr": ("ip", "ipaddr", "-a, --ip=[ip]"),
-    "login": ("username", "login", "-l, --username=[name]"),
-    "password": ("password", "passwd", "-p, --password=[password]"),
-    "community": ("community", None, "-c, --community=[community]"),
-    "ipport": ("ipport", None, "-u, --ipport=[port]"),
-    # cluster-glue's `port` (apcmastersnmp, ipmilan) is a UDP port; for fence-agents `port` is the plug.
-    "port": ("ipport", None, "-u, --ipport=[port]"),
-}
-
-# Options every agent has, as (name, obsoletes, getopt, content type, default, shortdesc).
-FENCE_COMMON: tuple[tuple[str, str | None, str, str, str | None, str], ...] = (
-    ("action", None, "-o, --action=[action]", "string", "reboot", "Fencing action"),
-    (
-        "plug",
-        "port",
-        "-n, --plug=[id]",
-        "string",
-        None,
-        "Physical plug number on device, UUID or identification of machine",
-    ),
-    ("nodename", None, "--nodename=[name]", "string", None, "Name of the node to be fenced"),
-    ("verbose", None, "-v, --verbose", "boolean", None, "Verbose mode"),
-    (
-        "debug_file",
-        "debug",
-        "-D, --debug-file=[debugfile]",
-        "string",
-        None,
-        "Write debug information to given file",
-    ),
-    (
-        "separator",
-        None,
-        "-C, --separator=[char]",
-        "string",
-        ",",
-        "Separator for CSV created by 'list' operation",
-    ),
-    (
-        "plug_separator",
-        None,
-        "--plug-separator=[char]",
-        "string",
-        ",",
-        "Separator for plug parameter when specifying more than 1 plug",
-    ),
-    ("delay", None, "--delay=[seconds]", "second", "0", "Wait X seconds before fencing is started"),
-    (
-        "login_timeout",
-        None,
-        "--login-timeout=[seconds]",
-        "second",
-        "5",
-        "Wait X seconds for cmd prompt after login",
-    ),
-    (
-        "power_timeout",
-        None,
-        "--power-timeout=[seconds]",
-        "second",
-        "20",
-        "Test X seconds for status change after ON/OFF",
-    ),
-    ("power_wait", None, "--power-wait=[seconds]", "second", "0", "Wait X seconds after issuing ON/OFF"),
-    (
-        "shell_timeout",
-        None,
-        "--shell-timeout=[seconds]",
-        "second",
-        "3",
-        "Wait X seconds for cmd prompt after issuing command",
-    ),
-    ("retry_on", None, "--retry-on=[attempts]", "integer", "1", "Count of attempts to retry power on"),
-)
+# The parameters themselves come from stonith.fence_options, the one table of fence-agents names
+# that the agents' input parsing reads too.
 
 FENCE_ACTIONS = (
     "on",
@@ -212,17 +137,6 @@ FENCE_ACTIONS = (
     "manpage",
     "validate-all",
 )
-
-
-def _fence_type(field: Field) -> str:
-    if field.isarray or field.field_class == F.STRUCT:
-        return "string"
-    return {
-        F.INTEGER: "integer",
-        F.SECONDS: "second",
-        F.BOOLEAN: "boolean",
-        F.ENUMERATION: "select",
-    }.get(field.basictype, "string")
 
 
 def _fence_param(
@@ -266,58 +180,32 @@ def fence_agent_name(type_name: str) -> str:
 
 
 def fence_xml(info: DriverInfo, lang: str = "en") -> str:
-    """fence-agents metadata for ``fence_stonith_<type>`` (validates against metadata.rng)."""
+    """fence-agents metadata for ``fence_stonith_<type>`` (validates against metadata.rng).
+
+    Every parameter the fence-agents agent the type stands in for has is listed (pcs refuses names
+    the metadata does not list), each old name as a ``deprecated`` twin of its new one.
+    """
+    from stonith.fence_options import agent_options
+
     params: list[str] = []
-    common = list(FENCE_COMMON)
-    for field in info.fields:
-        fence_name, old, getopt = FENCE_NAMES.get(
-            field.fieldname, (field.fieldname, None, f"--{field.fieldname.replace('_', '-')}=[value]")
-        )
-        default = F.to_text(field, field.default) if field.default is not None else None
-        options = field.enumset if field.basictype == F.ENUMERATION else ()
-        ctype = _fence_type(field)
-        desc = field.short_text if field.short_text != field.label else field.long_text
-        params.append(
-            _fence_param(
-                fence_name, field.required, getopt, ctype, default, desc, lang, obsoletes=old, options=options
-            )
-        )
-        if old:
+    for param in agent_options(info).parameters():
+        for name, old in ((param.name, param.old), (param.old, None)):
+            if name is None:
+                continue
             params.append(
                 _fence_param(
-                    old, field.required, getopt, ctype, default, desc, lang, deprecated=True, options=options
-                )
-            )
-        if field.fieldname == "password":
-            params.append(
-                _fence_param(
-                    "password_script",
-                    False,
-                    "-S, --password-script=[script]",
-                    "string",
-                    None,
-                    "Script to run to retrieve password",
+                    name,
+                    param.required,
+                    param.getopt,
+                    param.kind,
+                    param.default,
+                    param.help,
                     lang,
-                    obsoletes="passwd_script",
+                    deprecated=name != param.name,
+                    obsoletes=old,
+                    options=param.choices,
                 )
             )
-            params.append(
-                _fence_param(
-                    "passwd_script",
-                    False,
-                    "-S, --password-script=[script]",
-                    "string",
-                    None,
-                    "Script to run to retrieve password",
-                    lang,
-                    deprecated=True,
-                )
-            )
-    for name, old, getopt, ctype, default, desc in common:
-        required = False
-        params.append(_fence_param(name, required, getopt, ctype, default, desc, lang, obsoletes=old))
-        if old:
-            params.append(_fence_param(old, required, getopt, ctype, default, desc, lang, deprecated=True))
     caps = info.capabilities
     actions = []
     for action in FENCE_ACTIONS:
@@ -338,6 +226,28 @@ def fence_xml(info: DriverInfo, lang: str = "en") -> str:
         "<actions>\n" + "".join(actions) + "</actions>\n"
         "</resource-agent>\n"
     )
+
+
+HELP_COLUMN = 31  # getopt text, then the description (fence-agents' --help layout)
+HELP_WIDTH = 80
+
+
+def fence_help(info: DriverInfo) -> str:
+    """``fence_stonith_<type> --help``: the getopt flags, laid out as fence-agents prints them."""
+    import textwrap
+
+    from stonith.fence_options import agent_options
+
+    out = [f"Usage:\n\t{fence_agent_name(info.name)} [options]\nOptions:\n"]
+    for param in agent_options(info).parameters():
+        text = param.help
+        if param.default is not None and param.kind != "boolean":
+            text += f" (default {param.default})"
+        head = f"   {param.getopt:<{HELP_COLUMN - 1}} "
+        # Continuation lines start further right, as fence-agents' do.
+        wrapped = textwrap.fill(text, HELP_WIDTH, initial_indent=" " * len(head), subsequent_indent=" " * 40)
+        out.append(head + wrapped[len(head) :] + "\n")
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
