@@ -1,20 +1,38 @@
 """The audit log: one JSON line per action on a device for a node.
 
 Destination: ``--audit FILE`` / ``STONITH_AUDIT``: a file path (appended, mode 0600), ``syslog``
-(facility authpriv, tag ``stonith``), or ``none``.  Default: syslog when /dev/log exists.
+(facility authpriv, tag ``stonith``, written to /dev/log ourselves so that a failure is seen), or
+``none``.  Default: syslog when /dev/log exists, else none (the cluster CLI warns).
 Fields: time (ISO 8601 UTC), node, device, outlets, verb, result, duration (s), and error when any.
+
+``open()`` is called before anything is switched: a destination that cannot be opened refuses the
+command (AuditError, exit 1).  A write that fails later (disk full) raises OSError to the caller,
+which finishes the fence and reports the missing record.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
+
+from stonith.errors import ExitCode, StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+SYSLOG_SOCKET = "/dev/log"
+_AUTHPRIV = 10 << 3  # RFC 5424 facility 10 (security/authorization, private)
+_NOTICE, _ERR = 5, 3
+
+
+class AuditError(StonithError):
+    """The audit log cannot be written: refused before anything is switched."""
+
+    exit_code = ExitCode.S_BADCONFIG
 
 
 class Audit:
@@ -22,13 +40,35 @@ class Audit:
         dest = (
             destination
             or os.environ.get("STONITH_AUDIT")
-            or ("syslog" if os.path.exists("/dev/log") else "none")
+            or ("syslog" if os.path.exists(SYSLOG_SOCKET) else "none")
         )
         self.destination = dest
+        self.defaulted_to_none = dest == "none" and not destination and not os.environ.get("STONITH_AUDIT")
         self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+
+    def open(self) -> None:
+        """Check that records can be written (AuditError if not); nothing is written."""
+        if self.destination == "none":
+            return
+        if self.destination == "syslog":
+            try:
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._socket.connect(SYSLOG_SOCKET)
+            except OSError as exc:
+                raise AuditError(
+                    f"audit: cannot reach syslog at {SYSLOG_SOCKET} ({exc.strerror or exc}); "
+                    "use --audit FILE or --audit none"
+                ) from None
+            return
+        try:
+            fd = os.open(self.destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise AuditError(f"audit: cannot write {self.destination}: {exc.strerror or exc}") from None
 
     def record(self, entries: list[Entry]) -> None:
-        """Actions of one device phase (one per node): one write, not one per node."""
+        """Actions of one device phase (one per node): one write, not one per node.  OSError on failure."""
         if self.destination == "none" or not entries:
             return
         now = time.time()
@@ -36,11 +76,12 @@ class Audit:
         lines = [(entry, json.dumps(entry.as_dict(stamp), sort_keys=True)) for entry in entries]
         with self._lock:
             if self.destination == "syslog":
-                import syslog
-
-                syslog.openlog("stonith", 0, syslog.LOG_AUTHPRIV)
+                if self._socket is None:
+                    self.open()
+                assert self._socket is not None
                 for entry, line in lines:
-                    syslog.syslog(syslog.LOG_NOTICE if entry.result == "ok" else syslog.LOG_ERR, line)
+                    severity = _NOTICE if entry.result == "ok" else _ERR
+                    self._socket.send(f"<{_AUTHPRIV | severity}>stonith[{os.getpid()}]: {line}".encode())
                 return
             fd = os.open(self.destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:

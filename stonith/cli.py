@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         return glue_main(args)
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:  # before an operation started (during an operation the engine handles it)
+        sys.stderr.write("\nERROR: interrupted\n")
+        return 130
     except Exception as exc:  # the last line of defence: a clear line, never a traceback
         sys.stderr.write(f"ERROR: internal error: {type(exc).__name__}: {exc}\n")
         if "STONITH_TRACEBACK" in __import__("os").environ:

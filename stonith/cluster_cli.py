@@ -8,13 +8,18 @@
 
 Options: ``--devices DIR`` (default /etc/stonith/devices.d, or STONITH_DEVICES), ``--json``,
 ``--timeout SECONDS`` (overall deadline), ``--audit FILE|syslog|none``.  The exit code is the worst
-of the per-node results (0 ok, 2 access denied, 4 unknown node, 5 not verified, 6 timeout, 8 device
-unreachable or state unknown; 1 for a bad devices.d).
+of the per-node results (0 ok, 1 a node's outlets conflict in devices.d, 2 access denied, 4 unknown
+node, 5 not verified, 6 timeout, 8 device unreachable or state unknown); 1 for a bad devices.d or an
+audit log that cannot be opened (nothing is switched then); at least 8 when an audit record could
+not be written after switching (every result shown is still right); 130 when interrupted (SIGINT or
+SIGTERM: nothing more is switched, what was switched is read back, the table shows each node's
+state as last read; a second interrupt quits at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -24,6 +29,7 @@ from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
     from stonith.engine import NodeResult
@@ -248,10 +254,51 @@ def _run(args: argparse.Namespace) -> int:
         return _check(inventory, args.timeout, args.json)
     if args.verb == "lab":
         return _lab(inventory)
-    fencer = Fencer(inventory, timeout=args.timeout, audit=Audit(args.audit))
+    audit = None
+    if args.verb != "status":
+        audit = Audit(args.audit)
+        audit.open()  # before anything is switched: an audit that cannot be written refuses (exit 1)
+        if audit.defaulted_to_none:
+            sys.stderr.write("WARNING: no audit log (no /dev/log); use --audit FILE to keep one\n")
+    fencer = Fencer(inventory, timeout=args.timeout, audit=audit)
     progress = Progress(len(nodes or ()), sys.stderr.isatty() and not args.quiet and not args.json)
     fencer.progress = progress
-    results = fencer.status(nodes) if args.verb == "status" else fencer.run(args.verb, nodes or [])
+    with interruptible(fencer):
+        results = fencer.status(nodes) if args.verb == "status" else fencer.run(args.verb, nodes or [])
     progress.finish()
     _print_results(results, args.json)
-    return worst_exit_code(results)
+    code = worst_exit_code(results)
+    for problem in fencer.audit_errors:
+        sys.stderr.write(f"ERROR: {problem}\n")
+    if fencer.audit_errors:
+        code = max(code, int(ExitCode.S_OOPS))
+    if fencer.interrupted:
+        sys.stderr.write("ERROR: interrupted; the table above shows every node's state as last read back\n")
+        code = INTERRUPTED
+    return code
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as shells report an interrupted command
+
+
+@contextlib.contextmanager
+def interruptible(fencer: Any) -> Iterator[None]:
+    """SIGINT/SIGTERM: the engine stops at its next safe point; a second one quits at once."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        if fencer.interrupted:
+            sys.stderr.write("\nERROR: interrupted again: quitting now; node states unknown\n")
+            sys.stderr.flush()
+            os._exit(INTERRUPTED)
+        sys.stderr.write(
+            "\ninterrupted: nothing more is switched; reading back what was (interrupt again to quit now)\n"
+        )
+        fencer.interrupt()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -146,9 +146,21 @@ class DeviceResult:
 
 
 class NodeResult:
-    __slots__ = ("devices", "duration", "exit_code", "level", "message", "node", "result", "state", "verb")
+    __slots__ = (
+        "audit_error",
+        "devices",
+        "duration",
+        "exit_code",
+        "level",
+        "message",
+        "node",
+        "result",
+        "state",
+        "verb",
+    )
 
     def __init__(self, node: str, verb: str) -> None:
+        self.audit_error: str | None = None  # the audit record of this node could not be written
         self.node = node
         self.verb = verb
         self.result = FAILED
@@ -179,6 +191,7 @@ class NodeResult:
             "exit_code": self.exit_code,
             "duration": round(self.duration, 3),
             "devices": [d.as_dict() for d in self.devices],
+            **({"audit_error": self.audit_error} if self.audit_error else {}),
         }
 
 
@@ -189,14 +202,18 @@ def worst_exit_code(results: Sequence[NodeResult]) -> int:
 # -- names ----------------------------------------------------------------------------------------
 
 
-def fold(name: str) -> str | None:
+def fold(name: str, any_name: bool = False) -> str | None:
     """The key a device-reported outlet name matches a node by; None if it may match no node.
 
-    ASCII only and the host-name rule: Unicode case folding would let ``ǅb1`` or ``db１`` match db1.
+    ASCII only, case-insensitive, and the host-name rule: Unicode case folding would let ``ǅb1`` or
+    ``db１`` match db1.  ``any_name``: any printable ASCII name (the one-device front ends, where
+    cluster-glue's users name outlets "web server"; they name the device too).
     """
-    from stonith.fields import HOSTNAME, check_special
+    from stonith.fields import HOSTNAME, check_special, has_control_chars
 
-    if not name.isascii() or check_special(HOSTNAME, name) is not None:
+    if not name.isascii() or has_control_chars(name):
+        return None
+    if not any_name and check_special(HOSTNAME, name) is not None:
         return None
     return name.lower()
 
@@ -281,13 +298,13 @@ def call(device: DeviceEntry, deadline: Deadline, body: Callable[[Driver, Deadli
 
 def read_all(device: DeviceEntry, deadline: Deadline) -> list[tuple[Outlet, str]]:
     """Every outlet of ``device`` with its state, in one session."""
+    return steps.run(session(device, deadline, _read_all))
 
-    def body(driver: Driver, dl: Deadline) -> Steps[list[tuple[Outlet, str]]]:
-        outlets = yield from driver.outlets_steps(dl)
-        seen = yield from driver.status_many_steps(outlets, dl)
-        return [(o, seen.get(o.id, UNKNOWN)) for o in outlets]
 
-    return steps.run(session(device, deadline, body))
+def _read_all(driver: Driver, deadline: Deadline) -> Steps[list[tuple[Outlet, str]]]:
+    outlets = yield from driver.outlets_steps(deadline)
+    seen = yield from driver.status_many_steps(outlets, deadline)
+    return [(o, seen.get(o.id, UNKNOWN)) for o in outlets]
 
 
 def one_device(
@@ -369,8 +386,9 @@ class Plan:
     """Where every node's outlets are: configuration first (``[hosts]``, a BMC's own host name),
     then the names devices report."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, any_name: bool = False) -> None:
         self.inventory = inventory
+        self.any_name = any_name
         self.claims: dict[str, list[tuple[int, DeviceEntry, list[str]]]] = {}
         for position, device in enumerate(inventory.devices):
             hosts = device.hosts
@@ -447,7 +465,7 @@ class Plan:
             index: dict[str, list[tuple[DeviceEntry, Outlet]]] = {}
             for device in self.named:
                 for outlet in self.listed.get(device.name, []):
-                    key = fold(outlet.name)
+                    key = fold(outlet.name, self.any_name)
                     if key is not None:
                         index.setdefault(key, []).append((device, outlet))
             self._by_name = index
@@ -671,6 +689,24 @@ class _Group:
                     job.want = None
                 self._advance(part.node)
 
+    def interrupt(self, parts: Iterable[_Part]) -> None:
+        """SIGINT/SIGTERM: nothing more is switched; what was switched is still read back."""
+        with self.lock:
+            for part in parts:
+                if part.node.phase == "done":
+                    continue
+                if part.jobs is None and part.error is None:
+                    part.error, part.exit_code = "interrupted before the device was asked", ExitCode.S_OOPS
+                for job in part.jobs or []:
+                    if job.want is not None and not job.sent:
+                        job.error = (
+                            "interrupted before it was switched off"
+                            if job.want == OFF
+                            else "interrupted after the verified off: left off"
+                        )
+                        job.exit_code, job.want = ExitCode.S_OOPS, None
+                self._advance(part.node)
+
     def done_with(self, device: DeviceEntry) -> bool:
         with self.lock:
             return all(p.node.phase == "done" for p in self.parts_of.get(device.name, []))
@@ -697,7 +733,7 @@ class _Group:
             node.phase_started = time.monotonic()
             for part in node.parts:
                 for job in part.jobs or []:
-                    job.want, job.sent, job.last = ON, False, UNKNOWN
+                    job.want, job.sent = ON, False  # ``last`` stays OFF until it reads otherwise
                     if part.gone is not None:  # that device's session is over: no on through it
                         job.error, job.exit_code = part.gone
                         job.want = None
@@ -716,6 +752,9 @@ class _Group:
                 "read back: " + _describe(bad, ON)
             )
         node.phase = "done"
+        for part in node.parts:  # nothing more is switched or read for this node at this level
+            for job in part.jobs or []:
+                job.want = None
         if result.result in (OK, ON_FAILED):
             self.finish([node.name])
 
@@ -745,13 +784,16 @@ def _device_task(
         )
         group.fail(parts, str(refusal), refusal.exit_code)
         return
+    if fencer.interrupted:
+        group.interrupt(parts)
+        return
 
     def body(driver: Driver, dl: Deadline) -> Steps[None]:
         outlets = yield from driver.outlets_steps(dl)
         for part in parts:
             if part.jobs is None and part.error is None:
                 try:
-                    group.resolved(part, _resolve(driver, outlets, part.target))
+                    group.resolved(part, _resolve(driver, outlets, part.target, fencer.plan.any_name))
                 except StonithError as exc:
                     group.fail([part], f"{device.name}: {exc}", exc.exit_code)
             else:
@@ -775,6 +817,8 @@ def _serve(
     next_read = 0.0
     bad_reads = 0
     while not group.done_with(device):
+        if group.fencer.interrupted:
+            group.interrupt(parts)
         now = time.monotonic()
         jobs = [j for p in parts if p.jobs for j in p.jobs if j.want is not None]
         for state in (OFF, ON):
@@ -819,10 +863,12 @@ def _label(outlet: Outlet) -> str:
     return outlet.id if outlet.name == outlet.id else f"{outlet.id} ({outlet.name})"
 
 
-def _resolve(driver: Driver, outlets: Sequence[Outlet], target: Target) -> list[Outlet]:
+def _resolve(
+    driver: Driver, outlets: Sequence[Outlet], target: Target, any_name: bool = False
+) -> list[Outlet]:
     """The target's outlets in this session's listing; a device-named outlet that moved is an error."""
     if target.refs is None:
-        found = [o for o in outlets if fold(o.name) == target.node]
+        found = [o for o in outlets if fold(o.name, any_name) == target.node]
         if not found:
             raise UnknownOutlet(f"no outlet named {target.node!r} any more")
         if target.ids is not None and sorted(o.id for o in found) != sorted(target.ids):
@@ -855,17 +901,26 @@ class Fencer:
         audit: Audit | None = None,
         progress: Callable[[NodeResult], None] | None = None,
         max_workers: int = 512,
+        any_name: bool = False,
     ) -> None:
         self.inventory = inventory
         self.timeout = timeout
         self.audit = audit
         self.progress = progress
         self.max_workers = max_workers
-        self.plan = Plan(inventory)
+        self.plan = Plan(inventory, any_name)
         self.held: dict[str, contextlib.ExitStack] = {}  # device name -> session kept for a next step
         self.audit_errors: list[str] = []
         self._started = time.monotonic()
         self._interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        """Stop at the next safe point: nothing more is switched, what was switched is read back."""
+        self._interrupted.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
 
     # -- deadlines
     def _overall(self, verb: str) -> Deadline:
@@ -931,16 +986,19 @@ class Fencer:
         failed: dict[str, StonithError] = {}
         finished_at: dict[str, float] = {}
 
-        def one(device: DeviceEntry) -> None:
+        def one(device: DeviceEntry) -> Steps[None]:
             try:
-                read[device.name] = read_all(device, self._own(device, f"status of {device.name}"))
+                read[device.name] = yield from session(
+                    device, self._own(device, f"status of {device.name}"), _read_all
+                )
             except StonithError as exc:
                 failed[device.name] = exc
             except Exception as exc:  # a driver bug fails its device's nodes only
                 failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
             finished_at[device.name] = time.monotonic()
 
-        self._parallel(one, devices)
+        # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread.
+        steps.run(steps.gather([(one(d), d.driver.NONBLOCKING) for d in devices], self.max_workers))
         for device in devices:
             if names_from_device(device):
                 if device.name in read:
@@ -956,7 +1014,7 @@ class Fencer:
             targets = self._targets(result)
             if targets is not None:
                 for target in targets:
-                    result.devices.append(self._status_of(target, read, failed))
+                    result.devices.append(self._status_of(target, read, failed, self.plan.any_name))
                 _judge_status(result)
                 ends = [finished_at.get(t.device.name, time.monotonic()) for t in targets]
                 result.duration = max(ends) - self._started
@@ -967,13 +1025,16 @@ class Fencer:
 
     @staticmethod
     def _status_of(
-        target: Target, read: dict[str, list[tuple[Outlet, str]]], failed: dict[str, StonithError]
+        target: Target,
+        read: dict[str, list[tuple[Outlet, str]]],
+        failed: dict[str, StonithError],
+        any_name: bool,
     ) -> DeviceResult:
         name = target.device.name
         try:
             if name in failed:
                 raise failed[name]
-            outlets = _resolve(target.device.driver, [o for o, _ in read[name]], target)
+            outlets = _resolve(target.device.driver, [o for o, _ in read[name]], target, any_name)
         except StonithError as exc:
             return DeviceResult(name, "status", 0, [], str(exc), exc.exit_code)
         states = dict((o.id, s) for o, s in read[name])
@@ -997,16 +1058,43 @@ class Fencer:
                 self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel, self.held)
                 self._run(verb, unclaimed, results, deadline)
             else:
-                # Nodes the maps place do not wait for devices to be listed.
-                jobs: list[Callable[[], None]] = [
-                    lambda: self._run(verb, claimed, results, deadline),
-                    lambda: self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel),
-                ]
-                fan_out(lambda job: job(), jobs, 2)
-                self._run(verb, unclaimed, results, deadline)
+                self._run_mixed(verb, claimed, unclaimed, results, deadline)
         finally:
             self._release_held()
         return [results[n] for n in nodes]
+
+    def _run_mixed(
+        self,
+        verb: str,
+        claimed: list[str],
+        unclaimed: list[str],
+        results: dict[str, NodeResult],
+        deadline: Deadline,
+    ) -> None:
+        """Nodes the maps place do not wait for devices to be listed; the others run once their
+        devices are known, at the same time as the mapped ones unless they share a device (two runs
+        holding one device each and waiting for the other's would wait until the deadline)."""
+        mapped_devices = {t.device.name for n in claimed for t in self.plan.targets(n)}
+        mapped_done = threading.Event()
+
+        def mapped() -> None:
+            try:
+                self._run(verb, claimed, results, deadline)
+            finally:
+                mapped_done.set()
+
+        def named() -> None:
+            self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel)
+            needed: set[str] = set()
+            for node in unclaimed:
+                with contextlib.suppress(BadConfig):
+                    needed.update(t.device.name for t in self.plan.targets(node))
+            if needed & mapped_devices:
+                mapped_done.wait()
+            self._run(verb, unclaimed, results, deadline)
+
+        jobs: list[Callable[[], None]] = [mapped, named]
+        fan_out(lambda job: job(), jobs, 2)
 
     def _run(self, verb: str, nodes: list[str], results: dict[str, NodeResult], deadline: Deadline) -> None:
         plan: dict[str, list[Target]] = {}
@@ -1020,22 +1108,23 @@ class Fencer:
         for level in sorted({t.device.level for n in pending for t in plan[n]}):
             at_level = {n: [t for t in plan[n] if t.device.level == level] for n in pending}
             at_level = {n: t for n, t in at_level.items() if t}
-            if not at_level or self._interrupted.is_set():
+            if not at_level or self.interrupted:
                 continue
             self._release_held({t.device.name for ts in at_level.values() for t in ts})
             # A level may not eat the time of the levels after it: it gets its devices' timeout.
             seconds = max(t.device.timeout for ts in at_level.values() for t in ts)
-            level_deadline = deadline.sub(self.timeout or seconds, deadline.what)
+            level_deadline = deadline.sub(seconds, deadline.what)
             done = self._run_level(verb, level, at_level, results, level_deadline)
             pending = [n for n in pending if n not in done]
         for node in pending:
             result = results[node]
             result.result = FAILED
-            wanted = ON if verb == "on" else OFF
-            failures = [d for d in result.devices if d.error or not d.reached(wanted)]
-            result.exit_code = max(
-                (d.exit_code or ExitCode.S_RESETFAIL for d in failures), default=ExitCode.S_RESETFAIL
-            )
+            result.state = _last_read(result)
+            if self.interrupted and not result.devices:
+                result.message = "interrupted before anything was switched"
+            # The devices that failed say why (refused, timed out, ...); else an outlet did not read back.
+            errors = [d.exit_code for d in result.devices if d.error and d.exit_code]
+            result.exit_code = max(errors, default=ExitCode.S_RESETFAIL)
             if not result.message:
                 result.message = _failure_message(result, verb)
             self._finish_node(result)
@@ -1122,8 +1211,10 @@ class Fencer:
             )
         try:
             self.audit.record(entries)
-        except OSError as exc:  # the fence goes on; the failure is reported at the end
-            self.audit_errors.append(f"{node.name} {phase}: {exc.strerror or exc}")
+        except OSError as exc:  # the fence goes on; the failure is reported with the node's result
+            why = f"audit record of the {phase} phase not written: {exc.strerror or exc}"
+            node.result.audit_error = why
+            self.audit_errors.append(f"{node.name}: {why}")
 
     def _finish_node(self, result: NodeResult) -> None:
         result.duration = time.monotonic() - self._started
@@ -1157,6 +1248,23 @@ def _largest_first(groups: list[dict[str, list[Target]]]) -> list[dict[str, list
     """Groups with the most node-device targets first (longest job first: the makespan of many
     parallel groups on a few cores is set by the big ones, which must not queue behind small ones)."""
     return sorted(groups, key=lambda group: -sum(len(targets) for targets in group.values()))
+
+
+def _last_read(result: NodeResult) -> str:
+    """The node's state as its outlets last read back: OFF only if every outlet of the last phase did."""
+    if not result.devices:
+        return UNKNOWN
+    last = [
+        d
+        for d in result.devices
+        if d.phase == result.devices[-1].phase and d.level == result.devices[-1].level
+    ]
+    states = [o.state for d in last for o in d.outlets]
+    if any(s == ON for s in states):
+        return ON
+    if states and all(s == OFF for s in states) and not any(d.error and not d.outlets for d in last):
+        return OFF
+    return UNKNOWN
 
 
 def _success(result: NodeResult, level: int, state: str) -> None:

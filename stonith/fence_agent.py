@@ -459,7 +459,10 @@ def _act(driver: Driver, req: Request, plugs: list[str]) -> int:
             return 0
         raise Failure(f"Unable to obtain correct plug status: {result.message}")
     verb = "reset" if action == "reboot" else action
-    result = fencer.run(verb, [PLUG])[0]
+    from stonith.cluster_cli import interruptible
+
+    with interruptible(fencer):  # Pacemaker's SIGTERM at its timeout: stop at a safe point
+        result = fencer.run(verb, [PLUG])[0]
     if result.result == engine.ON_FAILED:
         # Fenced: every plug read back OFF.  FenceAgentAPI wants 0, but nobody is told "Rebooted".
         sys.stdout.write(f"Success: Powered OFF (verified); power ON FAILED: {result.message}\n")

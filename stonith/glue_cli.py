@@ -405,10 +405,15 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
     name = driver.INFO.name
     entry = _entry(driver, opts, node)
     if engine.verifiable(driver):
+        from stonith.cluster_cli import INTERRUPTED, interruptible
         from stonith.inventory import Inventory
 
-        fencer = engine.Fencer(Inventory([entry], ""), timeout=opts.timeout)
-        result = fencer.run(verb, [node])[0]
+        fencer = engine.Fencer(Inventory([entry], ""), timeout=opts.timeout, any_name=True)
+        with interruptible(fencer):
+            result = fencer.run(verb, [node])[0]
+        if fencer.interrupted:
+            log.error(f"{name}: {verb} of host {node} interrupted: {result.message} (state {result.state})")
+            return INTERRUPTED
         if result.result not in (engine.OK,):
             log.error(f"{name}: {verb} of host {node} failed: {result.message}")
             if opts.json:

@@ -108,7 +108,7 @@ def node_operation(driver, node: str, verb: str, deadline) -> list[Switched]:
     if not engine.verifiable(driver):
         outlets = engine.unverified(inventory.devices[0], node, verb, deadline)
         return [Switched(o.id, "off" if verb == "off" else "on", False) for o in outlets]
-    result = engine.Fencer(inventory, timeout=deadline.remaining()).run(verb, [node])[0]
+    result = engine.Fencer(inventory, timeout=deadline.remaining(), any_name=True).run(verb, [node])[0]
     if result.result != engine.OK:
         error = StonithError(result.message)
         error.exit_code = result.exit_code

@@ -51,7 +51,7 @@ def test_aliases_and_unknown_options_warn() -> None:
 def test_reboot_on_off_list() -> None:
     assert agent("null", "action=reboot\nhostlist=a\nport=a\n").stdout == "Success: Rebooted\n"
     assert agent("null", "action=off\nhostlist=a\nport=a\n").stdout == "Success: Powered OFF\n"
-    assert agent("null", "action=on\nhostlist=a\nport=a\n").stdout == "Success: Already ON\n"
+    assert agent("null", "action=on\nhostlist=a\nport=a\n").stdout == "Success: Powered ON\n"
     listed = agent("null", "", "-o", "list", "--hostlist", "a b", "-C", ";")
     assert listed.stdout == "a;\nb;\n"
     assert agent("null", "action=monitor\nhostlist=a\n").returncode == 0

@@ -117,7 +117,9 @@ def test_faults_fail_within_the_deadline(tmp_path, fault, codes):
         result = glue(mock, "-T", "off", "node2", timeout="2")
         assert result.returncode in codes, (result.returncode, result.stderr)
         assert time.monotonic() - start < 3.5
-        if not fault.startswith("drop"):  # a dropped reply may follow a switched relay
+        # A dropped or garbled reply may follow a switched relay: the device understood the frame,
+        # only its answer is lost or unreadable (the old test checked before the relay delay ran out).
+        if not fault.startswith(("drop", "garble")):
             assert mock.state(2) == ON
 
 

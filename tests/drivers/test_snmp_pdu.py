@@ -198,7 +198,7 @@ def test_a_relay_that_does_not_follow_fails_the_operation(fault, code):
 
 
 def test_dropped_requests_are_retried():
-    with mock_for("apc_rpdu", drop=0.3, seed=11) as mock:
+    with mock_for("apc_rpdu", drop=0.3, seed=3) as mock:  # a seed that drops some of the ~6 requests
         result = cli("apc_rpdu", mock.address, "-T", "reset", "web", snmp_retries="8", snmp_timeout="0.2")
         assert result.returncode == 0, result.stderr
         assert changes(mock.truth(), 3) == ["off", "on"]
@@ -226,7 +226,10 @@ def test_unreachable_agent_fails_within_timeout_times_tries():
         sock.close()
     assert result.returncode == 8, result.stderr  # S_OOPS: unreachable
     assert "no answer" in result.stderr
-    assert elapsed < 0.6 + 1.0, elapsed
+    # timeout x tries per session attempt; the engine makes a bounded number of attempts with back-off
+    from stonith.engine import RETRY_BACKOFF
+
+    assert elapsed < (len(RETRY_BACKOFF) + 1) * 0.6 + sum(RETRY_BACKOFF) + 1.0, elapsed
 
 
 def test_driver_operation_respects_its_deadline():

@@ -52,8 +52,9 @@ def events(m, outlets: set[str]) -> list[tuple[float, str, str]]:
 
 def test_dual_psu_timeline_and_one_device_failing(tmp_path: Path) -> None:
     with mock(model="rpc3", names=["a1", "db1"]) as a, mock(model="rpc5", names=["b1", "db1"]) as b:
-        device_file(tmp_path, "a", a.address)
-        device_file(tmp_path, "b", b.address)
+        # a dual feed is declared: the node in [hosts] of both devices (names alone would conflict)
+        device_file(tmp_path, "a", a.address, hosts={"a1": "1", "db1": "2"})
+        device_file(tmp_path, "b", b.address, hosts={"b1": "1", "db1": "2"})
         result = run_stonith("reset", "db1", "--devices", str(tmp_path), "--json", env=env(tmp_path))
         assert result.returncode == 0, result.stderr
         time.sleep(0.2)
@@ -72,7 +73,7 @@ def test_dual_psu_timeline_and_one_device_failing(tmp_path: Path) -> None:
     ):
         for f in tmp_path.glob("*.toml"):
             f.unlink()
-        device_file(tmp_path, "a", a.address)
+        device_file(tmp_path, "a", a.address, hosts={"db1": "2"})
         device_file(tmp_path, "b", b.address, hosts={"db1": "2"})
         started = time.monotonic()
         result = run_stonith("reset", "db1", "--devices", str(tmp_path), "--json", env=env(tmp_path))
@@ -81,8 +82,9 @@ def test_dual_psu_timeline_and_one_device_failing(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert data[0]["result"] == "failed"
         time.sleep(0.2)
-        assert a.state(2) == "off"  # left off: documented choice
-        assert [s for _, _, s in events(a, {"2"})] == ["off"]
+        # Never switched back on.  Whether a's off went out before b's refusal came is a race: an
+        # outlet that went off is left off (documented), one not yet switched is not switched.
+        assert [s for _, _, s in events(a, {"2"})] in ([], ["off"])
         assert b.events() == []
 
 

@@ -36,9 +36,9 @@ def lock_dir(tmp_path, monkeypatch):
 
 
 def test_lock_file_names_keep_only_safe_characters() -> None:
-    assert locks._safe("baytech@10.0.0.1:23") == "baytech@10.0.0.1_23"
-    assert locks._safe("a/../b\nc\x00d é") == "a_.._b_c_d_é"
-    assert len(locks._safe("x" * 500)) == 200
+    assert locks.safe_name("baytech@10.0.0.1:23") == "baytech@10.0.0.1_23"
+    assert locks.safe_name("a/../b\nc\x00d é") == "a_.._b_c_d_é"
+    assert len(locks.safe_name("x" * 500)) == 200
 
 
 def test_slots_are_taken_in_turn_and_a_full_device_is_busy_at_the_deadline(lock_dir) -> None:
