@@ -114,6 +114,8 @@ def clone(entry: DeviceEntry, **config) -> DeviceEntry:
         entry.timeout,
         entry.max_sessions,
         None,
+        entry.description,
+        entry.device_names,
     )
 
 
