@@ -404,7 +404,9 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
 
     name = driver.INFO.name
     entry = _entry(driver, opts, node)
-    if engine.verifiable(driver):
+    wanted = "off" if verb == "off" else "on"
+    verified = engine.verifiable(driver)
+    if verified:
         from stonith.cluster_cli import INTERRUPTED, interruptible
         from stonith.inventory import Inventory
 
@@ -414,47 +416,38 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
         if fencer.interrupted:
             log.error(f"{name}: {verb} of host {node} interrupted: {result.message} (state {result.state})")
             return INTERRUPTED
-        if result.result not in (engine.OK,):
-            log.error(f"{name}: {verb} of host {node} failed: {result.message}")
-            if opts.json:
-                _json(
-                    {
-                        "action": verb,
-                        "type": name,
-                        "host": node,
-                        "result": "failed",
-                        "error": result.message,
-                        "exit_code": result.exit_code,
-                    }
-                )
-            return result.exit_code or int(ExitCode.S_RESETFAIL)
-        last = [d for d in result.devices if d.phase == ("off" if verb == "off" else "on")]
+        failure = None if result.ok else (result.message, result.exit_code or int(ExitCode.S_RESETFAIL))
+        last = [d for d in result.devices if d.phase == wanted]
         outlets = [(o.id, o.name, o.state) for d in last for o in d.outlets]
-        verified = True
     else:
         try:
             switched = engine.unverified(entry, node, verb, _deadline(opts, f"{verb} {node}"))
         except StonithError as exc:
-            log.error(f"{name}: {verb} of host {node} failed: {exc}")
-            if opts.json:
-                _json(
-                    {
-                        "action": verb,
-                        "type": name,
-                        "host": node,
-                        "result": "failed",
-                        "error": str(exc),
-                        "exit_code": int(exc.exit_code),
-                    }
-                )
-            return int(exc.exit_code)
-        state = "off" if verb == "off" else "on"
-        outlets = [(o.id, o.name, state) for o in switched]
-        verified = False
+            switched, failure = [], (str(exc), int(exc.exit_code))
+        else:
+            failure = None
+        outlets = [(o.id, o.name, wanted) for o in switched]
+    if failure is not None:
+        message, code = failure
+        log.error(f"{name}: {verb} of host {node} failed: {message}")
+        if opts.json:
+            _json(
+                {
+                    "action": verb,
+                    "type": name,
+                    "host": node,
+                    "result": "failed",
+                    "error": message,
+                    "exit_code": code,
+                }
+            )
+        return code
     how = "verified" if verified else "NOT verified: the device cannot report outlet state"
     log.info(f"Host {name}-{verb}: {node} ({', '.join(n for _, n, _ in outlets)}; {how})")
     if opts.json:
-        wanted = "off" if verb == "off" else "on"
+        rows = [
+            {"outlet": i, "name": n, "wanted": wanted, "seen": s, "verified": verified} for i, n, s in outlets
+        ]
         _json(
             {
                 "action": verb,
@@ -462,10 +455,7 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
                 "host": node,
                 "result": "ok",
                 "verified": verified,
-                "outlets": [
-                    {"outlet": i, "name": n, "wanted": wanted, "seen": s, "verified": verified}
-                    for i, n, s in outlets
-                ],
+                "outlets": rows,
             }
         )
     return 0
