@@ -73,7 +73,7 @@ class FieldProblem:
         return f"FieldProblem({self.field!r}, {self.message!r}, missing={self.missing})"
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 class BadConfig(StonithError):
