@@ -15,7 +15,8 @@ File format (``devices.d/<name>.toml``)::
 
     [secrets]                 # secret fields by reference; inline only in a file only root can read
     password = { file = "/etc/stonith/pdu-a.password" }
-    # ... or { env = "VAR" }, or { command = ["pass", "pdu-a"] } (run without a shell)
+    # ... or { env = "VAR" }, or { command = ["/usr/bin/pass", "pdu-a"] } (absolute program path,
+    # run without a shell, from /, with a fixed environment, and only by verbs that log in)
 
     [hosts]                   # node -> one outlet or a list (dual supplies); outlet ids or names
     node1 = "1"
@@ -36,6 +37,12 @@ node's fence to another outlet): prefer ``[hosts]`` for anything that matters.
     args = ["--model", "rpc3", "--listen", "127.0.0.1:17023"]
 
 Every problem is reported as ``file:field: message``; nothing is switched when any file is bad.
+
+Local trust (as sshd's StrictModes): the directory, every device file, a secret file and the
+directory holding it, and a secret command's program must be owned by root or by the user running
+stonith and not be writable by group or others; a secret file must not be readable by them either.
+Device and secret files are opened without following symbolic links and checked on the open
+descriptor.  A file failing this is an ``UnsafeFile`` problem (``stonith check`` lists each).
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import os
 import stat
 import subprocess
 
-from stonith import registry
+from stonith import local_trust, registry
 from stonith.errors import BadConfig, FieldProblem, StonithError
 
 TYPE_CHECKING = False
@@ -91,6 +98,7 @@ class DeviceEntry:
         mock: dict[str, Any] | None,
         description: str = "",
         device_names: bool = False,
+        pending_secrets: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.type = type_name
@@ -105,6 +113,8 @@ class DeviceEntry:
         self.description = description
         # With [hosts]: the outlet names the device reports place other nodes too.
         self.device_names = device_names
+        # Secrets whose commands were not run (load_file(run_secret_commands=False)): list only.
+        self.pending_secrets = pending_secrets
 
     @property
     def info(self) -> DriverInfo:
@@ -145,14 +155,33 @@ def _problem(path: str, field: str, message: str) -> FieldProblem:
     return FieldProblem(f"{path}:{field}" if field else path, message)
 
 
-def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]) -> str | None:
+class UnsafeFile(FieldProblem):
+    """A devices.d file, its directory or a secret file that someone else could have written."""
+
+    __slots__ = ()
+
+
+def _unsafe(path: str, field: str, message: str) -> UnsafeFile:
+    return UnsafeFile(f"{path}:{field}" if field else path, message)
+
+
+PENDING = object()  # a { command = [...] } secret whose command was not run (see load_file)
+# What a driver holds instead of a secret whose command was not run: a listing needs a driver object,
+# and a login with this fails (S_ACCESS) rather than going anywhere with a real secret.
+PENDING_PLACEHOLDER = "unresolved"
+
+
+def _resolve_secret(
+    path: str, name: str, ref: Any, problems: list[FieldProblem], run_commands: bool = True
+) -> str | object | None:
+    """The secret's value; PENDING for a command not run; None after adding a problem."""
     where = f"secrets.{name}"
     if not isinstance(ref, dict) or len(ref) != 1:
         problems.append(
             _problem(
                 path,
                 where,
-                'must be one of { file = "..." }, { env = "..." }, { command = ["prog", "arg", ...] }',
+                'must be one of { file = "..." }, { env = "..." }, { command = ["/abs/prog", "arg", ...] }',
             )
         )
         return None
@@ -162,17 +191,14 @@ def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]
             problems.append(_problem(path, where, "file must be an absolute path"))
             return None
         try:
-            st = os.stat(value)
-            if st.st_mode & 0o044:
-                problems.append(
-                    _problem(path, where, f"{value} is readable by group or others; chmod 600 it")
-                )
-                return None
-            with open(value, encoding="utf-8") as handle:
-                return handle.read().rstrip("\r\n")
+            return local_trust.read_secret_file(value)
+        except local_trust.UnsafePath as exc:
+            problems.append(_unsafe(path, where, str(exc)))
         except OSError as exc:
             problems.append(_problem(path, where, f"cannot read {value}: {exc.strerror}"))
-            return None
+        except UnicodeDecodeError:
+            problems.append(_problem(path, where, f"{value} is not UTF-8 text"))
+        return None
     if kind == "env":
         if not isinstance(value, str) or value not in os.environ:
             problems.append(_problem(path, where, f"environment variable {value!r} is not set"))
@@ -183,23 +209,43 @@ def _resolve_secret(path: str, name: str, ref: Any, problems: list[FieldProblem]
             problems.append(_problem(path, where, "command must be a list of strings (run without a shell)"))
             return None
         try:
-            proc = subprocess.run(
-                value,
-                capture_output=True,
-                text=True,
-                timeout=SECRET_COMMAND_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            problems.append(_problem(path, where, f"command failed: {exc}"))
+            local_trust.check_program(value[0])
+        except local_trust.UnsafePath as exc:
+            problems.append(_unsafe(path, where, str(exc)))
             return None
-        if proc.returncode != 0:
-            problems.append(_problem(path, where, f"command exited {proc.returncode}"))
+        except OSError as exc:
+            problems.append(_problem(path, where, f"cannot run {value[0]}: {exc.strerror}"))
             return None
-        return proc.stdout.rstrip("\r\n")
+        if not run_commands:
+            return PENDING
+        return _run_secret_command(path, where, value, problems)
     problems.append(_problem(path, where, f"unknown secret source {kind!r} (file, env or command)"))
     return None
+
+
+def _run_secret_command(path: str, where: str, argv: list[str], problems: list[FieldProblem]) -> str | None:
+    """Run a secret command as root: no shell, from /, with a fixed environment (stonith.local_trust).
+
+    Our own environment may hold other devices' ``{ env = ... }`` secrets; the command gets none.
+    """
+    try:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=SECRET_COMMAND_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            env=local_trust.child_env(),
+            cwd="/",
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        problems.append(_problem(path, where, f"command failed: {exc}"))
+        return None
+    if proc.returncode != 0:
+        problems.append(_problem(path, where, f"command exited {proc.returncode}"))
+        return None
+    return proc.stdout.rstrip("\r\n")
 
 
 def _number(
@@ -222,12 +268,36 @@ def _number(
     return float(value)
 
 
-def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
+def load_file(
+    path: str, *, run_secret_commands: bool = True, dir_fd: int | None = None
+) -> tuple[DeviceEntry | None, list[FieldProblem]]:
+    """One device file: its entry, or every problem found (as ``file:field``).
+
+    The file and its directory must be safe (stonith.local_trust): owned by root or the caller,
+    not writable by group or others, no symbolic link; the file is read from the descriptor that
+    was checked.  ``dir_fd``: the already checked directory the file is in.
+
+    ``run_secret_commands=False`` (``stonith devices``, the validation pass of ``stonith check``):
+    a ``{ command = [...] }`` secret is checked (absolute path, safe program) but not run; the entry
+    names it in ``pending_secrets`` and holds a placeholder, so it can be listed but never logs in.
+    """
     import tomllib
 
     problems: list[FieldProblem] = []
+    own_dir_fd: int | None = None
     try:
-        with open(path, "rb") as handle:
+        if dir_fd is None:
+            own_dir_fd = dir_fd = local_trust.open_directory(os.path.dirname(path) or ".")
+        fd = local_trust.open_file(os.path.basename(path), dir_fd=dir_fd, shown=path)
+    except local_trust.UnsafePath as exc:
+        return None, [_unsafe(path, "", str(exc))]
+    except OSError as exc:
+        return None, [_problem(path, "", f"cannot read: {exc.strerror}")]
+    finally:
+        if own_dir_fd is not None:
+            os.close(own_dir_fd)
+    try:
+        with os.fdopen(fd, "rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
             data = tomllib.load(handle)
     except OSError as exc:
@@ -279,24 +349,26 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
     if not isinstance(secrets, dict):
         problems.append(_problem(path, "secrets", "must be a table"))
         secrets = {}
+    pending: list[str] = []
     for key, ref in secrets.items():
         field = info.field(key)
         if field is None:
             problems.append(_problem(path, f"secrets.{key}", f"{type_name} has no parameter {key!r}"))
             continue
-        value = _resolve_secret(path, key, ref, problems)
-        if value is not None:
+        value = _resolve_secret(path, key, ref, problems, run_secret_commands)
+        if value is PENDING:
+            pending.append(field.fieldname)
+        elif isinstance(value, str):
             config[field.fieldname] = value
 
-    from stonith.device import check
+    from stonith.fields import validate
 
-    typed: dict[str, Any] = {}
-    try:
-        typed = check(info, config)
-    except BadConfig as exc:
-        for problem in exc.problems:
-            section = "secrets" if problem.field in secrets else "parameters"
-            problems.append(_problem(path, f"{section}.{problem.field}", problem.message))
+    typed, field_problems = validate(info.fields, config)
+    for field_name, message, missing in field_problems:
+        if missing and field_name in pending:
+            continue  # its command was not run: nothing to check yet
+        section = "secrets" if field_name in secrets else "parameters"
+        problems.append(_problem(path, f"{section}.{field_name}", message))
 
     hosts = _load_hosts(path, data.get("hosts"), problems)
     device_names = data.get("device_names", False)
@@ -310,7 +382,7 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
     if problems:
         return None, problems
     try:
-        driver = driver_cls(typed)
+        driver = driver_cls({**typed, **dict.fromkeys(pending, PENDING_PLACEHOLDER)})
     except BadConfig as exc:
         return None, [_problem(path, f"parameters.{p.field}", p.message) for p in exc.problems]
     description = data.get("description", "")
@@ -328,6 +400,7 @@ def load_file(path: str) -> tuple[DeviceEntry | None, list[FieldProblem]]:
             mock,
             description if isinstance(description, str) else "",
             device_names,
+            tuple(pending),
         ),
         [],
     )
@@ -377,37 +450,56 @@ def _load_hosts(path: str, hosts: Any, problems: list[FieldProblem]) -> dict[str
     return result
 
 
-def load_dir(directory: str = DEFAULT_DIR) -> Inventory:
-    """Every ``*.toml`` of ``directory``; InventoryError listing every problem of every file."""
+def scan_dir(
+    directory: str = DEFAULT_DIR, *, run_secret_commands: bool = True
+) -> tuple[list[DeviceEntry], list[FieldProblem]]:
+    """Every ``*.toml`` of ``directory`` that loads, and every problem of the others (never raises).
+
+    The directory itself must be safe (owner root or the caller, not writable by group or others);
+    its files are opened relative to the checked directory, never by a name that could be swapped.
+    """
     try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".toml"))
+        dir_fd = local_trust.open_directory(directory)
+    except local_trust.UnsafePath as exc:
+        return [], [UnsafeFile(directory, f"devices directory: {exc}")]
     except OSError as exc:
-        raise InventoryError(
-            [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
-        ) from None
+        return [], [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
     devices: list[DeviceEntry] = []
     problems: list[FieldProblem] = []
     seen: dict[str, str] = {}
-    for filename in names:
-        path = os.path.join(directory, filename)
-        try:
-            if not stat.S_ISREG(os.stat(path).st_mode):
+    try:
+        names = sorted(n for n in os.listdir(dir_fd) if n.endswith(".toml"))
+        for filename in names:
+            path = os.path.join(directory, filename)
+            try:
+                if stat.S_ISDIR(os.stat(filename, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    continue
+            except OSError:
                 continue
-        except OSError:
-            continue
-        entry, file_problems = load_file(path)
-        problems.extend(file_problems)
-        if entry is None:
-            continue
-        if entry.name in seen:
-            problems.append(
-                _problem(path, "name", f"device name {entry.name!r} is also used by {seen[entry.name]}")
-            )
-            continue
-        seen[entry.name] = path
-        devices.append(entry)
+            entry, file_problems = load_file(path, run_secret_commands=run_secret_commands, dir_fd=dir_fd)
+            problems.extend(file_problems)
+            if entry is None:
+                continue
+            if entry.name in seen:
+                problems.append(
+                    _problem(path, "name", f"device name {entry.name!r} is also used by {seen[entry.name]}")
+                )
+                continue
+            seen[entry.name] = path
+            devices.append(entry)
+    finally:
+        os.close(dir_fd)
     if not names:
         problems.append(FieldProblem(directory, "no *.toml device files"))
+    return devices, problems
+
+
+def load_dir(directory: str = DEFAULT_DIR, *, run_secret_commands: bool = True) -> Inventory:
+    """Every ``*.toml`` of ``directory``; InventoryError listing every problem of every file.
+
+    ``run_secret_commands=False``: for listing only (see load_file); such an inventory never fences.
+    """
+    devices, problems = scan_dir(directory, run_secret_commands=run_secret_commands)
     if problems:
         raise InventoryError(problems)
     return Inventory(devices, directory)

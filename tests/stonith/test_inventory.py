@@ -118,9 +118,13 @@ def test_secret_by_file_env_and_command(tmp_path: Path, recorder_type: None, mon
     path = write(tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { env = "PDU_PW" }\n', 0o644)
     entry, _ = load_file(str(path))
     assert entry is not None and entry.driver.config["password"] == "from-env"
-    path = write(tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { command = ["echo", "cmd"] }\n')
+    echo = '[secrets]\npassword = { command = ["/bin/echo", "cmd"] }\n'
+    path = write(tmp_path, "r.toml", SECRET_DEVICE + echo)
     entry, _ = load_file(str(path))
     assert entry is not None and entry.driver.config["password"] == "cmd"
+    path = write(tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { command = ["echo", "cmd"] }\n')
+    _, problems = load_file(str(path))
+    assert any("not an absolute path" in str(p) for p in problems)
     path = write(
         tmp_path, "r.toml", SECRET_DEVICE + '[secrets]\npassword = { command = "echo x; rm -rf /" }\n'
     )
