@@ -15,6 +15,14 @@ say (``power_cycle`` = control 0x02, ``hard_reset`` = 0x03; used only by ``cycle
 codes other than 0x00 are failures, a wrong password is S_ACCESS, and a silent BMC fails within the
 deadline.
 
+IPMI 1.5 (``interface=lan``) is weaker than lanplus: nothing is encrypted, an MD5 auth code can be
+brute-forced offline from one captured packet, and ``auth=straight`` sends the password in clear
+(whoever reads one request can sign answers).  Every BMC answer is still checked, unlike
+cluster-glue's plugin: the auth type (NONE is refused inside a session), the auth code, the
+session id and a sequence number newer than the last (windowed); an answer failing a check is
+dropped, and a BMC that sends only such answers (a device that does not know the password
+reporting the chassis off) fails with S_ACCESS.  Use lanplus wherever the BMC has it.
+
 Tested on: our mock (mocks/ipmi.py; which ipmitool 1.8.19 ``-I lanplus -C 3|17`` and ``-I lan``,
 and fence-agents' fence_ipmilan accept unmodified) and OpenIPMI's ``ipmi_sim`` 2.0.x (suite 3 and
 IPMI 1.5 MD5; it offers no suite 17) in tests/drivers/test_ipmi.py.  Not yet on hardware.
@@ -89,8 +97,9 @@ AUTH = Field(
     default="md5",
     short_text="IPMI 1.5 authentication type (interface=lan only)",
     long_text="How IPMI 1.5 (interface=lan) messages are authenticated: md5, or straight (also "
-    "password/key: the clear password). md2 and none are refused. Ignored with lanplus, whose cipher "
-    "suite decides.",
+    "password/key: the clear password, readable by anyone on the path, who can then forge answers). "
+    "md2 and none are refused, and so are BMC answers that are not signed this way. Ignored with "
+    "lanplus, whose cipher suite decides.",
 )
 PRIV = Field(
     "priv",
@@ -135,7 +144,11 @@ INTERFACE = Field(
     default="lanplus",
     short_text="lanplus (IPMI 2.0, RMCP+) or lan (IPMI 1.5)",
     long_text="lanplus: IPMI 2.0 RMCP+ sessions, authenticated and encrypted (use it). lan: IPMI 1.5 "
-    "sessions, nothing encrypted, for old BMCs only.",
+    "sessions, for old BMCs only: weaker than lanplus. Nothing is encrypted, the MD5 auth code of a short "
+    "password can be cracked offline from one captured packet, and with auth=straight the password "
+    "travels in clear, so whoever sees one request can forge the BMC's answers (a chassis reported off). "
+    "Every answer's auth type, auth code, session id and sequence number are checked; a BMC with "
+    "per-message authentication disabled is refused.",
 )
 CIPHER = Field(
     "cipher",

@@ -20,12 +20,23 @@ Facts (IPMI v2.0 rev 1.1, sections 13 and 22; shared/reference/wire-protocols.md
 - SIK = HMAC_Kg(Rm | Rc | role | name length | name), Kg defaulting to the password;
   K1 = HMAC_SIK(20 x 01), K2 = HMAC_SIK(20 x 02), AES key = K2[:16].
 
+IPMI 1.5 replies are checked before they are believed (a BMC that does not know the password must
+not be able to report a chassis off): Activate Session's answer must carry the auth type we asked
+for, the temporary session id and a valid auth code; every answer inside the session must carry
+the negotiated auth type (never NONE), our session id, a valid auth code (MD5 over password,
+session id, message, sequence and password; or the straight password) and a session sequence
+number newer than the last one accepted, at most ``V15_SEQ_WINDOW`` ahead (IPMI v1.5 section
+6.12.13).  Answers failing a check are dropped and counted; when only such answers came, the
+request fails as ``AuthFailed``.  IPMI 1.5 stays weaker than RMCP+ even so: nothing is
+encrypted, MD5 of a short password can be brute-forced from one captured packet, and with
+``auth=straight`` the password travels in clear (whoever sees one request can sign answers).
+
 Every wait is bounded by a ``Deadline``: a request is sent again every ``retransmit`` seconds and
-given up when the deadline passes.  The session is written as step generators (``open_steps``,
-``command_steps``; see stonith.steps) that yield their waits for the socket, so that one thread
-can drive hundreds of BMC sessions; ``open`` and ``command`` run them blocking.  AES needs the
-``cryptography`` package (pulled in by the ``ipmi`` extra); it is imported only when an
-encrypted session is opened.
+given up when the deadline passes, also while unrelated datagrams keep arriving.  The session is
+written as step generators (``open_steps``, ``command_steps``; see stonith.steps) that yield their
+waits for the socket, so that one thread can drive hundreds of BMC sessions; ``open`` and
+``command`` run them blocking.  AES needs the ``cryptography`` package (pulled in by the ``ipmi``
+extra); it is imported only when an encrypted session is opened.
 """
 
 from __future__ import annotations
@@ -126,6 +137,11 @@ COMPLETION = {
 }
 CONST_1 = b"\x01" * 20
 CONST_2 = b"\x02" * 20
+# How far ahead of the last accepted one an IPMI 1.5 session sequence number may be: every
+# retransmission of a request earns its own answer with the next number, so a few may be lost.
+V15_SEQ_WINDOW = 16
+# Datagrams read in one go before the receive loop lets the other sessions of a Loop run.
+RECEIVE_BATCH = 64
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,13 +183,18 @@ def md5_authcode(password: bytes, session_id: int, message: bytes, seq: int) -> 
     return hashlib.md5(pw + struct.pack("<I", session_id) + message + struct.pack("<I", seq) + pw).digest()
 
 
+def v15_authcode(auth: int, password: bytes, session_id: int, message: bytes, seq: int) -> bytes:
+    """The 16-byte auth code of an IPMI 1.5 packet signed with ``auth`` (b"" for NONE and MD2)."""
+    if auth == AUTH_MD5:
+        return md5_authcode(password, session_id, message, seq)
+    if auth == AUTH_STRAIGHT:
+        return password.ljust(16, b"\0")[:16]
+    return b""
+
+
 def v15_packet(auth: int, seq: int, session_id: int, message: bytes, password: bytes = b"") -> bytes:
     """An IPMI 1.5 datagram (RMCP header included)."""
-    code = b""
-    if session_id and auth == AUTH_MD5:
-        code = md5_authcode(password, session_id, message, seq)
-    elif session_id and auth == AUTH_STRAIGHT:
-        code = password.ljust(16, b"\0")[:16]
+    code = v15_authcode(auth, password, session_id, message, seq) if session_id else b""
     if not code:
         auth = AUTH_NONE if not session_id else auth
     head = struct.pack("<BII", auth, seq, session_id) + code + bytes([len(message)])
@@ -365,6 +386,7 @@ class Session:
         self._keys: Keys | None = None
         self._bmc_sid = 0
         self._seq = 0  # our outbound session sequence number
+        self._inbound = 0  # IPMI 1.5: the BMC's last accepted session sequence number
         self._rq_seq = 0  # IPMI message sequence (6 bits)
         self._answered = False  # the BMC has answered anything at all
 
@@ -389,12 +411,20 @@ class Session:
     def _exchange(
         self, packet: bytes, accept: Callable[[bytes], Any], deadline: Deadline, doing: str
     ) -> Steps[Any]:
-        """Send ``packet`` (again every ``retransmit`` s) until ``accept`` returns non-None."""
+        """Send ``packet`` (again every ``retransmit`` s) until ``accept`` returns non-None.
+
+        ``accept`` raises ``Unauthentic`` for an answer to this request that failed the
+        session's checks: it is dropped like garbage, but if nothing else comes by the deadline
+        the request fails as ``AuthFailed`` (a device that cannot prove it knows the password),
+        not as a silent BMC.
+        """
         import time
 
         from stonith.steps import Wait
 
         sock = self._socket()
+        forged = 0
+        why = ""
         while True:
             deadline.check(f"waiting for {self.what} ({doing})")
             try:
@@ -404,32 +434,44 @@ class Session:
             except OSError as exc:
                 raise Unreachable(f"{self.what}: {exc} ({doing})") from None
             resend_at = min(time.monotonic() + self.retransmit, deadline.at)
-            while True:
+            batch = 0
+            # A flood of datagrams (ours answered twice, a confused BMC, an attacker) must not keep
+            # this loop from its resend time and deadline, nor a Loop from its other sessions.
+            while time.monotonic() < resend_at:
+                if batch >= RECEIVE_BATCH:
+                    batch = 0
+                    yield Wait(time.monotonic())
                 try:
                     data = sock.recv(65536)
                 except BlockingIOError:
-                    if time.monotonic() >= resend_at:
-                        break
                     yield Wait(resend_at, sock.fileno())
                     continue
                 except ConnectionRefusedError:
                     # ICMP port unreachable: nothing listens there (yet); keep trying to the deadline.
-                    if time.monotonic() >= resend_at:
-                        break
                     yield Wait(min(time.monotonic() + 0.1, resend_at))
                     continue
                 except OSError as exc:
                     raise Unreachable(f"{self.what}: {exc} ({doing})") from None
+                batch += 1
                 if len(data) < 9 or data[:4] != RMCP_HEADER:
                     continue
                 try:
                     result = accept(data)
+                except Unauthentic as exc:
+                    forged += 1
+                    why = str(exc)
+                    continue
                 except (ValueError, struct.error, IndexError):
                     continue  # not ours, or garbled: wait for the real answer
                 if result is not None:
                     self._answered = True
                     return result
             if deadline.expired():
+                if forged:
+                    raise AuthFailed(
+                        f"{self.what}: {forged} answer(s) to {doing} failed authentication ({why}); "
+                        "the device does not prove it knows the password: not believed"
+                    )
                 silent = "" if self._answered else " (no answer at all: wrong address or port, or BMC down?)"
                 raise Timeout(f"{self.what} did not answer {doing} before the deadline{silent}")
 
@@ -450,6 +492,38 @@ class Session:
             return data[0], data[1:]
 
         return check
+
+    def _v15_answer(
+        self, packet: bytes, session_id: int, match: Callable[[bytes], Any], *, in_session: bool = True
+    ) -> Any:
+        """``match`` of an IPMI 1.5 answer that proves it comes from a BMC knowing the password.
+
+        Checked: the negotiated auth type (NONE is refused), ``session_id``, the auth code and,
+        ``in_session``, a sequence number in the window after the last accepted one.  An answer to
+        the pending request failing a check raises ``Unauthentic``; anything else failing one is
+        ignored.  An authentic newer answer moves the window on even when it answers an earlier
+        request (a retransmission's), so a replayed old one never fits again.
+        """
+        auth, seq, sid, code, message = parse_v15(packet)
+        problem = ""
+        if auth == AUTH_NONE:
+            problem = "auth type NONE inside a session"
+        elif auth != self.auth:
+            problem = f"auth type {auth}, not the negotiated {self.auth}"
+        elif sid != session_id:
+            problem = "another session id"
+        elif not hmac.compare_digest(code, v15_authcode(auth, self.password, sid, message, seq)):
+            problem = "wrong auth code"
+        elif in_session:
+            ahead = (seq - self._inbound) & 0xFFFFFFFF
+            if 0 < ahead <= V15_SEQ_WINDOW:
+                self._inbound = seq
+            else:
+                problem = f"sequence number {seq} is not within {V15_SEQ_WINDOW} after {self._inbound}"
+        result = match(message)
+        if problem and result is not None:
+            raise Unauthentic(problem)
+        return None if problem else result
 
     # -- pre-session ---------------------------------------------------------------------------
     def _sessionless_v15(
@@ -628,7 +702,12 @@ class Session:
         match = self._match(NETFN_APP, ACTIVATE_SESSION, rq)
 
         def accept(packet: bytes) -> tuple[int, bytes] | None:
-            return None if packet[4] == 0x06 else match(parse_v15(packet)[4])
+            # Signed like the request, in the temporary session; its sequence number is the BMC's
+            # choice (0, or our initial outbound one), so only the session's answers are windowed.
+            if packet[4] == 0x06:
+                return None
+            answer: tuple[int, bytes] | None = self._v15_answer(packet, temp_sid, match, in_session=False)
+            return answer
 
         try:
             cc, data = yield from self._exchange(
@@ -645,8 +724,19 @@ class Session:
             ) from None
         if cc in (0x81, 0x82, 0x83, 0x86) or cc != 0:
             raise AuthFailed(f"{self.what} refused Activate Session ({_cc(cc)})")
-        self._bmc_sid = struct.unpack_from("<I", data, 1)[0]
+        if data[0] & 0x0F != self.auth:
+            # Auth type NONE for the rest of the session (per-message authentication disabled)
+            # would leave every later answer unauthenticated: refused, not downgraded.
+            raise AuthFailed(
+                f"{self.what} wants auth type {data[0] & 0x0F} for the session instead of {self.auth} "
+                "(per-message authentication disabled on the BMC?): refused, its answers could be forged"
+            )
+        bmc_sid = struct.unpack_from("<I", data, 1)[0]
+        if not bmc_sid:
+            raise DeviceError(f"{self.what} activated a session with id 0")
+        self._bmc_sid = bmc_sid
         self._seq = (struct.unpack_from("<I", data, 5)[0] - 1) & 0xFFFFFFFF
+        self._inbound = (outbound - 1) & 0xFFFFFFFF  # its first answer may carry ``outbound`` itself
         self._keys = None
         self.suite_used = None
         cc, data = yield from self.command_steps(
@@ -675,10 +765,14 @@ class Session:
         message = ipmi_request(netfn, cmd, data, rq)
         doing = doing or f"command 0x{netfn:02x}/0x{cmd:02x}"
         if self.interface == "lan":
-            packet = v15_packet(self.auth, self._next_seq(), self._bmc_sid, message, self.password)
+            session_id = self._bmc_sid
+            packet = v15_packet(self.auth, self._next_seq(), session_id, message, self.password)
 
             def accept(reply: bytes) -> tuple[int, bytes] | None:
-                return None if reply[4] == 0x06 else match(parse_v15(reply)[4])
+                if reply[4] == 0x06:
+                    return None
+                answer: tuple[int, bytes] | None = self._v15_answer(reply, session_id, match)
+                return answer
         else:
             keys = self._keys
             packet = v20_packet(PAYLOAD_IPMI, self._bmc_sid, self._next_seq(), message, keys)
@@ -719,6 +813,10 @@ class Session:
 
 class _SuiteRejected(Exception):
     pass
+
+
+class Unauthentic(ValueError):
+    """An answer to the pending request that failed the session's authentication checks."""
 
 
 def _cc(cc: int) -> str:
