@@ -34,7 +34,7 @@ reads and writes JSON, while ``tomllib`` only reads (a TOML writer of our own wo
 parser surface to get right for files holding password hashes).
 
 The running service sees changes without a restart: every ``authenticate`` stats both files and
-re-reads one whose device, inode, size, mtime or ctime changed.  A file that cannot be loaded
+re-reads one whose device, inode, mode, size, mtime or ctime changed.  A file that cannot be loaded
 (malformed, readable by group or others) makes every login fail with ``AuthUnavailable`` (503)
 until it is fixed: failing closed, since serving a stale copy would ignore a revocation.
 """
@@ -368,11 +368,12 @@ def parse_duration(text: str) -> float | None:
 
 # Files ----------------------------------------------------------------------------------------
 
-_Signature = tuple[int, int, int, int, int]
+_Signature = tuple[int, int, int, int, int, int]
 
 
 def _signature(st: os.stat_result) -> _Signature:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    # The mode too: a chmod must be seen even within one tick of a coarse ctime clock.
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def read_private(path: str) -> tuple[Any, _Signature] | None:
@@ -694,6 +695,8 @@ def parse_authorization(header: str) -> tuple[str, str, str]:
     scheme, _, rest = header.strip().partition(" ")
     rest = rest.strip()
     if scheme.lower() == "basic":
+        if not rest:
+            raise AuthError("malformed basic credentials (empty)")
         try:
             decoded = base64.b64decode(rest.encode("ascii"), validate=True).decode("utf-8")
         except (UnicodeError, ValueError):

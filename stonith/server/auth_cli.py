@@ -40,7 +40,20 @@ class _Usage(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No prefix matching: `--password SECRET` must not pass as `--password-stdin` plus a word.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # argparse would exit 2; our usage code is 1
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            # A stray word may be a password typed into argv: name the options, not the values.
+            words = message[len(prefix) :].split()
+            options = [w for w in words if w.startswith("-")]
+            message = "unrecognized arguments" + (": " + " ".join(options) if options else "")
+            if len(options) < len(words):
+                message += " (other words not shown; passwords are read from the terminal or stdin only)"
         raise _Usage(f"{self.prog}: {message}")
 
 
