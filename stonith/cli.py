@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 SUBCOMMANDS = ("metadata", "config", "types", "meatclient", "install-agents")
+SERVER_COMMANDS = ("serve", "user", "token")  # stonith.server: only these import the web stack
 CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check", "lab")
 
 
@@ -20,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
             from stonith.commands import main as commands_main
 
             return commands_main(args)
+        if args and args[0] == "serve":
+            from stonith.server.serve import main as serve_main
+
+            return serve_main(args[1:])
+        if args and args[0] in SERVER_COMMANDS:
+            from stonith.server.auth_cli import main as auth_main
+
+            return auth_main(args)
         if args and args[0] in CLUSTER_COMMANDS:
             from stonith.cluster_cli import main as cluster_main
 

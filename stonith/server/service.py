@@ -1,0 +1,515 @@
+"""The service's operations, framework-free: what the JSON API, XML-RPC and the GUI ask for.
+
+Every power operation goes through stonith.engine (the same device locks, retries and per-outlet
+read-back as ``stonith reset``), so the service and the CLI give the same verdict for the same
+device behaviour and serialize on one-session devices.  Around the engine this module keeps:
+
+- the inventory, reloaded when a file of devices.d changes (``stonith`` CLI edits show at once);
+- the history: one JSON line when an operation starts, one per node as it finishes, one at the
+  end (who, from where, what was asked, what was read back).  An operation that has a start but no
+  end when the service starts again (it was killed) is closed as ``interrupted``, with the nodes'
+  states as read back then: never as a success;
+- device changes: validated by the driver's metadata, written atomically (staging file, fsync,
+  rename) with mode 0600, the previous version kept in ``devices.d/.previous/``; a change based on
+  an older version of the file is refused (Conflict), so two admins cannot tear or lose an edit;
+- events (node progress, outlet state changes, device health) for server-sent events;
+- health: a background check of every device at its interval (log in, read every outlet, as
+  Pacemaker's monitor does), sharing the CLI's device locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+
+from stonith.errors import BadConfig, StonithError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from stonith.engine import NodeResult
+    from stonith.inventory import DeviceEntry, Inventory
+
+VERBS = ("on", "off", "reset")
+
+
+class NotFound(StonithError):
+    """No such device, type or node."""
+
+    status = 404
+
+
+class Conflict(StonithError):
+    """The device file changed since the version the change was based on."""
+
+    status = 409
+
+
+class Actor:
+    """Who asks, from where (for the history and the audit)."""
+
+    __slots__ = ("source", "user")
+
+    def __init__(self, user: str, source: str) -> None:
+        self.user = user
+        self.source = source
+
+
+# -- history --------------------------------------------------------------------------------------
+
+
+class History:
+    """Append-only JSON lines (mode 0600); the last ``keep`` operations are served."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        record = {"time": _stamp(), **record}
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)  # a record that the kernel lost with the machine proves nothing later
+            finally:
+                os.close(fd)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        try:
+            handle = open(self.path, encoding="utf-8")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict):
+                        yield record
+
+    def operations(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` operations, each with its nodes' results, newest first."""
+        ops: dict[str, dict[str, Any]] = {}
+        for record in self.records():
+            op_id = str(record.get("id", ""))
+            kind = record.get("event")
+            if kind == "start":
+                ops[op_id] = {**record, "nodes": {}, "state": "running"}
+                ops[op_id].pop("event", None)
+            elif op_id in ops and kind == "node":
+                ops[op_id]["nodes"][record.get("node")] = record.get("result")
+            elif op_id in ops and kind == "end":
+                ops[op_id]["state"] = record.get("state", "done")
+                ops[op_id]["ended"] = record.get("time")
+                if "read_back" in record:
+                    ops[op_id]["read_back"] = record["read_back"]
+        return list(reversed(list(ops.values())))[:limit]
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        return [op for op in self.operations(limit=1_000_000) if op["state"] == "running"]
+
+
+def _stamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+class Events:
+    """Fan-out of events to subscribers (each a callable; the app turns them into SSE streams)."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[int, Callable[[dict[str, Any]], None]] = {}
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def subscribe(self, deliver: Callable[[dict[str, Any]], None]) -> int:
+        with self._lock:
+            self._next += 1
+            self._subscribers[self._next] = deliver
+            return self._next
+
+    def unsubscribe(self, token: int) -> None:
+        with self._lock:
+            self._subscribers.pop(token, None)
+
+    def publish(self, kind: str, **data: Any) -> None:
+        event = {"type": kind, "time": _stamp(), **data}
+        with self._lock:
+            subscribers = list(self._subscribers.values())
+        for deliver in subscribers:
+            with contextlib.suppress(Exception):  # a slow or gone client never stops a fence
+                deliver(event)
+
+
+# -- health ---------------------------------------------------------------------------------------
+
+
+class Health:
+    """The last health check of one device."""
+
+    __slots__ = ("checked", "error", "latency", "ok", "outlets")
+
+    def __init__(self) -> None:
+        self.ok: bool | None = None  # None: not checked yet
+        self.latency = 0.0
+        self.error = ""
+        self.checked = ""
+        self.outlets: dict[str, tuple[str, str]] = {}  # id -> (name, state)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "latency": round(self.latency, 3),
+            "error": self.error,
+            "checked": self.checked,
+            "outlets": [{"id": i, "name": n, "state": s} for i, (n, s) in self.outlets.items()],
+        }
+
+
+# -- the service ----------------------------------------------------------------------------------
+
+
+class Service:
+    def __init__(
+        self,
+        devices_dir: str,
+        history_file: str,
+        *,
+        audit: str | None = None,
+        health_interval: float = 60.0,
+        timeout: float | None = None,
+    ) -> None:
+        self.devices_dir = devices_dir
+        self.history = History(history_file)
+        self.events = Events()
+        self.audit_destination = audit
+        self.health_interval = health_interval
+        self.timeout = timeout
+        self.health: dict[str, Health] = {}
+        self.operations_done: dict[tuple[str, str], int] = {}  # (verb, result) -> count
+        self.last_fenced: dict[str, float] = {}  # node -> unix time of its last verified fence
+        self._inventory: Inventory | None = None
+        self._signature: tuple[tuple[str, int, int], ...] = ()
+        self._lock = threading.Lock()
+        self._modify_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # -- inventory
+    def inventory(self) -> Inventory:
+        """devices.d as it is now: reloaded whenever a file in it changed."""
+        from stonith.inventory import load_dir
+
+        signature = self._dir_signature()
+        with self._lock:
+            if self._inventory is None or signature != self._signature:
+                self._inventory = load_dir(self.devices_dir)
+                self._signature = signature
+            return self._inventory
+
+    def _dir_signature(self) -> tuple[tuple[str, int, int], ...]:
+        entries = []
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(self.devices_dir)):
+                if name.endswith(".toml"):
+                    st = os.stat(os.path.join(self.devices_dir, name))
+                    entries.append((name, st.st_mtime_ns, st.st_size))
+        return tuple(entries)
+
+    def device(self, name: str) -> DeviceEntry:
+        try:
+            return self.inventory().by_name(name)
+        except KeyError:
+            raise NotFound(f"no device {name!r} in {self.devices_dir}") from None
+
+    # -- metadata (no device contact)
+    def types(self) -> list[dict[str, str]]:
+        from stonith import registry
+
+        out = []
+        for name in registry.types():
+            try:
+                out.append({"type": name, "description": registry.describe(name)})
+            except StonithError as exc:
+                out.append({"type": name, "description": f"(cannot load: {exc})"})
+        return out
+
+    def metadata(self, type_name: str, lang: str | None = None) -> dict[str, Any]:
+        from stonith import device, marshal
+
+        return marshal.info_to_dict(device.metadata(type_name, lang))
+
+    def defaults(self, type_name: str) -> dict[str, Any]:
+        from stonith import device, marshal
+
+        return marshal.config_to_wire(device.metadata(type_name), device.defaults(type_name))
+
+    def validate(self, type_name: str, config: dict[str, Any]) -> dict[str, Any]:
+        """A configuration checked against the driver's metadata: its redacted form, or every problem."""
+        from stonith import device, marshal
+
+        info = device.metadata(type_name)
+        try:
+            built = device.construct(type_name, marshal.config_from_wire(info, config))
+        except BadConfig as exc:
+            return {"ok": False, "problems": [{"field": p.field, "message": p.message} for p in exc.problems]}
+        return {"ok": True, "config": marshal.config_to_wire(info, built.current_config())}
+
+    # -- devices
+    def devices(self) -> list[dict[str, Any]]:
+        return [self._describe(d) for d in self.inventory().devices]
+
+    def _describe(self, d: DeviceEntry) -> dict[str, Any]:
+        health = self.health.get(d.name)
+        return {
+            "name": d.name,
+            "type": d.type,
+            "level": d.level,
+            "address": d.driver.device_name(),
+            "hosts": d.hosts,
+            "device_names": d.device_names,
+            "description": d.description,
+            "health": health.as_dict() if health is not None else None,
+        }
+
+    def device_config(self, name: str) -> dict[str, Any]:
+        """A device's configuration in force, secrets redacted, with the version a change must name."""
+        from stonith import device as device_api
+        from stonith import marshal
+
+        entry = self.device(name)
+        built = device_api.Device(type(entry.driver), entry.driver.config)
+        return {
+            **self._describe(entry),
+            "version": _version(entry.path),
+            "settle": entry.settle,
+            "timeout": entry.timeout,
+            "parameters": marshal.config_to_wire(entry.info, built.current_config()),
+        }
+
+    def modify_device(self, name: str, changes: dict[str, Any], version: str, actor: Actor) -> dict[str, Any]:
+        """Change a device's parameters: validated, atomic, 0600, previous version kept; Conflict if
+        the file is no longer ``version``."""
+        import tomllib
+
+        import tomli_w
+
+        from stonith.device import REDACTED
+        from stonith.inventory import load_file
+
+        entry = self.device(name)
+        with self._modify_lock:
+            with open(entry.path, "rb") as handle:
+                old = handle.read()
+            if hashlib.sha256(old).hexdigest() != version:
+                raise Conflict(f"{name} changed since version {version[:12]}: reload and apply again")
+            data = tomllib.loads(old.decode())
+            params = dict(data.get("parameters", {}))
+            secrets = dict(data.get("secrets", {}))
+            for key, value in changes.items():
+                field = entry.info.field(key)
+                if field is None:
+                    raise BadConfig(f"{entry.type} has no parameter {key!r}")
+                key = field.fieldname
+                if field.secret and value == REDACTED:
+                    continue  # what the form showed: unchanged
+                if value is None:
+                    params.pop(key, None)
+                    continue
+                params[key] = value
+                secrets.pop(key, None)  # an inline value replaces a reference (the file is 0600)
+            data["parameters"] = params
+            if secrets:
+                data["secrets"] = secrets
+            else:
+                data.pop("secrets", None)
+            staging = os.path.join(self.devices_dir, ".staging")
+            os.makedirs(staging, mode=0o700, exist_ok=True)
+            new_path = os.path.join(staging, os.path.basename(entry.path))
+            _write_private(new_path, tomli_w.dumps(data).encode())
+            new_entry, problems = load_file(new_path)
+            if new_entry is None:
+                os.unlink(new_path)
+                raise BadConfig(problems)
+            previous = os.path.join(self.devices_dir, ".previous")
+            os.makedirs(previous, mode=0o700, exist_ok=True)
+            keep = os.path.join(previous, f"{os.path.basename(entry.path)}.{time.strftime('%Y%m%dT%H%M%S')}")
+            _write_private(keep, old)
+            os.replace(new_path, entry.path)
+        self.history.write(
+            {
+                "id": uuid.uuid4().hex,
+                "event": "modify",
+                "user": actor.user,
+                "source": actor.source,
+                "device": name,
+                "fields": sorted(changes),
+            }
+        )
+        self.events.publish("device-changed", device=name, user=actor.user)
+        return self.device_config(name)
+
+    def check_device(self, name: str) -> dict[str, Any]:
+        """Log in and read every outlet now (what the health check does), and remember the result."""
+        return self._check(self.device(name)).as_dict()
+
+    def _check(self, entry: DeviceEntry) -> Health:
+        from stonith import engine
+        from stonith.deadline import Deadline
+
+        health = Health()
+        started = time.monotonic()
+        try:
+            read = engine.read_all(entry, Deadline(self.timeout or entry.timeout, f"check {entry.name}"))
+        except StonithError as exc:
+            health.ok, health.error = False, str(exc)
+        except Exception as exc:  # a driver bug fails that device's check only
+            health.ok, health.error = False, f"internal error: {type(exc).__name__}: {exc}"
+        else:
+            health.ok = True
+            health.outlets = {o.id: (o.name, state) for o, state in read}
+        health.latency = time.monotonic() - started
+        health.checked = _stamp()
+        before = self.health.get(entry.name)
+        self.health[entry.name] = health
+        if before is None or before.ok != health.ok:
+            self.events.publish("device-health", device=entry.name, ok=health.ok, error=health.error)
+        for outlet, (name, state) in health.outlets.items():
+            if before is not None and before.outlets.get(outlet, (name, state))[1] != state:
+                self.events.publish("outlet", device=entry.name, outlet=outlet, name=name, state=state)
+        return health
+
+    # -- health monitor
+    def start_monitor(self) -> None:
+        if self._monitor is None:
+            self._monitor = threading.Thread(target=self._monitor_loop, name="health", daemon=True)
+            self._monitor.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _monitor_loop(self) -> None:
+        from stonith.steps import fan_out
+
+        while not self._stop.is_set():
+            started = time.monotonic()
+            with contextlib.suppress(StonithError):
+                devices = self.inventory().devices
+                fan_out(self._check, devices, 64)
+            self._stop.wait(max(1.0, self.health_interval - (time.monotonic() - started)))
+
+    # -- power
+    def status(self, nodeset: str | None, actor: Actor) -> list[dict[str, Any]]:
+        from stonith.engine import Fencer
+
+        nodes = _expand(nodeset)
+        fencer = Fencer(self.inventory(), timeout=self.timeout)
+        return [r.as_dict() for r in fencer.status(nodes)]
+
+    def power(self, verb: str, nodeset: str, actor: Actor) -> dict[str, Any]:
+        """on/off/reset of a node set through the engine; recorded in the history as it goes."""
+        from stonith.audit import Audit
+        from stonith.engine import Fencer, worst_exit_code
+
+        if verb not in VERBS:
+            raise NotFound(f"no operation {verb!r} (one of {', '.join(VERBS)})")
+        nodes = _expand(nodeset)
+        if not nodes:
+            raise BadConfig("a node set is required")
+        audit = Audit(self.audit_destination)
+        audit.open()  # before anything is switched, as the CLI does
+        op_id = uuid.uuid4().hex
+        self.history.write(
+            {
+                "id": op_id,
+                "event": "start",
+                "user": actor.user,
+                "source": actor.source,
+                "verb": verb,
+                "nodeset": nodeset,
+            }
+        )
+        self.events.publish("operation", id=op_id, verb=verb, nodeset=nodeset, user=actor.user)
+
+        def progress(result: NodeResult) -> None:
+            data = result.as_dict()
+            self.history.write({"id": op_id, "event": "node", "node": result.node, "result": data})
+            self.events.publish("node", id=op_id, node=result.node, result=result.result, state=result.state)
+
+        fencer = Fencer(self.inventory(), timeout=self.timeout, audit=audit, progress=progress)
+        results = fencer.run(verb, nodes)
+        for result in results:
+            key = (verb, result.result)
+            self.operations_done[key] = self.operations_done.get(key, 0) + 1
+            if result.fenced:
+                self.last_fenced[result.node] = time.time()
+        code = worst_exit_code(results)
+        self.history.write({"id": op_id, "event": "end", "state": "done", "exit_code": code})
+        self.events.publish("operation-end", id=op_id, exit_code=code)
+        return {
+            "id": op_id,
+            "exit_code": code,
+            "audit_errors": fencer.audit_errors,
+            "results": [r.as_dict() for r in results],
+        }
+
+    def recover(self) -> list[str]:
+        """Close operations a killed service left open as interrupted, with the states read back now."""
+        closed = []
+        for op in self.history.unfinished():
+            read_back: list[dict[str, Any]] = []
+            with contextlib.suppress(StonithError):
+                read_back = self.status(op.get("nodeset"), Actor("service", "recovery"))
+            self.history.write(
+                {
+                    "id": op["id"],
+                    "event": "end",
+                    "state": "interrupted",
+                    "read_back": [{"node": r["node"], "state": r["state"]} for r in read_back],
+                }
+            )
+            closed.append(str(op["id"]))
+        return closed
+
+
+def _expand(nodeset: str | None) -> list[str] | None:
+    if nodeset is None or not nodeset.strip():
+        return None
+    from stonith.nodeset import expand
+
+    return expand(nodeset)
+
+
+def _version(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _write_private(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` (mode 0600, flushed to disk) through a temporary file and a rename."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
