@@ -107,27 +107,33 @@ class Server:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.fixture
-def lab(tmp_path: Path):
+def make_server(root: Path, devices: dict[str, tuple[str, dict[str, str]]]) -> Server:
+    """A configured (not started) service in ``root`` with BayTech devices ``name: (address, hosts)``."""
     from stonith.server import auth
 
+    directory = root / "devices.d"
+    directory.mkdir(parents=True)
+    for name, (address, hosts) in devices.items():
+        device_file(directory, name, address, hosts)
+    for user, (role, password) in USERS.items():
+        auth.add_user(str(root / "users.json"), user, role, password)
+    assert run_stonith("serve", "--self-signed", str(root / "tls")).returncode == 0
+    port = free_port()
+    config = root / "server.toml"
+    config.write_text(
+        f'listen = ["127.0.0.1:{port}"]\ncertificate = "{root}/tls/cert.pem"\n'
+        f'key = "{root}/tls/key.pem"\ndevices = "{directory}"\nusers = "{root}/users.json"\n'
+        f'tokens = "{root}/tokens.json"\nhistory = "{root}/history.jsonl"\n'
+        f'audit = "{root}/audit.log"\nhealth_interval = 1\n'
+    )
+    env = {**os.environ, "LAB_PW": PASSWORD, "STONITH_LOCK_DIR": str(root / "locks")}
+    return Server(root, port, config, env)
+
+
+@pytest.fixture
+def lab(tmp_path: Path):
     with start_mock("baytech", model="rpc3", password=PASSWORD, relay_delay=0.1) as mock:
-        devices = tmp_path / "devices.d"
-        devices.mkdir()
-        device_file(devices, "pdu1", mock.address, {f"n{i}": str(i) for i in range(1, 9)})
-        for user, (role, password) in USERS.items():
-            auth.add_user(str(tmp_path / "users.json"), user, role, password)
-        assert run_stonith("serve", "--self-signed", str(tmp_path / "tls")).returncode == 0
-        port = free_port()
-        config = tmp_path / "server.toml"
-        config.write_text(
-            f'listen = ["127.0.0.1:{port}"]\ncertificate = "{tmp_path}/tls/cert.pem"\n'
-            f'key = "{tmp_path}/tls/key.pem"\ndevices = "{devices}"\nusers = "{tmp_path}/users.json"\n'
-            f'tokens = "{tmp_path}/tokens.json"\nhistory = "{tmp_path}/history.jsonl"\n'
-            f'audit = "{tmp_path}/audit.log"\nhealth_interval = 1\n'
-        )
-        env = {**os.environ, "LAB_PW": PASSWORD, "STONITH_LOCK_DIR": str(tmp_path / "locks")}
-        server = Server(tmp_path, port, config, env)
+        server = make_server(tmp_path, {"pdu1": (mock.address, {f"n{i}": str(i) for i in range(1, 9)})})
         server.start()
         try:
             yield server, mock
@@ -321,3 +327,36 @@ def test_stonith_l_does_not_import_the_web_stack() -> None:
     ).stdout
     for heavy in ("starlette", "uvicorn", "prometheus_client", "stonith.server"):
         assert f"'{heavy}'" not in out.splitlines()[-1]
+
+
+def test_remote_cli_asks_every_service_and_merges(tmp_path: Path) -> None:
+    with (
+        start_mock("baytech", model="rpc3", password=PASSWORD) as rack_a,
+        start_mock("baytech", model="rpc5", password=PASSWORD) as rack_b,
+    ):
+        a = make_server(tmp_path / "a", {"pdu-a": (rack_a.address, {"n1": "1", "both": "3"})})
+        b = make_server(tmp_path / "b", {"pdu-b": (rack_b.address, {"m1": "1", "both": "3"})})
+        for server in (a, b):
+            server.start()
+        try:
+            silent = f"https://127.0.0.1:{free_port()}"
+            env = {"STONITH_REMOTE_USER": "otto", "STONITH_REMOTE_PASSWORD": USERS["otto"][1]}
+            # both services' certificates: one bundle
+            bundle = tmp_path / "ca.pem"
+            bundle.write_text(Path(a.cafile).read_text() + Path(b.cafile).read_text())
+            result = run_stonith(
+                "reset", "n1,m1,both,nobody", "--remote", a.url, "--remote", b.url, "--remote", silent,
+                "--cacert", str(bundle), "--json", "--timeout", "10", env=env,
+            )  # fmt: skip
+            rows = {r["node"]: r for r in json.loads(result.stdout)}
+            assert rows["n1"]["result"] == "ok" and rows["n1"]["service"] == a.url
+            assert rows["m1"]["result"] == "ok" and rows["m1"]["service"] == b.url
+            assert "claimed by several services" in rows["both"]["message"]
+            assert rows["nobody"]["result"] == "unknown-node" and silent in rows["nobody"]["message"]
+            assert result.returncode == 8
+            assert [e["state"] for e in rack_a.events() if e["outlet"] == "1"] == ["off", "on"]
+            assert [e["state"] for e in rack_b.events() if e["outlet"] == "1"] == ["off", "on"]
+            assert USERS["otto"][1] not in result.stdout + result.stderr
+        finally:
+            for server in (a, b):
+                server.stop()
