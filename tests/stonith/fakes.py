@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AuthFailed, DeviceBusy, DeviceError, Timeout, Unreachable
 from stonith.fields import INTEGER, Field
 from stonith.steps import Wait
@@ -45,15 +45,49 @@ class Truth:
         self.single_session = False
         self.read_delay = 0.0  # seconds a status read takes
         self.timeline: list[tuple[float, str, str, str]] = []  # (monotonic, "read"/"switch", outlet, state)
+        self.unknown: set[str] = set()  # status reads UNKNOWN, whatever the relay does
+        self.late: dict[str, int] = {}  # outlet -> reads after a switch that still show the state before it
+        self.reads = 0  # status reads so far
+        self.garbled: set[int] = set()  # these status reads (numbered from 1) fail with DeviceError
+        self.lost: set[int] = set()  # these status reads (numbered from 1) fail with Timeout
+        self.copies = False  # status answers equal strings, not the constants (like a parsed answer)
+        self.lost_commands = 0  # this many switch commands are acknowledged but never reach the relay
+        self.after_switch: Callable[[str, str], None] | None = None  # (outlet, state): faults mid-operation
+        self._lag: dict[str, tuple[int, str]] = {}  # outlet -> (stale reads left, the state they show)
 
     def switch(self, outlet: str, state: str) -> None:
         with self.lock:
+            if self.lost_commands > 0:
+                self.lost_commands -= 1
+                return
             if state == OFF and (outlet in self.stuck or outlet in self.lie):
                 return
             if self.state[outlet] != state:
+                if self.late.get(outlet, 0) > 0:
+                    self._lag[outlet] = (self.late[outlet], self.state[outlet])
                 self.state[outlet] = state
             self.events.append((next(_clock), outlet, state))
             self.timeline.append((time.monotonic(), "switch", outlet, state))
+        if self.after_switch is not None:
+            self.after_switch(outlet, state)
+
+    def read(self, outlet: str) -> str:
+        """What a status read of ``outlet`` answers now (faults applied), recorded in the timeline."""
+        with self.lock:
+            self.reads += 1
+            if self.reads in self.garbled:
+                raise DeviceError(f"garbled status answer (read {self.reads})")
+            if self.reads in self.lost:
+                raise Timeout(f"no status answer (read {self.reads})")
+            state = self.state[outlet]
+            stale, shown = self._lag.get(outlet, (0, state))
+            if stale > 0:
+                state = shown
+                self._lag[outlet] = (stale - 1, shown)
+            if outlet in self.unknown:
+                state = UNKNOWN
+            self.timeline.append((time.monotonic(), "read", outlet, state))
+            return "".join(state) if self.copies else state
 
 
 class FakePdu(Driver):
@@ -107,9 +141,7 @@ class FakePdu(Driver):
         return self._read(outlet)
 
     def _read(self, outlet: Outlet) -> str:
-        state = self.truth.state[outlet.id]
-        self.truth.timeline.append((time.monotonic(), "read", outlet.id, state))
-        return state
+        return self.truth.read(outlet.id)
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         if self.truth.drop_session_before_on:

@@ -1,0 +1,586 @@
+"""Mutation testing of the engine's verification code (issue 17): ``python -m bench.mutation``.
+
+    .venv/bin/pip install 'cosmic-ray>=8.7'     # once (the ``test`` extra names it)
+    .venv/bin/python -m bench.mutation          # about 15 min on 2 cores; exit 1: a survivor unexplained
+    .venv/bin/python -m bench.mutation --report # the summary of the last run again
+    .venv/bin/python -m bench.mutation --only _serve --only _Group._advance --workers 2
+
+Not part of ``./run test`` or CI (too slow).  The tool is cosmic-ray: it mutates a file in place,
+runs any command as the test, and puts the file back, which is what a package that only works
+installed needs (mutmut 3 instead runs the tests in-process from a ``mutants/`` tree of its own,
+which the installed ``stonith.drivers``/``stonith.mocks`` mapping and hwtests' import guard defeat).
+
+What it does:
+
+1. **Layout** (``build/mutation``): ``stonith/`` with ``drivers/`` and ``mocks/`` copied in as
+   ``stonith/drivers`` and ``stonith/mocks``, as installed (like ``./run typecheck``); one more copy
+   per extra worker (``build/mutation/work/N``); a snapshot of the engine's tests and their helpers
+   (``build/mutation/suite``: tests/conftest.py, tests/stonith/fakes.py, the test files, hwtests),
+   so edits in the checkout during a run change nothing.  Each test run has its worker's copy first
+   on ``sys.path`` (``PYTHONPATH`` and the working directory; hwtests only takes the suite's own
+   directory off ``sys.path``), its own ``STONITH_LOCK_DIR``, and no bytecode written.
+2. **Self-check**: a deliberate mutant (``_success`` raising) must fail the tests, and the unmutated
+   copy must pass them in every worker at once (the baseline, which also sets the per-mutant timeout).
+3. **Session**: ``cosmic-ray init`` over ``stonith/engine.py``; every mutant outside the verification
+   code (``TARGETS``) or inside an annotation (never evaluated: ``from __future__ import
+   annotations``) is marked skipped.
+4. **Run**: ``cosmic-ray exec`` with the http distributor, one worker per copy, listening on
+   127.0.0.1 only; the tests are ``pytest -x`` over ``SUITE`` (the fast targeted rules first).
+5. **Summary**: killed / timeout / survived, and every survivor with its function, line and diff,
+   marked with the reason when ``EQUIVALENT`` explains it (matched by function, line text and
+   operator).  Exit 1 if a survivor is not explained, 2 if the set-up failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import compileall
+import contextlib
+import importlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build" / "mutation"
+MODULE = "stonith/engine.py"  # relative to each worker copy: cosmic-ray mutates it in place there
+
+# The verification code: what decides whether a node is reported fenced.
+TARGETS = (
+    "fold",
+    "Plan.targets",
+    "Plan.conflicts",
+    "_Group.resolved",
+    "_Group.read",
+    "_Group.fail",
+    "_Group.expire",
+    "_Group.interrupt",
+    "_Group._advance",
+    "_Group._device_results",
+    "_device_task",
+    "_serve",
+    "_resolve",
+    "session",
+    "_judge_status",
+    "_last_read",
+    "_unknown_node",
+    "_success",
+    "Fencer._run",
+    "Fencer._targets",
+    "Fencer.status",
+    "Fencer._status_of",
+)
+
+# The engine's unit tests over the in-memory fakes, the fast targeted ones first (-x stops at the
+# first failure, so a mutant they kill costs a second or two).
+SUITE = ("tests/stonith/test_engine_rules.py", "tests/stonith/test_cluster.py")
+SUITE_HELPERS = (
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/stonith/__init__.py",
+    "tests/stonith/fakes.py",
+)
+PER_TEST_TIMEOUT = 30  # pytest-timeout: a mutant that hangs one test fails it instead of the whole run
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """A survivor that no test can or should kill: function, the mutated line's text, operator, why."""
+
+    function: str
+    line: str  # the stripped source line the mutant starts on
+    operator: str  # cosmic-ray operator name without "core/"; "" for any operator on that line
+    reason: str
+
+
+# Known equivalent or harmless mutants (see the reply to issue 17 and tests/stonith/test_engine_rules.py).
+EQUIVALENT: tuple[Equivalent, ...] = ()
+
+
+@dataclass
+class Mutant:
+    job_id: str
+    function: str
+    line: int
+    text: str
+    operator: str
+    occurrence: int
+    outcome: str = "pending"  # killed, timeout, survived, incompetent, skipped, pending
+    diff: str = ""
+    output: str = ""
+    explained: str = ""
+
+
+@dataclass
+class Layout:
+    root: Path
+    workers: list[Path] = field(default_factory=list)
+    suite: Path = BUILD / "suite"
+
+
+# -- layout ---------------------------------------------------------------------------------------
+
+
+def _copy_package(dest: Path) -> None:
+    """``stonith`` as installed: the checkout's stonith/ with drivers/ and mocks/ inside."""
+    package = dest / "stonith"
+    shutil.copytree(REPO / "stonith", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "drivers", package / "drivers", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "mocks", package / "mocks", ignore=shutil.ignore_patterns("__pycache__"))
+    # Bytecode for everything but the module under mutation (cosmic-ray's test runs write none).
+    compileall.compile_dir(package, quiet=1, rx=re.compile(re.escape(os.sep + "engine.py") + "$"))
+    (dest / "locks").mkdir()
+
+
+def build_layout(workers: int, tests: Sequence[str]) -> Layout:
+    if BUILD.exists():
+        shutil.rmtree(BUILD)
+    BUILD.mkdir(parents=True)
+    layout = Layout(BUILD)
+    for index in range(workers):
+        dest = BUILD if index == 0 else BUILD / "work" / str(index)
+        dest.mkdir(parents=True, exist_ok=True)
+        _copy_package(dest)
+        layout.workers.append(dest)
+    suite = layout.suite
+    for name in (*SUITE_HELPERS, *tests):
+        (suite / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, suite / name)
+    shutil.copytree(REPO / "hwtests", suite / "hwtests", ignore=shutil.ignore_patterns("__pycache__"))
+    # The suite's own ini makes it the rootdir: the checkout's pyproject.toml is not read.
+    (suite / "pytest.ini").write_text(f"[pytest]\ntimeout = {PER_TEST_TIMEOUT}\n", encoding="utf-8")
+    compileall.compile_dir(suite, quiet=1)
+    return layout
+
+
+def test_command(layout: Layout, tests: Sequence[str]) -> list[str]:
+    files = [str(layout.suite / t) for t in tests]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-x",
+        "-q",
+        "--rootdir",
+        str(layout.suite),
+        *files,
+    ]
+
+
+def worker_env(copy: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PYTHONPATH=str(copy), STONITH_LOCK_DIR=str(copy / "locks"), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("STONITH_REQUIRE_PEERS", None)
+    return env
+
+
+# -- what is mutated --------------------------------------------------------------------------------
+
+
+def function_ranges(source: str) -> dict[str, tuple[int, int]]:
+    """Qualified name (``Class.method`` or ``function``) -> first and last line, for ``TARGETS``."""
+    out: dict[str, tuple[int, int]] = {}
+    for node in ast.parse(source).body:
+        members = node.body if isinstance(node, ast.ClassDef) else [node]
+        prefix = node.name + "." if isinstance(node, ast.ClassDef) else ""
+        for member in members:
+            if isinstance(member, ast.FunctionDef) and prefix + member.name in TARGETS:
+                out[prefix + member.name] = (member.lineno, member.end_lineno or member.lineno)
+    missing = set(TARGETS) - set(out)
+    if missing:
+        raise SystemExit(f"bench.mutation: not found in {MODULE}: {', '.join(sorted(missing))}")
+    return out
+
+
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where annotations are: never evaluated (``from __future__ import annotations``)."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        found: list[ast.expr | None] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            found += [node.returns, *(a.annotation for a in every if a is not None)]
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        for expr in found:
+            if expr is not None:
+                end = (expr.end_lineno or expr.lineno, expr.end_col_offset or 0)
+                spans.append(((expr.lineno, expr.col_offset), end))
+    return spans
+
+
+def _cosmic(module: str) -> Any:
+    """A cosmic-ray module (imported here so the rest runs, and type-checks, without it)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise SystemExit(
+            "bench.mutation: cosmic-ray is missing: .venv/bin/pip install 'cosmic-ray>=8.7'"
+        ) from None
+
+
+def _classify(result: Any) -> str:
+    if result.worker_outcome.value == "skipped":
+        return "skipped"
+    outcome = result.test_outcome.value if result.test_outcome is not None else "incompetent"
+    if outcome == "killed" and (result.output or "").strip() == "timeout":
+        return "timeout"
+    return str(outcome)
+
+
+def read_session(session: Path, source: str, only: Sequence[str]) -> list[Mutant]:
+    """Every mutant of the session in the verification code, with its result so far."""
+    work_db = _cosmic("cosmic_ray.work_db")
+    ranges = {name: span for name, span in function_ranges(source).items() if not only or name in only}
+    lines = source.splitlines()
+    mutants = []
+    with work_db.use_db(str(session), work_db.WorkDB.Mode.open) as db:
+        results = dict(db.results)
+        for item in db.work_items:
+            (spec,) = item.mutations
+            line = spec.start_pos[0]
+            function = next((n for n, (a, b) in ranges.items() if a <= line <= b), "")
+            mutant = Mutant(
+                item.job_id,
+                function,
+                line,
+                lines[line - 1].strip(),
+                spec.operator_name.removeprefix("core/"),
+                spec.occurrence,
+            )
+            result = results.get(item.job_id)
+            if result is not None:
+                mutant.outcome = _classify(result)
+                mutant.diff, mutant.output = result.diff or "", result.output or ""
+            if mutant.outcome == "skipped" or not function:
+                continue
+            mutants.append(mutant)
+    for mutant in mutants:
+        mutant.explained = next(
+            (
+                e.reason
+                for e in EQUIVALENT
+                if e.function == mutant.function
+                and e.line == mutant.text
+                and e.operator in ("", mutant.operator)
+            ),
+            "",
+        )
+    return sorted(mutants, key=lambda m: (m.line, m.operator, m.occurrence))
+
+
+def init_session(layout: Layout, config: Path, session: Path, source: str, only: Sequence[str]) -> int:
+    """``cosmic-ray init``, then skip what is not verification code; the number left to run."""
+    cosmic_ray = str(Path(sys.executable).with_name("cosmic-ray"))
+    subprocess.run([cosmic_ray, "init", str(config), str(session)], cwd=layout.root, check=True)
+    work_db = _cosmic("cosmic_ray.work_db")
+    work_item = _cosmic("cosmic_ray.work_item")
+    ranges = [span for name, span in function_ranges(source).items() if not only or name in only]
+    annotations = annotation_spans(source)
+    skip: dict[str, list[str]] = {"outside the verification code": [], "in an annotation": []}
+    left = 0
+    with work_db.use_db(str(session), work_db.WorkDB.Mode.open) as db:
+        for item in db.pending_work_items:
+            (spec,) = item.mutations
+            start, end = tuple(spec.start_pos), tuple(spec.end_pos)
+            if not any(a <= start[0] <= b for a, b in ranges):
+                skip["outside the verification code"].append(item.job_id)
+            elif any(a0 <= start and end <= a1 for a0, a1 in annotations):
+                skip["in an annotation"].append(item.job_id)
+            else:
+                left += 1
+        for why, jobs in skip.items():
+            if jobs:
+                skipped = work_item.WorkResult(worker_outcome=work_item.WorkerOutcome.SKIPPED, output=why)
+                db.set_multiple_results(jobs, skipped)
+    return left
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+
+def _run_tests(copy: Path, command: list[str], timeout: float) -> tuple[int, float, str]:
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            command,
+            cwd=copy,
+            env=worker_env(copy),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return -1, time.monotonic() - started, "timeout"
+    return proc.returncode, time.monotonic() - started, proc.stdout + proc.stderr
+
+
+def self_check(layout: Layout, command: list[str]) -> float:
+    """A deliberate mutant must fail the tests, the unmutated copies must pass (all workers at once).
+
+    Returns the slowest baseline run in seconds."""
+    engine = layout.root / MODULE
+    original = engine.read_text(encoding="utf-8")
+    tree = ast.parse(original)
+    body = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_success").body[0]
+    lines = original.splitlines(keepends=True)
+    marker = "bench.mutation deliberate mutant"
+    lines.insert(body.lineno - 1, " " * body.col_offset + f"raise AssertionError({marker!r})\n")
+    engine.write_text("".join(lines), encoding="utf-8")
+    try:
+        code, _, output = _run_tests(layout.root, command, 300)
+    finally:
+        engine.write_text(original, encoding="utf-8")
+    if code == 0 or marker not in output:
+        raise SystemExit(
+            "bench.mutation: the deliberate mutant was not caught: the tests do not import the mutated "
+            f"copy ({engine}).\n" + output[-3000:]
+        )
+    print(f"self-check: a deliberate mutant in {engine.relative_to(REPO)} fails the tests", flush=True)
+    outcomes: list[tuple[int, float, str]] = [(0, 0.0, "")] * len(layout.workers)
+
+    def one(index: int) -> None:
+        outcomes[index] = _run_tests(layout.workers[index], command, 600)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(layout.workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for copy, (code, _, output) in zip(layout.workers, outcomes, strict=True):
+        if code != 0:
+            raise SystemExit(f"bench.mutation: the unmutated tests fail in {copy}:\n{output[-3000:]}")
+    slowest = max(seconds for _, seconds, _ in outcomes)
+    print(
+        f"baseline: the unmutated tests pass in {len(outcomes)} copies at once, slowest {slowest:.1f} s",
+        flush=True,
+    )
+    return slowest
+
+
+# An http worker of cosmic-ray's http distributor on the loopback address only (its own
+# ``http-worker`` command listens on every interface).
+_WORKER = """\
+import sys
+from aiohttp import web
+from cosmic_ray.distribution.http import handle_mutate_and_test
+app = web.Application()
+app.add_routes([web.post("/", handle_mutate_and_test)])
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def http_workers(layout: Layout) -> Iterator[list[str]]:
+    """Start one worker per copy (its working directory), yield their URLs, stop them."""
+    procs: list[subprocess.Popen[bytes]] = []
+    urls = []
+    try:
+        for copy in layout.workers:
+            port = _free_port()
+            log = open(copy / "worker.log", "wb")  # noqa: SIM115  (closed with the process below)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _WORKER, str(port)],
+                    cwd=copy,
+                    env=worker_env(copy),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
+            urls.append(f"http://127.0.0.1:{port}")
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+                if procs[-1].poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"bench.mutation: worker in {copy} did not start (see worker.log)")
+                time.sleep(0.1)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def write_config(path: Path, command: list[str], timeout: float, urls: list[str]) -> None:
+    def quote(text: str) -> str:
+        return json.dumps(text)  # a TOML basic string
+
+    import shlex
+
+    path.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = {quote(MODULE)}\n"
+        f"timeout = {timeout:.1f}\n"
+        "excluded-modules = []\n"
+        f"test-command = {quote(shlex.join(command))}\n\n"
+        "[cosmic-ray.distributor]\n"
+        'name = "http"\n\n'
+        "[cosmic-ray.distributor.http]\n"
+        f"worker-urls = [{', '.join(quote(u) for u in urls)}]\n",
+        encoding="utf-8",
+    )
+
+
+def execute(config: Path, session: Path, layout: Layout, total: int) -> None:
+    """``cosmic-ray exec``, with a progress line every minute."""
+    cosmic_ray = str(Path(sys.executable).with_name("cosmic-ray"))
+    work_db = _cosmic("cosmic_ray.work_db")
+    started = time.monotonic()
+    with work_db.use_db(str(session), work_db.WorkDB.Mode.open) as db:
+        skipped = db.num_results
+    proc = subprocess.Popen([cosmic_ray, "exec", str(config), str(session)], cwd=layout.root)
+    while True:
+        try:
+            proc.wait(60)
+            break
+        except subprocess.TimeoutExpired:
+            with work_db.use_db(str(session), work_db.WorkDB.Mode.open) as db:
+                done = db.num_results - skipped
+            print(f"  {done}/{total} mutants after {time.monotonic() - started:.0f} s", flush=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench.mutation: cosmic-ray exec failed (exit {proc.returncode})")
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def _short_diff(diff: str) -> str:
+    keep = [
+        line
+        for line in diff.splitlines()
+        if (line.startswith(("-", "+")) and not line.startswith(("---", "+++"))) or line.startswith("@@")
+    ]
+    return "\n".join("      " + line for line in keep)
+
+
+def summarize(mutants: list[Mutant], verbose: bool) -> int:
+    counts: dict[str, int] = {}
+    for mutant in mutants:
+        counts[mutant.outcome] = counts.get(mutant.outcome, 0) + 1
+    order = ("killed", "timeout", "survived", "incompetent", "pending")
+    print(
+        f"\n{len(mutants)} mutants of the verification code: "
+        + ", ".join(f"{counts.get(k, 0)} {k}" for k in order if counts.get(k) or k in order[:3])
+    )
+    survivors = [m for m in mutants if m.outcome in ("survived", "incompetent", "pending")]
+    explained = [m for m in survivors if m.explained and m.outcome == "survived"]
+    unexplained = [m for m in survivors if m not in explained]
+    by_function: dict[str, list[int]] = {}
+    for mutant in mutants:
+        tally = by_function.setdefault(mutant.function, [0, 0])
+        tally[0] += 1
+        tally[1] += mutant in survivors
+    print("\n  function                   mutants  survived")
+    for name in TARGETS:
+        if name in by_function:
+            print(f"  {name:<26} {by_function[name][0]:>7}  {by_function[name][1]:>8}")
+    if explained:
+        print(f"\n{len(explained)} survivors explained (equivalent or harmless):")
+        for mutant in explained:
+            print(f"  {mutant.function}:{mutant.line} {mutant.operator}: {mutant.explained}")
+            if verbose:
+                print(_short_diff(mutant.diff))
+    if unexplained:
+        print(
+            f"\n{len(unexplained)} survivors NOT explained: kill each with a test or explain it in EQUIVALENT"
+        )
+        for mutant in unexplained:
+            print(
+                f"  {mutant.function}:{mutant.line} {mutant.operator} #{mutant.occurrence} ({mutant.outcome})"
+            )
+            print(_short_diff(mutant.diff) or f"      {mutant.text}")
+    else:
+        print("\nevery survivor is explained")
+    return 1 if unexplained else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.mutation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="parallel test runs (default 4: they mostly sleep)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per mutant (default: 3x the baseline, at least 60)"
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="FUNCTION", help="only this one of TARGETS"
+    )
+    parser.add_argument(
+        "--tests", action="append", metavar="FILE", help=f"test files (default: {' '.join(SUITE)})"
+    )
+    parser.add_argument("--report", action="store_true", help="summarize the last run's session, run nothing")
+    parser.add_argument("--json", metavar="FILE", help="also write every mutant and its outcome as JSON")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the diff of explained survivors too"
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.only) - set(TARGETS)
+    if unknown:
+        parser.error(f"not in TARGETS: {', '.join(sorted(unknown))}")
+    tests = args.tests or list(SUITE)
+    session = BUILD / "session.sqlite"
+    started = time.monotonic()
+    if not args.report:
+        _cosmic("cosmic_ray.work_db")
+        layout = build_layout(max(1, args.workers), tests)
+        command = test_command(layout, tests)
+        source = (layout.root / MODULE).read_text(encoding="utf-8")
+        baseline = self_check(layout, command)
+        timeout = args.timeout or max(60.0, 3 * baseline)
+        config = BUILD / "cosmic-ray.toml"
+        write_config(config, command, timeout, [])
+        total = init_session(layout, config, session, source, args.only)
+        print(
+            f"{total} mutants to run, {len(layout.workers)} workers, {timeout:.0f} s per mutant at most",
+            flush=True,
+        )
+        with http_workers(layout) as urls:
+            write_config(config, command, timeout, urls)
+            execute(config, session, layout, total)
+        print(f"run time: {time.monotonic() - started:.0f} s")
+    elif not session.exists():
+        parser.error(f"no session at {session}: run without --report first")
+    source = (BUILD / MODULE).read_text(encoding="utf-8")
+    mutants = read_session(session, source, args.only)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps([m.__dict__ for m in mutants], indent=1) + "\n", encoding="utf-8"
+        )
+    return summarize(mutants, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,547 @@
+"""The engine's verification rules, one by one, against in-memory PDUs (issue 17: mutation testing).
+
+Each test pins a rule of stonith/engine.py that a mutant of its verification code broke without
+test_cluster.py noticing (``python -m bench.mutation`` lists the mutants).  Short deadlines: the
+mutation run executes this file first for every mutant.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+
+import pytest
+
+from stonith.deadline import Deadline
+from stonith.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.engine import FAILED, OK, ON_FAILED, Fencer
+from stonith.errors import ExitCode
+from stonith.inventory import DeviceEntry, Inventory
+from tests.stonith.fakes import FakePdu, FakeStepPdu, Truth
+
+# Every test runs with a blocking driver (a thread per device) and a NONBLOCKING one (the Loop).
+DRIVER: type[FakePdu] = FakePdu
+
+
+@pytest.fixture(autouse=True, params=["threads", "loop"])
+def driver_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(
+        sys.modules[__name__], "DRIVER", FakePdu if request.param == "threads" else FakeStepPdu
+    )
+    return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def own_locks(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STONITH_LOCK_DIR", str(tmp_path))
+
+
+_units = iter(range(1000, 100000))
+
+
+def device(
+    name: str,
+    hosts: dict[str, list[str]] | None,
+    level: int = 1,
+    outlets: int = 4,
+    names: list[str] | None = None,
+    settle: float = 0.0,
+    timeout: float = 5.0,
+) -> tuple[DeviceEntry, Truth]:
+    unit = next(_units)
+    truth = Truth(len(names) if names else outlets, names)
+    truth.copies = True  # states parsed from an answer: equal to ON/OFF, not the same objects
+    FakePdu.units[unit] = truth
+    entry = DeviceEntry(
+        name, "fakepdu", f"/test/{name}.toml", DRIVER({"unit": unit}), hosts, level, settle, timeout, 1, None
+    )
+    return entry, truth
+
+
+def switched(truth: Truth, outlet: str) -> list[str]:
+    """The commands the relay of ``outlet`` was given, in order."""
+    return [state for _, o, state in truth.events if o == outlet]
+
+
+def reads(truth: Truth, outlet: str) -> list[str]:
+    return [state for _, kind, o, state in truth.timeline if kind == "read" and o == outlet]
+
+
+# -- unknown is never off ----------------------------------------------------------------------------
+
+
+def test_a_read_back_that_answers_unknown_is_not_off() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.unknown.add("1")
+    result = Fencer(Inventory([a], "/test"), timeout=0.4).run("off", ["n"])[0]
+    assert ta.state["1"] == OFF  # the relay did open: only the read-back cannot tell
+    assert result.result == FAILED and not result.fenced
+    assert result.state == UNKNOWN
+    assert result.exit_code == ExitCode.S_RESETFAIL
+    assert re.search(r"a: outlet 1 \(outlet1\): still unknown after 0\.[34] s", result.message)
+
+
+def test_a_reset_whose_off_reads_unknown_never_switches_on() -> None:
+    a, ta = device("a", {"n": ["1", "2"]})
+    ta.unknown.add("2")
+    result = Fencer(Inventory([a], "/test"), timeout=0.4).run("reset", ["n"])[0]
+    assert result.result == FAILED and not result.fenced
+    assert switched(ta, "1") == [OFF] and switched(ta, "2") == [OFF]  # left off, no on command
+    assert result.state == UNKNOWN
+
+
+def test_status_of_a_node_with_an_outlet_reading_unknown_is_unknown() -> None:
+    a, ta = device("a", {"n": ["1", "2"], "m": ["3", "4"]})
+    ta.state.update({"1": OFF, "2": OFF, "3": ON, "4": ON})
+    ta.unknown.update({"2", "4"})
+    results = {r.node: r for r in Fencer(Inventory([a], "/test"), timeout=1).status(["n", "m"])}
+    assert results["n"].state == UNKNOWN and results["n"].result == FAILED
+    assert results["n"].exit_code == ExitCode.S_OOPS
+    assert results["m"].state == ON and results["m"].result == OK  # one outlet on: the node has power
+
+
+def test_an_on_read_back_that_answers_unknown_is_on_failed() -> None:
+    a, ta = device("a", {"n": ["1"]})
+
+    def unreadable_once_on(outlet: str, state: str) -> None:
+        if state == ON:
+            ta.unknown.add(outlet)
+
+    ta.after_switch = unreadable_once_on
+    result = Fencer(Inventory([a], "/test"), timeout=0.5).run("reset", ["n"])[0]
+    assert result.result == ON_FAILED and result.fenced
+    assert result.state == UNKNOWN
+    assert result.exit_code == ExitCode.S_RESETFAIL
+    assert "power-on was not read back: a: outlet 1 (outlet1): still unknown after" in result.message
+
+
+# -- off is read back before anything is switched on ------------------------------------------------
+
+
+def test_a_late_read_back_is_waited_for_and_on_follows_the_first_off_read() -> None:
+    a, ta = device("a", {"n": ["1"]}, settle=0.1)
+    ta.late["1"] = 2  # the relay reports its old state twice more after each switch
+    result = Fencer(Inventory([a], "/test"), timeout=5).run("reset", ["n"])[0]
+    assert result.result == OK and result.state == ON
+    assert reads(ta, "1") == [ON, ON, OFF, OFF, OFF, ON]
+    first_off = min(t for t, kind, _, s in ta.timeline if kind == "read" and s == OFF)
+    first_on = min(t for t, kind, _, s in ta.timeline if kind == "switch" and s == ON)
+    assert first_on - first_off >= 0.1  # the settle time counts from the read, not from the command
+
+
+def test_a_stuck_relay_gets_no_on_command_and_the_other_outlets_stay_off() -> None:
+    a, ta = device("a", {"n": ["1", "2"], "m": ["3"]})
+    ta.stuck.add("1")
+    results = {r.node: r for r in Fencer(Inventory([a], "/test"), timeout=0.4).run("reset", ["n", "m"])}
+    assert results["n"].result == FAILED and not results["n"].fenced
+    assert ON not in switched(ta, "1") + switched(ta, "2")
+    assert (ta.state["1"], ta.state["2"]) == (ON, OFF)
+    assert results["n"].state == ON  # as last read
+    assert results["m"].result == OK and switched(ta, "3") == [OFF, ON]
+
+
+def test_a_dual_supply_node_with_a_stuck_feed_is_switched_on_nowhere() -> None:
+    a, ta = device("a", {"db": ["1"]})
+    b, tb = device("b", {"db": ["1"]})
+    tb.stuck.add("1")
+    result = Fencer(Inventory([a, b], "/test"), timeout=0.4).run("reset", ["db"])[0]
+    assert result.result == FAILED and not result.fenced
+    assert switched(ta, "1") == [OFF] and ta.state["1"] == OFF
+    assert ON not in switched(tb, "1")
+
+
+def test_a_stuck_second_outlet_fails_the_node_naming_that_outlet() -> None:
+    a, ta = device("a", {"n": ["1", "2"]})
+    ta.stuck.add("2")
+    result = Fencer(Inventory([a], "/test"), timeout=0.4).run("off", ["n"])[0]
+    assert result.result == FAILED and result.exit_code == ExitCode.S_RESETFAIL
+    assert re.search(r"a: outlet 2 \(outlet2\): still on after 0\.[34] s", result.message)
+    assert [(o.id, o.state) for d in result.devices for o in d.outlets] == [("1", OFF), ("2", ON)]
+    assert result.state == ON
+
+
+# -- results and their messages ----------------------------------------------------------------------
+
+
+def argv(text: str) -> str:
+    """``text`` as a command line hands it over: equal, but not the interned literal."""
+    return "".join(list(text))
+
+
+@pytest.mark.parametrize(
+    ("verb", "state", "message"),
+    [
+        ("off", OFF, "powered off at level 1"),
+        ("on", ON, "powered on at level 1"),
+        ("reset", ON, "fenced and powered on at level 1"),
+    ],
+)
+def test_success_is_reported_with_the_state_read_back(verb: str, state: str, message: str) -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.state["1"] = OFF if verb == "on" else ON
+    result = Fencer(Inventory([a], "/test"), timeout=2).run(argv(verb), ["n"])[0]
+    assert (result.result, result.state, result.level, result.exit_code) == (OK, state, 1, 0)
+    assert result.message == message
+    assert result.fenced == (verb != "on")
+    assert switched(ta, "1") == {"off": [OFF], "on": [ON], "reset": [OFF, ON]}[verb]
+
+
+def test_a_relay_that_does_not_close_again_is_on_failed_and_reads_off() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.lost_commands = 0
+
+    def never_on(outlet: str, state: str) -> None:
+        if state == OFF:
+            ta.lost_commands = 1  # the on command that follows is acknowledged, the relay stays open
+
+    ta.after_switch = never_on
+    result = Fencer(Inventory([a], "/test"), timeout=0.4).run(argv("reset"), ["n"])[0]
+    assert result.result == ON_FAILED and result.fenced
+    assert result.state == OFF and result.exit_code == ExitCode.S_RESETFAIL
+    assert result.message.startswith("fenced at level 1 (every outlet read back off), but power-on was not")
+    assert "a: outlet 1 (outlet1): still off after" in result.message
+
+
+def test_an_on_that_does_not_read_back_on_fails_with_the_state_read() -> None:
+    a, ta = device("a", {"n": ["1", "2"]})
+    ta.state.update({"1": OFF, "2": OFF})
+    ta.lost_commands = 1  # the first on command never reaches its relay
+    result = Fencer(Inventory([a], "/test"), timeout=0.4).run(argv("on"), ["n"])[0]
+    assert result.result == FAILED and not result.fenced
+    assert result.state == ON  # outlet 2 did come on
+    ta.lost_commands = 2
+    ta.state.update({"1": OFF, "2": OFF})
+    result = Fencer(Inventory([a], "/test"), timeout=0.4).run(argv("on"), ["n"])[0]
+    assert result.result == FAILED and result.state == OFF  # every outlet read back off
+    assert result.exit_code == ExitCode.S_RESETFAIL
+    assert re.fullmatch(
+        r"NOT powered on \(levels tried: \[1\]\): a: outlet 1 \(outlet1\): still off after 0\.[34] s; "
+        r"outlet 2 \(outlet2\): still off after 0\.[34] s",
+        result.message,
+    )
+
+
+def test_fold_is_ascii_only_and_keeps_the_host_name_rule_unless_any_name() -> None:
+    from stonith.engine import fold
+
+    assert fold("DB1") == "db1"
+    assert fold("web server") is None  # not a host name
+    assert fold("web server", any_name=True) == "web server"
+    assert fold("d\u0130b1", any_name=True) is None
+    assert fold("db\uff11") is None
+    assert fold("web\x07server", any_name=True) is None
+
+
+# -- sessions ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stonith import engine
+
+    monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.01, 0.01, 0.01, 0.01))
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_session_is_tried_five_times_in_all() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.flaky_connects = 4
+    result = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["n"])[0]
+    assert result.result == OK and ta.connects == 1
+    b, tb = device("b", {"n": ["1"]})
+    tb.flaky_connects = 5
+    result = Fencer(Inventory([b], "/test"), timeout=5).run("off", ["n"])[0]
+    assert result.result == FAILED and result.exit_code == ExitCode.S_OOPS
+    assert "connection refused (flaky)" in result.message
+    assert tb.flaky_connects == 0 and tb.events == []
+
+
+def test_a_session_kept_from_listing_that_died_is_opened_again() -> None:
+    a, ta = device("a", None, names=["web1", "web2"])
+    ta.garbled = {1, 2}  # the kept session answers garbage twice in a row: it is dead
+    result = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["web2"])[0]
+    assert result.result == OK
+    assert ta.connects == 2 and ta.sessions == 0
+
+
+def test_a_driver_bug_in_a_kept_session_fails_its_node_and_logs_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, ta = device("a", None, names=["web1", "web2"])
+
+    def broken_off(self: FakePdu, outlet: object, deadline: object) -> None:
+        raise RuntimeError("driver bug")
+
+    monkeypatch.setattr(FakePdu, "off", broken_off)
+    result = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["web1"])[0]
+    assert result.result == FAILED and result.exit_code == ExitCode.S_OOPS
+    assert "internal error: RuntimeError: driver bug" in result.message
+    assert ta.connects == 1 and ta.sessions == 0  # not retried, logged out
+
+
+def test_one_garbled_or_lost_read_is_read_again_in_the_same_session() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.garbled = {1}
+    b, tb = device("b", {"m": ["1"]})
+    tb.lost = {1}
+    results = Fencer(Inventory([a, b], "/test"), timeout=2).run("off", ["n", "m"])
+    assert [r.result for r in results] == [OK, OK]
+    assert (ta.connects, tb.connects) == (1, 1)
+    assert switched(ta, "1") == [OFF] and switched(tb, "1") == [OFF]
+
+
+def test_two_bad_reads_in_a_row_open_the_session_again_and_give_the_command_again() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.lost_commands = 1  # the off is acknowledged but lost, and then the session dies
+    ta.garbled = {1, 2}
+    result = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["n"])[0]
+    assert result.result == OK
+    assert ta.connects == 2 and switched(ta, "1") == [OFF]
+
+
+def test_a_good_read_clears_the_count_of_bad_reads() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.late["1"] = 1
+    ta.garbled = {2, 3}  # one good read (still on), then two bad ones in a row
+    result = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["n"])[0]
+    assert result.result == OK
+    assert ta.connects == 2
+    b, tb = device("b", {"n": ["1"]})
+    tb.late["1"] = 1
+    tb.garbled = {1, 3}  # bad, good, bad: never two in a row
+    result = Fencer(Inventory([b], "/test"), timeout=5).run("off", ["n"])[0]
+    assert result.result == OK and tb.connects == 1
+
+
+# -- interrupts --------------------------------------------------------------------------------------
+
+
+def test_an_interrupt_before_the_run_switches_nothing() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    fencer = Fencer(Inventory([a], "/test"), timeout=2)
+    fencer.interrupt()
+    result = fencer.run("reset", ["n"])[0]
+    assert result.result == FAILED and result.state == UNKNOWN
+    assert result.message == "interrupted before anything was switched"
+    assert result.exit_code == ExitCode.S_RESETFAIL
+    assert ta.events == [] and ta.connects == 0
+
+
+def test_an_interrupt_after_the_off_reads_it_back_and_switches_nothing_on() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.late["1"] = 2
+    fencer = Fencer(Inventory([a], "/test"), timeout=2)
+    ta.after_switch = lambda outlet, state: fencer.interrupt()
+    result = fencer.run(argv("reset"), ["n"])[0]
+    assert result.result == ON_FAILED and result.fenced
+    assert result.state == OFF and result.exit_code == ExitCode.S_OOPS
+    assert "a: interrupted after the verified off: left off" in result.message
+    assert switched(ta, "1") == [OFF] and reads(ta, "1") == [ON, ON, OFF]
+
+
+def test_an_interrupt_before_a_device_switched_leaves_it_untouched(monkeypatch) -> None:
+    from stonith import engine
+
+    monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.2,) * 4)
+    a, ta = device("a", {"db": ["1"]})
+    b, tb = device("b", {"db": ["1"]})
+    tb.flaky_connects = 1  # b is late: a has switched off (and been interrupted) by then
+    b_started = threading.Event()
+    real_connect, real_off = FakePdu.connect, FakePdu.off
+
+    def connect(self: FakePdu, deadline: Deadline) -> None:
+        if self.truth is tb:
+            b_started.set()
+        real_connect(self, deadline)
+
+    def off(self: FakePdu, outlet: Outlet, deadline: Deadline) -> None:
+        if self.truth is ta:
+            b_started.wait(2)
+        real_off(self, outlet, deadline)
+
+    monkeypatch.setattr(FakePdu, "connect", connect)
+    monkeypatch.setattr(FakePdu, "off", off)
+    fencer = Fencer(Inventory([a, b], "/test"), timeout=2)
+    ta.after_switch = lambda outlet, state: fencer.interrupt()
+    result = fencer.run("reset", ["db"])[0]
+    assert result.result == FAILED and not result.fenced
+    assert result.exit_code == ExitCode.S_OOPS
+    assert "b: interrupted before it was switched off" in result.message
+    assert switched(ta, "1") == [OFF] and tb.events == [] and tb.connects == 1
+
+
+def test_an_interrupt_before_a_device_was_asked_leaves_it_alone(monkeypatch) -> None:
+    a, ta = device("a", None, names=["db"], level=1)
+    c, tc = device("c", None, names=["other"], level=2)
+    fencer = Fencer(Inventory([a, c], "/test"), timeout=2)
+    real_disconnect = FakePdu.disconnect
+
+    def disconnect(self: FakePdu) -> None:
+        real_disconnect(self)
+        if self.truth is tc:  # c's session, kept from listing, is closed before level 1 starts
+            fencer.interrupt()
+
+    monkeypatch.setattr(FakePdu, "disconnect", disconnect)
+    result = fencer.run("off", ["db"])[0]
+    assert result.result == FAILED and result.state == UNKNOWN
+    assert result.exit_code == ExitCode.S_OOPS
+    assert "a: interrupted before the device was asked" in result.message
+    assert ta.events == [] and tc.events == [] and ta.sessions == 0
+
+
+# -- a device whose session is over switches nothing more -------------------------------------------
+
+
+def test_no_power_on_through_a_device_whose_session_failed_after_its_off(monkeypatch) -> None:
+    from stonith import engine
+
+    monkeypatch.setattr(engine, "RETRY_BACKOFF", ())  # a failed session is not opened again
+    a, ta = device("a", {"db": ["1"], "n": ["2"]})
+    b, tb = device("b", {"db": ["1"]})
+    ta.late["2"] = 100  # a keeps reading n's outlet after db's read back off ...
+    ta.garbled = {3, 4}  # ... and then its session dies
+    tb.late["1"] = 3  # b reads db off after a's session is over
+    result = Fencer(Inventory([a, b], "/test"), timeout=3).run(argv("reset"), ["db", "n"])[0]
+    assert result.result == ON_FAILED and result.fenced
+    assert result.exit_code == ExitCode.S_OOPS
+    assert result.message.endswith(
+        "power-on was not read back: a: garbled status answer (read 4); b: outlet1=off"
+    )
+    assert switched(ta, "1") == [OFF] and switched(tb, "1") == [
+        OFF
+    ]  # a feed that cannot come back: none does
+
+
+# -- which outlets --------------------------------------------------------------------------------
+
+
+def test_an_outlet_name_that_moved_since_the_plan_is_refused() -> None:
+    a, ta = device("a", None, names=["web1", "x", "db1"])
+    fencer = Fencer(Inventory([a], "/test"), timeout=2)
+    assert "db1" in fencer.known_nodes()
+    ta.names.update({"2": "db1", "3": "y"})  # renamed on the PDU while the operation was planned
+    result = fencer.run("off", ["db1"])[0]
+    assert result.result == FAILED and result.exit_code == ExitCode.S_BADHOST
+    assert "the outlets named 'db1' moved from 3 to 2 while the operation ran" in result.message
+    assert ta.events == []
+
+
+def test_an_outlet_name_that_disappeared_since_the_plan_is_refused() -> None:
+    a, ta = device("a", None, names=["web1", "db1"])
+    fencer = Fencer(Inventory([a], "/test"), timeout=2)
+    assert "db1" in fencer.known_nodes()
+    ta.names["2"] = "db2"
+    result = fencer.run("off", ["db1"])[0]
+    assert result.result == FAILED and "no outlet named 'db1' any more" in result.message
+    assert ta.events == []
+
+
+def test_a_configured_outlet_is_found_by_id_first_then_by_name() -> None:
+    a, ta = device("a", {"n": ["WEB1"], "m": ["2"]}, names=["2", "web1", "zeta"])
+    results = Fencer(Inventory([a], "/test"), timeout=2).run("off", ["n", "m"])
+    assert [r.result for r in results] == [OK, OK]
+    assert ta.state == {"1": ON, "2": OFF, "3": ON}  # "2" is an id before it is a name
+    assert [o.id for d in results[0].devices for o in d.outlets] == ["2"]  # "WEB1" is outlet 2's name
+    assert [o.id for d in results[1].devices for o in d.outlets] == ["2"]  # "2" is outlet 2's id
+
+
+def test_a_configured_outlet_the_device_lacks_fails_only_its_node() -> None:
+    a, ta = device("a", {"n": ["9"], "m": ["2"]})
+    results = Fencer(Inventory([a], "/test"), timeout=2).run("off", ["n", "m"])
+    assert [r.result for r in results] == [FAILED, OK]
+    assert results[0].exit_code == ExitCode.S_BADHOST
+    assert "a: device has no outlet '9' (configured for n)" in results[0].message
+    assert switched(ta, "2") == [OFF] and len(ta.events) == 1
+
+
+def test_a_level_without_the_node_is_skipped_not_the_end() -> None:
+    first, t1 = device("first", {"x": ["1"], "y": ["1"]}, level=1)
+    second, _ = device("second", {"y": ["1"]}, level=2)
+    third, _ = device("third", {"x": ["1"]}, level=3)
+    t1.auth_fail = True
+    results = {
+        r.node: r
+        for r in Fencer(Inventory([first, second, third], "/test"), timeout=3).run("off", ["x", "y"])
+    }
+    assert (results["x"].result, results["x"].level) == (OK, 3)
+    assert (results["y"].result, results["y"].level) == (OK, 2)
+
+
+def test_conflicts_name_each_collision_once() -> None:
+    from stonith.engine import Plan
+
+    a, _ = device("a", None, names=["web1", "db1", "x1"])
+    b, _ = device("b", None, names=["web1", "y1"])
+    c, _ = device("c", {"db1": ["1"]})
+    d, _ = device("d", {"x1": ["1"]}, names=["x1"])
+    d.device_names = True  # d names its own mapped node: no conflict with itself
+    plan = Plan(Inventory([a, b, c, d], "/test"))
+    plan.list_devices(lambda d: Deadline(2), lambda fn, items: [fn(item) for item in items])
+    assert plan.conflicts() == [
+        "a reports an outlet named db1, which [hosts] of c maps: the reported name is ignored; if that "
+        "outlet feeds db1, map it in [hosts] of its device too",
+        "web1 is named by outlets of a, b: a fence of web1 refuses until [hosts] says which devices feed it",
+        "a reports an outlet named x1, which [hosts] of d maps: the reported name is ignored; if that "
+        "outlet feeds x1, map it in [hosts] of its device too",
+    ]
+
+
+# -- status -------------------------------------------------------------------------------------------
+
+
+def test_status_asks_the_devices_that_name_nodes_only_for_unmapped_nodes() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    b, tb = device("b", None, names=["web1"])
+    fencer = Fencer(Inventory([a, b], "/test"), timeout=2)
+    assert [r.state for r in fencer.status(["n"])] == [ON] and tb.connects == 0
+    assert [(r.result, r.state) for r in fencer.status(["web1"])] == [(OK, ON)]
+    assert ta.connects == 1 and tb.connects == 1
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_status_of_everything_names_each_device_that_could_not_be_asked() -> None:
+    a, ta = device("a", None, names=["web1"])
+    b, tb = device("b", None, names=["web2"])
+    c, _ = device("c", {"n": ["1"]})
+    ta.unreachable = True
+    tb.auth_fail = True
+    results = {r.node: r for r in Fencer(Inventory([a, b, c], "/test"), timeout=1).status()}
+    assert sorted(results) == ["a:?", "b:?", "n"]
+    assert results["a:?"].result == results["b:?"].result == "unknown-node"
+    assert results["a:?"].message.endswith("a: connection refused") and "b:" not in results["a:?"].message
+    assert results["a:?"].exit_code == ExitCode.S_OOPS
+    assert results["b:?"].message.endswith("b: bad password") and "a:" not in results["b:?"].message
+    assert results["b:?"].exit_code == ExitCode.S_ACCESS
+    assert results["n"].state == ON
+    assert all(0 <= r.duration < 5 for r in results.values())
+
+
+def test_a_node_another_device_might_feed_is_unknown_naming_that_device() -> None:
+    a, _ = device("a", None, names=["web1"])
+    b, tb = device("b", None, names=["web2"])
+    tb.auth_fail = True
+    fencer = Fencer(Inventory([a, b], "/test"), timeout=1)
+    results = {r.node: r for r in fencer.run("off", ["web1", "db9"])}
+    assert results["web1"].result == "unknown-node"
+    # web1 was found on a, but b may feed it too; db9 was found nowhere, and b was not asked
+    assert results["web1"].message.startswith("unknown: ") and "may feed this node" in results["web1"].message
+    assert (
+        results["db9"].message.startswith("unknown: ") and "may feed this node" not in results["db9"].message
+    )
+    assert "b: bad password" in results["web1"].message and "b: bad password" in results["db9"].message
+    assert results["web1"].exit_code == results["db9"].exit_code == ExitCode.S_ACCESS
+
+
+def test_a_driver_bug_while_reading_status_makes_only_its_nodes_unknown(monkeypatch) -> None:
+    a, _ = device("a", {"n": ["1"]})
+    b, tb = device("b", {"m": ["1"]})
+
+    def broken(self: FakePdu, outlet: object) -> str:
+        if self.truth is tb:
+            raise KeyError("oops")
+        return self.truth.read(outlet.id)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(FakePdu, "_read", broken)
+    results = {r.node: r for r in Fencer(Inventory([a, b], "/test"), timeout=1).status(["n", "m"])}
+    assert (results["n"].result, results["n"].state) == (OK, ON)
+    assert (results["m"].result, results["m"].state) == (FAILED, UNKNOWN)
+    assert results["m"].message == "b: internal error: KeyError: 'oops'"
