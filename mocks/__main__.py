@@ -11,6 +11,10 @@ path, "pid"}``; ``--listen 127.0.0.1:0`` picks a free port.  The password may co
 STONITH_MOCK_PASSWORD instead of the command line (which ``ps`` shows).  Fault SPECs are
 described in stonith.mocks._common.  Exit status: 0 after a signal, 2 on a usage error or
 when the address cannot be served.
+
+A mock is a test device, not a product: it binds 127.0.0.1 unless told otherwise, and says on
+stderr when it serves beyond loopback (anyone who can reach it can switch its "outlets" and learn
+the credentials it accepts) and when it accepts the well-known default credentials.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ MOCKS: dict[str, str] = {
 }
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "baytech"
+# The mocks that check a password (the others have no credentials, or SNMP's communities and users).
+PASSWORD_MOCKS = frozenset({"baytech", "apcmaster", "wti_nps", "ipmilan", "redfish"})
 
 
 def load(type_name: str) -> ModuleType:
@@ -113,8 +119,11 @@ def parser_for(type_name: str, module: ModuleType) -> argparse.ArgumentParser:
     return parser
 
 
-def start(argv: list[str]) -> RunningMock:
-    """Parse a ``stonith-mock`` command line (without the program name) and start the mock."""
+def start(argv: list[str], warnings: list[str] | None = None) -> RunningMock:
+    """Parse a ``stonith-mock`` command line (without the program name) and start the mock.
+
+    ``warnings``: receives what an operator should know about the mock's exposure (see the module).
+    """
     from stonith.mocks._common import RunningMock, build_config, parse_faults
 
     if not argv or argv[0].startswith("-"):
@@ -141,6 +150,10 @@ def start(argv: list[str]) -> RunningMock:
     password = args.password
     if password is None:
         password = os.environ.get("STONITH_MOCK_PASSWORD", DEFAULT_PASSWORD)
+    if warnings is not None:
+        warnings += exposure_warnings(
+            args.listen, args.serial_link, password if type_name in PASSWORD_MOCKS else None, options
+        )
     try:
         config = build_config(
             type_name,
@@ -171,6 +184,36 @@ def start(argv: list[str]) -> RunningMock:
         raise  # not reached: parser.error exits
 
 
+def exposure_warnings(
+    listen: str | None, serial_link: str | None, password: str | None, options: dict[str, object]
+) -> list[str]:
+    """One line per way this mock is more exposed than a test device should be."""
+    from stonith.mocks._common import split_listen
+
+    from stonith.lab import is_loopback
+
+    found: list[str] = []
+    if listen is not None:
+        try:
+            host = split_listen(listen)[0]
+        except ValueError:
+            host = listen  # parse errors are reported by the mock itself
+        if not is_loopback(host):
+            found.append(
+                f"--listen {listen} is not a loopback address: anyone who can reach it can switch "
+                "this mock's outlets and try the credentials it accepts"
+            )
+    if serial_link is None and password == DEFAULT_PASSWORD:
+        found.append(
+            f"default password {DEFAULT_PASSWORD!r}: set STONITH_MOCK_PASSWORD to a password of your own"
+        )
+    if "community" in options and not options["community"] and not os.environ.get("STONITH_MOCK_COMMUNITY"):
+        found.append(
+            "default SNMP community 'private': set STONITH_MOCK_COMMUNITY to a community of your own"
+        )
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
 
@@ -179,11 +222,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    warnings: list[str] = []
     try:
-        mock = start(sys.argv[1:] if argv is None else argv)
+        mock = start(sys.argv[1:] if argv is None else argv, warnings)
     except OSError as exc:  # address in use, no permission for the port, bad link path
         sys.stderr.write(f"stonith-mock: error: {exc}\n")
         return 2
+    for warning in warnings:
+        sys.stderr.write(f"stonith-mock: WARNING: {warning}\n")
     try:
         sys.stdout.write(json.dumps({**mock.info, "pid": os.getpid()}) + "\n")
         sys.stdout.flush()

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from stonith.mocks._common import RunningMock
 
 READY_TIMEOUT = 15.0
+# What a mock may take from our environment: where Python finds code and temporary files (a test run
+# or bench/mutation.py chooses them); never anything that could be a secret.
+_PASSED_TO_MOCKS = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
 
 
 class MockHandle:
@@ -131,15 +134,20 @@ def spawn(argv: list[str], secrets: Mapping[str, str]) -> tuple[subprocess.Popen
     """Start ``python -m stonith.mocks ARGV`` in a session of its own; the process and its ready line.
 
     ``secrets`` (STONITH_MOCK_PASSWORD, STONITH_MOCK_COMMUNITY) go into the mock's environment: a
-    child's argv is visible to every user in ``ps``.  Raises MockNotReady when no ready line comes.
+    child's argv is visible to every user in ``ps``.  That environment is built, not inherited
+    (stonith.local_trust.child_env): ours may hold other devices' secrets.  Raises MockNotReady when
+    no ready line comes.
     """
+    from stonith.local_trust import child_env
+
+    inherited = {k: os.environ[k] for k in _PASSED_TO_MOCKS if k in os.environ}
     process = subprocess.Popen(
         # -P: never the checkout's stonith/ from the current directory, the installed package.
         [sys.executable, "-P", "-m", "stonith.mocks", *argv],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, **secrets},
+        env=child_env({**inherited, **secrets}),
         start_new_session=True,
     )
     try:

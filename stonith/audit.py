@@ -3,7 +3,14 @@
 Destination: ``--audit FILE`` / ``STONITH_AUDIT``: a file path (appended, mode 0600), ``syslog``
 (facility authpriv, tag ``stonith``, written to /dev/log ourselves so that a failure is seen), or
 ``none``.  Default: syslog when /dev/log exists, else none (the cluster CLI warns).
-Fields: time (ISO 8601 UTC), node, device, outlets, verb, result, duration (s), and error when any.
+Fields: time (ISO 8601 UTC), node, device, outlets, verb, result, duration (s), error when any, and
+channel: how far the device's channel can be trusted, ``LEVEL: reason`` (stonith.channels), e.g.
+``weak: SNMP v2c: the community travels in clear and replies are not authenticated``.
+
+An audit file is opened without following a symbolic link and must be a regular file owned by root
+or the caller, not writable by group or others (stonith.local_trust), or a character device of
+root's (/dev/null): whoever could plant a link or write the file could send root's records anywhere
+or forge them.
 
 ``open()`` is called before anything is switched: a destination that cannot be opened refuses the
 command (AuditError, exit 1).  A write that fails later (disk full) raises OSError to the caller,
@@ -19,6 +26,7 @@ import threading
 import time
 
 from stonith.errors import ExitCode, StonithError
+from stonith.local_trust import UnsafePath, open_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,10 +70,17 @@ class Audit:
                 ) from None
             return
         try:
-            fd = os.open(self.destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.close(fd)
+            os.close(self._open_file())
+        except UnsafePath as exc:
+            raise AuditError(f"audit: refused: {exc}") from None
         except OSError as exc:
             raise AuditError(f"audit: cannot write {self.destination}: {exc.strerror or exc}") from None
+
+    def _open_file(self) -> int:
+        """The audit file, appended: O_NOFOLLOW and checked on the descriptor (UnsafePath, OSError)."""
+        return open_file(
+            self.destination, flags=os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode=0o600, root_devices=True
+        )
 
     def record(self, entries: list[Entry]) -> None:
         """Actions of one device phase (one per node): one write, not one per node.  OSError on failure."""
@@ -83,7 +98,10 @@ class Audit:
                     severity = _NOTICE if entry.result == "ok" else _ERR
                     self._socket.send(f"<{_AUTHPRIV | severity}>stonith[{os.getpid()}]: {line}".encode())
                 return
-            fd = os.open(self.destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fd = self._open_file()
+            except UnsafePath as exc:  # swapped for a link after open(): a failed record, not a write
+                raise OSError(str(exc)) from None
             try:
                 os.write(fd, "".join(line + "\n" for _, line in lines).encode())
             finally:
@@ -93,7 +111,7 @@ class Audit:
 class Entry:
     """One action of one device for one node."""
 
-    __slots__ = ("device", "duration", "error", "node", "outlets", "result", "verb")
+    __slots__ = ("channel", "device", "duration", "error", "node", "outlets", "result", "verb")
 
     def __init__(
         self,
@@ -104,6 +122,7 @@ class Entry:
         result: str,
         duration: float,
         error: str | None = None,
+        channel: str | None = None,
     ) -> None:
         self.node = node
         self.device = device
@@ -112,6 +131,7 @@ class Entry:
         self.result = result
         self.duration = duration
         self.error = error
+        self.channel = channel  # "LEVEL: reason" (stonith.channels.describe), when known
 
     def as_dict(self, stamp: str) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -125,4 +145,6 @@ class Entry:
         }
         if self.error:
             entry["error"] = self.error
+        if self.channel:
+            entry["channel"] = self.channel
         return entry

@@ -139,13 +139,39 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
     return 0
 
 
-def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
-    """Log in to every device (through the engine, in parallel) and report conflicts of node names."""
+def _check(directory: str, timeout: float | None, as_json: bool) -> int:
+    """Validate every file, log in to every valid device (through the engine, in parallel), report
+    conflicts of node names; one row per unsafe file, bad file and weak channel too.
+
+    The files are validated first without running any ``{ command = [...] }`` secret; only the
+    devices whose files pass get their secrets resolved, since logging in needs them.
+    """
     from stonith import engine
+    from stonith.channels import WEAK, channel_strength
     from stonith.deadline import Deadline
+    from stonith.inventory import Inventory, UnsafeFile, load_file, scan_dir
     from stonith.steps import fan_out
 
     outcome: dict[str, tuple[str, int]] = {}
+    listed, problems = scan_dir(directory, run_secret_commands=False)
+    devices = []
+    for listed_device in listed:
+        if not listed_device.pending_secrets:
+            devices.append(listed_device)
+            continue
+        resolved, secret_problems = load_file(listed_device.path)
+        problems += secret_problems
+        if resolved is not None:
+            devices.append(resolved)
+    inventory = Inventory(devices, directory)
+    file_rows: list[tuple[str, str, int]] = [
+        (
+            os.path.basename(problem.field.split(":", 1)[0]) or problem.field,
+            f"UNSAFE FILE: {problem.message}" if isinstance(problem, UnsafeFile) else f"ERROR: {problem}",
+            int(ExitCode.S_BADCONFIG),
+        )
+        for problem in problems
+    ]
 
     def probe(device: Any) -> None:
         def body(driver: Any, deadline: Deadline) -> tuple[str, list[Any]]:
@@ -166,6 +192,11 @@ def _check(inventory: Inventory, timeout: float | None, as_json: bool) -> int:
     plan = engine.Plan(inventory)
     fan_out(probe, inventory.devices, 64)
     rows: list[tuple[str, str, int]] = [(d.name, *outcome[d.name]) for d in inventory.devices]
+    rows += file_rows
+    for device in inventory.devices:
+        level, reason = channel_strength(device.driver)
+        if level == WEAK:
+            rows.append((device.name, f"WARNING: weak channel: {reason}", 0))
     for device in plan.named:
         if device.name in plan.listed:
             rows.append(
@@ -247,11 +278,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.verb in ("on", "off", "reset") and not nodes:
         sys.stderr.write(f"ERROR: stonith {args.verb} needs a NODESET\n")
         return int(USAGE)
-    inventory = load_dir(args.devices)
+    if args.verb == "check":
+        return _check(args.devices, args.timeout, args.json)
+    # Listing needs no secret: a { command = [...] } secret is not run for it.
+    inventory = load_dir(args.devices, run_secret_commands=args.verb != "devices")
     if args.verb == "devices":
         return _devices(inventory, args.json)
-    if args.verb == "check":
-        return _check(inventory, args.timeout, args.json)
     if args.verb == "lab":
         return _lab(inventory)
     audit = None

@@ -527,28 +527,50 @@ def _names_file(device: DeviceEntry) -> str:
 
 
 def _remember(device: DeviceEntry, names: list[str]) -> None:
+    """Keep the names a device reported, in the lock directory (checked by locks.lock_dir).
+
+    Written through a fresh mkstemp file renamed into place, read with O_NOFOLLOW: a link planted
+    under the name is never followed, nor another user's file believed.
+    """
     import json
+    import os
+    import tempfile
 
     text = json.dumps(names)
     with contextlib.suppress(OSError, StonithError):
         path = _names_file(device)
-        with contextlib.suppress(OSError), open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                return
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(text)
-        import os
+        if _read_names_file(path) == text:
+            return
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".names-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
-        os.replace(path + ".tmp", path)
+
+def _read_names_file(path: str) -> str | None:
+    import os
+
+    from stonith.local_trust import UnsafePath, open_file
+
+    try:
+        with os.fdopen(open_file(path), encoding="utf-8") as handle:
+            return handle.read(1 << 20)
+    except (OSError, UnsafePath, ValueError):
+        return None
 
 
 def _recall(device: DeviceEntry) -> list[str]:
     import json
 
     try:
-        with open(_names_file(device), encoding="utf-8") as handle:
-            names = json.load(handle)
-    except (OSError, ValueError, StonithError):
+        text = _read_names_file(_names_file(device))
+        names = json.loads(text) if text is not None else []
+    except (ValueError, StonithError):
         return []
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
@@ -1193,6 +1215,7 @@ class Fencer:
         if self.audit is None:
             return
         from stonith.audit import Entry
+        from stonith.channels import describe as describe_channel
 
         entries: list[Entry] = []
         for part in node.parts:
@@ -1207,6 +1230,7 @@ class Fencer:
                     OK if reached else FAILED,
                     time.monotonic() - node.phase_started,
                     error,
+                    describe_channel(part.target.device.driver),
                 )
             )
         try:

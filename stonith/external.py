@@ -5,6 +5,11 @@ gethosts, on, off, reset, status, getconfignames, getinfo-devid, getinfo-devname
 getinfo-devdescr, getinfo-devurl, getinfo-xml.  The configuration travels in the environment
 (never on argv, so secrets stay out of ``ps``); exit 0 is success.
 
+A script's environment is built, not inherited (stonith.local_trust.child_env): a PATH of
+cluster-glue's share directory and system directories, LANG, HOME, cluster-glue's logging
+variables, and exactly this device's parameters.  Our own environment may hold another device's
+``{ env = ... }`` secret, and the caller's PATH may name the working directory.
+
 The script's word is all we get: external plugins have no per-host status, so a reset through one
 is the plugin's own (unverified) reset.  Every run is bounded by the caller's deadline.
 """
@@ -38,14 +43,19 @@ def set_debug(level: int) -> None:
     _debug_level = level
 
 
+# cluster-glue's ha_log.sh reads these to decide where a script's log lines go; none is a secret.
+_LOGGING_VARIABLES = ("HA_LOGFACILITY", "HA_LOGFILE", "HA_DEBUGLOG", "HA_use_logd", "HA_LOGD")
+
+
 def _env(name: str, config: Mapping[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
+    from stonith.local_trust import SAFE_PATH, child_env
+
+    env = {k: os.environ[k] for k in _LOGGING_VARIABLES if k in os.environ}
     env["HA_LOGTAG"] = f"stonith: {name}"
-    env["PATH"] = GLUE_SHARE + os.pathsep + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     if _debug_level:
         env["HA_debug"] = "2"
     env.update({k: v for k, v in config.items() if v is not None})
-    return env
+    return child_env(env, path=GLUE_SHARE + os.pathsep + SAFE_PATH)
 
 
 def run_script(

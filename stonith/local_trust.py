@@ -83,13 +83,15 @@ def open_file(
     flags: int = os.O_RDONLY,
     mode: int = 0o600,
     shown: str | None = None,
+    root_devices: bool = False,
 ) -> int:
     """Open ``path`` (relative to ``dir_fd`` if given) without following a symbolic link, then check it.
 
     The file must be a regular file with a trusted owner, not writable by group or others (and not
     readable by them if ``private``).  Raises UnsafePath for any of these, OSError when it cannot be
     opened.  ``O_NONBLOCK``: a FIFO planted under the name cannot hang the open.  ``shown``: the
-    name in messages (the full path when ``path`` is relative to ``dir_fd``).
+    name in messages (the full path when ``path`` is relative to ``dir_fd``).  ``root_devices``: a
+    character device owned by root (/dev/null, /dev/full) is accepted too, whatever its mode.
     """
     shown = shown or path
     try:
@@ -102,6 +104,9 @@ def open_file(
         raise
     try:
         st = os.fstat(fd)
+        if root_devices and stat.S_ISCHR(st.st_mode) and st.st_uid == 0:
+            os.set_blocking(fd, True)
+            return fd
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePath(f"{shown} is not a regular file")
         problem = stat_problem(shown, st, private=private)
@@ -184,12 +189,13 @@ def child_env(variables: Mapping[str, str] | None = None, *, path: str = SAFE_PA
     """The whole environment of a child process: a safe PATH, LANG, HOME and ``variables``.
 
     HOME comes from the password database (secret stores such as ``pass`` look there), never from
-    our own environment.  ``path`` replaces SAFE_PATH (it must hold absolute directories only).
+    our own environment.  ``path`` replaces SAFE_PATH (it must hold absolute directories only).  The
+    fixed variables win over ``variables`` of the same name.
     """
     if any(not part.startswith("/") for part in path.split(os.pathsep)):
         raise ValueError(f"PATH {path!r} holds an empty or relative element")
-    env = {"PATH": path, "LANG": CHILD_LANG, "HOME": _home()}
-    env.update(variables or {})
+    env = dict(variables or {})
+    env.update(PATH=path, LANG=CHILD_LANG, HOME=_home())
     return env
 
 

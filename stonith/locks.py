@@ -4,8 +4,13 @@ A device that accepts N concurrent sessions gets N slots; a session takes one sl
 ``threading`` semaphore (this process) and an ``flock`` on ``<lockdir>/<key>.<slot>.lock`` (every
 process).  Waiting for a slot is bounded by the operation's deadline.
 
-Lock directory: ``STONITH_LOCK_DIR``, else /run/stonith/locks when writable, else
-``/tmp/stonith-locks-<uid>`` (mode 0700).
+Lock directory: ``STONITH_LOCK_DIR``; else /run/stonith for root (systemd ``RuntimeDirectory=stonith``
+or tmpfiles.d may create it; otherwise it is created 0700), and ``$XDG_RUNTIME_DIR/stonith`` for
+other users.  Whichever it is, it is checked with ``lstat`` before every use: a directory (not a
+symbolic link) owned by root or the caller and not writable by group or others.  Another user must
+not be able to plant links in it, or to hold our locks and so block every fence; a shared /tmp
+directory is never used.  Lock files are opened with ``O_NOFOLLOW`` and must be owned by the caller
+or root.
 """
 
 from __future__ import annotations
@@ -31,24 +36,28 @@ _semaphores: dict[str, threading.BoundedSemaphore] = {}
 _guard = threading.Lock()
 
 
+RUN_DIR = "/run/stonith"
+
+
 def lock_dir() -> str:
+    """The checked lock directory (DeviceBusy naming the reason when there is no safe one)."""
+    from stonith.local_trust import UnsafePath, private_directory
+
     configured = os.environ.get("STONITH_LOCK_DIR")
-    known = _lock_dirs.get(configured)
-    if known is not None and os.path.isdir(known):
-        return known
-    candidates = [configured] if configured else ["/run/stonith/locks", f"/tmp/stonith-locks-{os.getuid()}"]
-    for directory in candidates:
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            if os.access(directory, os.W_OK):
-                _lock_dirs[configured] = directory
-                return directory
-        except OSError:
-            continue
-    raise DeviceBusy("no writable lock directory (set STONITH_LOCK_DIR)")
-
-
-_lock_dirs: dict[str | None, str] = {}  # STONITH_LOCK_DIR -> the directory in use
+    if configured:
+        directory, create_parents = configured, True
+    elif os.geteuid() == 0:
+        directory, create_parents = RUN_DIR, False
+    elif os.environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
+        directory, create_parents = os.path.join(os.environ["XDG_RUNTIME_DIR"], "stonith"), False
+    else:
+        raise DeviceBusy("no lock directory: set XDG_RUNTIME_DIR or STONITH_LOCK_DIR (a private directory)")
+    try:
+        return private_directory(directory, create_parents=create_parents)
+    except UnsafePath as exc:
+        raise DeviceBusy(f"lock directory refused: {exc}") from None
+    except OSError as exc:
+        raise DeviceBusy(f"lock directory {directory}: {exc.strerror or exc}") from None
 
 
 def safe_name(key: str) -> str:
@@ -116,7 +125,7 @@ def _file_slot(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], N
         while True:
             for slot in range(slots):
                 if slot == len(handles):
-                    handles.append(os.open(f"{prefix}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600))
+                    handles.append(open_lock_file(f"{prefix}.{slot}.lock"))
                 try:
                     fcntl.flock(handles[slot], fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -132,6 +141,16 @@ def _file_slot(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], N
     except BaseException:
         _close(handles)
         raise
+
+
+def open_lock_file(path: str) -> int:
+    """A lock file of the lock directory: never a planted symbolic link, never another user's file."""
+    from stonith.local_trust import UnsafePath, open_file
+
+    try:
+        return open_file(path, flags=os.O_RDWR | os.O_CREAT)
+    except UnsafePath as exc:
+        raise DeviceBusy(f"lock file refused: {exc}") from None
 
 
 def _unlock(fd: int) -> None:
