@@ -16,9 +16,11 @@ USB access: pyusb's default backend (libusb-1.0) needs read-write access to the 
 udev rule such as sispmctl's ``60-sispmctl.rules``); the kernel's usbhid driver is detached from
 the interface if it holds it.  The backend can be replaced, for tests and special set-ups:
 ``STONITH_USB_BACKEND=unix:PATH`` talks to a ``stonith-mock sispm`` serving its fake strips on the
-Unix socket PATH (one JSON request per backend call); ``STONITH_USB_BACKEND=MODULE:CALLABLE``
-uses the pyusb backend ``CALLABLE()`` returns (e.g. ``usb.backend.libusb0:get_backend``); in
-process, ``Sispm.backend`` may be set to any pyusb backend object.
+Unix socket PATH (one JSON request per backend call); ``STONITH_USB_BACKEND=libusb1``, ``libusb0``
+or ``openusb`` picks one of pyusb's own backends.  Nothing else is accepted: the variable never
+names a module to import (a fencing process runs as root, and its environment may come from a
+cluster manager's configuration).  In process, ``Sispm.backend`` may be set to any pyusb backend
+object.
 
 Tested on: the mock's fake pyusb backend (mocks/sispm.py), in process and over its socket
 (tests/drivers/test_sispm.py).  Not yet on hardware.
@@ -270,25 +272,30 @@ class Sispm(Driver):
 # Backends
 
 
+# pyusb's own backends, by the name STONITH_USB_BACKEND may give (usb.backend.<module>.get_backend).
+PYUSB_BACKENDS = ("libusb1", "libusb0", "openusb")
+
+
 def load_backend() -> Any:
     """The pyusb backend named by STONITH_USB_BACKEND, or None (pyusb's default: libusb)."""
     spec = os.environ.get(ENV_BACKEND, "").strip()
     if not spec:
         return None
-    if spec.startswith("unix:"):
+    if spec.startswith("unix:") and spec[len("unix:") :].startswith("/"):
         return socket_backend(spec[len("unix:") :])
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise BadConfig(f"{ENV_BACKEND}={spec!r}: expected unix:PATH or MODULE:CALLABLE")
+    if spec not in PYUSB_BACKENDS:
+        raise BadConfig(
+            f"{ENV_BACKEND}: expected unix:/PATH (a stonith-mock sispm socket) or one of "
+            + ", ".join(PYUSB_BACKENDS)
+        )
     import importlib
 
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-        backend = factory()
+        backend = importlib.import_module(f"usb.backend.{spec}").get_backend()
     except Exception as exc:
-        raise Unreachable(f"{ENV_BACKEND}={spec!r}: cannot load the backend ({exc})") from None
+        raise Unreachable(f"{ENV_BACKEND}={spec}: cannot load the backend ({exc})") from None
     if backend is None:
-        raise Unreachable(f"{ENV_BACKEND}={spec!r}: the backend is not available on this system")
+        raise Unreachable(f"{ENV_BACKEND}={spec}: the backend is not available on this system")
     return backend
 
 

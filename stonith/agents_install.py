@@ -4,12 +4,25 @@ Each agent is a tiny world-executable script that runs ``stonith.fence_agent`` w
 interpreter of this installation (``-I``: no environment or user site can change what runs).
 Files we did not create are never overwritten; ``--remove`` deletes exactly the files carrying our
 marker line.
+
+Pacemaker runs these agents as root, so whoever can change what they run owns the cluster.  Before
+writing anything, install refuses when the interpreter, its venv, the stonith package (any file in
+it) or a directory on the way to them is owned by a user other than root or writable by a group
+other than root's or by others (a sticky world-writable directory such as /tmp excepted: nobody
+can replace what we own in it), and when the target directory is not root's or the caller's alone.
+Each agent is written to a fresh ``mkstemp`` file in the target directory, made executable with
+``fchmod`` on its descriptor and renamed over the agent's name: nothing follows a link planted
+under a predictable name.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 import sys
+import tempfile
 
 from stonith.errors import StonithError
 
@@ -30,13 +43,72 @@ def agent_name(type_name: str) -> str:
     return fence_agent_name(type_name)
 
 
-def ours(path: str) -> bool:
+def ours(path: str, dir_fd: int | None = None) -> bool:
+    """The file carries our marker; never true for a symbolic link (it is not followed)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            head = handle.read(512)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, 512).decode("utf-8", "replace")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return MARKER in head
+
+
+def _writable_by_others(path: str, st: os.stat_result, *, leaf: bool) -> str | None:
+    """Why a non-root user could change ``path`` (a file or directory we rely on), or None."""
+    if st.st_uid != 0:
+        return f"{path} is owned by uid {st.st_uid}"
+    group_writable = st.st_mode & 0o020 and st.st_gid != 0
+    other_writable = st.st_mode & 0o002 and (leaf or not st.st_mode & stat.S_ISVTX)
+    if group_writable or other_writable:
+        return f"{path} is writable by {'group ' + str(st.st_gid) if group_writable else 'others'}"
+    return None
+
+
+def _ancestors(path: str) -> list[str]:
+    found: list[str] = []
+    parent = os.path.dirname(path)
+    while parent and parent not in found:
+        found.append(parent)
+        if parent == "/":
+            break
+        parent = os.path.dirname(parent)
+    return found
+
+
+def untrusted_paths(python: str, package_dir: str) -> list[str]:
+    """Every reason a non-root user could change what an installed agent runs (empty: none).
+
+    Checked: the interpreter (as named and its real file), the venv around it (pyvenv.cfg decides
+    where Python looks), every file and directory of the stonith package, and each directory on the
+    way to these.
+    """
+    python = os.path.abspath(python)
+    leaves = {os.path.realpath(python), package_dir}
+    venv = os.path.dirname(os.path.dirname(python))
+    if os.path.exists(os.path.join(venv, "pyvenv.cfg")):
+        leaves |= {venv, os.path.join(venv, "pyvenv.cfg")}
+    for root, dirs, files in os.walk(package_dir):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        leaves.update(os.path.join(root, name) for name in (*dirs, *files))
+    directories = {d for path in (python, *leaves) for d in _ancestors(path)}
+    problems: list[str] = []
+    for path in sorted(leaves | directories):
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            problems.append(f"{path}: {exc.strerror}")
+            continue
+        problem = _writable_by_others(path, st, leaf=path in leaves)
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def unreachable_for_others(path: str) -> list[str]:
@@ -64,21 +136,38 @@ def unreachable_for_others(path: str) -> list[str]:
 
 
 def install(directory: str, types: list[str], python: str | None = None) -> list[str]:
+    """Write the agents of ``types`` into ``directory``; StonithError before writing when unsafe."""
+    import stonith
+
     python = python or sys.executable
+    untrusted = untrusted_paths(python, os.path.dirname(os.path.abspath(stonith.__file__)))
+    if untrusted:
+        raise StonithError(
+            "refusing to install agents that Pacemaker runs as root: a non-root user could change "
+            "what they run: " + "; ".join(untrusted) + " (install stonith as root, e.g. a venv under /opt)"
+        )
+    from stonith.local_trust import UnsafePath, open_directory
+
+    try:
+        dir_fd = open_directory(directory)
+    except UnsafePath as exc:
+        raise StonithError(f"refusing to install agents into {directory}: {exc}") from None
+    except OSError as exc:
+        raise StonithError(f"cannot use {directory}: {exc.strerror}") from None
     installed: list[str] = []
     refused: list[str] = []
-    for type_name in types:
-        path = os.path.join(directory, agent_name(type_name))
-        if os.path.lexists(path) and not ours(path):
-            refused.append(path)
-            continue
-        text = TEMPLATE.format(python=os.path.abspath(python), marker=MARKER, type=type_name)
-        tmp = path + ".stonith-tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-        installed.append(path)
+    try:
+        for type_name in types:
+            name = agent_name(type_name)
+            path = os.path.join(directory, name)
+            if _exists(name, dir_fd) and not ours(name, dir_fd):
+                refused.append(path)
+                continue
+            text = TEMPLATE.format(python=os.path.abspath(python), marker=MARKER, type=type_name)
+            _write_agent(directory, name, text)
+            installed.append(path)
+    finally:
+        os.close(dir_fd)
     if refused:
         raise StonithError(
             "refusing to overwrite files stonith did not create: "
@@ -86,6 +175,31 @@ def install(directory: str, types: list[str], python: str | None = None) -> list
             + (f" (installed {len(installed)} others)" if installed else "")
         )
     return installed
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
+def _write_agent(directory: str, name: str, text: str) -> None:
+    """A fresh file (mkstemp: O_EXCL, unpredictable name), fchmod, then renamed over ``name``."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), 0o755)
+        os.replace(tmp, os.path.join(directory, name))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def remove(directory: str) -> list[str]:
@@ -96,12 +210,7 @@ def remove(directory: str) -> list[str]:
         raise StonithError(f"cannot read {directory}: {exc.strerror}") from None
     for name in names:
         path = os.path.join(directory, name)
-        if (
-            name.startswith("fence_stonith_")
-            and os.path.isfile(path)
-            and not os.path.islink(path)
-            and ours(path)
-        ):
+        if name.startswith("fence_stonith_") and ours(path):
             os.unlink(path)
             removed.append(path)
     return removed

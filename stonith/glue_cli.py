@@ -85,7 +85,8 @@ def parse(argv: list[str]) -> Options:
             elif name in LONG_FLAGS and not eq:
                 _set_long(opts, name, "")
             else:
-                raise _usage_error(f"unrecognized option '{arg}'")
+                # The name only: "--passwd=secret" must not reach stderr whole.
+                raise _usage_error(f"unrecognized option '--{name}'")
             continue
         if arg.startswith("-") and len(arg) > 1:
             j = 1
@@ -229,7 +230,11 @@ def positional_config(info: DriverInfo, text: str) -> dict[str, str]:
         rest = rest[end:]
     required_missing = [f.fieldname for f in info.fields if f.required and f.fieldname not in config]
     if required_missing:
-        raise UsageError(f"Invalid STONITH -p parameter [{text}]")
+        # Never the string itself: it holds the password (cluster-glue echoed it to stderr).
+        raise UsageError(
+            f"Invalid STONITH -p parameter: {len(config)} of {len(names)} values given, "
+            f"missing {' '.join(required_missing)} (expected: {' '.join(names)})"
+        )
     return config
 
 

@@ -20,15 +20,22 @@ LOCALEDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")
 LANGUAGES = ("en", "de")
 
 
+# A language code as catalogs are named: ``de``, ``pt_BR``, ``ast``.  Anything else (``../../tmp/x``)
+# would become part of the catalog's path, so it is treated as no language at all (English).
+_LANGUAGE_CODE = r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?"
+
+
 def requested_language(explicit: str | None = None) -> str:
-    """The language code asked for, 'en' when nothing (or C/POSIX) is set."""
-    if explicit:
-        return explicit
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var)
+    """The language code asked for, 'en' when nothing (or C/POSIX, or no valid code) is set."""
+    import re
+
+    values = (
+        [explicit] if explicit else [os.environ.get(v) for v in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")]
+    )
+    for value in values:
         if value:
             code = value.split(":")[0].split(".")[0].split("@")[0]
-            if code in ("C", "POSIX"):
+            if code in ("C", "POSIX") or not re.fullmatch(_LANGUAGE_CODE, code):
                 return "en"
             return code
     return "en"
