@@ -60,6 +60,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--audit", help="audit log: a file, 'syslog' or 'none' (default syslog, or STONITH_AUDIT)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.add_argument(
+        "--remote",
+        action="append",
+        metavar="URL",
+        help="run status/on/off/reset through the service at URL (repeatable: every service is asked; "
+        "token from --token-file or STONITH_TOKEN)",
+    )
+    p.add_argument("--token-file", help="bearer token for --remote (never on the command line)")
+    p.add_argument("--cacert", help="CA certificate that signed the services' certificates")
     return p
 
 
@@ -278,6 +287,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.verb in ("on", "off", "reset") and not nodes:
         sys.stderr.write(f"ERROR: stonith {args.verb} needs a NODESET\n")
         return int(USAGE)
+    if args.remote:
+        if args.verb not in ("status", "on", "off", "reset"):
+            sys.stderr.write("ERROR: --remote works with status, on, off and reset\n")
+            return int(USAGE)
+        from stonith.server import client
+
+        return client.run(
+            args.remote,
+            args.verb,
+            args.nodeset,
+            token_file=args.token_file,
+            cacert=args.cacert,
+            timeout=args.timeout,
+            as_json=args.json,
+        )
     if args.verb == "check":
         return _check(args.devices, args.timeout, args.json)
     # Listing needs no secret: a { command = [...] } secret is not run for it.

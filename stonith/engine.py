@@ -5,7 +5,7 @@
 module; none of them opens a device session, switches or reads back on its own.
 
 **Sessions** (``session``): a cross-process device slot (stonith.locks), connect, the body, logout.
-Transient failures (unreachable, busy, garbled, one attempt timing out) are retried with back-off
+Transient failures (refused or dropped connections, busy, garbled answers) are retried with back-off
 inside the deadline; a refused login is not.
 
 **Switching** (``Fencer.run``), for each topology level in order, for the nodes not yet done: every
@@ -58,6 +58,7 @@ from stonith.errors import (
     DeviceBusy,
     DeviceError,
     ExitCode,
+    NoAnswer,
     StateMismatch,
     StonithError,
     Timeout,
@@ -78,7 +79,11 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-RETRYABLE = (Unreachable, DeviceBusy, DeviceError, Timeout)
+# A refused or dropped session, a busy device, a garbled answer: another session may well work.  Not
+# a timeout: the transport has already waited and retried (SNMP, IPMI and telnet each have their own
+# retries within the deadline); another attempt at a silent device would only repeat the wait
+# (``stonith -S`` of a dead SNMP agent took 2.4x fence_apc_snmp's time with it).
+RETRYABLE = (Unreachable, DeviceBusy, DeviceError)
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 POLL_FIRST = 0.05  # first read-back after a switch; doubles up to POLL_MAX
 POLL_MAX = 1.0
@@ -260,7 +265,7 @@ def session(
             yield from driver.connect_steps(deadline)
             stack.callback(driver.disconnect)
             result = yield from body(driver, deadline)
-        except AuthFailed:
+        except (AuthFailed, NoAnswer):
             stack.close()
             raise
         except RETRYABLE:
@@ -1332,9 +1337,9 @@ def _unknown_node(result: NodeResult, unlisted: dict[str, StonithError], named: 
         result.exit_code = max(ExitCode.S_ACCESS, *(e.exit_code for e in unlisted.values()))
         why = "; ".join(f"{k}: {v}" for k, v in unlisted.items())
         result.message = (
-            f"unknown: devices that name their own outlets could not be asked, and may feed this node ({why})"
+            f"unknown: could not ask {why}; that device may feed this node too"
             if named
-            else f"unknown: not found on the devices that could be asked; not asked: {why}"
+            else f"unknown: no device that answered controls this node; could not ask {why}"
         )
 
 

@@ -104,6 +104,11 @@ class Unreachable(StonithError):
     exit_code = ExitCode.S_OOPS
 
 
+class NoAnswer(Unreachable):
+    """Nothing answered, after the transport's own retries (a silent UDP agent): another session
+    would only wait again, so the engine does not retry it."""
+
+
 class Timeout(StonithError):
     """A deadline passed while waiting for the device."""
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 
-from stonith.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
+from stonith.errors import AuthFailed, DeviceError, NoAnswer, StonithError, Timeout, Unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -351,7 +351,7 @@ class Session:
                 return self._unpack(kind, varbinds, result, missing_ok)
             if deadline.expired() or self.answered:
                 raise Timeout(f"SNMP agent {self.where} did not answer {kind} before the deadline")
-            raise Unreachable(
+            raise NoAnswer(
                 f"no answer from SNMP agent {self.where} ({attempts} attempt(s) of {self.timeout:g} s); "
                 "unreachable, or it does not accept our credentials"
                 + (" (v1/v2c agents ignore a wrong community)" if self.credentials.version != V3 else "")
