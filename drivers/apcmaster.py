@@ -49,12 +49,15 @@ WELCOME = b"American Power Conversion"
 PROMPT = b"\n> "
 CONFIRM = b"Enter 'YES' to continue or <ENTER> to cancel :"
 PRESS_ENTER = b"Press <ENTER> to continue..."
+# Device output is untrusted: every pattern is linear in its input (bounded repeats, blanks that
+# never cross a line end, no nested quantifiers; tests/drivers/test_patterns.py), so a device
+# sending a flood of newlines or dashes cannot stall the process (issue 21 item 2).
 SUCCESS = re.compile(rb"Command successfully issued|Success")
-VERSION = re.compile(rb"AOS (v[\d.]+\w*)")
-APP = re.compile(rb"(MasterSwitch(?: plus)?) APP +(v[\d.]+\w*)")
-SWITCH_ITEM = re.compile(rb"(?m)^\s*(\d+)- MasterSwitch plus 1\b")
-ROW = re.compile(r"^\s*(\d+)- (.*)$")
-TITLE = re.compile(rb"------- ([^\r\n]*?) -+")
+VERSION = re.compile(rb"AOS (v[\d.]{1,16}\w{0,16})")
+APP = re.compile(rb"(MasterSwitch(?: plus)?) APP {1,16}(v[\d.]{1,16}\w{0,16})")
+SWITCH_ITEM = re.compile(rb"(?m)^[ \t]{0,16}(\d{1,3})- MasterSwitch plus 1\b")
+ROW = re.compile(r"[ \t]{0,16}(\d{1,3})- ([^\n]{0,120})")
+TITLE = re.compile(rb"------- ([^\r\n]{0,64}?) -")
 ESC = b"\x1b"
 EOL = b"\r"
 
@@ -254,7 +257,7 @@ class ApcMaster(Driver):
             raise DeviceError(f"the MasterSwitch did not open outlet {outlet.id} (got {_show(screen)})")
         screen = self._send(b"1" + EOL, deadline, "the Control Outlet screen").before  # 1- Control Outlet
         self._depth += 1
-        item = re.search(rb"(?m)^\s*(\d+)- " + re.escape(action.encode()) + rb"\s*$", screen)
+        item = action_item(action).search(screen)
         if item is None:
             raise DeviceError(f"the Control Outlet screen of outlet {outlet.id} offers no {action}")
         stream = self._session()
@@ -271,6 +274,11 @@ class ApcMaster(Driver):
         self._back(2, deadline)  # Control Outlet -> outlet -> outlet list
 
 
+def action_item(action: str) -> re.Pattern[bytes]:
+    """The menu line ``N- <action>`` of a Control Outlet screen (N is the key to press)."""
+    return re.compile(rb"(?m)^[ \t]{0,16}(\d{1,3})- " + re.escape(action.encode()) + rb"[ \t\r]{0,80}$")
+
+
 def parse_outlets(screen: bytes) -> dict[str, tuple[str, str]]:
     """Outlet number -> (name, ON/OFF/UNKNOWN) from an outlet-list screen.
 
@@ -284,7 +292,7 @@ def parse_outlets(screen: bytes) -> dict[str, tuple[str, str]]:
     if start is None:
         return table
     for line in lines[start + 1 :]:
-        found = ROW.match(line)
+        found = ROW.fullmatch(line)
         if found is None:
             if table:
                 break  # the blank line after the rows

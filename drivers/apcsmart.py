@@ -39,7 +39,10 @@ if TYPE_CHECKING:
 SPEED = 2400
 REPLY_STEP = 3.0  # cluster-glue: 3 s per reply
 DOUBLE_GAP = 2.0  # Z / ^N must come twice, more than 1.5 s apart
-LINE = re.compile(rb"([^\r\n]*)\r?\n|\*")
+# A reply line, or a bare ``*``.  Tried only where a line starts (after LF or a lone CR) and bounded,
+# so a stream without line ends costs one attempt per line, not a scan to the end of the buffer from
+# every byte (issue 21 item 2): replies are a few characters (model names, registers).
+LINE = re.compile(rb"(?m)(?:^|(?<=\r))([^\r\n]{0,1000})\r?\n|\*")
 REGISTER = re.compile(rb"[0-9A-Fa-f]{2}")
 REG1_OFF = 0x40
 REG3_ASLEEP = 0x08 | 0x10

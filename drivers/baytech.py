@@ -82,21 +82,24 @@ PROMPT_MODELS = {
 }
 
 # Device text (device-dialogues.md section 2; case-sensitive substrings unless compiled).
-BANNER_MENUS = lazyre.compile(rb"(RPC[-\w]*) Telnet Host")
-BANNER_NC = lazyre.compile(rb"(RPC[-\w]*) Series")
-FIRMWARE = lazyre.compile(rb"Revision (F ?[\d.]+)|\r\n(F\d+\.\d+)\r\n")
+# Device output is untrusted: every pattern is linear in its input (bounded repeats, no nested
+# quantifiers; tests/drivers/test_patterns.py), so a console sending ``RPCRPCRPC...`` or a flood of
+# blanks cannot stall the process (issue 21 item 2).  Model names are a few characters.
+BANNER_MENUS = lazyre.compile(rb"(RPC[-\w]{0,16}) Telnet Host")
+BANNER_NC = lazyre.compile(rb"(RPC[-\w]{0,16}) Series")
+FIRMWARE = lazyre.compile(rb"Revision (F ?[\d.]{1,16})|\r\n(F\d{1,4}\.\d{1,4})\r\n")
 ASK_USER = b"username>"
 ASK_PASSWORD = b"password>"
 BAD_PASSWORD = b"Invalid password"
 MAIN_MENU = b"Enter Selection>"
-ANY_PROMPT = lazyre.compile(rb"(RPC[-\w]*)>")
+ANY_PROMPT = lazyre.compile(rb"(RPC[-\w]{0,16})>")
 CONFIRM = b"(Y/N)>"
 INPUT_ERROR = b"Input error"
 EOL = b"\r"  # what cluster-glue sends; the firmware also takes CR LF
 # Menu firmware row: "%7d       %-Ws  %d       %s " (selection, name, outlet number, On/Off).
-MENU_ROW_TAIL = lazyre.compile(rb"  +\d+ +(\S*) *$")
+MENU_ROW_TAIL = lazyre.compile(rb"  {1,16}\d{1,3} {1,16}(\S{0,16}) {0,80}$")
 # NC firmware cell, one or two per line: " 1)...Outlet  1       : On          ".
-NC_CELL = lazyre.compile(rb"(\d{1,3})\)\.\.\.(.{16}): (\w*)")
+NC_CELL = lazyre.compile(rb"(\d{1,3})\)\.\.\.(.{16}): (\w{0,16})")
 STATES = {b"On": ON, b"Off": OFF}
 
 # Per-step limits (seconds), each also bounded by the caller's deadline.

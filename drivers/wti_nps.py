@@ -39,7 +39,7 @@ BAD_PASSWORD = b"Invalid password"
 PROMPT = re.compile(rb"(NPS|IPS|TPS|NBB|RSM|MPC|VMR)> ?")
 CONFIRM = b"(Y/N):"
 PAGER = b"Enter: "  # long tables page ("Press Enter: to continue"); answered with a CR
-IDENTITY = re.compile(rb"((?:Network|Internet|Telnet) Power Switch|Network Boot Bar|Boot Bar) (v[\w.]+)")
+IDENTITY = re.compile(rb"((?:Network|Internet|Telnet) Power Switch|Network Boot Bar|Boot Bar) (v[\w.]{1,24})")
 REFUSED = re.compile(rb"Invalid|Aborted|Error|Denied", re.IGNORECASE)
 EOL = b"\r"
 UNNAMED = ("(undefined)", "---", "")
@@ -127,7 +127,7 @@ class WtiNps(Driver):
                 raise AuthFailed("the WTI switch refused the password (Invalid password)")
             seen = got.before + got.text
         assert got.match is not None
-        self._prompt = re.compile(re.escape(got.match.group(1)) + rb"> ?")
+        self._prompt = session_prompt(got.match.group(1))
         found = IDENTITY.search(seen)
         name = got.match.group(1).decode()
         self._identity = (
@@ -212,6 +212,11 @@ class WtiNps(Driver):
 
     def _status_table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
         return parse_status(self._command("/S", deadline, COMMAND_STEP))
+
+
+def session_prompt(name: bytes) -> re.Pattern[bytes]:
+    """The prompt of this session only (``NPS>``), so the word in other output does not end it."""
+    return re.compile(re.escape(name) + rb"> ?")
 
 
 def parse_status(text: bytes) -> dict[str, tuple[str, str]]:

@@ -6,6 +6,15 @@ a literal token is a case-sensitive substring of the stream, a compiled regex is
 token whose match ends first wins, text before it is consumed, bytes after it stay for the next
 expect.  Every wait is bounded by the caller's ``Deadline`` and, optionally, by a shorter per-step
 limit that can never extend past the deadline.
+
+Device output is untrusted, and a search holds the interpreter lock: after each received chunk
+only the new bytes plus ``SEARCH_OVERLAP`` bytes before them are searched (the bytes before that
+were searched already, and found to hold no match), so a device trickling a quarter megabyte costs
+a linear amount of work, not a re-scan of the whole buffer per chunk (issue 21 item 2).  For this
+to find every match, no token may match more than ``SEARCH_OVERLAP`` bytes: drivers write their
+patterns with bounded repeats (checked in tests/drivers/test_patterns.py), which also keeps each
+search linear.  A compiled pattern sees the byte before the searched window, so ``^``, ``\b`` and
+one-byte lookbehinds behave as over the whole buffer.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ if TYPE_CHECKING:
 # for a token until the deadline.
 _TEXT_BYTES = frozenset(range(0x20, 0x7F)) | frozenset(b"\r\n\t\0\b\x07\x0c\x1b")
 MAX_BUFFER = 256 * 1024  # no dialogue needs more before a token; a longer flood is a runaway device
+SEARCH_OVERLAP = 1024  # the longest match a token may have (literal tokens longer than this widen it)
+_CONTEXT = 1  # bytes before the searched window that ``^``, ``$``, ``\b`` and ``(?<=x)`` look at
 
 
 class Closed(DeviceError):
@@ -55,6 +66,7 @@ class Stream(abc.ABC):
         self.text_only = text_only
         self.received = 0  # bytes received over the connection's life, after transport decoding
         self._buf = bytearray()
+        self._searched = 0  # bytes at the start of _buf known to hold no match of the current tokens
         self._closed = False
 
     # -- primitives ------------------------------------------------------------------------
@@ -87,6 +99,7 @@ class Stream(abc.ABC):
     ) -> Expected:
         """Wait for the first of ``tokens``; Timeout after ``step`` seconds or at the deadline."""
         limit = deadline.sub(step) if step is not None else deadline
+        self._searched = 0  # what is left from the last expect was never searched for these tokens
         while True:
             found = self._search(tokens)
             if found is not None:
@@ -109,6 +122,7 @@ class Stream(abc.ABC):
 
     def discard(self) -> None:
         self._buf.clear()
+        self._searched = 0
 
     def close(self) -> None:
         if not self._closed:
@@ -127,24 +141,31 @@ class Stream(abc.ABC):
         self._buf += chunk
 
     def _search(self, tokens: Sequence[Token]) -> Expected | None:
+        overlap = max([SEARCH_OVERLAP] + [len(t) for t in tokens if isinstance(t, bytes)])
+        start = max(0, self._searched - overlap)
+        origin = max(0, start - _CONTEXT)
+        window = bytes(self._buf[origin:])  # a copy: a match must outlive changes to the buffer
+        pos = start - origin
         best: tuple[int, int, int, re.Match[bytes] | None] | None = None  # (end, index, start, match)
-        data = bytes(self._buf)
         for index, token in enumerate(tokens):
             candidate: tuple[int, int, int, re.Match[bytes] | None]
             if isinstance(token, bytes):
-                start = data.find(token)
-                if start < 0:
+                found = window.find(token, pos)
+                if found < 0:
                     continue
-                candidate = (start + len(token), index, start, None)
+                candidate = (found + len(token), index, found, None)
             else:
-                match = token.search(data)
+                match = token.search(window, pos)
                 if match is None:
                     continue
                 candidate = (match.end(), index, match.start(), match)
             if best is None or candidate[:2] < best[:2]:
                 best = candidate
         if best is None:
+            self._searched = len(self._buf)
             return None
-        end, index, start, found = best
-        del self._buf[:end]
-        return Expected(index, data[:start], data[start:end], found)
+        end, index, begin, matched = best
+        before = bytes(self._buf[:origin]) + window[:begin]
+        del self._buf[: origin + end]
+        self._searched = 0
+        return Expected(index, before, window[begin:end], matched)
