@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD = REPO / "build" / "mutation"
+DEFAULT_DIR = REPO / "build" / "mutation"
 MODULE = "stonith/engine.py"  # relative to each worker copy: cosmic-ray mutates it in place there
 
 # The verification code: what decides whether a node is reported fenced.
@@ -116,6 +116,7 @@ class Mutant:
     text: str
     operator: str
     occurrence: int
+    column: int
     outcome: str = "pending"  # killed, timeout, survived, incompetent, skipped, pending
     diff: str = ""
     output: str = ""
@@ -126,7 +127,15 @@ class Mutant:
 class Layout:
     root: Path
     workers: list[Path] = field(default_factory=list)
-    suite: Path = BUILD / "suite"
+
+    @property
+    def suite(self) -> Path:
+        return self.root / "suite"
+
+    @property
+    def original(self) -> Path:
+        """The unmutated module, for reports (worker copies are mutated in place during a run)."""
+        return self.root / "engine.original.py"
 
 
 # -- layout ---------------------------------------------------------------------------------------
@@ -143,13 +152,13 @@ def _copy_package(dest: Path) -> None:
     (dest / "locks").mkdir()
 
 
-def build_layout(workers: int, tests: Sequence[str]) -> Layout:
-    if BUILD.exists():
-        shutil.rmtree(BUILD)
-    BUILD.mkdir(parents=True)
-    layout = Layout(BUILD)
+def build_layout(root: Path, workers: int, tests: Sequence[str]) -> Layout:
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    layout = Layout(root)
     for index in range(workers):
-        dest = BUILD if index == 0 else BUILD / "work" / str(index)
+        dest = root if index == 0 else root / "work" / str(index)
         dest.mkdir(parents=True, exist_ok=True)
         _copy_package(dest)
         layout.workers.append(dest)
@@ -161,6 +170,7 @@ def build_layout(workers: int, tests: Sequence[str]) -> Layout:
     # The suite's own ini makes it the rootdir: the checkout's pyproject.toml is not read.
     (suite / "pytest.ini").write_text(f"[pytest]\ntimeout = {PER_TEST_TIMEOUT}\n", encoding="utf-8")
     compileall.compile_dir(suite, quiet=1)
+    shutil.copy2(root / MODULE, layout.original)
     return layout
 
 
@@ -261,6 +271,7 @@ def read_session(session: Path, source: str, only: Sequence[str]) -> list[Mutant
                 lines[line - 1].strip(),
                 spec.operator_name.removeprefix("core/"),
                 spec.occurrence,
+                spec.start_pos[1],
             )
             result = results.get(item.job_id)
             if result is not None:
@@ -283,15 +294,28 @@ def read_session(session: Path, source: str, only: Sequence[str]) -> list[Mutant
     return sorted(mutants, key=lambda m: (m.line, m.operator, m.occurrence))
 
 
-def init_session(layout: Layout, config: Path, session: Path, source: str, only: Sequence[str]) -> int:
-    """``cosmic-ray init``, then skip what is not verification code; the number left to run."""
+def init_session(
+    layout: Layout,
+    config: Path,
+    session: Path,
+    source: str,
+    only: Sequence[str],
+    rerun: set[tuple[str, str, int]] | None = None,
+) -> int:
+    """``cosmic-ray init``, then skip what is not verification code (or not in ``rerun``: operator,
+    line text, column); the number left to run."""
     cosmic_ray = str(Path(sys.executable).with_name("cosmic-ray"))
     subprocess.run([cosmic_ray, "init", str(config), str(session)], cwd=layout.root, check=True)
     work_db = _cosmic("cosmic_ray.work_db")
     work_item = _cosmic("cosmic_ray.work_item")
     ranges = [span for name, span in function_ranges(source).items() if not only or name in only]
     annotations = annotation_spans(source)
-    skip: dict[str, list[str]] = {"outside the verification code": [], "in an annotation": []}
+    lines = source.splitlines()
+    skip: dict[str, list[str]] = {
+        "outside the verification code": [],
+        "in an annotation": [],
+        "not a survivor of the run rerun": [],
+    }
     left = 0
     with work_db.use_db(str(session), work_db.WorkDB.Mode.open) as db:
         for item in db.pending_work_items:
@@ -301,6 +325,10 @@ def init_session(layout: Layout, config: Path, session: Path, source: str, only:
                 skip["outside the verification code"].append(item.job_id)
             elif any(a0 <= start and end <= a1 for a0, a1 in annotations):
                 skip["in an annotation"].append(item.job_id)
+            elif rerun is not None and (
+                (spec.operator_name.removeprefix("core/"), lines[start[0] - 1].strip(), start[1]) not in rerun
+            ):
+                skip["not a survivor of the run rerun"].append(item.job_id)
             else:
                 left += 1
         for why, jobs in skip.items():
@@ -546,23 +574,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show the diff of explained survivors too"
     )
+    parser.add_argument(
+        "--rerun", metavar="FILE", help="only the mutants a --json FILE of an earlier run lists as survived"
+    )
+    parser.add_argument("--dir", default=str(DEFAULT_DIR), help=f"where to build (default {DEFAULT_DIR})")
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(TARGETS)
     if unknown:
         parser.error(f"not in TARGETS: {', '.join(sorted(unknown))}")
     tests = args.tests or list(SUITE)
-    session = BUILD / "session.sqlite"
+    root = Path(args.dir).resolve()
+    session = root / "session.sqlite"
     started = time.monotonic()
     if not args.report:
         _cosmic("cosmic_ray.work_db")
-        layout = build_layout(max(1, args.workers), tests)
+        rerun = None
+        if args.rerun:
+            earlier = json.loads(Path(args.rerun).read_text(encoding="utf-8"))
+            rerun = {(m["operator"], m["text"], m["column"]) for m in earlier if m["outcome"] == "survived"}
+        layout = build_layout(root, max(1, args.workers), tests)
         command = test_command(layout, tests)
-        source = (layout.root / MODULE).read_text(encoding="utf-8")
+        source = layout.original.read_text(encoding="utf-8")
         baseline = self_check(layout, command)
         timeout = args.timeout or max(60.0, 3 * baseline)
-        config = BUILD / "cosmic-ray.toml"
+        config = root / "cosmic-ray.toml"
         write_config(config, command, timeout, [])
-        total = init_session(layout, config, session, source, args.only)
+        total = init_session(layout, config, session, source, args.only, rerun)
         print(
             f"{total} mutants to run, {len(layout.workers)} workers, {timeout:.0f} s per mutant at most",
             flush=True,
@@ -573,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"run time: {time.monotonic() - started:.0f} s")
     elif not session.exists():
         parser.error(f"no session at {session}: run without --report first")
-    source = (BUILD / MODULE).read_text(encoding="utf-8")
+    source = Layout(root).original.read_text(encoding="utf-8")
     mutants = read_session(session, source, args.only)
     if args.json:
         Path(args.json).write_text(

@@ -7,6 +7,7 @@ mutation run executes this file first for every mutant.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import threading
@@ -74,18 +75,18 @@ def reads(truth: Truth, outlet: str) -> list[str]:
 def test_a_read_back_that_answers_unknown_is_not_off() -> None:
     a, ta = device("a", {"n": ["1"]})
     ta.unknown.add("1")
-    result = Fencer(Inventory([a], "/test"), timeout=0.4).run("off", ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.25).run("off", ["n"])[0]
     assert ta.state["1"] == OFF  # the relay did open: only the read-back cannot tell
     assert result.result == FAILED and not result.fenced
     assert result.state == UNKNOWN
     assert result.exit_code == ExitCode.S_RESETFAIL
-    assert re.search(r"a: outlet 1 \(outlet1\): still unknown after 0\.[34] s", result.message)
+    assert re.search(r"a: outlet 1 \(outlet1\): still unknown after 0\.[12] s", result.message)
 
 
 def test_a_reset_whose_off_reads_unknown_never_switches_on() -> None:
     a, ta = device("a", {"n": ["1", "2"]})
     ta.unknown.add("2")
-    result = Fencer(Inventory([a], "/test"), timeout=0.4).run("reset", ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.25).run("reset", ["n"])[0]
     assert result.result == FAILED and not result.fenced
     assert switched(ta, "1") == [OFF] and switched(ta, "2") == [OFF]  # left off, no on command
     assert result.state == UNKNOWN
@@ -109,7 +110,7 @@ def test_an_on_read_back_that_answers_unknown_is_on_failed() -> None:
             ta.unknown.add(outlet)
 
     ta.after_switch = unreadable_once_on
-    result = Fencer(Inventory([a], "/test"), timeout=0.5).run("reset", ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.3).run("reset", ["n"])[0]
     assert result.result == ON_FAILED and result.fenced
     assert result.state == UNKNOWN
     assert result.exit_code == ExitCode.S_RESETFAIL
@@ -128,12 +129,16 @@ def test_a_late_read_back_is_waited_for_and_on_follows_the_first_off_read() -> N
     first_off = min(t for t, kind, _, s in ta.timeline if kind == "read" and s == OFF)
     first_on = min(t for t, kind, _, s in ta.timeline if kind == "switch" and s == ON)
     assert first_on - first_off >= 0.1  # the settle time counts from the read, not from the command
+    # the relay is given time before the first read, and then longer and longer between reads
+    times = [t for t, *_ in ta.timeline[:4]]  # the off command, then three reads
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps[0] >= 0.045 and gaps[1] >= 0.045 and gaps[2] >= 0.095
 
 
 def test_a_stuck_relay_gets_no_on_command_and_the_other_outlets_stay_off() -> None:
     a, ta = device("a", {"n": ["1", "2"], "m": ["3"]})
     ta.stuck.add("1")
-    results = {r.node: r for r in Fencer(Inventory([a], "/test"), timeout=0.4).run("reset", ["n", "m"])}
+    results = {r.node: r for r in Fencer(Inventory([a], "/test"), timeout=0.25).run("reset", ["n", "m"])}
     assert results["n"].result == FAILED and not results["n"].fenced
     assert ON not in switched(ta, "1") + switched(ta, "2")
     assert (ta.state["1"], ta.state["2"]) == (ON, OFF)
@@ -145,7 +150,7 @@ def test_a_dual_supply_node_with_a_stuck_feed_is_switched_on_nowhere() -> None:
     a, ta = device("a", {"db": ["1"]})
     b, tb = device("b", {"db": ["1"]})
     tb.stuck.add("1")
-    result = Fencer(Inventory([a, b], "/test"), timeout=0.4).run("reset", ["db"])[0]
+    result = Fencer(Inventory([a, b], "/test"), timeout=0.25).run("reset", ["db"])[0]
     assert result.result == FAILED and not result.fenced
     assert switched(ta, "1") == [OFF] and ta.state["1"] == OFF
     assert ON not in switched(tb, "1")
@@ -154,9 +159,9 @@ def test_a_dual_supply_node_with_a_stuck_feed_is_switched_on_nowhere() -> None:
 def test_a_stuck_second_outlet_fails_the_node_naming_that_outlet() -> None:
     a, ta = device("a", {"n": ["1", "2"]})
     ta.stuck.add("2")
-    result = Fencer(Inventory([a], "/test"), timeout=0.4).run("off", ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.25).run("off", ["n"])[0]
     assert result.result == FAILED and result.exit_code == ExitCode.S_RESETFAIL
-    assert re.search(r"a: outlet 2 \(outlet2\): still on after 0\.[34] s", result.message)
+    assert re.search(r"a: outlet 2 \(outlet2\): still on after 0\.[12] s", result.message)
     assert [(o.id, o.state) for d in result.devices for o in d.outlets] == [("1", OFF), ("2", ON)]
     assert result.state == ON
 
@@ -196,7 +201,7 @@ def test_a_relay_that_does_not_close_again_is_on_failed_and_reads_off() -> None:
             ta.lost_commands = 1  # the on command that follows is acknowledged, the relay stays open
 
     ta.after_switch = never_on
-    result = Fencer(Inventory([a], "/test"), timeout=0.4).run(argv("reset"), ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.25).run(argv("reset"), ["n"])[0]
     assert result.result == ON_FAILED and result.fenced
     assert result.state == OFF and result.exit_code == ExitCode.S_RESETFAIL
     assert result.message.startswith("fenced at level 1 (every outlet read back off), but power-on was not")
@@ -207,17 +212,17 @@ def test_an_on_that_does_not_read_back_on_fails_with_the_state_read() -> None:
     a, ta = device("a", {"n": ["1", "2"]})
     ta.state.update({"1": OFF, "2": OFF})
     ta.lost_commands = 1  # the first on command never reaches its relay
-    result = Fencer(Inventory([a], "/test"), timeout=0.4).run(argv("on"), ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.25).run(argv("on"), ["n"])[0]
     assert result.result == FAILED and not result.fenced
     assert result.state == ON  # outlet 2 did come on
     ta.lost_commands = 2
     ta.state.update({"1": OFF, "2": OFF})
-    result = Fencer(Inventory([a], "/test"), timeout=0.4).run(argv("on"), ["n"])[0]
+    result = Fencer(Inventory([a], "/test"), timeout=0.25).run(argv("on"), ["n"])[0]
     assert result.result == FAILED and result.state == OFF  # every outlet read back off
     assert result.exit_code == ExitCode.S_RESETFAIL
     assert re.fullmatch(
-        r"NOT powered on \(levels tried: \[1\]\): a: outlet 1 \(outlet1\): still off after 0\.[34] s; "
-        r"outlet 2 \(outlet2\): still off after 0\.[34] s",
+        r"NOT powered on \(levels tried: \[1\]\): a: outlet 1 \(outlet1\): still off after 0\.[12] s; "
+        r"outlet 2 \(outlet2\): still off after 0\.[12] s",
         result.message,
     )
 
@@ -241,6 +246,17 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     from stonith import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.01, 0.01, 0.01, 0.01))
+
+
+def test_no_retry_is_started_that_the_deadline_would_cut_short(monkeypatch) -> None:
+    from stonith import engine
+
+    monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.1, 0.2, 0.5, 1.0))
+    a, ta = device("a", {"n": ["1"]})
+    ta.flaky_connects = 100
+    result = Fencer(Inventory([a], "/test"), timeout=0.6).run("off", ["n"])[0]
+    assert result.result == FAILED and "connection refused (flaky)" in result.message
+    assert ta.flaky_connects == 97  # at 0.3 s the next try would start after 0.5 s more: given up
 
 
 @pytest.mark.usefixtures("quick_retries")
@@ -396,11 +412,11 @@ def test_no_power_on_through_a_device_whose_session_failed_after_its_off(monkeyp
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", ())  # a failed session is not opened again
     a, ta = device("a", {"db": ["1"], "n": ["2"]})
-    b, tb = device("b", {"db": ["1"]})
+    b, tb = device("b", {"db": ["1"], "m": ["2"]})
     ta.late["2"] = 100  # a keeps reading n's outlet after db's read back off ...
     ta.garbled = {3, 4}  # ... and then its session dies
-    tb.late["1"] = 3  # b reads db off after a's session is over
-    result = Fencer(Inventory([a, b], "/test"), timeout=3).run(argv("reset"), ["db", "n"])[0]
+    tb.late.update({"1": 3, "2": 100})  # b reads db off after a's session is over, and keeps reading m
+    result = Fencer(Inventory([a, b], "/test"), timeout=1).run(argv("reset"), ["db", "n", "m"])[0]
     assert result.result == ON_FAILED and result.fenced
     assert result.exit_code == ExitCode.S_OOPS
     assert result.message.endswith(
@@ -422,7 +438,13 @@ def test_an_outlet_name_that_moved_since_the_plan_is_refused() -> None:
     result = fencer.run("off", ["db1"])[0]
     assert result.result == FAILED and result.exit_code == ExitCode.S_BADHOST
     assert "the outlets named 'db1' moved from 3 to 2 while the operation ran" in result.message
-    assert ta.events == []
+    b, tb = device("b", None, names=["web1", "db1", "x"])
+    fencer = Fencer(Inventory([b], "/test"), timeout=2)
+    assert "db1" in fencer.known_nodes()
+    tb.names.update({"2": "y", "3": "db1"})
+    result = fencer.run("off", ["db1"])[0]
+    assert "the outlets named 'db1' moved from 2 to 3 while the operation ran" in result.message
+    assert ta.events == [] and tb.events == []
 
 
 def test_an_outlet_name_that_disappeared_since_the_plan_is_refused() -> None:
@@ -454,16 +476,35 @@ def test_a_configured_outlet_the_device_lacks_fails_only_its_node() -> None:
 
 
 def test_a_level_without_the_node_is_skipped_not_the_end() -> None:
-    first, t1 = device("first", {"x": ["1"], "y": ["1"]}, level=1)
+    first, t1 = device("first", {"x": ["1"]}, level=1)
+    other, _ = device("other", {"y": ["1"]}, level=1)
     second, _ = device("second", {"y": ["1"]}, level=2)
     third, _ = device("third", {"x": ["1"]}, level=3)
     t1.auth_fail = True
     results = {
         r.node: r
-        for r in Fencer(Inventory([first, second, third], "/test"), timeout=3).run("off", ["x", "y"])
+        for r in Fencer(Inventory([first, other, second, third], "/test"), timeout=3).run("off", ["x", "y"])
     }
-    assert (results["x"].result, results["x"].level) == (OK, 3)
-    assert (results["y"].result, results["y"].level) == (OK, 2)
+    assert (results["x"].result, results["x"].level) == (OK, 3)  # level 2 has nothing for x
+    assert (results["y"].result, results["y"].level) == (OK, 1)
+
+
+def test_levels_are_compared_by_value() -> None:
+    # Levels parsed from two device files are equal numbers, not one object (Python caches only small ints).
+    a, ta = device("a", {"db": ["1"]}, level=int("300"))
+    b, tb = device("b", {"db": ["1"]}, level=int("300"))
+    result = Fencer(Inventory([a, b], "/test"), timeout=2).run("off", ["db"])[0]
+    assert (result.result, result.level) == (OK, 300)
+    assert switched(ta, "1") == switched(tb, "1") == [OFF]
+
+
+def test_a_failed_node_is_reported_as_its_last_level_read_it() -> None:
+    a, ta = device("a", {"n": ["1"]}, level=1)
+    b, tb = device("b", {"n": ["1"]}, level=2)
+    ta.stuck.add("1")  # level 1 reads the outlet on, level 2 cannot be asked
+    tb.auth_fail = True
+    result = Fencer(Inventory([a, b], "/test"), timeout=0.3).run("off", ["n"])[0]
+    assert result.result == FAILED and result.state == UNKNOWN
 
 
 def test_conflicts_name_each_collision_once() -> None:
@@ -486,6 +527,14 @@ def test_conflicts_name_each_collision_once() -> None:
 
 
 # -- status -------------------------------------------------------------------------------------------
+
+
+def test_status_results_carry_level_zero() -> None:
+    a, _ = device("a", {"n": ["1"]}, level=2)
+    b, tb = device("b", {"n": ["1"]}, level=3)
+    tb.auth_fail = True
+    result = Fencer(Inventory([a, b], "/test"), timeout=1).status(["n"])[0]
+    assert [(d["device"], d["level"]) for d in result.as_dict()["devices"]] == [("a", 0), ("b", 0)]  # type: ignore[index,union-attr]
 
 
 def test_status_asks_the_devices_that_name_nodes_only_for_unmapped_nodes() -> None:
@@ -545,3 +594,21 @@ def test_a_driver_bug_while_reading_status_makes_only_its_nodes_unknown(monkeypa
     assert (results["n"].result, results["n"].state) == (OK, ON)
     assert (results["m"].result, results["m"].state) == (FAILED, UNKNOWN)
     assert results["m"].message == "b: internal error: KeyError: 'oops'"
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_on_failed_counts_an_outlet_not_yet_read_back_on_as_a_reset_failure() -> None:
+    a, ta = device("a", {"db": ["1"]})
+    b, tb = device("b", {"db": ["1"]})
+    ta.late["1"] = 3
+
+    def lose_b(outlet: str, state: str) -> None:
+        if state == OFF:  # b's session dies at the on command, and b refuses the new login
+            tb.drop_session_before_on = True
+            tb.auth_fail = True
+
+    tb.after_switch = lose_b
+    result = Fencer(Inventory([a, b], "/test"), timeout=2).run(argv("reset"), ["db"])[0]
+    assert result.result == ON_FAILED
+    assert result.exit_code == ExitCode.S_RESETFAIL  # a's outlet never read on: worse than b's refusal
+    assert "b: bad password" in result.message
