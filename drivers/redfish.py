@@ -11,12 +11,15 @@ declared verifiable, so resets are off -> read back Off -> on -> read back On (s
 Tested on: our mock (mocks/redfish.py; fence-agents' fence_redfish accepts it unmodified) and
 sushy-tools' emulator with its fake driver (tests/drivers/test_redfish.py).  Not yet on hardware.
 
-Unlike fence_redfish: every request has a timeout bounded by the operation's deadline (a port that
-accepts and never answers fails in time instead of hanging), every response's HTTP status is
-checked (a refused reset is a failure), a collection of several systems is not silently reduced to
-its last member (the one whose HostName is ``hostname`` is taken, else ``systems_uri`` is
+Unlike fence_redfish: every request, body included, ends by the operation's deadline (a port that
+accepts and never answers, or a service dripping its answer a byte at a time, fails in time instead
+of hanging; stonith.transport.http), bodies are capped (``MAX_BODY``), every response's HTTP status
+is checked (a refused reset is a failure), a collection of several systems is not silently reduced
+to its last member (the one whose HostName is ``hostname`` is taken, else ``systems_uri`` is
 required), TLS certificates are verified unless told otherwise (``ca_bundle`` for a private CA),
-and a session (``auth_method=session``) is always deleted, also after errors.
+credentials (Basic or the session token) go only to the configured origin (a device-supplied
+absolute URL or a redirect elsewhere is refused), and a session (``auth_method=session``) is
+always deleted, also after errors.
 
 Assumes:
 - one BMC controls one node (``hostname``): one outlet, id "1";
@@ -25,6 +28,8 @@ Assumes:
 """
 
 from __future__ import annotations
+
+import time
 
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import (
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
     import requests
 
     from stonith.deadline import Deadline
+    from stonith.transport.http import Answer
 
 CHASSIS = "1"
 POWER_STATES = {"On": ON, "Off": OFF, "PoweringOff": ON, "Paused": ON}
@@ -135,8 +141,8 @@ REQUEST_TIMEOUT = Field(
     minval=0.5,
     maxval=300,
     short_text="Seconds one HTTP request may take",
-    long_text="The longest one HTTP request may take (connect, and between received bytes); never "
-    "longer than what is left of the operation's deadline.",
+    long_text="The longest one HTTP request may take, from connecting to the last byte of the answer; "
+    "never longer than what is left of the operation's deadline.",
 )
 
 INFO = DriverInfo(
@@ -182,10 +188,18 @@ class Redfish(Driver):
         return str(self.config["ipaddr"])
 
     # -- HTTP ----------------------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        """``path`` (configured, or sent by the device) as a URL on the configured origin only."""
+        from stonith.transport import http
+
+        return http.resolve(self.base, str(path))
+
     def _request(
         self, method: str, path: str, deadline: Deadline, body: Any = None, step: float | None = None
-    ) -> requests.Response:
+    ) -> Answer:
         import requests
+
+        from stonith.transport import http
 
         if self._http is None:
             raise DeviceError(f"no connection to Redfish service {self.base} (connect first)")
@@ -197,11 +211,19 @@ class Redfish(Driver):
         what = f"{method} {path}"
         if limit <= 0:
             raise Timeout(f"deadline of {deadline.what} passed before {what} at {self.base}")
-        url = path if path.startswith("http") else self.base + path
+        url = self._url(path)
         try:
-            response = self._http.request(
-                method, url, json=body, timeout=(limit, limit), allow_redirects=True
+            response = http.fetch(
+                self._http,
+                method,
+                url,
+                end=time.monotonic() + limit,
+                read_timeout=limit,
+                json_body=body,
+                what=f"Redfish service {self.base}",
             )
+        except Timeout:
+            raise Timeout(f"Redfish service {self.base} did not answer {what} within {limit:.3g} s") from None
         except requests.exceptions.SSLError as exc:
             raise Unreachable(
                 f"TLS with {self.base} failed ({_reason(exc)}); give ca_bundle (or ssl_insecure=yes)"
@@ -214,19 +236,19 @@ class Redfish(Driver):
             raise DeviceError(
                 f"Redfish service {self.base}: malformed HTTP answer to {what} ({exc})"
             ) from None
-        if response.status_code in (401, 403):
+        if response.status in (401, 403):
             user = self.config.get("login") or ""
             raise AuthFailed(
                 f"Redfish service {self.base} refused the credentials of user {user!r} "
-                f"(HTTP {response.status_code} on {what})"
+                f"(HTTP {response.status} on {what})"
             )
         return response
 
     def _get(self, path: str, deadline: Deadline) -> dict[str, Any]:
         response = self._request("GET", path, deadline)
-        if response.status_code != 200:
+        if response.status != 200:
             raise DeviceError(
-                f"Redfish service {self.base}: GET {path} -> HTTP {response.status_code}{_message(response)}"
+                f"Redfish service {self.base}: GET {path} -> HTTP {response.status}{_message(response)}"
             )
         try:
             data = response.json()
@@ -238,11 +260,10 @@ class Redfish(Driver):
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
-        import requests
+        from stonith.transport.http import session
 
         self.disconnect()
-        http = requests.Session()
-        http.trust_env = False  # no proxies from the environment between us and a BMC
+        http = session()  # no proxies from the environment; every request watched by its deadline
         http.headers.update(
             {"OData-Version": "4.0", "Accept": "application/json", "Content-Type": "application/json"}
         )
@@ -272,10 +293,10 @@ class Redfish(Driver):
         path = link.get("@odata.id") or root_path + "/SessionService/Sessions"
         response = self._request("POST", path, deadline, {"UserName": user, "Password": password})
         token = response.headers.get("X-Auth-Token")
-        if response.status_code not in (200, 201) or not token:
+        if response.status not in (200, 201) or not token:
             raise DeviceError(
                 f"Redfish service {self.base} did not open a session (HTTP "
-                f"{response.status_code}{_message(response)})"
+                f"{response.status}{_message(response)})"
             )
         self._session_uri = response.headers.get("Location") or ""
         assert self._http is not None
@@ -373,14 +394,13 @@ class Redfish(Driver):
     def reset_action(self, reset_type: str, deadline: Deadline) -> None:
         """POST the Reset action; accepted only on HTTP 200/202/204."""
         response = self._request("POST", self._reset_target, deadline, {"ResetType": reset_type})
-        if response.status_code not in OK_STATUS:
+        if response.status not in OK_STATUS:
             try:
                 detail = _message(response)
             except (AttributeError, TypeError, KeyError, IndexError, ValueError):
                 detail = ""  # an error body of the wrong shape: the status code says enough
             raise DeviceError(
-                f"Redfish service {self.base} refused ResetType {reset_type} "
-                f"(HTTP {response.status_code}{detail})"
+                f"Redfish service {self.base} refused ResetType {reset_type} (HTTP {response.status}{detail})"
             )
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
@@ -405,7 +425,7 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())[:200]
 
 
-def _message(response: requests.Response) -> str:
+def _message(response: Answer) -> str:
     try:
         data = response.json()
     except ValueError:
