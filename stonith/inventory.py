@@ -242,6 +242,9 @@ def _run_secret_command(path: str, where: str, argv: list[str], problems: list[F
     except (OSError, subprocess.TimeoutExpired) as exc:
         problems.append(_problem(path, where, f"command failed: {exc}"))
         return None
+    except UnicodeDecodeError:
+        problems.append(_problem(path, where, "command printed something that is not UTF-8 text"))
+        return None
     if proc.returncode != 0:
         problems.append(_problem(path, where, f"command exited {proc.returncode}"))
         return None
@@ -468,7 +471,10 @@ def scan_dir(
     problems: list[FieldProblem] = []
     seen: dict[str, str] = {}
     try:
-        names = sorted(n for n in os.listdir(dir_fd) if n.endswith(".toml"))
+        try:
+            names = sorted(n for n in os.listdir(dir_fd) if n.endswith(".toml"))
+        except OSError as exc:
+            return [], [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
         for filename in names:
             path = os.path.join(directory, filename)
             try:
