@@ -1,15 +1,16 @@
 """``stonith``: dispatches to the cluster-glue compatible command line or to a subcommand.
 
 A first argument naming a subcommand (``metadata``, ``config``, ``types``, ...) selects the
-modern interface; anything else is cluster-glue's ``stonith`` syntax.  Kept tiny: it is on the
-start-up path of every invocation.
+modern interface; anything else is cluster-glue's ``stonith`` syntax, except a bare first word that
+cluster-glue's syntax cannot take (no ``-t``): a mistyped subcommand, answered with "did you mean".
+Kept tiny: it is on the start-up path of every invocation.
 """
 
 from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = ("metadata", "config", "types", "meatclient", "install-agents")
+SUBCOMMANDS = ("metadata", "config", "types", "meatclient", "install-agents", "export", "help")
 SERVER_COMMANDS = ("serve", "user", "token")  # stonith.server: only these import the web stack
 CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check", "lab")
 
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             from stonith.cluster_cli import main as cluster_main
 
             return cluster_main(args)
+        if args and _not_glue_syntax(args):
+            from stonith.commands import unknown_command
+
+            return unknown_command(args[0])
         from stonith.glue_cli import main as glue_main
 
         return glue_main(args)
@@ -41,11 +46,44 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before an operation started (during an operation the engine handles it)
         sys.stderr.write("\nERROR: interrupted\n")
         return 130
+    except ModuleNotFoundError as exc:  # an optional library (an extra) that is not installed
+        sys.stderr.write(f"ERROR: {_missing_module(exc, args)}\n")
+        if "STONITH_TRACEBACK" in __import__("os").environ:
+            raise
+        return 8
     except Exception as exc:  # the last line of defence: a clear line, never a traceback
         sys.stderr.write(f"ERROR: internal error: {type(exc).__name__}: {exc}\n")
         if "STONITH_TRACEBACK" in __import__("os").environ:
             raise
         return 8
+
+
+def _not_glue_syntax(args: list[str]) -> bool:
+    """A bare first word and none of the options every cluster-glue invocation needs (-t, -L, -h, -V):
+    cluster-glue would only print its usage, so the word is taken for a mistyped subcommand."""
+    first = args[0]
+    if first.startswith("-") or "=" in first:
+        return False
+    for arg in args:
+        if arg == "--":
+            break
+        if arg in ("--help", "--version"):
+            return False
+        if arg.startswith("-") and not arg.startswith("--") and any(c in "tLhV" for c in arg[1:]):
+            return False
+    return True
+
+
+def _missing_module(exc: ModuleNotFoundError, args: list[str]) -> str:
+    from stonith.registry import extra_for, missing_extra_message
+
+    extras = extra_for(exc.name or "")
+    if not extras:
+        return f"internal error: ModuleNotFoundError: {exc}"
+    preferred = "server" if args and args[0] in SERVER_COMMANDS else "remote" if "--remote" in args else ""
+    extra = preferred if preferred in extras else extras[0]
+    what = f"stonith {args[0]}" if args and not args[0].startswith("-") else "stonith"
+    return missing_extra_message(what, extra, [exc.name or ""])
 
 
 if __name__ == "__main__":

@@ -46,30 +46,144 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="stonith", description="Verified power control of cluster nodes (devices.d)")
-    p.add_argument("verb", choices=VERBS)
-    p.add_argument("nodeset", nargs="?", help="ClusterShell node set, e.g. node[01-40],gpu[1-4]")
-    p.add_argument(
-        "--devices",
-        default=os.environ.get("STONITH_DEVICES", "/etc/stonith/devices.d"),
-        help="directory of device files (default %(default)s)",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable results on stdout")
-    p.add_argument(
-        "--timeout", type=float, help="overall deadline in seconds (default: the devices' timeout)"
-    )
-    p.add_argument("--audit", help="audit log: a file, 'syslog' or 'none' (default syslog, or STONITH_AUDIT)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
-    p.add_argument(
-        "--remote",
-        action="append",
-        metavar="URL",
-        help="run status/on/off/reset through the service at URL (repeatable: every service is asked; "
-        "token from --token-file or STONITH_TOKEN)",
-    )
-    p.add_argument("--token-file", help="bearer token for --remote (never on the command line)")
-    p.add_argument("--cacert", help="CA certificate that signed the services' certificates")
-    return p
+    """``stonith VERB ...``: one sub-parser per verb, each with its own description and examples;
+    every verb accepts the same options (only the ones that matter to it are shown in its help)."""
+    # verb -> (summary, description, example, options shown in its help)
+    verbs = {
+        "status": (
+            "read back every outlet of the nodes",
+            "Read every outlet of each node (all nodes devices.d knows, by default) on every device, in\n"
+            "parallel, and show one line per node: on, off, or unknown with the reason.  Exit 0 when\n"
+            "every node could be read, else the worst per-node code.",
+            "stonith status 'node[01-40],gpu[1-4]' --devices /etc/stonith/devices.d",
+            ("json", "timeout", "quiet", "remote"),
+        ),
+        "on": (
+            "switch the nodes on, verified",
+            "Switch every outlet of each node on (every feed of a dual-PSU node) and read each one back\n"
+            "on before reporting success.  Nodes that share no device run in parallel.",
+            "stonith on node7 --timeout 60",
+            ("json", "timeout", "audit", "quiet", "remote"),
+        ),
+        "off": (
+            "switch the nodes off, verified (fence)",
+            "Switch every outlet of each node off on every device that feeds it and read each one back\n"
+            "off; a level that fails hands over to the node's next topology level.  A node is reported\n"
+            "fenced only when all its outlets read back off.",
+            "stonith off db1 --audit /var/log/stonith-audit.log",
+            ("json", "timeout", "audit", "quiet", "remote"),
+        ),
+        "reset": (
+            "power-cycle the nodes, verified (fence)",
+            "Off on every feed, read back off on every feed, settle, on on every feed, read back on.\n"
+            "Outlets that read back off stay off when a node fails; the next topology level is tried for\n"
+            "that node only.  Exit code: the worst per-node result (see stonith --help).",
+            "stonith reset 'node[1-4]' --json --timeout 120",
+            ("json", "timeout", "audit", "quiet", "remote"),
+        ),
+        "devices": (
+            "list the devices of devices.d",
+            "One line per device file: name, type, topology level, address, node -> outlet map.  No\n"
+            "device is contacted and no secret command is run.",
+            "stonith devices --devices /etc/stonith/devices.d --json",
+            ("json",),
+        ),
+        "check": (
+            "validate devices.d and log in to every device",
+            "Validate every device file, log in to every device and list its outlets (in parallel), and\n"
+            "report unsafe files, weak channels and node names two devices claim.  Exit 0 when clean.",
+            "stonith check --timeout 10",
+            ("json", "timeout"),
+        ),
+        "lab": (
+            "start the mock devices devices.d declares",
+            "Start a mock (stonith-mock) for every device file with a [mock] table, on loopback, until\n"
+            "interrupted; the lab's secrets come from the environment (STONITH_LAB_PASSWORD for the\n"
+            "shipped devices.d).  For demos and tests: no real device is touched.",
+            "STONITH_LAB_PASSWORD=lab stonith lab --devices devices.d",
+            (),
+        ),
+    }
+    root = _Parser(prog="stonith", description="Verified power control of cluster nodes (devices.d)")
+    sub = root.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    for verb, (summary, description, example, shown) in verbs.items():
+        p = sub.add_parser(
+            verb,
+            help=summary,
+            description=description,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+        def visible(option: str, text: str, shown: tuple[str, ...] = shown) -> str:
+            return text if option in shown else argparse.SUPPRESS
+
+        if verb in ("status", "on", "off", "reset"):
+            required = verb != "status"  # on/off/reset without one: _run says so (exit 1)
+            p.add_argument(
+                "nodeset",
+                nargs="?",
+                metavar="NODESET",
+                help="ClusterShell node set, e.g. node[01-40],gpu[1-4]"
+                + ("" if required else " (default: all)"),
+            )
+        else:
+            p.set_defaults(nodeset=None)
+        p.add_argument(
+            "--devices",
+            metavar="DIR",
+            default=os.environ.get("STONITH_DEVICES", "/etc/stonith/devices.d"),
+            help="directory of device files (default %(default)s; environment STONITH_DEVICES)",
+        )
+        p.add_argument(
+            "--json", action="store_true", help=visible("json", "machine-readable results on stdout")
+        )
+        p.add_argument(
+            "--timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            help=visible(
+                "timeout", "overall deadline in seconds, in (0, 86400] (default: the devices' timeout)"
+            ),
+        )
+        p.add_argument(
+            "--audit",
+            metavar="FILE|syslog|none",
+            help=visible("audit", "audit log: a file, 'syslog' or 'none' (default syslog, or STONITH_AUDIT)"),
+        )
+        p.add_argument("--quiet", "-q", action="store_true", help=visible("quiet", "no progress display"))
+        p.add_argument(
+            "--remote",
+            action="append",
+            metavar="URL",
+            help=visible(
+                "remote",
+                "run through the stonith service at URL (repeatable: every service is asked; token from "
+                "--token-file or STONITH_TOKEN)",
+            ),
+        )
+        p.add_argument(
+            "--token-file",
+            metavar="FILE",
+            help=visible("remote", "bearer token for --remote (never on the command line)"),
+        )
+        p.add_argument(
+            "--cacert",
+            metavar="FILE",
+            help=visible("remote", "CA certificate that signed the services' certificates"),
+        )
+    return root
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: seconds in (0, 86400]; argparse reports the ValueError's message."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 seconds, not {text}")
+    return value
 
 
 class Progress:

@@ -7,11 +7,16 @@
   force with secrets redacted.
 - ``stonith types [--long]``: installed types, with provenance and a one-line description.
 - ``stonith meatclient -c HOST``: confirm to a waiting meatware device that HOST was reset.
+- ``stonith export pcs [--devices DIR] [--cib FILE] [--query]``: pcs commands for devices.d (stonith.export).
+- ``stonith help [COMMAND|TYPE]``: the overview, a command's help or a type's parameters.
+
+``unknown_command`` answers a first word that is no command: "did you mean" (stonith.cli sends it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from stonith.errors import USAGE, BadConfig, StonithError
@@ -28,24 +33,92 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(int(USAGE))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="stonith", description="STONITH device drivers")
-    sub = parser.add_subparsers(dest="command", required=True)
-    meta = sub.add_parser("metadata", help="print a driver's self-configuration metadata")
-    meta.add_argument("type")
-    meta.add_argument(
-        "--format", default="json", choices=("glue", "fence", "xmlrpc", "json", "help", "man", "names")
+# Each subcommand: its one-line summary, its description and its examples (shown by --help).
+HELP: dict[str, tuple[str, str, str]] = {
+    "metadata": (
+        "print a driver type's self-configuration metadata",
+        "Print what a driver type accepts: every parameter with its type, limits, default and help.\n"
+        "--format help is for people; json and xmlrpc for programs; glue and fence are the metadata\n"
+        "XML cluster-glue (stonith -m) and fence-agents (fence_stonith_TYPE -o metadata) print.",
+        "stonith metadata baytech --format help\n  stonith metadata ipmilan --format fence --lang de",
+    ),
+    "config": (
+        "show defaults, validate a configuration, show it redacted",
+        "Without parameters: the type's defaults.  With name=value parameters: build the device\n"
+        "(every problem reported by parameter name, exit 1), apply --set changes atomically and print\n"
+        "the configuration in force with secrets redacted.  Nothing is sent to the device.",
+        "stonith config baytech\n"
+        "  stonith config baytech ipaddr=10.0.0.5 login=admin password=secret --set ipaddr=10.0.0.6",
+    ),
+    "types": (
+        "list installed device types",
+        "Every installed driver type (ours, third-party ones and cluster-glue's external/* scripts),\n"
+        "as stonith -L lists them; --long adds the distribution or script and a description.",
+        "stonith types --long",
+    ),
+    "install-agents": (
+        "install fence_stonith_<type> agents for Pacemaker",
+        "Write one fence-agents compatible agent per type (fence_stonith_<type>) into --dir, for\n"
+        "Pacemaker's fencer and pcs; --remove deletes exactly the agents written before.  Refuses when\n"
+        "someone other than root could change what the agents run.",
+        "stonith install-agents --type ipmilan --type baytech\n  stonith install-agents --remove",
+    ),
+    "meatclient": (
+        "confirm a manual reset to a waiting meatware device",
+        "Tell a meatware device, waiting for a human to power-cycle NODE, that it was done.",
+        "stonith meatclient -c node3",
+    ),
+    "export": (
+        "print the pcs commands that reproduce devices.d in Pacemaker",
+        "Print `pcs stonith create` (one resource per device, agent fence_stonith_<type>,\n"
+        "pcmk_host_map from [hosts]) and `pcs stonith level add` (topology levels, dual feeds) commands.\n"
+        "Secrets stay references (password_script); what cannot be exported is a warning on stderr and\n"
+        "a comment in the output.  --query asks devices that name their nodes by outlet names for them.",
+        "stonith export pcs --devices /etc/stonith/devices.d > fencing.sh\n"
+        "  stonith export pcs --cib cib.xml | sh && pcs cluster cib-push cib.xml",
+    ),
+    "help": (
+        "this overview, or the help of a command or a driver type",
+        "stonith help: the overview (as stonith --help).  stonith help COMMAND: the command's --help.\n"
+        "stonith help TYPE: every parameter of a driver type (stonith metadata TYPE --format help).",
+        "stonith help reset\n  stonith help baytech",
+    ),
+}
+
+
+def _sub(sub: Any, name: str) -> argparse.ArgumentParser:
+    summary, description, examples = HELP[name]
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="example:\n  " + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    meta.add_argument("--lang")
-    conf = sub.add_parser("config", help="defaults, validation and redacted view of a configuration")
-    conf.add_argument("type")
-    conf.add_argument("params", nargs="*", metavar="name=value")
-    conf.add_argument("--set", action="append", default=[], metavar="name=value")
-    conf.add_argument("--format", default="text", choices=("text", "json", "xmlrpc"))
-    conf.add_argument("--lang")
-    types = sub.add_parser("types", help="list installed device types")
-    types.add_argument("--long", action="store_true")
-    agents = sub.add_parser("install-agents", help="install fence_stonith_<type> agents for Pacemaker")
+    return parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stonith", description="STONITH device drivers (see stonith --help)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    meta = _sub(sub, "metadata")
+    meta.add_argument("type", help="driver type (stonith types)")
+    meta.add_argument(
+        "--format",
+        default="json",
+        choices=("glue", "fence", "xmlrpc", "json", "help", "man", "names"),
+        help="output format (default %(default)s)",
+    )
+    meta.add_argument("--lang", help="language of labels and help (en, de; default: LANG)")
+    conf = _sub(sub, "config")
+    conf.add_argument("type", help="driver type (stonith types)")
+    conf.add_argument("params", nargs="*", metavar="name=value", help="the device's parameters")
+    conf.add_argument("--set", action="append", default=[], metavar="name=value", help="a change to apply")
+    conf.add_argument("--format", default="text", choices=("text", "json", "xmlrpc"), help="output format")
+    conf.add_argument("--lang", help="language of the problems reported (en, de; default: LANG)")
+    types = _sub(sub, "types")
+    types.add_argument("--long", action="store_true", help="with provenance and description")
+    agents = _sub(sub, "install-agents")
     agents.add_argument("--dir", default="/usr/sbin", help="where Pacemaker looks (default %(default)s)")
     agents.add_argument("--remove", action="store_true", help="delete the agents installed before")
     agents.add_argument(
@@ -55,9 +128,28 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TYPE",
         help="only these types (default: every installed type)",
     )
-    meat = sub.add_parser("meatclient", help="confirm a manual reset to a waiting meatware device")
-    meat.add_argument("-c", dest="host", required=True)
-    meat.add_argument("--socket-dir")
+    meat = _sub(sub, "meatclient")
+    meat.add_argument("-c", dest="host", required=True, metavar="NODE", help="the node that was reset")
+    meat.add_argument("--socket-dir", help="where the meatware device listens (its socket_dir)")
+    export = _sub(sub, "export")
+    export.add_argument("target", choices=("pcs",), help="what to export to (pcs)")
+    export.add_argument(
+        "--devices",
+        metavar="DIR",
+        default=os.environ.get("STONITH_DEVICES", "/etc/stonith/devices.d"),
+        help="directory of device files (default %(default)s, or STONITH_DEVICES)",
+    )
+    export.add_argument("--cib", metavar="FILE", help="commands for an offline CIB file (pcs -f FILE)")
+    export.add_argument(
+        "--query",
+        action="store_true",
+        help="ask devices that name their nodes by outlet names for them now (logs in to them)",
+    )
+    export.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="per-device deadline of --query in seconds"
+    )
+    helper = _sub(sub, "help")
+    helper.add_argument("topic", nargs="?", help="a command or a driver type")
     return parser
 
 
@@ -174,6 +266,57 @@ def cmd_meatclient(args: argparse.Namespace) -> int:
     return confirm(args.host, args.socket_dir)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from stonith import export
+
+    if args.timeout is not None and not 0 < args.timeout <= 86400:
+        raise BadConfig("--timeout must be in (0, 86400]")
+    return export.main(args.devices, cib=args.cib, ask=args.query, timeout=args.timeout)
+
+
+def cmd_help(args: argparse.Namespace) -> int:
+    from stonith import cli
+
+    topic = args.topic
+    if topic is None:
+        from stonith.metadata import OVERVIEW
+
+        sys.stdout.write(OVERVIEW)
+        return 0
+    if topic in cli.SUBCOMMANDS or topic in cli.CLUSTER_COMMANDS or topic in cli.SERVER_COMMANDS:
+        return cli.main([topic, "--help"])
+    from stonith import registry
+
+    if topic in registry.types():
+        return main(["metadata", topic, "--format", "help"])
+    return unknown_command(topic, with_types=True)
+
+
+def commands() -> list[str]:
+    from stonith import cli
+
+    return [*cli.CLUSTER_COMMANDS, *cli.SUBCOMMANDS, *cli.SERVER_COMMANDS]
+
+
+def unknown_command(word: str, *, with_types: bool = False) -> int:
+    """``stonith WORD`` where WORD is no command: the closest commands (and types), exit 1."""
+    import difflib
+
+    known = commands()
+    if with_types:
+        from stonith import registry
+
+        known += registry.types()
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
+    shown = "".join(c if c.isprintable() else "?" for c in word)[:64]
+    what = "a stonith command or device type" if with_types else "a stonith command"
+    sys.stderr.write(f"stonith: '{shown}' is not {what}")
+    if close:
+        sys.stderr.write(f"; did you mean: {', '.join(close)}")
+    sys.stderr.write("\nSee stonith --help (cluster-glue syntax: stonith -t TYPE ...)\n")
+    return int(USAGE)
+
+
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -185,13 +328,16 @@ def main(argv: list[str]) -> int:
         "types": cmd_types,
         "meatclient": cmd_meatclient,
         "install-agents": cmd_install_agents,
+        "export": cmd_export,
+        "help": cmd_help,
     }[args.command]
     try:
         return handler(args)
     except BadConfig as exc:
         for problem in exc.problems:
             prefix = f"{exc.driver}: " if exc.driver else ""
-            sys.stderr.write(f"ERROR: {prefix}parameter {problem}\n")
+            what = "parameter " if exc.driver else ""
+            sys.stderr.write(f"ERROR: {prefix}{what}{problem}\n")
         return int(exc.exit_code)
     except StonithError as exc:
         sys.stderr.write(f"ERROR: {exc}\n")

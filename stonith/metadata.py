@@ -101,6 +101,49 @@ USAGE = (
 )
 
 
+# ``stonith --help`` / ``stonith -h`` / ``stonith help``: one screen (at most 60 lines).
+OVERVIEW = """\
+usage: stonith COMMAND [ARGS]                 the cluster layer (devices.d, node sets)
+       stonith -t TYPE [OPTIONS] [NODE]       cluster-glue 1.0.12 compatible (one device)
+
+Cluster commands (devices.d: --devices DIR, default $STONITH_DEVICES or /etc/stonith/devices.d):
+  status [NODESET]          read back every outlet of the nodes (all known nodes by default)
+  on|off|reset NODESET      verified power operations, e.g. reset 'node[01-40],gpu[1-4]'
+  devices                   list the devices of devices.d
+  check                     validate devices.d and log in to every device
+  lab                       start the mock devices devices.d declares (tests, demos)
+  export pcs                print pcs commands that reproduce devices.d in Pacemaker
+  options: --json  --timeout SECONDS  --audit FILE|syslog|none  -q  --remote URL
+
+Driver commands:
+  types [--long]            installed device types
+  metadata TYPE             a type's parameters (--format help|json|xmlrpc|glue|fence|man|names)
+  config TYPE [name=value ...] [--set name=value]   defaults, validation, redacted view
+  install-agents            install fence_stonith_<type> agents for Pacemaker
+  meatclient -c NODE        confirm a manual reset to a waiting meatware device
+  help [COMMAND|TYPE]       this overview, a command's help, a type's parameters
+
+Remote administration (pip install 'stonith[server]'):
+  serve                     the HTTPS service (JSON API, XML-RPC, metrics)
+  user, token               its users and bearer tokens
+
+cluster-glue syntax:
+  stonith -L                                list device types
+  stonith -t TYPE -n | -m                   parameter names (in -p order) | metadata XML
+  stonith -h -t TYPE                        a type's description and parameters
+  stonith -t TYPE CONFIG [-c COUNT] -l | -S         list hosts | device status
+  stonith -t TYPE CONFIG [-c COUNT] -T reset|on|off NODE   verified reset, on or off
+  CONFIG: name=value ... | -p "VALUES IN -n ORDER" | -F FILE (the same, one line) | -E (environment)
+  -s silent  -v verbose  -d debug  -V version;  extras: --json  --lang LANG  --timeout SECONDS
+
+Exit codes: 0 ok, 1 usage or configuration, 2 access denied, 3 invalid, 4 unknown node,
+5 not verified, 6 timeout, 7 outlet off, 8 device or internal failure, 130 interrupted.
+
+More: stonith COMMAND --help (options and examples); stonith metadata TYPE --format help (every
+parameter of a type); README.md of the stonith package.
+"""
+
+
 def glue_help_block(info: DriverInfo) -> str:
     """One device block of ``stonith -h``."""
     out = [f"\n\nSTONITH Device: {info.name} - {info.description}\n"]

@@ -8,6 +8,10 @@ a driver module; a driver is imported only when a command needs it.
 Cluster-glue ``external/NAME`` plugins are executable scripts in the directories of
 ``STONITH_EXTERNAL_DIRS`` (colon-separated), by default Debian's /usr/lib/stonith/plugins/external.
 ``STONITH_BLOCK`` (comma-separated type names) hides types, like pytest's ``-p no:NAME``.
+
+A built-in type whose optional libraries are missing (an extra not installed) still loads: its
+metadata needs no library.  Its devices refuse every session with ``MissingExtra`` ("apc_rpdu needs
+the snmp extra: pip install 'stonith[snmp]'"), never with a ModuleNotFoundError from deep inside.
 """
 
 from __future__ import annotations
@@ -15,13 +19,102 @@ from __future__ import annotations
 import os
 import sys
 
-from stonith.errors import UnknownType
+from stonith.errors import StonithError, UnknownType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from stonith.deadline import Deadline
     from stonith.driver import Driver
+    from stonith.steps import Steps
 
 GROUP = "stonith.drivers"
+
+# pyproject.toml [project.optional-dependencies]: the modules each extra provides.
+EXTRA_MODULES = {
+    "serial": ("serial",),
+    "snmp": ("pysnmp", "cryptography"),
+    "ipmi": ("cryptography",),
+    "redfish": ("requests",),
+    "usb": ("usb",),
+    "hostlist": ("ClusterShell",),
+    "server": ("starlette", "uvicorn", "prometheus_client", "tomli_w", "cryptography"),
+    "remote": ("requests",),
+}
+_SNMP_TYPES = (
+    "apcmastersnmp",
+    "snmp_pdu",
+    "apc_rpdu",
+    "apc_rpdu2",
+    "eaton_epdu",
+    "raritan_pdu2",
+    "sentry3",
+    "sentry4",
+    "cyberpower_pdu",
+    "baytech_mrp",
+)
+# Built-in types that cannot open any session without their extra: type -> (extra, modules checked).
+# The SNMP types need pysnmp itself (cryptography only for SNMPv3 privacy, which pysnmp reports).
+# baytech needs pyserial only for a ttydev: stonith.transport.serial names the extra when it opens one.
+TYPE_EXTRAS = {
+    **dict.fromkeys(_SNMP_TYPES, ("snmp", ("pysnmp",))),
+    "ipmilan": ("ipmi", ("cryptography",)),
+    "redfish": ("redfish", ("requests",)),
+    **dict.fromkeys(("apcsmart", "nw_rpc100s", "rcd_serial", "rps10"), ("serial", ("serial",))),
+    "sispm": ("usb", ("usb",)),
+}
+
+
+class MissingExtra(StonithError):
+    """An optional library the operation needs is not installed.  Never retried."""
+
+
+def missing_extra_message(what: str, extra: str, modules: list[str]) -> str:
+    return (
+        f"{what} needs the {extra} extra: pip install 'stonith[{extra}]' "
+        f"(missing module{'s' if len(modules) > 1 else ''} {', '.join(modules)})"
+    )
+
+
+def extra_for(module: str) -> list[str]:
+    """The extras that provide ``module`` (a top-level name such as ``pysnmp``)."""
+    top = module.partition(".")[0]
+    return [extra for extra, modules in EXTRA_MODULES.items() if top in modules]
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` could be imported, without importing it (a None in sys.modules hides it)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is not None and find_spec(module, None) is not None:
+            return True
+    return False
+
+
+_refusing: dict[type[Driver], type[Driver]] = {}
+
+
+def _needs_extra(driver: type[Driver], name: str, extra: str, missing: list[str]) -> type[Driver]:
+    """``driver`` whose sessions all refuse with MissingExtra (its metadata stays usable)."""
+    if driver in _refusing:
+        return _refusing[driver]
+    message = missing_extra_message(name, extra, missing)
+
+    def connect(self: Any, deadline: Deadline) -> None:
+        raise MissingExtra(message)
+
+    def connect_steps(self: Any, deadline: Deadline) -> Steps[None]:
+        yield from ()
+        raise MissingExtra(message)
+
+    namespace = {"connect": connect, "connect_steps": connect_steps, "__module__": driver.__module__}
+    _refusing[driver] = type(driver.__name__, (driver,), namespace)
+    return _refusing[driver]
+
+
 DEFAULT_EXTERNAL_DIRS = ("/usr/lib/stonith/plugins/external", "/usr/local/lib/stonith/plugins/external")
 
 
@@ -181,6 +274,16 @@ def load(name: str) -> type[Driver]:
         raise UnknownType(f"Invalid device type: '{name}'")
     try:
         driver = ep.load()
+    except ModuleNotFoundError as exc:  # a third-party driver importing its library at import time
+        extras = extra_for(exc.name or "")
+        hint = f": pip install 'stonith[{extras[0]}]'" if extras else ""
+        raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}{hint}") from None
     except Exception as exc:  # a broken third-party driver must not crash the CLI
         raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}") from None
+    needs = TYPE_EXTRAS.get(name) if ep.value.startswith("stonith.drivers.") else None
+    if needs is not None:
+        extra, modules = needs
+        missing = [m for m in modules if not importable(m)]
+        if missing:
+            return _needs_extra(driver, name, extra, missing)
     return driver
