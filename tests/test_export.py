@@ -80,13 +80,16 @@ def test_secret_references(tmp_path: Path) -> None:
     secret = tmp_path / "pdu.secret"
     secret.write_text("from-a-file\n")
     secret.chmod(0o600)
+    other = tmp_path / "other.secret"
+    other.write_text("from a command\n")
+    other.chmod(0o600)
     (devices / "pdu1.toml").write_text(
         'type = "baytech"\n[parameters]\nipaddr = "10.0.0.5"\nlogin = "admin"\n'
         f'[secrets]\npassword = {{ file = "{secret}" }}\n[hosts]\nn1 = ["1", "2"]\n'
     )
     (devices / "pdu2.toml").write_text(
         'type = "baytech"\nlevel = 2\ntimeout = 40\n[parameters]\nipaddr = "10.0.0.6"\nlogin = "admin"\n'
-        '[secrets]\npassword = { command = ["/bin/echo", "from a command"] }\n[hosts]\nn1 = "3"\n'
+        f'[secrets]\npassword = {{ command = ["/bin/cat", "{other}"] }}\n[hosts]\nn1 = "3"\n'
     )
     for path in devices.iterdir():
         path.chmod(0o600)
@@ -98,9 +101,11 @@ def test_secret_references(tmp_path: Path) -> None:
     one, two = (_options(c) for c in commands[:2])
     assert one["password_script"] == f"cat -- {secret}"
     assert one["pcmk_host_map"] == "n1:1,2"  # both outlets of n1 on pdu1: the plug list
-    assert two["password_script"] == "/bin/echo 'from a command'"
+    assert two["password_script"] == f"/bin/cat {other}"
     # 40 s of power_timeout twice plus the agent's waits is more than Pacemaker's default 60 s
-    assert two["power_timeout"] == "40" and two["pcmk_reboot_timeout"] == two["pcmk_off_timeout"] == "93s"
+    assert two["power_timeout"] == "40" and two["pcmk_reboot_timeout"] == two["pcmk_off_timeout"]
+    assert 88 < int(two["pcmk_reboot_timeout"].removesuffix("s")) < 100
+    assert "pcmk_reboot_timeout" not in one  # 20 s (the default) fits in Pacemaker's 60 s
     assert [c[6:] for c in commands[2:]] == [["1", "n1", "pdu1"], ["2", "n1", "pdu2"]]
     # The script the agent would run prints the secret.
     for options, expected in ((one, "from-a-file"), (two, "from a command")):
