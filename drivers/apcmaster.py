@@ -146,9 +146,11 @@ class ApcMaster(Driver):
                     f"{stream.what} closed the connection before its login prompt (is another session open?)"
                 ) from exc
             raise
-        stream.write(self.config["login"].encode("latin-1") + EOL, deadline)
+        from stonith.drivers._text import latin1
+
+        stream.write(latin1(str(self.config["login"]), "login", INFO.name) + EOL, deadline)
         _expect(stream, (ASK_PASSWORD,), deadline, LOGIN_STEP, "the Password prompt")
-        stream.write(self.config["password"].encode("latin-1") + EOL, deadline)
+        stream.write(latin1(str(self.config["password"]), "password", INFO.name) + EOL, deadline)
         got = _expect(stream, (WELCOME, ASK_USER), deadline, WELCOME_STEP, "the result of the login")
         if got.index == 1:
             raise AuthFailed("the MasterSwitch refused the user name or password (login failed)")

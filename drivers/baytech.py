@@ -201,6 +201,8 @@ class Baytech(Driver):
             raise
 
     def _login(self, stream: Stream, deadline: Deadline, *, wake: bool) -> None:
+        from stonith.drivers._text import latin1
+
         tokens = (ASK_USER, ASK_PASSWORD, MAIN_MENU, ANY_PROMPT)
         if wake:
             stream.write(EOL, deadline)  # a serial console prints nothing until a key is pressed
@@ -226,13 +228,13 @@ class Baytech(Driver):
             login = self.config.get("login")
             if not login:
                 raise AuthFailed("the BayTech asks for a username; set login")
-            stream.write(login.encode("latin-1") + EOL, deadline)
+            stream.write(latin1(str(login), "login", INFO.name) + EOL, deadline)
             got = self._expect(stream, (ASK_USER, ASK_PASSWORD), deadline, LOGIN_STEP, "password prompt")
             if got.index == 0:
                 raise AuthFailed("the BayTech refused the login name")
         if got.index == 1:
             password = self.config.get("password") or ""
-            stream.write(password.encode("latin-1") + EOL, deadline)
+            stream.write(latin1(str(password), "password", INFO.name) + EOL, deadline)
             got = self._expect(
                 stream,
                 (BAD_PASSWORD, ASK_USER, MAIN_MENU),

@@ -277,7 +277,11 @@ class Redfish(Driver):
             if self.config.get("auth_method") == "session":
                 self._login(root_path, user, password, deadline)
             else:
-                http.auth = (user, password)
+                # UTF-8 (RFC 7617): requests would encode str as Latin-1, and its error for any other
+                # character names the character and its position in the password.
+                from requests.auth import HTTPBasicAuth
+
+                http.auth = HTTPBasicAuth(user.encode("utf-8"), password.encode("utf-8"))
             self._system = str(self.config.get("systems_uri") or "") or self._discover(deadline)
             self._read_actions(self._get(self._system, deadline), deadline)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
@@ -303,6 +307,8 @@ class Redfish(Driver):
         self._http.headers["X-Auth-Token"] = token
 
     def _discover(self, deadline: Deadline) -> str:
+        from stonith.drivers._text import printable
+
         systems = (self._root.get("Systems") or {}).get("@odata.id")
         if not systems:
             raise DeviceError(f"Redfish service {self.base} lists no Systems collection")
@@ -321,7 +327,7 @@ class Redfish(Driver):
                 return str(member)
         raise DeviceError(
             f"Redfish service {self.base} has {len(members)} systems and none has HostName "
-            f"{self.config['hostname']!r}; set systems_uri (one of {', '.join(members)})"
+            f"{self.config['hostname']!r}; set systems_uri (one of {printable(', '.join(members))})"
         )
 
     def _read_actions(self, system: dict[str, Any], deadline: Deadline) -> None:
@@ -355,10 +361,11 @@ class Redfish(Driver):
 
     def probe(self, deadline: Deadline) -> str:
         system = self._get(self._system, deadline)
-        version = self._root.get("RedfishVersion", "?")
-        return (
-            f"Redfish {version} service {self.base}, system {self._system} ({system.get('PowerState', '?')})"
-        )
+        from stonith.drivers._text import printable
+
+        version = printable(str(self._root.get("RedfishVersion", "?")), 20)
+        state = printable(str(system.get("PowerState", "?")), 20)
+        return f"Redfish {version} service {self.base}, system {printable(self._system)} ({state})"
 
     # -- verbs ---------------------------------------------------------------------------------
     def static_outlets(self) -> list[Outlet]:
@@ -386,9 +393,11 @@ class Redfish(Driver):
         for candidate in candidates:
             if candidate in self._allowed:
                 return candidate
+        from stonith.drivers._text import printable
+
         raise Unsupported(
-            f"Redfish system {self._system} allows no ResetType for {verb} "
-            f"(wanted {' or '.join(candidates)}; allowed: {', '.join(self._allowed) or 'none'})"
+            f"Redfish system {printable(self._system)} allows no ResetType for {verb} "
+            f"(wanted {' or '.join(candidates)}; allowed: {printable(', '.join(self._allowed)) or 'none'})"
         )
 
     def reset_action(self, reset_type: str, deadline: Deadline) -> None:
@@ -435,4 +444,6 @@ def _message(response: Answer) -> str:
         return ""
     infos = error.get("@Message.ExtendedInfo") or []
     ids = [str(i.get("MessageId")) for i in infos if isinstance(i, dict) and i.get("MessageId")]
-    return f": {', '.join(ids) or error.get('code') or ''}"
+    from stonith.drivers._text import printable
+
+    return f": {printable(', '.join(ids) or str(error.get('code') or ''))}"

@@ -44,6 +44,11 @@ REFUSED = re.compile(rb"Invalid|Aborted|Error|Denied", re.IGNORECASE)
 EOL = b"\r"
 UNNAMED = ("(undefined)", "---", "")
 
+# One command's answer, all pages together: a /S table of 40 plugs is a few KiB and two pages.  A
+# device paging (or asking to confirm) forever must not grow our memory or hold its session.
+MAX_OUTPUT = 256 * 1024
+MAX_PROMPTS = 64  # pages turned and confirmations answered for one command
+
 LOGIN_STEP = 10.0
 COMMAND_STEP = 10.0
 SWITCH_STEP = 60.0  # the prompt returns when a command is done; cluster-glue allows 60 s
@@ -119,7 +124,9 @@ class WtiNps(Driver):
             raise
         seen = got.before + got.text
         if got.index == 0:
-            stream.write(self.config["password"].encode("latin-1") + EOL, deadline)
+            from stonith.drivers._text import latin1
+
+            stream.write(latin1(str(self.config["password"]), "password", INFO.name) + EOL, deadline)
             got = _expect(
                 stream, (BAD_PASSWORD, ASK_PASSWORD, PROMPT), deadline, LOGIN_STEP, "the result of the login"
             )
@@ -187,8 +194,8 @@ class WtiNps(Driver):
         stream = self._session()
         stream.discard()  # stale output would be taken for this command's answer
         stream.write(command.encode("latin-1") + EOL, deadline)
-        output = b""
-        while True:
+        output = bytearray()
+        for _ in range(MAX_PROMPTS + 1):
             try:
                 got = _expect(
                     stream, (self._prompt, CONFIRM, PAGER), deadline, step, f"the answer to {command!r}"
@@ -198,8 +205,15 @@ class WtiNps(Driver):
                 raise
             output += got.before
             if got.index == 0:
-                return output
+                return bytes(output)
+            if len(output) > MAX_OUTPUT:
+                break
             stream.write((b"Y" if got.index == 1 else b"") + EOL, deadline)
+        self._failed = True  # mid-command: no polite logout
+        raise DeviceError(
+            f"the WTI switch answered {command!r} with more than {MAX_PROMPTS} pages or "
+            f"{MAX_OUTPUT // 1024} KiB without its prompt"
+        )
 
     def _switch(self, verb: str, outlet: Outlet, deadline: Deadline) -> None:
         if not outlet.id.isdigit() or outlet.id == "0":
@@ -208,7 +222,9 @@ class WtiNps(Driver):
         refused = REFUSED.search(output)
         if refused:
             line = next((x for x in output.splitlines() if refused.group(0) in x), refused.group(0))
-            raise DeviceError(f"the WTI switch refused {verb} {outlet.id}: {line.decode('latin-1').strip()}")
+            raise DeviceError(
+                f"the WTI switch refused {verb} {outlet.id}: {line.decode('latin-1').strip()!r}"
+            )
 
     def _status_table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
         return parse_status(self._command("/S", deadline, COMMAND_STEP))

@@ -212,7 +212,13 @@ class Progress:
             sys.stderr.write("\n")
 
 
+# C0 controls, DEL and C1 controls shown as \xNN: cells carry device-reported names and messages,
+# and an escape sequence in one must not reach the terminal (nor a newline break the table).
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
 def _table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[cell.translate(_CONTROLS) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

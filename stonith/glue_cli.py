@@ -386,10 +386,12 @@ def _listhosts(driver: Driver, opts: Options) -> int:
     except StonithError as exc:
         log.error(f"Could not list hosts for {driver.INFO.name}: {exc}")
         return int(exc.exit_code)
-    from stonith.fields import has_control_chars
-
+    # Device-reported names reach the terminal: a name with a C0 control (ESC), DEL or a C1 control
+    # (CSI 0x9B, OSC 0x9D: escape sequences in one character) is no node name and is not listed.
     names = [
-        o.name.lower() if driver.LOWERCASE_HOSTS else o.name for o in outlets if not has_control_chars(o.name)
+        o.name.lower() if driver.LOWERCASE_HOSTS else o.name
+        for o in outlets
+        if not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in o.name)
     ]
     if opts.json:
         _json({"action": "list", "type": driver.INFO.name, "hosts": names})

@@ -60,7 +60,7 @@ def resolve(base: str, reference: str) -> str:
     """``reference`` (a path or URL a device sent) as a URL on ``base``'s origin; OriginRefused if not."""
     from urllib.parse import urljoin, urlsplit
 
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in reference):
+    if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in reference):
         raise OriginRefused(f"{base}: refused the URL {reference!r} (control characters or blanks)")
     url = urljoin(base, reference)
     try:
@@ -161,10 +161,11 @@ def _adapter_class() -> Any:
     if _ADAPTER_CLASS is not None:
         return _ADAPTER_CLASS
     import requests.adapters
-    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3 import connection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class WatchedHTTPConnection(HTTPConnection):
+    # Named like urllib3's own: error messages show the class name ("HTTPConnection(host=...)").
+    class HTTPConnection(connection.HTTPConnection):
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
             _watch(sock)  # before TLS: a handshake can be dripped too
@@ -174,7 +175,7 @@ def _adapter_class() -> Any:
             _watch(self.sock)  # a kept-alive connection was connected under another watchdog
             return super().getresponse()
 
-    class WatchedHTTPSConnection(HTTPSConnection):
+    class HTTPSConnection(connection.HTTPSConnection):
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
             _watch(sock)
@@ -185,10 +186,10 @@ def _adapter_class() -> Any:
             return super().getresponse()
 
     class WatchedHTTPPool(HTTPConnectionPool):
-        ConnectionCls = WatchedHTTPConnection
+        ConnectionCls = HTTPConnection
 
     class WatchedHTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPSConnection
+        ConnectionCls = HTTPSConnection
 
     class WatchedAdapter(requests.adapters.HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
