@@ -136,8 +136,8 @@ cluster-glue syntax:
   CONFIG: name=value ... | -p "VALUES IN -n ORDER" | -F FILE (the same, one line) | -E (environment)
   -s silent  -v verbose  -d debug  -V version;  extras: --json  --lang LANG  --timeout SECONDS
 
-Exit codes: 0 ok, 1 usage or configuration, 2 access denied, 3 invalid, 4 unknown node,
-5 not verified, 6 timeout, 7 outlet off, 8 device or internal failure, 130 interrupted.
+Exit codes (cluster-glue's): 0 ok, 1 usage or configuration, 2 access denied, 3 invalid or
+missing parameter, 4 unknown node, 5 not verified, 6 timeout, 8 device unreachable, 130 interrupted.
 
 More: stonith COMMAND --help (options and examples); stonith metadata TYPE --format help (every
 parameter of a type); README.md of the stonith package.
