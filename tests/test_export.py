@@ -115,6 +115,38 @@ def test_secret_references(tmp_path: Path) -> None:
         assert ran.stdout.strip() == expected
 
 
+def test_query_freezes_the_names_a_device_reports(tmp_path: Path) -> None:
+    from stonith.mocks.harness import start_mock
+
+    names = ["web1", "web2", "db1", "spare"]
+    with start_mock("baytech", model="rpc3", password="pw", outlets=4, names=names) as mock:
+        devices = tmp_path / "devices.d"
+        devices.mkdir(mode=0o700)
+        (devices / "pdu1.toml").write_text(
+            f'type = "baytech"\ndevice_names = true\n[parameters]\nipaddr = "{mock.address}"\n'
+            'login = "admin"\n[secrets]\npassword = { env = "PDU_PW" }\n[hosts]\ndb1 = "3"\n'
+        )
+        (devices / "pdu2.toml").write_text(
+            'type = "baytech"\n[parameters]\nipaddr = "127.0.0.1:9"\nlogin = "admin"\n'
+            '[secrets]\npassword = { env = "PDU_PW" }\n[hosts]\nweb2 = "1"\n'
+        )
+        for path in devices.iterdir():
+            path.chmod(0o600)
+        env = {"PDU_PW": "pw", "STONITH_LOCK_DIR": str(tmp_path / "locks")}
+        static = run_stonith("export", "pcs", "--devices", str(devices), env=env)
+        queried = run_stonith(
+            "export", "pcs", "--devices", str(devices), "--query", "--timeout", "10", env=env
+        )
+    assert static.returncode == 0 and "cannot be exported statically" in static.stderr
+    assert _options(_commands(static.stdout)[0])["pcmk_host_map"] == "db1:3"
+    assert queried.returncode == 0, queried.stderr
+    assert "cannot be exported statically" not in queried.stderr
+    (pdu1,) = (c for c in _commands(queried.stdout) if c[3] == "pdu1")
+    # web2 is mapped by pdu2's [hosts]: the name pdu1 reports does not place it (as in stonith check)
+    assert _options(pdu1)["pcmk_host_map"] == "db1:3;web1:1;spare:4"
+    assert "pw" not in queried.stdout.split()
+
+
 def test_inline_secret_is_not_exported(tmp_path: Path) -> None:
     devices = tmp_path / "devices.d"
     devices.mkdir(mode=0o700)
