@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 SBIN = Path("/usr/sbin")
+# Tests that install agents into /usr/sbin take this lock (/usr/sbin is shared by every checkout).
+SBIN_LOCK = os.path.join("/run/lock" if os.path.isdir("/run/lock") else "/tmp", "stonith-tests-usr-sbin.lock")
 SECRET = "lab-secret-9f2c"  # the lab password: must never appear in the export
 LAB = {"STONITH_LAB_PASSWORD": SECRET}
 
@@ -199,7 +201,14 @@ def _require_root() -> None:
 
 @contextlib.contextmanager
 def _agents_in_sbin(types: list[str]) -> Iterator[None]:
-    """``fence_stonith_<type>`` in /usr/sbin for the block; whatever was there before comes back."""
+    """``fence_stonith_<type>`` in /usr/sbin for the block; whatever was there before comes back.
+
+    /usr/sbin is shared by every checkout on the machine: a lock keeps two runs of this test (a
+    developer's and a CI clone's) from saving each other's agents as "what was there before"."""
+    import fcntl
+
+    lock = open(SBIN_LOCK, "w")  # noqa: SIM115 - held for the whole block
+    fcntl.flock(lock, fcntl.LOCK_EX)
     saved = {t: (SBIN / f"fence_stonith_{t}") for t in types}
     before = {t: p.read_bytes() if p.is_file() else None for t, p in saved.items()}
     args = [a for t in types for a in ("--type", t)]
@@ -214,6 +223,7 @@ def _agents_in_sbin(types: list[str]) -> Iterator[None]:
             else:
                 path.write_bytes(before[type_name] or b"")
                 path.chmod(0o755)
+        lock.close()
 
 
 def _cluster_cib(cibadmin: str, path: Path, nodes: list[str]) -> None:
