@@ -46,6 +46,70 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
     return wall, proc.returncode, max(peak, before)
 
 
+def start_lab(
+    stack: ExitStack,
+    devices: Path,
+    *,
+    outlets: int,
+    nodes: int,
+    bmcs: int,
+    bmcs_per_mock: int,
+    relay_delay: float,
+) -> tuple[str, list[list[str]]]:
+    """Start the scale lab's mocks (stopped when ``stack`` closes) and write their devices.d into
+    ``devices`` (passwords from $SCALE_PW): the node set of every node, and the nodes of each PDU."""
+    from stonith.mocks.harness import start_mock
+
+    width = len(str(nodes))
+    names = [f"node{i:0{width}d}" for i in range(1, nodes + 1)]
+    shares = [names[i : i + outlets] for i in range(0, len(names), outlets)]
+    for index, share in enumerate(shares):
+        mock = stack.enter_context(
+            start_mock(
+                "baytech",
+                subprocess_=True,
+                model="rpc3",
+                outlets=outlets,
+                names=share,
+                password=PASSWORD,
+                relay_delay=relay_delay,
+                state_file=None,  # no ground-truth file: instrumentation real hardware does not pay
+            )
+        )
+        (devices / f"pdu{index:02d}.toml").write_text(
+            f'type = "baytech"\nsettle = 0.5\ntimeout = 60\n[parameters]\nipaddr = "{mock.address}"\n'
+            f'login = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n[hosts]\n'
+            + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
+        )
+    nodeset = f"node[{1:0{width}d}-{nodes:0{width}d}]"
+    if bmcs:
+        # Servers fenced through their BMC (IPMI 2.0): each mock process serves a few BMCs, as
+        # each real BMC has its own processor.
+        hosts = [f"bmc{i:03d}" for i in range(1, bmcs + 1)]
+        addresses: list[str] = []
+        for first in range(0, bmcs, bmcs_per_mock):
+            chunk = hosts[first : first + bmcs_per_mock]
+            mock = stack.enter_context(
+                start_mock(
+                    "ipmilan",
+                    subprocess_=True,
+                    count=len(chunk),
+                    hosts=chunk,
+                    password=PASSWORD,
+                    relay_delay=relay_delay,
+                    state_file=None,
+                )
+            )
+            addresses += mock.info["addresses"]
+        for host, address in zip(hosts, addresses, strict=True):
+            (devices / f"{host}.toml").write_text(
+                f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[parameters]\nhostname = "{host}"\n'
+                f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
+            )
+        nodeset += f",bmc[001-{bmcs:03d}]"
+    return nodeset, shares
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scale",
@@ -62,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nodes > args.pdus * args.outlets:
         parser.error("more nodes than outlets")
-    from stonith.mocks.harness import start_mock
-
     tmp = Path(tempfile.mkdtemp(prefix="stonith-scale-"))
     devices = tmp / "devices.d"
     devices.mkdir()
@@ -74,54 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         STONITH_LOCK_DIR=str(tmp / "locks"),
         PYTHONUNBUFFERED="1",
     )
-    width = len(str(args.nodes))
-    nodes = [f"node{i:0{width}d}" for i in range(1, args.nodes + 1)]
-    shares = [nodes[i : i + args.outlets] for i in range(0, len(nodes), args.outlets)]
     with ExitStack() as stack:
-        for index, share in enumerate(shares):
-            mock = stack.enter_context(
-                start_mock(
-                    "baytech",
-                    subprocess_=True,
-                    model="rpc3",
-                    outlets=args.outlets,
-                    names=share,
-                    password=PASSWORD,
-                    relay_delay=args.relay_delay,
-                    state_file=None,  # no ground-truth file: instrumentation real hardware does not pay
-                )
-            )
-            (devices / f"pdu{index:02d}.toml").write_text(
-                f'type = "baytech"\nsettle = 0.5\ntimeout = 60\n[parameters]\nipaddr = "{mock.address}"\n'
-                f'login = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n[hosts]\n'
-                + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
-            )
-        nodeset = f"node[{1:0{width}d}-{args.nodes:0{width}d}]"
-        if args.bmcs:
-            # Servers fenced through their BMC (IPMI 2.0): each mock process serves a few BMCs, as
-            # each real BMC has its own processor.
-            hosts = [f"bmc{i:03d}" for i in range(1, args.bmcs + 1)]
-            addresses: list[str] = []
-            for first in range(0, args.bmcs, args.bmcs_per_mock):
-                chunk = hosts[first : first + args.bmcs_per_mock]
-                mock = stack.enter_context(
-                    start_mock(
-                        "ipmilan",
-                        subprocess_=True,
-                        count=len(chunk),
-                        hosts=chunk,
-                        password=PASSWORD,
-                        relay_delay=args.relay_delay,
-                        state_file=None,
-                    )
-                )
-                addresses += mock.info["addresses"]
-            for host, address in zip(hosts, addresses, strict=True):
-                (devices / f"{host}.toml").write_text(
-                    f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[parameters]\nhostname = "{host}"\n'
-                    f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
-                )
-            nodeset += f",bmc[001-{args.bmcs:03d}]"
+        nodeset, shares = start_lab(
+            stack,
+            devices,
+            outlets=args.outlets,
+            nodes=args.nodes,
+            bmcs=args.bmcs,
+            bmcs_per_mock=args.bmcs_per_mock,
+            relay_delay=args.relay_delay,
+        )
         # One share of each kind: what differs between devices is how much one session has to do.
         alone = {f"a full PDU ({len(shares[0])} nodes)": ",".join(shares[0])}
         if len(shares[-1]) != len(shares[0]):
