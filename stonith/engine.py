@@ -46,8 +46,10 @@ Every wait is bounded by the operation's deadline.  UNKNOWN is never OFF.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
+from dataclasses import dataclass, field
 
 from stonith import locks, steps
 from stonith.deadline import Deadline
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
     from stonith.steps import Steps
 
     _T = TypeVar("_T")
+    Held = dict[str, tuple[contextlib.ExitStack, Driver]]  # device name -> kept session, its driver
 
 # A refused or dropped session, a busy device, a garbled answer: another session may well work.  Not
 # a timeout: the transport has already waited and retried (SNMP, IPMI and telnet each have their own
@@ -99,40 +102,27 @@ UNKNOWN_NODE = "unknown-node"
 # -- results --------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True, eq=False)
 class OutletState:
-    __slots__ = ("id", "name", "state")
-
-    def __init__(self, id: str, name: str, state: str) -> None:
-        self.id = id
-        self.name = name
-        self.state = state
+    id: str
+    name: str
+    state: str
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "state": self.state}
 
 
+@dataclass(slots=True, eq=False)
 class DeviceResult:
     """What one device did for one node in one phase."""
 
-    __slots__ = ("device", "error", "exit_code", "level", "outlets", "phase", "read_at")
-
-    def __init__(
-        self,
-        device: str,
-        phase: str,
-        level: int,
-        outlets: list[OutletState],
-        error: str | None = None,
-        exit_code: int = 0,
-        read_at: float = 0.0,
-    ) -> None:
-        self.device = device
-        self.phase = phase
-        self.level = level
-        self.outlets = outlets
-        self.error = error
-        self.exit_code = exit_code
-        self.read_at = read_at  # time.monotonic() when the outlets were read as they are
+    device: str
+    phase: str
+    level: int
+    outlets: list[OutletState]
+    error: str | None = None
+    exit_code: int = 0
+    read_at: float = 0.0  # time.monotonic() when the outlets were read as they are
 
     def reached(self, state: str) -> bool:
         return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
@@ -150,31 +140,18 @@ class DeviceResult:
         return out
 
 
+@dataclass(slots=True, eq=False)
 class NodeResult:
-    __slots__ = (
-        "audit_error",
-        "devices",
-        "duration",
-        "exit_code",
-        "level",
-        "message",
-        "node",
-        "result",
-        "state",
-        "verb",
-    )
-
-    def __init__(self, node: str, verb: str) -> None:
-        self.audit_error: str | None = None  # the audit record of this node could not be written
-        self.node = node
-        self.verb = verb
-        self.result = FAILED
-        self.state = UNKNOWN
-        self.level: int | None = None
-        self.devices: list[DeviceResult] = []
-        self.message = ""
-        self.exit_code: int = ExitCode.S_OOPS
-        self.duration = 0.0
+    node: str
+    verb: str
+    result: str = FAILED
+    state: str = UNKNOWN
+    level: int | None = None
+    devices: list[DeviceResult] = field(default_factory=list)
+    message: str = ""
+    exit_code: int = ExitCode.S_OOPS
+    duration: float = 0.0
+    audit_error: str | None = None  # the audit record of this node could not be written
 
     @property
     def ok(self) -> bool:
@@ -231,32 +208,37 @@ def session(
     deadline: Deadline,
     body: Callable[[Driver, Deadline], Steps[_T]],
     *,
-    held: dict[str, contextlib.ExitStack] | None = None,
+    held: Held | None = None,
     keep: bool = False,
     retry: bool = True,
 ) -> Steps[_T]:
     """Run ``body`` in a session of ``device``: the device's slot, connect, body, logout.
 
     ``held``: sessions kept open by an earlier step of this operation (device name -> its
-    ExitStack); one found there is used first.  ``keep``: leave this session there afterwards.
+    ExitStack and driver); one found there is used first.  ``keep``: leave this session there afterwards.
     Transient failures are retried with back-off within the deadline (unless ``retry`` is off:
     the body cannot be run twice); a refused login never is.
     """
-    stack = held.pop(device.name, None) if held is not None else None
-    if stack is not None:
+    kept = held.pop(device.name, None) if held is not None else None
+    if kept is not None:
+        stack, driver = kept
         try:
-            result = yield from body(device.driver, deadline)
+            result = yield from body(driver, deadline)
         except RETRYABLE:
             stack.close()  # the kept session died (idle timeout, device restarted): a new one
         except BaseException:
             stack.close()
             raise
         else:
-            _park(device, stack, held, keep)
+            _park(device, stack, driver, held, keep)
             return result
     attempt = 0
-    driver = device.driver
     while True:
+        # A driver object of its own: a driver holds one connection, and the service runs operations
+        # on a device that accepts several sessions side by side (two BMC sessions on one object
+        # replaced each other's session, found by bench.service).  Copied, not rebuilt: instance
+        # attributes a test or the lab set (a USB backend) come along.
+        driver = copy.copy(device.driver)
         stack = contextlib.ExitStack()
         try:
             release = yield from locks.slot_steps(device.lock_key(), device.max_sessions, deadline)
@@ -278,15 +260,15 @@ def session(
             stack.close()
             raise
         else:
-            _park(device, stack, held, keep)
+            _park(device, stack, driver, held, keep)
             return result
 
 
 def _park(
-    device: DeviceEntry, stack: contextlib.ExitStack, held: dict[str, contextlib.ExitStack] | None, keep: bool
+    device: DeviceEntry, stack: contextlib.ExitStack, driver: Driver, held: Held | None, keep: bool
 ) -> None:
     if keep and held is not None:
-        held[device.name] = stack
+        held[device.name] = (stack, driver)
     else:
         stack.close()
 
@@ -366,18 +348,14 @@ def unverified(device: DeviceEntry, node: str, verb: str, deadline: Deadline) ->
 # -- planning -------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True, eq=False)
 class Target:
     """The outlets of one node on one device: configured refs, or named by the device (ids seen)."""
 
-    __slots__ = ("device", "ids", "node", "refs")
-
-    def __init__(
-        self, device: DeviceEntry, node: str, refs: list[str] | None, ids: list[str] | None = None
-    ) -> None:
-        self.device = device
-        self.node = node
-        self.refs = refs  # None: the outlets the device names like the node
-        self.ids = ids  # for refs None: the outlet ids that carried the name when the plan was made
+    device: DeviceEntry
+    node: str
+    refs: list[str] | None  # None: the outlets the device names like the node
+    ids: list[str] | None = None  # for refs None: the outlet ids that carried the name in the plan
 
 
 def names_from_device(device: DeviceEntry) -> bool:
@@ -414,7 +392,7 @@ class Plan:
         self,
         deadline_for: Callable[[DeviceEntry], Deadline],
         parallel: Callable[[Callable[[DeviceEntry], None], Sequence[DeviceEntry]], None],
-        held: dict[str, contextlib.ExitStack] | None = None,
+        held: Held | None = None,
     ) -> None:
         """Ask every device that names its own outlets for them, in parallel, each with its deadline.
 
@@ -583,47 +561,41 @@ def _recall(device: DeviceEntry) -> list[str]:
 # -- switching ------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True, eq=False)
 class _Job:
     """One outlet of one node on one device: the state it must read back, and what it read."""
 
-    __slots__ = ("error", "exit_code", "last", "outlet", "part", "sent", "sent_at", "want")
-
-    def __init__(self, outlet: Outlet, part: _Part) -> None:
-        self.outlet = outlet
-        self.part = part
-        self.want: str | None = None  # the state to reach; None: nothing pending on this outlet
-        self.sent = False  # the command for ``want`` was given
-        self.sent_at = 0.0
-        self.last = UNKNOWN  # the state read last
-        self.error: str | None = None
-        self.exit_code = 0
+    outlet: Outlet
+    part: _Part
+    want: str | None = None  # the state to reach; None: nothing pending on this outlet
+    sent: bool = False  # the command for ``want`` was given
+    sent_at: float = 0.0
+    last: str = UNKNOWN  # the state read last
+    error: str | None = None
+    exit_code: int = 0
 
 
+@dataclass(slots=True, eq=False)
 class _Part:
     """One node on one device at one level: its target and, once resolved in the session, its jobs."""
 
-    __slots__ = ("error", "exit_code", "gone", "jobs", "node", "read_at", "target")
-
-    def __init__(self, node: _Node, target: Target) -> None:
-        self.node = node
-        self.target = target
-        self.jobs: list[_Job] | None = None  # None until the device's session resolved them
-        self.error: str | None = None  # the device failed this node before its outlets were resolved
-        self.exit_code = 0
-        self.gone: tuple[str, int] | None = None  # the device's session is over (why, exit code)
-        self.read_at = 0.0  # when this part's outlets last all read the wanted state
+    node: _Node
+    target: Target
+    jobs: list[_Job] | None = None  # None until the device's session resolved them
+    error: str | None = None  # the device failed this node before its outlets were resolved
+    exit_code: int = 0
+    gone: tuple[str, int] | None = None  # the device's session is over (why, exit code)
+    read_at: float = 0.0  # when this part's outlets last all read the wanted state
 
 
+@dataclass(slots=True, eq=False)
 class _Node:
-    __slots__ = ("due", "name", "parts", "phase", "phase_started", "result")
-
-    def __init__(self, name: str, result: NodeResult) -> None:
-        self.name = name
-        self.result = result
-        self.parts: list[_Part] = []
-        self.phase = "off"  # then "on" (reset), then "done"
-        self.phase_started = time.monotonic()
-        self.due = 0.0  # the on phase may not start before this (settle)
+    name: str
+    result: NodeResult
+    parts: list[_Part] = field(default_factory=list)
+    phase: str = "off"  # then "on" (reset), then "done"
+    phase_started: float = field(default_factory=time.monotonic)
+    due: float = 0.0  # the on phase may not start before this (settle)
 
 
 class _Group:
@@ -936,7 +908,7 @@ class Fencer:
         self.progress = progress
         self.max_workers = max_workers
         self.plan = Plan(inventory, any_name)
-        self.held: dict[str, contextlib.ExitStack] = {}  # device name -> session kept for a next step
+        self.held: Held = {}  # device name -> session kept for a next step
         self.audit_errors: list[str] = []
         self._started = time.monotonic()
         self._interrupted = threading.Event()
@@ -973,7 +945,7 @@ class Fencer:
     def _release_held(self, keep: set[str] | None = None) -> None:
         """Log out of sessions kept for a next step that will not use them (all but ``keep``)."""
         names = [n for n in list(self.held) if keep is None or n not in keep]
-        self._parallel(contextlib.ExitStack.close, [self.held.pop(n) for n in names])
+        self._parallel(contextlib.ExitStack.close, [self.held.pop(n)[0] for n in names])
 
     # -- planning
     def known_nodes(self) -> list[str]:

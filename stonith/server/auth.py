@@ -864,6 +864,7 @@ class Authenticator:
         # which is no login attempt); the app writes its audit line here.  Must not raise.
         self.on_failure = on_failure
         self._lock = threading.Lock()
+        self._turns = tuple(threading.Lock() for _ in range(64))
         self._users = _Watched(users_file, parse_users, {})
         self._tokens = _Watched(tokens_file, parse_tokens, {})
         self._by_source = _Failures(max_failures, window)
@@ -930,6 +931,16 @@ class Authenticator:
         return Principal(user.name, user.role, "certificate")
 
     def _password(self, users: dict[str, User], name: str, password: str, source: str, src: str) -> Principal:
+        # Checks for one user name take turns (striped locks): twenty clients of one user starting
+        # together cost one scrypt, the others find it in the cache, and none of them is counted as
+        # a check in flight against the source's limit (they got 429 "too many login attempts in
+        # progress" from bench.service).  Guesses at one name are serialized as well, which is fine.
+        with self._turns[hash(name) % len(self._turns)]:
+            return self._password_turn(users, name, password, source, src)
+
+    def _password_turn(
+        self, users: dict[str, User], name: str, password: str, source: str, src: str
+    ) -> Principal:
         now = self._clock()
         user = users.get(name)
         with self._lock:

@@ -227,7 +227,13 @@ def serve(config: ServerConfig) -> int:
     import uvicorn
 
     app = build(config)
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off"}
+    # Idle keep-alive clients must not hold a stop for uvicorn's default (forever; 30 s seen).
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "off",
+        "timeout_graceful_shutdown": 5,
+    }
     if config.tls:
         for path in (config.certificate, config.key):
             if not os.path.exists(path):
