@@ -81,6 +81,7 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
     Held = dict[str, tuple[contextlib.ExitStack, Driver]]  # device name -> kept session, its driver
+    Reader = Callable[[DeviceEntry, Deadline], list[tuple[Outlet, str]]]
 
 # A refused or dropped session, a busy device, a garbled answer: another session may well work.  Not
 # a timeout: the transport has already waited and retried (SNMP, IPMI and telnet each have their own
@@ -968,9 +969,12 @@ class Fencer:
         return targets
 
     # -- operations
-    def status(self, nodes: Sequence[str] | None = None) -> list[NodeResult]:
+    def status(
+        self, nodes: Sequence[str] | None = None, reader: Reader | None = None
+    ) -> list[NodeResult]:
         """Read every outlet of ``nodes`` (None: every node known): each device in one session, with
-        its own deadline, all devices at once."""
+        its own deadline, all devices at once.  ``reader(device, deadline)``: how to read a device
+        instead (the service shares one read of a device among the requests that want it)."""
         if nodes is None:
             devices = list(self.inventory.devices)
         else:
@@ -996,8 +1000,22 @@ class Fencer:
                 failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
             finished_at[device.name] = time.monotonic()
 
-        # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread.
-        steps.run(steps.gather([(one(d), d.driver.NONBLOCKING) for d in devices], self.max_workers))
+        def read_with(device: DeviceEntry) -> Steps[None]:
+            yield from ()
+            try:
+                assert reader is not None
+                read[device.name] = reader(device, self._own(device, f"status of {device.name}"))
+            except StonithError as exc:
+                failed[device.name] = exc
+            except Exception as exc:
+                failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
+            finished_at[device.name] = time.monotonic()
+
+        if reader is not None:
+            steps.run(steps.gather([(read_with(d), False) for d in devices], self.max_workers))
+        else:
+            # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread.
+            steps.run(steps.gather([(one(d), d.driver.NONBLOCKING) for d in devices], self.max_workers))
         for device in devices:
             if names_from_device(device):
                 if device.name in read:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
+    from stonith.deadline import Deadline
+    from stonith.driver import Outlet
     from stonith.engine import NodeResult
     from stonith.inventory import DeviceEntry, Inventory
 
@@ -177,6 +179,57 @@ class Health:
         }
 
 
+# -- shared device reads --------------------------------------------------------------------------
+
+
+class Reads:
+    """One read of a device at a time, shared by every request that wants it.
+
+    A one-session PDU answers a few logins a second; 200 clients polling status each opening their
+    own session starved each other and the fences (bench.service: status p50 70 s, resets failing
+    with "stayed busy").  A request joins the read in flight, or takes one that finished less than
+    ``max_age`` seconds ago; only then is a new session opened.  Fences never use this: they read
+    back in their own session.
+    """
+
+    def __init__(self, max_age: float = 1.0) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Any] = {}  # device name -> concurrent.futures.Future
+        self._last: dict[str, tuple[float, Any]] = {}  # device name -> (monotonic, Future done)
+
+    def read(self, device: DeviceEntry, deadline: Deadline) -> list[tuple[Outlet, str]]:
+        from concurrent.futures import Future
+
+        from stonith import engine
+
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(device.name)
+            if last is not None and now - last[0] <= self.max_age:
+                future = last[1]
+                leader = False
+            else:
+                future = self._inflight.get(device.name)
+                leader = future is None
+                if leader:
+                    future = self._inflight[device.name] = Future()
+        if leader:
+            try:
+                future.set_result(engine.read_all(device, deadline))
+            except BaseException as exc:
+                future.set_exception(exc)
+            finally:
+                with self._lock:
+                    self._inflight.pop(device.name, None)
+                    self._last[device.name] = (time.monotonic(), future)
+        try:
+            result: list[tuple[Outlet, str]] = future.result(timeout=max(0.0, deadline.remaining()))
+        except TimeoutError:
+            raise StonithError(f"{device.name}: no read finished before the deadline") from None
+        return result
+
+
 # -- the service ----------------------------------------------------------------------------------
 
 
@@ -205,6 +258,7 @@ class Service:
         self._modify_lock = threading.Lock()
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self.reads = Reads()
 
     # -- inventory
     def inventory(self) -> Inventory:
@@ -365,13 +419,12 @@ class Service:
         return self._check(self.device(name)).as_dict()
 
     def _check(self, entry: DeviceEntry) -> Health:
-        from stonith import engine
         from stonith.deadline import Deadline
 
         health = Health()
         started = time.monotonic()
         try:
-            read = engine.read_all(entry, Deadline(self.timeout or entry.timeout, f"check {entry.name}"))
+            read = self.reads.read(entry, Deadline(self.timeout or entry.timeout, f"check {entry.name}"))
         except StonithError as exc:
             health.ok, health.error = False, str(exc)
         except Exception as exc:  # a driver bug fails that device's check only
@@ -415,7 +468,7 @@ class Service:
 
         nodes = _expand(nodeset)
         fencer = Fencer(self.inventory(), timeout=self.timeout)
-        return [r.as_dict() for r in fencer.status(nodes)]
+        return [r.as_dict() for r in fencer.status(nodes, reader=self.reads.read)]
 
     def power(self, verb: str, nodeset: str, actor: Actor) -> dict[str, Any]:
         """on/off/reset of a node set through the engine; recorded in the history as it goes."""
