@@ -96,16 +96,403 @@ PER_TEST_TIMEOUT = 30  # pytest-timeout: a mutant that hangs one test fails it i
 
 @dataclass(frozen=True)
 class Equivalent:
-    """A survivor that no test can or should kill: function, the mutated line's text, operator, why."""
+    """Survivors no test can or should kill: function, the mutated line's text, operators, where, why."""
 
     function: str
     line: str  # the stripped source line the mutant starts on
-    operator: str  # cosmic-ray operator name without "core/"; "" for any operator on that line
+    operators: tuple[str, ...]  # cosmic-ray operator names without "core/"; () for any
+    at: str  # the line from the mutated spot on starts with this ("": anywhere on the line)
     reason: str
 
+    def matches(self, mutant: Mutant) -> bool:
+        return (
+            self.function == mutant.function
+            and self.line == mutant.text
+            and (not self.operators or mutant.operator in self.operators)
+            and mutant.tail.startswith(self.at)
+        )
 
-# Known equivalent or harmless mutants (see the reply to issue 17 and tests/stonith/test_engine_rules.py).
-EQUIVALENT: tuple[Equivalent, ...] = ()
+
+# Why a survivor is equivalent (no behaviour differs) or harmless (only timing differs, no verdict).
+_IS = "the values compared are the engine's own interned literals or constants: `is` is `==` for them"
+_ORDER = (
+    "over the values that reach it (phases 'done' < 'off' < 'on', states 'off' < 'on' < 'unknown', "
+    "verbs 'off' < 'on' < 'reset') this order comparison is true exactly when the original is"
+)
+_DONE = "a finished node's jobs want nothing and _advance returns at once for it: visiting it changes nothing"
+_CLOCK_EQ = "differs only when two float clock readings are exactly equal"
+_CLOCK_MOD = "a % b is a - b while b <= a < 2b: both are monotonic clock readings seconds apart, far from 0"
+_WANT = (
+    "a job's want is cleared only when it reads the wanted state, or with an error that fails the "
+    "node first: here want None and last == wanted coincide"
+)
+_LAST_PHASE = (
+    "_last_read only judges nodes still pending after every level: they never reached the on "
+    "phase, so all their results have one phase"
+)
+_TIMING = (
+    "timing only (how soon an idle device wakes up, 1 ms floor): every read and command is judged the same"
+)
+
+# Known equivalent or harmless mutants (see tests/stonith/test_engine_rules.py for the killed ones).
+EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "session",
+        "*,",
+        ("ReplaceBinaryOperator_Mul_Div",),
+        "",
+        "`*,` becomes `/,`: callers pass those by keyword",
+    ),
+    Equivalent(
+        "session",
+        "if not retry or attempt >= len(RETRY_BACKOFF) or deadline.remaining() <= RETRY_BACKOFF[attempt]:",
+        ("ReplaceComparisonOperator_GtE_Eq", "ReplaceComparisonOperator_GtE_Is"),
+        ">=",
+        "attempt counts up by 1 from 0: it reaches len(RETRY_BACKOFF), a small cached int, before passing it",
+    ),
+    Equivalent(
+        "session",
+        "if not retry or attempt >= len(RETRY_BACKOFF) or deadline.remaining() <= RETRY_BACKOFF[attempt]:",
+        ("ReplaceComparisonOperator_LtE_Lt",),
+        "<=",
+        _CLOCK_EQ,
+    ),
+    Equivalent(
+        "Plan.targets",
+        "device = found[0][0]",
+        ("NumberReplacer",),
+        "",
+        "found holds one device's outlets only (several devices raised BadConfig above)",
+    ),
+    Equivalent(
+        "Plan.conflicts",
+        "elif len(devices) > 1:",
+        ("ReplaceComparisonOperator_Gt_NotEq",),
+        "",
+        "by_name() holds only names a device reported: every name has at least one device",
+    ),
+    Equivalent(
+        "_Group.resolved",
+        'if part.node.phase != "done":',
+        ("ReplaceComparisonOperator_NotEq_IsNot",),
+        "",
+        _IS,
+    ),
+    Equivalent(
+        "_Group.resolved",
+        'if part.node.phase != "done":',
+        ("ReplaceComparisonOperator_NotEq_Gt",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group.resolved",
+        'job.want = OFF if part.node.phase == "off" else ON',
+        ("ReplaceComparisonOperator_Eq_Is",),
+        "",
+        _IS,
+    ),
+    Equivalent(
+        "_Group.resolved",
+        'job.want = OFF if part.node.phase == "off" else ON',
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group.read",
+        "continue",
+        ("ReplaceContinueWithBreak",),
+        "",
+        "the jobs after one whose node finished meanwhile miss this read and are read at the next poll",
+    ),
+    *(
+        Equivalent(
+            function, 'if part.node.phase == "done":', (f"ReplaceComparisonOperator_Eq_{op}",), "", why
+        )
+        for function in ("_Group.fail", "_Group.expire", "_Group.interrupt")
+        for op, why in (("Is", _IS), ("Lt", _DONE), ("LtE", _ORDER))
+    ),
+    Equivalent(
+        "_Group.expire",
+        "if part.jobs is None and part.error is None:",
+        ("ReplaceComparisonOperator_Is_IsNot",),
+        "is None:",
+        "dead branch: every way out of a device's session resolved or failed each of its parts first",
+    ),
+    Equivalent(
+        "_Group.expire",
+        "waited = now - (job.sent_at or part.node.phase_started)",
+        ("ReplaceBinaryOperator_Sub_Mod",),
+        "",
+        _CLOCK_MOD,
+    ),
+    Equivalent("_Group.interrupt", "if job.want == OFF", ("ReplaceComparisonOperator_Eq_Is",), "", _IS),
+    Equivalent("_Group.interrupt", "if job.want == OFF", ("ReplaceComparisonOperator_Eq_LtE",), "", _ORDER),
+    Equivalent("_Group._advance", 'if node.phase == "done":', ("ReplaceComparisonOperator_Eq_Is",), "", _IS),
+    Equivalent(
+        "_Group._advance", 'if node.phase == "done":', ("ReplaceComparisonOperator_Eq_LtE",), "", _ORDER
+    ),
+    Equivalent(
+        "_Group._advance",
+        'wanted = OFF if node.phase == "off" else ON',
+        ("ReplaceComparisonOperator_Eq_Is",),
+        "",
+        _IS,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'wanted = OFF if node.phase == "off" else ON',
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group._advance",
+        "p.jobs is not None and p.jobs and all(j.want is None and j.last == wanted for j in p.jobs)",
+        ("ReplaceAndWithOr", "ReplaceComparisonOperator_Eq_GtE", "ReplaceComparisonOperator_Eq_LtE"),
+        "",
+        _WANT,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'if node.phase == "off" and reached and self.verb == "reset":',
+        ("ReplaceComparisonOperator_Eq_Is",),
+        '== "off"',
+        _IS,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'if node.phase == "off" and reached and self.verb == "reset":',
+        ("ReplaceComparisonOperator_Eq_LtE", "ReplaceComparisonOperator_Eq_GtE"),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'elif node.phase == "on" and self.verb == "reset":',
+        ("ReplaceComparisonOperator_Eq_Is",),
+        '== "on"',
+        _IS,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'elif node.phase == "on" and self.verb == "reset":',
+        ("ReplaceComparisonOperator_Eq_GtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'bad = [d for d in result.devices if d.phase == "on" and not d.reached(ON)]',
+        ("ReplaceComparisonOperator_Eq_Is",),
+        "",
+        _IS,
+    ),
+    Equivalent(
+        "_Group._advance",
+        'bad = [d for d in result.devices if d.phase == "on" and not d.reached(ON)]',
+        ("ReplaceComparisonOperator_Eq_GtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group._advance",
+        "result.state = OFF if all(o.state == OFF for d in bad for o in d.outlets) else UNKNOWN",
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_Group._advance",
+        "result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in bad), default=5)",
+        ("NumberReplacer",),
+        "5)",
+        "bad is never empty here: an on-phase failure has a device result with an error",
+    ),
+    Equivalent(
+        "_device_task",
+        "if part.jobs is None and part.error is None:",
+        ("ReplaceAndWithOr",),
+        "",
+        "a part resolved in an earlier session is resolved again in the new one: the same outlets and "
+        "wanted state (or a refusal if its name moved); `last` restarts at unknown until the next read",
+    ),
+    Equivalent(
+        "_serve",
+        "next_read = 0.0",
+        ("NumberReplacer",),
+        "",
+        "read only once a job was sent in this session, and sending sets it",
+    ),
+    Equivalent(
+        "_serve",
+        "due = [j for j in jobs if j.want == state and not j.sent and j.part.node.due <= now]",
+        ("ReplaceComparisonOperator_Eq_Is",),
+        "",
+        _IS,
+    ),
+    Equivalent(
+        "_serve",
+        "due = [j for j in jobs if j.want == state and not j.sent and j.part.node.due <= now]",
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER + "; an off job is always due and sent in the off pass first",
+    ),
+    Equivalent(
+        "_serve",
+        "due = [j for j in jobs if j.want == state and not j.sent and j.part.node.due <= now]",
+        ("ReplaceComparisonOperator_LtE_Lt",),
+        "",
+        _CLOCK_EQ,
+    ),
+    Equivalent(
+        "_serve",
+        "yield from (driver.off_many_steps if state == OFF else driver.on_many_steps)(",
+        ("ReplaceComparisonOperator_Eq_Is",),
+        "",
+        _IS,
+    ),
+    Equivalent(
+        "_serve",
+        "yield from (driver.off_many_steps if state == OFF else driver.on_many_steps)(",
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_serve", "if pending and now >= next_read:", ("ReplaceComparisonOperator_GtE_Gt",), "", _CLOCK_EQ
+    ),
+    Equivalent(
+        "_serve",
+        "if bad_reads > 1:",
+        ("ReplaceComparisonOperator_Gt_NotEq",),
+        "",
+        "bad_reads is at least 1 right after its increment: != 1 is > 1",
+    ),
+    Equivalent(
+        "_serve",
+        "poll = min(poll * 2, POLL_MAX)",
+        ("NumberReplacer",),
+        "",
+        "how fast polling backs off (x3 for x2, the same POLL_MAX) is tuning: reads are judged alike, "
+        "the deadline bounds the wait",
+    ),
+    Equivalent(
+        "_serve",
+        "waiting = [j.part.node.due for j in jobs if not j.sent]",
+        ("ReplaceUnaryOperator_Delete_Not",),
+        "",
+        "an on command waiting for its settle is found by the IDLE wake-up instead, 20 ms late at most",
+    ),
+    Equivalent(
+        "_serve",
+        "wake = min([next_read] if pending else [time.monotonic() + IDLE], default=0.0)",
+        (),
+        "",
+        _TIMING + "; the default of min() is never used (its list has one item)",
+    ),
+    Equivalent(
+        "_serve",
+        "yield from steps.sleep(dl, max(wake - time.monotonic(), 0.001))",
+        ("NumberReplacer",),
+        "",
+        _TIMING,
+    ),
+    Equivalent(
+        "_serve",
+        "yield from steps.sleep(dl, max(wake - time.monotonic(), 0.001))",
+        ("ReplaceBinaryOperator_Sub_Mod",),
+        "",
+        _CLOCK_MOD + " (a wake already past, a microsecond race between device threads, would sleep "
+        "to the deadline: not reproducible in a test)",
+    ),
+    Equivalent(
+        "_resolve",
+        "driver: Driver, outlets: Sequence[Outlet], target: Target, any_name: bool = False",
+        ("ReplaceFalseWithTrue",),
+        "",
+        "every caller passes any_name",
+    ),
+    Equivalent(
+        "Fencer.status",
+        "result.duration = max(ends) - self._started",
+        ("ReplaceBinaryOperator_Sub_Mod",),
+        "",
+        _CLOCK_MOD,
+    ),
+    Equivalent(
+        "Fencer.status",
+        "result.duration = time.monotonic() - self._started",
+        ("ReplaceBinaryOperator_Sub_Mod",),
+        "",
+        _CLOCK_MOD,
+    ),
+    Equivalent(
+        "Fencer._run",
+        "errors = [d.exit_code for d in result.devices if d.error and d.exit_code]",
+        ("ReplaceAndWithOr",),
+        "",
+        "a device result carries an exit code exactly when it carries an error",
+    ),
+    *(
+        Equivalent(
+            "_last_read",
+            "if d.phase == result.devices[-1].phase and d.level == result.devices[-1].level",
+            operators,
+            at,
+            _LAST_PHASE,
+        )
+        for operators, at in (
+            (
+                (
+                    "ReplaceComparisonOperator_Eq_Is",
+                    "ReplaceComparisonOperator_Eq_GtE",
+                    "ReplaceComparisonOperator_Eq_LtE",
+                ),
+                "== result.devices[-1].phase",
+            ),
+            (("NumberReplacer",), "1].phase"),
+            (("ReplaceUnaryOperator_USub_Not",), "-1].phase"),
+        )
+    ),
+    Equivalent(
+        "_last_read",
+        "if d.phase == result.devices[-1].phase and d.level == result.devices[-1].level",
+        ("ReplaceComparisonOperator_Eq_GtE", "ReplaceComparisonOperator_Eq_Is"),
+        "== result.devices[-1].level",
+        "results are appended level by level, ascending, and every result of a level carries the same "
+        "int object: none is above the last one's level",
+    ),
+    Equivalent(
+        "_last_read",
+        "if states and all(s == OFF for s in states) and not any(d.error and not d.outlets for d in last):",
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER + " ('on' was returned above)",
+    ),
+    Equivalent(
+        "_success",
+        "f\"{'fenced and powered on' if result.verb == 'reset' else 'powered ' + state} at level {level}\"",
+        ("ReplaceComparisonOperator_Eq_GtE",),
+        "",
+        _ORDER,
+    ),
+    Equivalent(
+        "_judge_status",
+        "elif states and not errors and all(s == OFF for s in states):",
+        ("ReplaceComparisonOperator_Eq_LtE",),
+        "",
+        _ORDER + " ('on' was taken above)",
+    ),
+    Equivalent(
+        "_judge_status",
+        "if result.state == UNKNOWN:",
+        ("ReplaceComparisonOperator_Eq_Is", "ReplaceComparisonOperator_Eq_GtE"),
+        "",
+        "result.state was just set to one of the constants ON, OFF, UNKNOWN: " + _ORDER,
+    ),
+)
 
 
 @dataclass
@@ -117,6 +504,7 @@ class Mutant:
     operator: str
     occurrence: int
     column: int
+    tail: str  # the source line from the mutated spot on
     outcome: str = "pending"  # killed, timeout, survived, incompetent, skipped, pending
     diff: str = ""
     output: str = ""
@@ -172,6 +560,17 @@ def build_layout(root: Path, workers: int, tests: Sequence[str]) -> Layout:
     compileall.compile_dir(suite, quiet=1)
     shutil.copy2(root / MODULE, layout.original)
     return layout
+
+
+def _version() -> str:
+    """The commit the checkout is at, and whether the module differs from it."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short", "HEAD").stdout.strip() or "an unknown commit"
+    dirty = git("diff", "--quiet", "HEAD", "--", MODULE).returncode != 0
+    return head + (" with uncommitted changes" if dirty else "")
 
 
 def test_command(layout: Layout, tests: Sequence[str]) -> list[str]:
@@ -272,6 +671,7 @@ def read_session(session: Path, source: str, only: Sequence[str]) -> list[Mutant
                 spec.operator_name.removeprefix("core/"),
                 spec.occurrence,
                 spec.start_pos[1],
+                lines[line - 1][spec.start_pos[1] :],
             )
             result = results.get(item.job_id)
             if result is not None:
@@ -281,16 +681,7 @@ def read_session(session: Path, source: str, only: Sequence[str]) -> list[Mutant
                 continue
             mutants.append(mutant)
     for mutant in mutants:
-        mutant.explained = next(
-            (
-                e.reason
-                for e in EQUIVALENT
-                if e.function == mutant.function
-                and e.line == mutant.text
-                and e.operator in ("", mutant.operator)
-            ),
-            "",
-        )
+        mutant.explained = next((e.reason for e in EQUIVALENT if e.matches(mutant)), "")
     return sorted(mutants, key=lambda m: (m.line, m.operator, m.occurrence))
 
 
@@ -593,6 +984,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             earlier = json.loads(Path(args.rerun).read_text(encoding="utf-8"))
             rerun = {(m["operator"], m["text"], m["column"]) for m in earlier if m["outcome"] == "survived"}
         layout = build_layout(root, max(1, args.workers), tests)
+        print(f"mutating {MODULE} of {_version()}", flush=True)
         command = test_command(layout, tests)
         source = layout.original.read_text(encoding="utf-8")
         baseline = self_check(layout, command)

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.engine import FAILED, OK, ON_FAILED, Fencer
 from stonith.errors import ExitCode
 from stonith.inventory import DeviceEntry, Inventory
@@ -80,7 +80,7 @@ def test_a_read_back_that_answers_unknown_is_not_off() -> None:
     assert result.result == FAILED and not result.fenced
     assert result.state == UNKNOWN
     assert result.exit_code == ExitCode.S_RESETFAIL
-    assert re.search(r"a: outlet 1 \(outlet1\): still unknown after 0\.[12] s", result.message)
+    assert re.search(r"a: outlet 1 \(outlet1\): still unknown after 0\.\d s", result.message)
 
 
 def test_a_reset_whose_off_reads_unknown_never_switches_on() -> None:
@@ -90,6 +90,15 @@ def test_a_reset_whose_off_reads_unknown_never_switches_on() -> None:
     assert result.result == FAILED and not result.fenced
     assert switched(ta, "1") == [OFF] and switched(ta, "2") == [OFF]  # left off, no on command
     assert result.state == UNKNOWN
+
+
+def test_status_of_a_node_whose_outlets_all_read_off_is_off() -> None:
+    a, ta = device("a", {"n": ["1", "2"]})
+    ta.state.update({"1": OFF, "2": OFF})
+    result = Fencer(Inventory([a], "/test"), timeout=1).status(["n"])[0]
+    assert (result.result, result.state, result.exit_code) == (OK, OFF, 0)
+    assert result.message == "a:outlet1=off, a:outlet2=off"
+    assert 0 <= result.duration < 0.9
 
 
 def test_status_of_a_node_with_an_outlet_reading_unknown_is_unknown() -> None:
@@ -161,7 +170,7 @@ def test_a_stuck_second_outlet_fails_the_node_naming_that_outlet() -> None:
     ta.stuck.add("2")
     result = Fencer(Inventory([a], "/test"), timeout=0.25).run("off", ["n"])[0]
     assert result.result == FAILED and result.exit_code == ExitCode.S_RESETFAIL
-    assert re.search(r"a: outlet 2 \(outlet2\): still on after 0\.[12] s", result.message)
+    assert re.search(r"a: outlet 2 \(outlet2\): still on after 0\.\d s", result.message)
     assert [(o.id, o.state) for d in result.devices for o in d.outlets] == [("1", OFF), ("2", ON)]
     assert result.state == ON
 
@@ -221,8 +230,8 @@ def test_an_on_that_does_not_read_back_on_fails_with_the_state_read() -> None:
     assert result.result == FAILED and result.state == OFF  # every outlet read back off
     assert result.exit_code == ExitCode.S_RESETFAIL
     assert re.fullmatch(
-        r"NOT powered on \(levels tried: \[1\]\): a: outlet 1 \(outlet1\): still off after 0\.[12] s; "
-        r"outlet 2 \(outlet2\): still off after 0\.[12] s",
+        r"NOT powered on \(levels tried: \[1\]\): a: outlet 1 \(outlet1\): still off after 0\.\d s; "
+        r"outlet 2 \(outlet2\): still off after 0\.\d s",
         result.message,
     )
 
@@ -561,7 +570,7 @@ def test_status_of_everything_names_each_device_that_could_not_be_asked() -> Non
     assert results["b:?"].message.endswith("b: bad password") and "a:" not in results["b:?"].message
     assert results["b:?"].exit_code == ExitCode.S_ACCESS
     assert results["n"].state == ON
-    assert all(0 <= r.duration < 5 for r in results.values())
+    assert all(0 <= r.duration < 0.9 for r in results.values())  # from the start of the operation
 
 
 def test_a_node_another_device_might_feed_is_unknown_naming_that_device() -> None:
@@ -612,3 +621,124 @@ def test_on_failed_counts_an_outlet_not_yet_read_back_on_as_a_reset_failure() ->
     assert result.result == ON_FAILED
     assert result.exit_code == ExitCode.S_RESETFAIL  # a's outlet never read on: worse than b's refusal
     assert "b: bad password" in result.message
+
+
+# -- every part of a device's work gets its verdict, whatever finished before it ----------------------
+
+
+def test_a_device_failure_fails_every_node_still_waiting_on_it(monkeypatch) -> None:
+    from stonith import engine
+
+    monkeypatch.setattr(engine, "RETRY_BACKOFF", ())
+    a, ta = device("a", {"early": ["1"], "late": ["2"]})
+    ta.late["2"] = 100
+    ta.garbled = {3, 4}  # after "early" read back off, the session dies
+    results = Fencer(Inventory([a], "/test"), timeout=2).run("off", ["early", "late"])
+    assert results[0].result == OK
+    assert results[1].result == FAILED and results[1].exit_code == ExitCode.S_OOPS
+    assert "a: garbled status answer (read 4)" in results[1].message
+
+
+def test_the_deadline_fails_every_node_still_waiting_after_one_that_finished() -> None:
+    a, ta = device("a", {"early": ["1"], "late": ["2"]})
+    ta.stuck.add("2")
+    results = Fencer(Inventory([a], "/test"), timeout=0.25).run("off", ["early", "late"])
+    assert results[0].result == OK
+    assert results[1].result == FAILED and results[1].state == ON
+    assert re.search(r"a: outlet 2 \(outlet2\): still on after 0\.\d s", results[1].message)
+
+
+def test_an_interrupt_stops_the_on_of_every_node_after_one_that_finished() -> None:
+    a, ta = device("a", {"early": ["1"], "late": ["2"]}, settle=0.1)
+    ta.late["2"] = 3  # "late" reads back off after "early" is back on
+    fencer = Fencer(Inventory([a], "/test"), timeout=2)
+    ta.after_switch = lambda outlet, state: fencer.interrupt() if state == ON else None
+    results = fencer.run(argv("reset"), ["early", "late"])
+    assert results[0].result == OK  # its on was given before the interrupt
+    assert results[1].result == ON_FAILED and "interrupted after the verified off" in results[1].message
+    assert switched(ta, "2") == [OFF]
+
+
+def test_a_device_that_answers_after_its_node_failed_switches_nothing(monkeypatch) -> None:
+    from stonith import engine
+
+    monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.2,) * 4)
+    a, ta = device("a", {"db": ["1"]})
+    b, tb = device("b", {"db": ["1"]})
+    ta.flaky_connects = 1  # a answers late ...
+    tb.auth_fail = True  # ... after b has failed the node
+    result = Fencer(Inventory([a, b], "/test"), timeout=2).run("reset", ["db"])[0]
+    assert result.result == FAILED and result.exit_code == ExitCode.S_ACCESS
+    assert ta.events == [] and ta.connects == 1
+    assert sorted((d.device, d.phase) for d in result.devices) == [("a", "off"), ("b", "off")]  # once each
+
+
+def test_an_on_that_does_not_read_back_counts_from_the_on_command_not_the_settle() -> None:
+    a, ta = device("a", {"n": ["1"]}, settle=0.4)
+
+    def never_on(outlet: str, state: str) -> None:
+        if state == OFF:
+            ta.lost_commands = 1
+
+    ta.after_switch = never_on
+    result = Fencer(Inventory([a], "/test"), timeout=0.7).run("reset", ["n"])[0]
+    assert result.result == ON_FAILED
+    assert re.search(r"a: outlet 1 \(outlet1\): still off after 0\.[1-4] s", result.message)
+
+
+def test_a_session_is_closed_as_soon_as_its_device_is_done() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    b, tb = device("b", {"m": ["1"]})
+    tb.late["1"] = 3
+    open_sessions: dict[str, int] = {}
+
+    def progress(result) -> None:
+        if result.node == "m":  # b is done long after a
+            open_sessions["a"] = ta.sessions
+
+    results = Fencer(Inventory([a, b], "/test"), timeout=2, progress=progress).run("off", ["n", "m"])
+    assert [r.result for r in results] == [OK, OK]
+    assert open_sessions == {"a": 0}
+
+
+def test_targets_follow_the_inventory_whatever_the_outlets() -> None:
+    a, _ = device("a", {"db": ["5"]})
+    b, _ = device("b", {"db": ["1"]})
+    assert [t.device.name for t in Fencer(Inventory([a, b], "/test")).plan.targets("DB")] == ["a", "b"]
+
+
+def test_a_device_that_takes_any_host_name_switches_the_configured_name() -> None:
+    info = DriverInfo(
+        "anyhost",
+        shortdesc="Any host",
+        description="Outlets are host names",
+        fields=FakePdu.INFO.fields,
+        capabilities=Capabilities(multi=True, sessions=1, any_host=True),
+    )
+    a, ta = device("a", {"web1": ["web1"]})
+    a.driver = type("AnyHostPdu", (DRIVER,), {"INFO": info})({"unit": a.driver.config["unit"]})
+    ta.names.clear()  # the device lists nothing
+    ta.state = {"web1": ON}
+    result = Fencer(Inventory([a], "/test"), timeout=2).run("off", ["web1"])[0]
+    assert result.result == OK and switched(ta, "web1") == [OFF]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: an on-failed node's state is judged from the failed devices only (_Group._advance), "
+    "so a dual-feed node whose other feed read back on is reported off; status says on",
+)
+def test_an_on_failed_node_whose_other_feed_is_on_is_reported_on() -> None:
+    a, _ = device("a", {"db": ["1"]})
+    b, tb = device("b", {"db": ["1"]})
+
+    def lose_b_on(outlet: str, state: str) -> None:
+        if state == OFF:
+            tb.lost_commands = 1  # b's relay does not close again; a's does
+
+    tb.after_switch = lose_b_on
+    inventory = Inventory([a, b], "/test")
+    result = Fencer(inventory, timeout=0.3).run("reset", ["db"])[0]
+    assert result.result == ON_FAILED
+    assert Fencer(inventory, timeout=1).status(["db"])[0].state == ON
+    assert result.state == ON  # as status says: a node with an outlet on has power
