@@ -745,7 +745,11 @@ class _Group:
             result.result = ON_FAILED
             result.level = self.level
             bad = [d for d in result.devices if d.phase == "on" and not d.reached(ON)]
-            result.state = OFF if all(o.state == OFF for d in bad for o in d.outlets) else UNKNOWN
+            # As status judges it, over every feed of the node: one outlet on is power on.
+            states = [o.state for d in result.devices if d.phase == "on" for o in d.outlets]
+            result.state = (
+                ON if ON in states else OFF if states and all(s == OFF for s in states) else UNKNOWN
+            )
             result.exit_code = max((d.exit_code or ExitCode.S_RESETFAIL for d in bad), default=5)
             result.message = (
                 f"fenced at level {self.level} (every outlet read back off), but power-on was not "

@@ -723,11 +723,6 @@ def test_a_device_that_takes_any_host_name_switches_the_configured_name() -> Non
     assert result.result == OK and switched(ta, "web1") == [OFF]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an on-failed node's state is judged from the failed devices only (_Group._advance), "
-    "so a dual-feed node whose other feed read back on is reported off; status says on",
-)
 def test_an_on_failed_node_whose_other_feed_is_on_is_reported_on() -> None:
     a, _ = device("a", {"db": ["1"]})
     b, tb = device("b", {"db": ["1"]})
