@@ -973,9 +973,7 @@ class Fencer:
         return targets
 
     # -- operations
-    def status(
-        self, nodes: Sequence[str] | None = None, reader: Reader | None = None
-    ) -> list[NodeResult]:
+    def status(self, nodes: Sequence[str] | None = None, reader: Reader | None = None) -> list[NodeResult]:
         """Read every outlet of ``nodes`` (None: every node known): each device in one session, with
         its own deadline, all devices at once.  ``reader(device, deadline)``: how to read a device
         instead (the service shares one read of a device among the requests that want it)."""
