@@ -194,6 +194,7 @@ def argv(text: str) -> str:
 def test_success_is_reported_with_the_state_read_back(verb: str, state: str, message: str) -> None:
     a, ta = device("a", {"n": ["1"]})
     ta.state["1"] = OFF if verb == "on" else ON
+    ta.copies = False  # the constants themselves (the other tests read equal copies)
     result = Fencer(Inventory([a], "/test"), timeout=2).run(argv(verb), ["n"])[0]
     assert (result.result, result.state, result.level, result.exit_code) == (OK, state, 1, 0)
     assert result.message == message
@@ -795,3 +796,13 @@ def test_readers_of_several_devices_run_at_once() -> None:
     results = Fencer(Inventory(devices, "/test"), timeout=2).status(reader=reader)
     assert [r.state for r in results] == [ON, ON, ON]
     assert time.monotonic() - started < 0.75  # not one after the other
+
+
+def test_a_name_two_devices_report_fails_only_that_node_and_switches_nothing() -> None:
+    a, ta = device("a", None, names=["web1", "db1"])
+    b, tb = device("b", None, names=["db1", "x"])
+    results = Fencer(Inventory([a, b], "/test"), timeout=2).run("off", ["db1", "web1"])
+    assert (results[0].result, results[0].exit_code) == (FAILED, ExitCode.S_BADCONFIG)
+    assert "several devices (a, b)" in results[0].message
+    assert results[1].result == OK
+    assert switched(ta, "2") == [] and tb.events == []
