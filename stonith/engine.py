@@ -992,32 +992,25 @@ class Fencer:
         finished_at: dict[str, float] = {}
 
         def one(device: DeviceEntry) -> Steps[None]:
+            deadline = self._own(device, f"status of {device.name}")
             try:
-                read[device.name] = yield from session(
-                    device, self._own(device, f"status of {device.name}"), _read_all
-                )
+                if reader is not None:  # blocking: run in a thread of its own (see below)
+                    read[device.name] = reader(device, deadline)
+                else:
+                    read[device.name] = yield from session(device, deadline, _read_all)
             except StonithError as exc:
                 failed[device.name] = exc
             except Exception as exc:  # a driver bug fails its device's nodes only
                 failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
             finished_at[device.name] = time.monotonic()
 
-        def read_with(device: DeviceEntry) -> Steps[None]:
-            yield from ()
-            try:
-                assert reader is not None
-                read[device.name] = reader(device, self._own(device, f"status of {device.name}"))
-            except StonithError as exc:
-                failed[device.name] = exc
-            except Exception as exc:
-                failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
-            finished_at[device.name] = time.monotonic()
-
-        if reader is not None:
-            steps.run(steps.gather([(read_with(d), False) for d in devices], self.max_workers))
-        else:
-            # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread.
-            steps.run(steps.gather([(one(d), d.driver.NONBLOCKING) for d in devices], self.max_workers))
+        # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread; a
+        # ``reader`` blocks, so with one every device gets a thread.
+        steps.run(
+            steps.gather(
+                [(one(d), reader is None and d.driver.NONBLOCKING) for d in devices], self.max_workers
+            )
+        )
         for device in devices:
             if names_from_device(device):
                 if device.name in read:

@@ -6,6 +6,7 @@ Judged by the mocks' ground truth (what the relays really did), never by our own
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -18,28 +19,13 @@ import pytest
 from stonith.mocks.harness import start_mock
 
 from tests.conftest import REPO, run_stonith, stonith_cmd
+from tests.stonith.test_cluster_with_mocks import device_file
 
 PASSWORD = "lab-secret"
 
 
-def baytech_file(
-    directory: Path,
-    name: str,
-    address: str,
-    *,
-    hosts: dict[str, str] | None = None,
-    level: int = 1,
-    timeout: float = 10,
-    settle: float = 0.1,
-) -> None:
-    text = (
-        f'type = "baytech"\nlevel = {level}\nsettle = {settle}\ntimeout = {timeout}\n'
-        f'[parameters]\nipaddr = "{address}"\nlogin = "admin"\n'
-        '[secrets]\npassword = { env = "LAB_PW" }\n'
-    )
-    if hosts:
-        text += "[hosts]\n" + "".join(f'{node} = "{outlet}"\n' for node, outlet in hosts.items())
-    (directory / f"{name}.toml").write_text(text)
+# The device files of test_cluster_with_mocks, with a longer default deadline.
+baytech_file = functools.partial(device_file, timeout=10)
 
 
 def lab_env(tmp_path: Path, **extra: str) -> dict[str, str]:
