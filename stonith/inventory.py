@@ -307,6 +307,14 @@ def load_file(
         return None, [_problem(path, "", f"cannot read: {exc.strerror}")]
     except tomllib.TOMLDecodeError as exc:
         return None, [_problem(path, "", f"malformed TOML: {exc}")]
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 throughout, comments included (tomllib decodes the whole file first).
+        return None, [
+            _problem(path, "", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})")
+        ]
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; no device file nests deeply.
+        return None, [_problem(path, "", "malformed TOML: nested too deeply")]
     stem = os.path.basename(path)[: -len(".toml")]
     for key in data:
         if key not in TOP_KEYS:

@@ -16,17 +16,56 @@ def expand(text: str) -> list[str]:
     """Every node name of a node set, in order, without duplicates."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise UsageError("node set contains control characters")
+    _check_size(text)
     try:
         from ClusterShell.NodeSet import NodeSet, NodeSetParseError
     except ImportError:
         return _expand_fallback(text)
     try:
         nodes = list(NodeSet(text))
-    except (NodeSetParseError, ValueError) as exc:
+    # ClusterShell 1.10 asserts on a bound it cannot pad ("range too large"), and its parser recurses.
+    except (NodeSetParseError, ValueError, AssertionError, OverflowError, RecursionError) as exc:
         raise UsageError(f"bad node set {text!r}: {exc}") from None
     if len(nodes) > MAX_NODES:
         raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
     return _unique(nodes)
+
+
+def _check_size(text: str) -> None:
+    """Refuse a node set naming more than MAX_NODES nodes before anything is expanded.
+
+    ClusterShell builds every name (``n[0-9999999]`` takes seconds and a gigabyte), so the size is
+    counted from the bracket ranges first: per comma-separated part, the product of its groups.
+    Ranges this count cannot read are left to the parser, which rejects them.
+    """
+    total = 0
+    for part in _split_top(text):
+        count = 1
+        rest = part
+        while "[" in rest and "]" in rest:
+            spec, _, rest = rest.partition("[")[2].partition("]")
+            count *= _spec_size(spec)
+        total += count
+        if total > MAX_NODES:
+            raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
+
+
+def _spec_size(spec: str) -> int:
+    size = 0
+    for item in spec.split(","):
+        bounds, _, step = item.partition("/")
+        lo, dash, hi = (p.strip() for p in bounds.partition("-"))
+        step = step.strip() or "1"
+        if dash and _decimal(lo) and _decimal(hi) and _decimal(step):
+            size += max(0, int(hi) - int(lo)) // max(int(step), 1) + 1
+        else:
+            size += 1  # one name, or a range the parser rejects
+    return size
+
+
+def _decimal(text: str) -> bool:
+    """Digits ``int`` takes: not "²" (a digit to str.isdigit), not 5,000 of them (int's limit)."""
+    return text.isascii() and text.isdigit() and len(text) <= 40
 
 
 def _unique(nodes: list[str]) -> list[str]:
@@ -62,11 +101,11 @@ def _range(spec: str, text: str) -> list[str]:
         step = 1
         if "/" in item:
             item, _, step_text = item.partition("/")
-            if not step_text.isdigit() or int(step_text) < 1:
+            if not _decimal(step_text) or int(step_text) < 1:
                 raise UsageError(f"bad node set {text!r}: bad step in [{spec}]")
             step = int(step_text)
         lo, dash, hi = item.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
+        if not _decimal(lo) or (dash and not _decimal(hi)):
             raise UsageError(f"bad node set {text!r}: bad range [{spec}]")
         if not dash:
             out.append(lo)
@@ -120,7 +159,7 @@ def natural_key(name: str) -> tuple[object, ...]:
     digits = ""
     text = ""
     for ch in name:
-        if ch.isdigit():
+        if ch.isascii() and ch.isdigit():
             if text:
                 parts.append(text)
                 text = ""

@@ -44,6 +44,21 @@ def require_peer(program: str, package: str = "") -> str:
     pytest.skip(reason)
 
 
+def require_root(reason: str) -> None:
+    """Skip (fail in CI) a test that needs root, ``reason`` saying why; a root-only test that CI
+    skips would never run anywhere."""
+    if os.geteuid() == 0:
+        return
+    if REQUIRE_PEERS:
+        pytest.fail(f"not root: {reason}; STONITH_REQUIRE_PEERS=1 forbids skipping")
+    pytest.skip(f"not root: {reason}")
+
+
+@pytest.fixture
+def root_required() -> None:
+    require_root("the test makes files of another user or binds a privileged port")
+
+
 def fence_rng() -> str:
     """fence-agents' metadata schema: the project's shared copy, else Debian fence-agents' own."""
     candidates = [

@@ -14,7 +14,6 @@ device dialogue itself with fence_apc and PowerMan, which need no crutch.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import signal
 import socket
@@ -30,7 +29,7 @@ from stonith.mocks.harness import start_mock
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, UNKNOWN
 from stonith.errors import StonithError
-from tests.conftest import require_peer, run_stonith
+from tests.conftest import require_peer, require_root, run_stonith
 from tests.drivers.test_baytech import FakeStream, changes, eventually, free_port, pm, pm_states
 
 MODELS = ("ap9211", "msp")
@@ -267,8 +266,7 @@ def run_glue_plugin(stonith, mock, *args):
 @contextlib.contextmanager
 def mock_on_port_23(model, **options):
     """A mock on a free 127.0.0.N:23: cluster-glue has no port parameter."""
-    if os.geteuid() != 0:
-        pytest.skip("cluster-glue's apcmaster plugin only connects to port 23, which needs root")
+    require_root("cluster-glue's apcmaster plugin only connects to port 23")
     for n in random.sample(range(2, 255), 30):
         context = mock_for(model, listen=f"127.0.0.{n}:23", **options)
         try:

@@ -9,7 +9,6 @@ mock our driver is tested with, so the mock's dialogue is checked by third parti
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import re
 import signal
@@ -27,7 +26,7 @@ from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, UNKNOWN
 from stonith.errors import BadConfig, StonithError
 from stonith.transport.stream import Closed, Stream
-from tests.conftest import require_peer, run_stonith
+from tests.conftest import require_peer, require_root, run_stonith
 
 PERSONALITIES = ("rpc3", "rpc3a", "rpc5", "rpc3-nc", "rpc28-nc")
 NAMES = ["node1", "node2", "web server", "node1"]  # node1 has two supplies
@@ -361,8 +360,7 @@ def run_glue_plugin(stonith, mock, *args):
 @contextlib.contextmanager
 def mock_on_port_23(model, **options):
     """A mock on a free 127.0.0.N:23: cluster-glue has no port parameter."""
-    if os.geteuid() != 0:
-        pytest.skip("cluster-glue's baytech plugin only connects to port 23, which needs root")
+    require_root("cluster-glue's baytech plugin only connects to port 23")
     for n in random.sample(range(2, 255), 30):
         context = mock_for(model, listen=f"127.0.0.{n}:23", **options)
         try:

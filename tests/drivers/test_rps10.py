@@ -14,7 +14,7 @@ from stonith.mocks.harness import start_mock
 
 from stonith.driver import OFF, ON
 from stonith.errors import BadConfig
-from tests.conftest import require_peer, run_stonith
+from tests.conftest import require_peer, require_root, run_stonith
 
 FAST = {"relay_delay": 0.05, "toggle_delay": 0.3}
 
@@ -142,8 +142,7 @@ def run_glue(stonith, mock, *args):
 @pytest.mark.peer
 def test_cluster_glue_plugin_against_mock(tmp_path):
     stonith = require_peer("/usr/sbin/stonith", "cluster-glue")
-    if subprocess.run(["id", "-u"], capture_output=True, text=True, check=False).stdout.strip() != "0":
-        pytest.skip("cluster-glue takes UUCP locks in /var/lock, which needs root")
+    require_root("cluster-glue takes UUCP locks in /var/lock")
     with mock_for(tmp_path) as mock:
         listed = run_glue(stonith, mock, "-l")
         assert listed.returncode == 0 and listed.stdout.split() == ["node1", "node2"]
