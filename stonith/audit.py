@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 
+from stonith import redact
 from stonith.errors import ExitCode, StonithError
 from stonith.local_trust import UnsafePath, open_file
 
@@ -88,7 +89,8 @@ class Audit:
             return
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        lines = [(entry, json.dumps(entry.as_dict(stamp), sort_keys=True)) for entry in entries]
+        # Masked: a message may quote device output, and a device may echo our password.
+        lines = [(entry, json.dumps(redact.deep(entry.as_dict(stamp)), sort_keys=True)) for entry in entries]
         with self._lock:
             if self.destination == "syslog":
                 if self._socket is None:

@@ -25,6 +25,7 @@ import os
 import sys
 import time
 
+from stonith import redact
 from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
 
 TYPE_CHECKING = False
@@ -227,7 +228,7 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 def _print_results(results: list[NodeResult], as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
+        sys.stdout.write(json.dumps(redact.deep([r.as_dict() for r in results]), indent=1) + "\n")
         return
     rows = [
         [
@@ -240,7 +241,7 @@ def _print_results(results: list[NodeResult], as_json: bool) -> None:
         ]
         for r in results
     ]
-    sys.stdout.write(_table(rows, ["NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"]))
+    sys.stdout.write(redact.text(_table(rows, ["NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"])))
 
 
 def _devices(inventory: Inventory, as_json: bool) -> int:
@@ -391,7 +392,7 @@ def report(exc: StonithError) -> int:
         for problem in exc.problems:
             sys.stderr.write(f"ERROR: {problem}\n")
         return int(ExitCode.S_BADCONFIG)
-    sys.stderr.write(f"ERROR: {exc}\n")
+    sys.stderr.write(f"ERROR: {redact.text(str(exc))}\n")
     return int(exc.exit_code)
 
 

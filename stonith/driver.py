@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 
+from stonith import redact
 from stonith.errors import Unsupported
 
 TYPE_CHECKING = False
@@ -155,6 +156,8 @@ class Driver(abc.ABC):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
+        # Whatever quotes device output or writes an error out masks these (a device may echo them).
+        redact.remember_config(self.INFO.fields, self.config)
         # The deadline of the operation the current session belongs to (set by stonith.engine.session).
         self.session_deadline: Deadline | None = None
 

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 
+from stonith import redact
 from stonith.errors import BadConfig, StonithError
 from stonith.fence_options import AGENT, COMMON, FIELD, IGNORED, UNNAMED_NODE, agent_options
 from stonith.fields import TRUE_WORDS
@@ -60,7 +61,8 @@ def _stamp() -> str:
 
 
 def _err(level: str, text: str) -> None:
-    sys.stderr.write(f"{_stamp()} {level}: {text}\n")
+    # Masked: Pacemaker logs our stderr, and a message may quote a device echoing our password.
+    sys.stderr.write(f"{_stamp()} {level}: {redact.text(text)}\n")
 
 
 def canonical(name: str) -> str:
@@ -70,13 +72,15 @@ def canonical(name: str) -> str:
 
 def parse_stdin(text: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         name, eq, value = line.partition("=")
         if not eq:
-            _err("WARNING", f"Parse error: Ignoring unknown option '{_printable(line)}'")
+            # Never the line itself (fence-agents echoes it): a value that lost its "name=" or a
+            # line broken inside a password is a secret, and Pacemaker logs our stderr.
+            _err("WARNING", f"Parse error: Ignoring stdin line {number}: no '=' (not shown: may be a secret)")
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':

@@ -467,7 +467,9 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
 def _json(data: object) -> None:
     import json
 
-    _out(json.dumps(data, sort_keys=True) + "\n")
+    from stonith import redact
+
+    _out(json.dumps(redact.deep(data), sort_keys=True) + "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -484,7 +486,9 @@ def main(argv: list[str]) -> int:
                 prefix = f"{exc.driver}: " if exc.driver else ""
                 sys.stderr.write(f"ERROR: {prefix}parameter {problem}\n")
         else:
-            sys.stderr.write(f"ERROR: {exc}\n")
+            from stonith import redact  # a device's error may quote its echo of our password
+
+            sys.stderr.write(f"ERROR: {redact.text(str(exc))}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("ERROR: interrupted\n")

@@ -1,7 +1,8 @@
 """Diagnostics on stderr, deterministically (cluster-glue only wrote them when stdin was a tty).
 
 Level words are cluster-glue's: ``info``, ``WARN``, ``ERROR``, ``CRIT``, ``debug``.  Secrets never
-reach this module: callers log field names, not values of secret fields.
+reach this module on purpose (callers log field names, not values of secret fields); a device's
+echo of one inside a quoted answer is masked here (stonith.redact).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def log(level: int, message: str) -> None:
     if level < threshold:
         return
     # One line per message: a device's text must not forge extra log lines.
+    from stonith import redact
+
+    message = redact.text(message)
     clean = "".join(ch if ch >= " " or ch == "\t" else "?" for ch in message.replace("\n", " | "))
     try:
         sys.stderr.write(f"{_WORDS[level]}: {clean}\n")

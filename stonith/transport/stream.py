@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import re
 
+from stonith import redact
 from stonith.deadline import Deadline
 from stonith.errors import DeviceError, Timeout
 
@@ -108,7 +109,8 @@ class Stream(abc.ABC):
                 raise DeviceError(f"{self.what}: {len(self._buf)} bytes of output without {doing}")
             remaining = limit.remaining()
             if remaining <= 0:
-                seen = bytes(self._buf[-80:]).decode("ascii", "replace")
+                # Masked: a device that echoes what we type and then hangs holds our password here.
+                seen = redact.tail(bytes(self._buf), 80)
                 cut = step is not None and limit.at < deadline.at
                 within = f"{step:g} s" if cut else f"the deadline of {deadline.what}"
                 raise Timeout(f"{self.what}: no {doing} within {within} (last output: {seen!r})")
