@@ -142,11 +142,13 @@ class Chassis:
                 self._shown = None
         self._schedule([(self.off_delay if state == OFF else self.on_delay, state)])
 
-    def cycle(self) -> None:
-        """Power cycle: off, then on (IPMI semantics: only from on)."""
+    def cycle(self, off_for: float = 0.0) -> None:
+        """Power cycle: off, then on (IPMI semantics: only from on).  The chassis stays off for
+        ``off_for`` seconds before the BMC turns it on again, then on after ``on_delay``: IPMI
+        requires at least 1 s (the IPMI mock passes it), a client's read-back sees the off."""
         if 1 in self.faults.stuck or 1 in self.faults.lie:
             return
-        self._schedule([(self.off_delay, OFF), (self.on_delay, ON)])
+        self._schedule([(self.off_delay, OFF), (off_for + self.on_delay, ON)])
 
     def reset(self) -> None:
         """Hard reset: the power stays on; recorded as a ``reset`` event."""

@@ -11,14 +11,16 @@ Ground truth, delays and faults: stonith.mocks._bmc.  The wire codec is the cons
 ``-I lan``) and fence-agents' fence_ipmilan, which run unmodified against this mock.
 
 Device behaviour worth knowing:
-- Get Channel Authentication Capabilities says IPMI 2.0 and 1.5 (MD5, straight password);
+- Get Channel Authentication Capabilities says IPMI 2.0 and 1.5 (MD5, straight password),
+  non-null user names enabled, per-message and user-level authentication on (what FreeIPMI checks);
   Get Channel Cipher Suites lists the configured suites; an Open Session proposing anything else
   is answered with an RMCP+ error status (0x04, 0x05, 0x10 or 0x11), never with other algorithms;
 - an unknown user name is refused in RAKP 2 ("unauthorized name", 0x0D); a wrong password cannot be
   seen by the BMC before RAKP 3 (the console notices it when checking RAKP 2's HMAC); an IPMI 1.5
   request with a bad auth code is dropped without an answer, as ipmi_sim does;
 - Chassis Control needs operator privilege; power cycle and hard reset of a chassis that is off
-  answer 0xD5 ("not supported in present state"), as many BMCs do; soft off is an off after the
+  answer 0xD5 ("not supported in present state"), as many BMCs do; power cycle keeps the chassis
+  off for 1 s plus the on delay (the spec's minimum off interval); soft off is an off after the
   off delay; diag (NMI) is acknowledged and recorded.
 """
 
@@ -51,6 +53,12 @@ DEFAULT_SUITES = (3, 17)
 MAX_PRIV = 4  # administrator
 CHANNEL = 1
 MANUFACTURER = 0x0000  # "unspecified": no OEM quirks in clients
+# Get Channel Authentication Capabilities, response byte 3 (IPMI v2.0 table 22-15).
+NON_NULL_USERS = 0x04  # bit 2: one or more users with non-null user names are enabled
+KG_NON_ZERO = 0x20  # bit 5: two-key login, KG is set to a non-zero value
+# Chassis Control "power cycle" (IPMI v2.0 section 28.3, table 28-4, data byte 1 = 02h): "a power
+# off interval of at least 1 second" before power returns.
+POWER_CYCLE_OFF = 1.0
 default_outlets = _bmc.default_outlets
 default_names = _bmc.default_names
 
@@ -319,20 +327,22 @@ class Bmc:
         return wire.ipmi_response(msg, 0xD4 if netfn == wire.NETFN_CHASSIS else 0xC1)
 
     def _auth_caps(self, body: bytes) -> bytes:
+        """Get Channel Authentication Capabilities (IPMI v2.0 section 22.13, response table 22-15).
+
+        Response data byte 3 is the authentication status a real BMC with named users reports:
+        bit 2 "non-null user names enabled" (the mock has one named user), bits 1 and 0 clear (no
+        null user, no anonymous login), bits 4 and 3 clear (per-message and user-level
+        authentication enabled: every IPMI 1.5 message must carry a valid auth code, which
+        ``_code_ok`` checks), bit 5 "KG set to a non-zero value" when --kg is given (RMCP+ only).
+        FreeIPMI's ipmipower reads these bits: with bit 2 clear it refuses a named user
+        ("username invalid") before opening a session.
+        """
         v2 = bool(body and body[0] & 0x80)
         types = (1 << wire.AUTH_MD5) | (1 << wire.AUTH_STRAIGHT) if self.lan15 else 0
         ext = 0x02 | (0x01 if self.lan15 else 0)
+        status = NON_NULL_USERS | (KG_NON_ZERO if v2 and any(self.kg) else 0)
         return bytes(
-            [
-                CHANNEL,
-                types | (0x80 if v2 or not self.lan15 else 0),
-                0x08 | (0x20 if False else 0),
-                ext if v2 else 0,
-                0,
-                0,
-                0,
-                0,
-            ]
+            [CHANNEL, types | (0x80 if v2 or not self.lan15 else 0), status, ext if v2 else 0, 0, 0, 0, 0]
         )
 
     def _cipher_suites(self, body: bytes) -> bytes:
@@ -392,7 +402,7 @@ class Bmc:
         elif value in (0x02, 0x03):
             if chassis.reported() == OFF:
                 return 0xD5
-            chassis.cycle() if value == 0x02 else chassis.reset()
+            chassis.cycle(POWER_CYCLE_OFF) if value == 0x02 else chassis.reset()
         elif value == 0x04:
             chassis.record("diag")
         else:

@@ -1,4 +1,5 @@
-"""The IPMI BMC mock against independent clients: ipmitool (lanplus suites 3 and 17, lan) and
+"""The IPMI BMC mock against independent clients: ipmitool (lanplus suites 3 and 17, lan),
+FreeIPMI's ipmipower (LAN_2_0 suites 3 and 17, LAN; many BMCs on their own addresses) and
 fence-agents' fence_ipmilan; ground truth must follow.  Also: many BMCs from one process."""
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ def ipmitool(mock, *command, interface="lanplus", cipher=None, password=PASSWORD
     return subprocess.run([*argv, *command], capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
+def assert_cycle_kept_off(events):
+    """IPMI v2.0 section 28.3: chassis control power cycle keeps the power off at least 1 s."""
+    (off, on) = events
+    assert (off["state"], on["state"]) == ("off", "on")
+    assert on["t"] - off["t"] >= 1.0, f"power was off {on['t'] - off['t']:.3f} s"
+
+
 def eventually(check, timeout=3.0):
     deadline = time.monotonic() + timeout
     while not check():
@@ -75,6 +83,7 @@ def test_ipmitool_power_commands(interface, cipher):
         eventually(lambda: mock.state(1) == "on")
         assert "Cycle" in run("cycle")
         eventually(lambda: [e["state"] for e in mock.events()] == ["off", "on", "off", "on"])
+        assert_cycle_kept_off(mock.events()[-2:])
         assert "Reset" in run("reset")
         eventually(lambda: mock.events()[-1]["state"] == "reset")
         assert mock.state(1) == "on"
@@ -167,3 +176,97 @@ def test_silent_fault_answers_nothing():
         with pytest.raises(Timeout):
             session.open(Deadline(0.6))
         session.close()
+
+
+def test_channel_authentication_capabilities_say_named_users_are_enabled():
+    """What FreeIPMI checks before logging in with a user name (IPMI v2.0 table 22-15, byte 3)."""
+    import socket
+
+    with bmc(kg="0102") as mock:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.settimeout(5)
+            for v2 in (True, False):
+                request = wire.ipmi_request(
+                    wire.NETFN_APP, wire.GET_AUTH_CAPS, bytes([0x8E if v2 else 0x0E, 4]), 1
+                )
+                sock.sendto(wire.v15_packet(0, 0, 0, request), (mock.host, mock.port))
+                reply = wire.parse_message(wire.parse_v15(sock.recv(512))[4])[3]
+                completion, status = reply[0], reply[3]
+                assert completion == 0
+                assert status & 0x04, "non-null user names enabled"
+                assert not status & 0x03, "no null user, no anonymous login"
+                assert not status & 0x18, "per-message and user-level authentication enabled"
+                assert bool(status & 0x20) == v2, "KG non-zero (RMCP+ only)"
+        finally:
+            sock.close()
+
+
+def ipmipower(mock, *action, driver="LAN_2_0", cipher=None, tmp_path, password=PASSWORD):
+    """FreeIPMI's ipmipower against every BMC of ``mock``; {host: answer}.  The credentials go in
+    a 0600 --config-file, never on argv (-p would show the password in ps)."""
+    program = require_peer("ipmipower", "freeipmi-tools")
+    config = tmp_path / "freeipmi.conf"
+    config.write_text(f"username {USER}\npassword {password}\n")
+    config.chmod(0o600)
+    hosts = ",".join(mock.info.get("addresses", [mock.address]))
+    argv = [program, "-D", driver, "-h", hosts, "--config-file", str(config), "--session-timeout=5000"]
+    if cipher is not None:
+        argv += ["-I", str(cipher)]
+    result = subprocess.run([*argv, *action], capture_output=True, text=True, timeout=60, check=False)
+    answers = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    return result, answers
+
+
+def ips_mock(count=3, **options):
+    """BMCs on consecutive loopback addresses, as ipmipower sees a rack of real BMCs (random
+    ports: port 623 needs root; ipmipower's HOST:PORT addresses them)."""
+    return bmc(count=count, spread="ips", listen="127.1.0.1:0", **options)
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(("driver", "cipher"), [("LAN_2_0", 3), ("LAN_2_0", 17), ("LAN", None)])
+def test_ipmipower_status_off_on(driver, cipher, tmp_path):
+    with ips_mock() as mock:
+        hosts = ["127.1.0.1", "127.1.0.2", "127.1.0.3"]
+
+        def run(action):
+            result, answers = ipmipower(mock, action, driver=driver, cipher=cipher, tmp_path=tmp_path)
+            assert result.returncode == 0, result.stdout + result.stderr
+            return answers
+
+        def truth():
+            return [d["outlets"]["1"]["state"] for d in mock.truth()["devices"].values()]
+
+        assert run("--stat") == dict.fromkeys(hosts, "on")
+        assert run("--off") == dict.fromkeys(hosts, "ok")
+        eventually(lambda: truth() == ["off"] * 3)
+        assert run("--stat") == dict.fromkeys(hosts, "off")
+        assert run("--on") == dict.fromkeys(hosts, "ok")
+        eventually(lambda: truth() == ["on"] * 3)
+
+
+@pytest.mark.peer
+def test_ipmipower_cycle_keeps_power_off_one_second(tmp_path):
+    with ips_mock(count=2) as mock:
+        result, answers = ipmipower(mock, "--cycle", tmp_path=tmp_path)
+        assert result.returncode == 0 and set(answers.values()) == {"ok"}, result.stdout + result.stderr
+        for address in mock.info["addresses"]:
+
+            def cycled(address=address):
+                return len(mock.truth()["devices"][address]["events"]) == 2
+
+            eventually(cycled)
+            assert_cycle_kept_off(mock.truth()["devices"][address]["events"])
+
+
+@pytest.mark.peer
+def test_ipmipower_refusals(tmp_path):
+    # A wrong password is caught in RAKP 2 ("password invalid"); a BMC with KG set, when the
+    # console has none, fails the same check and FreeIPMI says "k_g invalid".
+    with ips_mock(count=1) as mock:
+        result, answers = ipmipower(mock, "--stat", tmp_path=tmp_path, password="nope")
+        assert answers == {"127.1.0.1": "password invalid"}, result.stdout + result.stderr
+    with ips_mock(count=1, kg="0102") as mock:
+        result, answers = ipmipower(mock, "--stat", tmp_path=tmp_path)
+        assert answers == {"127.1.0.1": "k_g invalid"}, result.stdout + result.stderr
