@@ -237,7 +237,10 @@ def all_strings() -> list[str]:
             except StonithError:
                 continue  # a driver that cannot load is reported by the registry and golden tests
 
-    return list(FRAMEWORK_STRINGS) + [s for s in driver_strings(infos) if s not in FRAMEWORK_STRINGS]
+    from stonith.server.gui.strings import GUI_STRINGS  # pure data: no web framework imported
+
+    strings = dict.fromkeys([*FRAMEWORK_STRINGS, *driver_strings(infos), *GUI_STRINGS])
+    return list(strings)
 
 
 def update_catalogs(source_locale_dir: str) -> list[str]:

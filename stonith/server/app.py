@@ -6,7 +6,8 @@ The engine blocks (device sessions, threads), so every operation runs in the thr
 loop only parses requests and streams events.
 
 Every request but ``/health`` and ``/openapi.json`` is authenticated (HTTP basic or a bearer token,
-stonith.server.auth) and authorized by role: ``monitor`` reads, ``operator`` switches, ``admin``
+stonith.server.auth, or the GUI's session cookie with its CSRF token on every change,
+stonith.server.gui.sessions) and authorized by role: ``monitor`` reads, ``operator`` switches, ``admin``
 changes devices.d.  A refused login is audited with the user and the source address; so is every
 change.  No secret (device password, token, hash) is ever part of a response or an error.
 """
@@ -24,6 +25,14 @@ from starlette.routing import Route
 
 from stonith.errors import BadConfig, StonithError, UnknownType
 from stonith.server.auth import AuthError, Principal
+from stonith.server.gui.sessions import (
+    COOKIE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    CsrfRefused,
+    Sessions,
+    SessionExpired,
+)
 from stonith.server.service import VERBS, Actor, Conflict, NotFound
 
 TYPE_CHECKING = False
@@ -42,10 +51,12 @@ LANES = {"fence": 64, "read": 16}
 API = "/api/v1"
 
 
-def create_app(service: Service, auth: Authenticator) -> Starlette:
-    """The application over ``service``, authenticating with ``auth``."""
+def create_app(service: Service, auth: Authenticator, *, sessions: Sessions | None = None) -> Starlette:
+    """The application over ``service``, authenticating with ``auth``; the GUI (``/ui``) keeps its
+    browser sessions in ``sessions``."""
 
     limiters: dict[str, Any] = {}
+    sessions = sessions if sessions is not None else Sessions()
 
     async def in_thread(lane: str, fn: Callable[..., Any], *args: Any) -> Any:
         import functools
@@ -61,11 +72,28 @@ def create_app(service: Service, auth: Authenticator) -> Starlette:
         header = request.headers.get("authorization")
         lane = "read" if needed == "monitor" else "fence"
         try:
-            who: Principal = await in_thread(lane, auth.authenticate, header, source)
+            if header is None and COOKIE in request.cookies:
+                who: Principal = await in_thread(lane, session_principal, request, source)
+            else:
+                who = await in_thread(lane, auth.authenticate, header, source)
             auth.require(who, needed)
         except AuthError as exc:
             raise _Refused(exc) from None
         return who
+
+    def session_principal(request: Request, source: str) -> Principal:
+        web = sessions.get(request.cookies.get(COOKIE))
+        if web is None:
+            raise SessionExpired("no live GUI session", source=source)
+        role = dict(auth.users()).get(web.user)  # the users file as it is now: a deleted user is out
+        if role is None:
+            sessions.end_user(web.user)
+            raise SessionExpired(f"GUI session of {web.user}, who is no user any more", source=source)
+        if request.method not in SAFE_METHODS and not sessions.csrf_ok(web, request.headers.get(CSRF_HEADER)):
+            raise CsrfRefused(
+                "changing request without the session's CSRF token", user=web.user, source=source
+            )
+        return Principal(web.user, role, "session")
 
     def actor(request: Request, who: Principal) -> Actor:
         return Actor(who.user, request.client.host if request.client else "?")
@@ -127,6 +155,20 @@ def create_app(service: Service, auth: Authenticator) -> Starlette:
         name = request.path_params["name"]
         return await in_thread("fence", service.modify_device, name, changes, version, actor(request, who))
 
+    async def create(request: Request, who: Principal) -> Any:
+        data = await payload(request)
+        name = data.pop("name", None)
+        if not isinstance(name, str):
+            raise BadConfig('body must be {"name": "...", "type": "...", "parameters": {...}}')
+        return await in_thread("fence", service.create_device, name, data, actor(request, who))
+
+    async def probe(request: Request, who: Principal) -> Any:
+        data = await payload(request)
+        config, based_on = data.get("config", {}), data.get("device")
+        if not isinstance(config, dict) or not isinstance(based_on, (str, type(None))):
+            raise BadConfig('body must be {"config": {...}} (and "device": name when editing one)')
+        return await in_thread("fence", service.probe_config, request.path_params["type"], config, based_on)
+
     async def check(request: Request, who: Principal) -> Any:
         return await in_thread("read", service.check_device, request.path_params["name"])
 
@@ -184,7 +226,9 @@ def create_app(service: Service, auth: Authenticator) -> Starlette:
         Route(f"{API}/types/{{type}}", endpoint("monitor", metadata)),
         Route(f"{API}/types/{{type}}/defaults", endpoint("monitor", defaults)),
         Route(f"{API}/types/{{type}}/validate", endpoint("monitor", validate), methods=["POST"]),
+        Route(f"{API}/types/{{type}}/probe", endpoint("admin", probe), methods=["POST"]),
         Route(f"{API}/devices", endpoint("monitor", devices)),
+        Route(f"{API}/devices", endpoint("admin", create), methods=["POST"]),
         Route(f"{API}/devices/{{name}}", endpoint("monitor", device)),
         Route(f"{API}/devices/{{name}}", endpoint("admin", modify), methods=["PATCH"]),
         Route(f"{API}/devices/{{name}}/check", endpoint("monitor", check), methods=["POST"]),
@@ -193,6 +237,9 @@ def create_app(service: Service, auth: Authenticator) -> Starlette:
         Route(f"{API}/history", endpoint("monitor", history)),
         Route(f"{API}/events", events),
     ]
+    from stonith.server.gui.routes import gui_routes
+
+    routes += gui_routes(service, auth, sessions, in_thread)
     return Starlette(routes=routes)
 
 
@@ -459,7 +506,37 @@ def openapi_document() -> dict[str, Any]:
                     [path("type")],
                 )
             },
-            f"{API}/devices": {"get": op("devices with health", "monitor", arr)},
+            f"{API}/types/{{type}}/probe": {
+                "post": op(
+                    "test connection: log in with an unsaved configuration and read every outlet",
+                    "admin",
+                    obj,
+                    {"type": "object", "properties": {"config": obj, "device": {"type": "string"}}},
+                    [path("type")],
+                )
+            },
+            f"{API}/devices": {
+                "get": op("devices with health", "monitor", arr),
+                "post": op(
+                    "create a device file in devices.d (validated, atomic, 0600)",
+                    "admin",
+                    obj,
+                    {
+                        "type": "object",
+                        "required": ["name", "type", "parameters"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "type": {"type": "string"},
+                            "parameters": obj,
+                            "hosts": obj,
+                            "level": {"type": "integer"},
+                            "settle": {"type": "number"},
+                            "timeout": {"type": "number"},
+                            "description": {"type": "string"},
+                        },
+                    },
+                ),
+            },
             f"{API}/devices/{{name}}": {
                 "get": op(
                     "a device's configuration, secrets redacted", "monitor", obj, params=[path("name")]

@@ -13,6 +13,7 @@ Configuration (``--config``, default /etc/stonith/server.toml)::
     audit = "syslog"                     # or a file, or "none"
     health_interval = 60                 # seconds between health checks of every device
     timeout = 0                          # overall deadline of an operation; 0: the devices' own
+    gui_idle_timeout = 900               # seconds a GUI session (https://HOST:PORT/ui) may idle
 
 TLS 1.2 is the oldest version accepted.  Exit codes: 0 stopped cleanly, 1 bad configuration.
 """
@@ -46,6 +47,7 @@ KEYS = {
     "audit",
     "health_interval",
     "timeout",
+    "gui_idle_timeout",
 }
 
 
@@ -66,6 +68,7 @@ class ServerConfig:
         self.health_interval = float(data.get("health_interval", 60))
         timeout = float(data.get("timeout", 0))
         self.timeout = timeout if timeout > 0 else None
+        self.gui_idle_timeout = float(data.get("gui_idle_timeout", 900))
         self.addresses: list[tuple[str, int]] = []
         for item in self.listen:
             host, _, port = item.rpartition(":")
@@ -80,6 +83,8 @@ class ServerConfig:
             self.addresses.append((host, int(port)))
         if not 1 <= self.health_interval <= 86400:
             problems.append(f"{path}: health_interval must be 1..86400 seconds")
+        if not 10 <= self.gui_idle_timeout <= 86400:
+            problems.append(f"{path}: gui_idle_timeout must be 10..86400 seconds")
         if problems:
             raise BadConfig("; ".join(problems))
 
@@ -177,6 +182,7 @@ def build(config: ServerConfig) -> Any:
     """The ASGI application for ``config`` (service started, unfinished operations recovered)."""
     from stonith.server.app import create_app
     from stonith.server.auth import Authenticator, LoginFailure
+    from stonith.server.gui.sessions import Sessions
     from stonith.server.service import Service
 
     os.makedirs(os.path.dirname(config.history) or ".", mode=0o700, exist_ok=True)
@@ -202,7 +208,8 @@ def build(config: ServerConfig) -> Any:
             }
         )
 
-    return create_app(service, Authenticator(config.users, config.tokens, on_failure=refused))
+    authenticator = Authenticator(config.users, config.tokens, on_failure=refused)
+    return create_app(service, authenticator, sessions=Sessions(config.gui_idle_timeout))
 
 
 def _sockets(config: ServerConfig) -> list[socket.socket]:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from stonith.inventory import DeviceEntry, Inventory
 
 VERBS = ("on", "off", "reset")
+# A device file name: plain, so it is safe as a path component, in TOML and in a URL.
+DEVICE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 
 class NotFound(StonithError):
@@ -414,6 +416,140 @@ class Service:
         self.events.publish("device-changed", device=name, user=actor.user)
         return self.device_config(name)
 
+    def create_device(self, name: str, spec: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        """A new devices.d file ``<name>.toml``: validated as ``stonith check`` loads it, written
+        atomically with mode 0600 (it may hold secrets inline); Conflict if the name is taken.
+
+        ``spec``: ``type``, ``parameters`` (wire form), and optionally ``level``, ``settle``,
+        ``timeout``, ``description`` and ``hosts`` (node -> outlet or list of outlets).
+        """
+        import re
+
+        import tomli_w
+
+        from stonith import device as device_api
+        from stonith import marshal
+        from stonith.errors import FieldProblem
+        from stonith.inventory import load_file
+
+        if not isinstance(name, str) or not re.fullmatch(DEVICE_NAME, name):
+            raise BadConfig([FieldProblem("name", "must be 1-64 letters, digits, '.', '_' or '-'")])
+        type_name = spec.get("type")
+        if not isinstance(type_name, str):
+            raise BadConfig([FieldProblem("type", "required: the driver type")])
+        params = spec.get("parameters", {})
+        if not isinstance(params, dict):
+            raise BadConfig([FieldProblem("parameters", "must be an object")])
+        info = device_api.metadata(type_name)
+        typed = marshal.config_from_wire(info, params)  # BadConfig by field name, before any file
+        data: dict[str, Any] = {"type": type_name}
+        for key in ("description", "level", "settle", "timeout", "hosts"):
+            if spec.get(key) not in (None, "", {}):
+                data[key] = spec[key]
+        # What was given, typed, secrets inline: the file is 0600, as modify_device writes it.
+        data["parameters"] = {k: v for k, v in typed.items() if k in params and params[k] is not None}
+        path = os.path.join(self.devices_dir, f"{name}.toml")
+        with self._modify_lock:
+            staging = os.path.join(self.devices_dir, ".staging")
+            os.makedirs(staging, mode=0o700, exist_ok=True)
+            new_path = os.path.join(staging, f"{name}.toml")
+            try:
+                text = tomli_w.dumps(data).encode()
+            except (TypeError, ValueError):
+                raise BadConfig("the device description cannot be written as TOML") from None
+            _write_private(new_path, text)
+            try:
+                entry, problems = load_file(new_path)
+                if entry is None:
+                    raise BadConfig([_unprefixed(p, new_path) for p in problems])
+                try:
+                    os.link(new_path, path)  # never replaces: a name taken meanwhile is a Conflict
+                except FileExistsError:
+                    raise Conflict(f"a device file {name}.toml exists already") from None
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(new_path)
+        self.history.write(
+            {
+                "id": uuid.uuid4().hex,
+                "event": "create",
+                "user": actor.user,
+                "source": actor.source,
+                "device": name,
+                "fields": sorted(data["parameters"]),
+            }
+        )
+        self.events.publish("device-changed", device=name, user=actor.user)
+        return self.device_config(name)
+
+    def probe_config(
+        self, type_name: str, config: dict[str, Any], based_on: str | None = None
+    ) -> dict[str, Any]:
+        """Test connection: log in with a configuration that is not saved and read every outlet.
+
+        The same engine session as the CLI (device lock by address, connect, logout).  ``based_on``:
+        the saved device the form edits; a secret the form left empty or redacted is taken from it,
+        since secrets are never sent to the browser.
+        """
+        from stonith import device as device_api
+        from stonith import engine, marshal, registry
+        from stonith.deadline import Deadline
+        from stonith.device import REDACTED
+        from stonith.inventory import DEFAULT_TIMEOUT
+        from stonith.inventory import DeviceEntry as Entry
+
+        info = device_api.metadata(type_name)
+        given = dict(config)
+        saved: DeviceEntry | None = None
+        if based_on is not None:
+            saved = self.device(based_on)
+            if saved.type != type_name:
+                raise BadConfig(f"{based_on} is a {saved.type} device, not {type_name}")
+            for field in info.fields:
+                if field.secret and given.get(field.fieldname) in (None, "", REDACTED):
+                    if field.fieldname in saved.driver.config:
+                        given[field.fieldname] = saved.driver.config[field.fieldname]
+        typed = marshal.config_from_wire(info, given)
+        driver = registry.load(type_name)(typed)
+        timeout = self.timeout or (saved.timeout if saved is not None else DEFAULT_TIMEOUT)
+        entry = Entry(
+            f"test of {based_on or type_name}",
+            type_name,
+            "",
+            driver,
+            None,
+            1,
+            0.0,
+            timeout,
+            info.capabilities.sessions or 64,
+            None,
+        )
+
+        def body(drv: Any, deadline: Deadline) -> tuple[str, list[tuple[Any, str]]]:
+            identity = drv.probe(deadline)
+            outlets = drv.outlets(deadline)
+            seen = drv.status_many(outlets, deadline)
+            return identity, [(o, seen.get(o.id, "unknown")) for o in outlets]
+
+        started = time.monotonic()
+        try:
+            identity, read = engine.call(entry, Deadline(timeout, "test connection"), body)
+        except StonithError as exc:
+            return {
+                "ok": False,
+                "error": str(exc),
+                "exit_code": int(exc.exit_code),
+                "latency": round(time.monotonic() - started, 3),
+            }
+        except Exception as exc:  # a driver bug is this test's failure, not the service's
+            return {"ok": False, "error": f"internal error: {type(exc).__name__}", "exit_code": 1}
+        return {
+            "ok": True,
+            "identity": identity,
+            "latency": round(time.monotonic() - started, 3),
+            "outlets": [{"id": o.id, "name": o.name, "state": s} for o, s in read],
+        }
+
     def check_device(self, name: str) -> dict[str, Any]:
         """Log in and read every outlet now (what the health check does), and remember the result."""
         return self._check(self.device(name)).as_dict()
@@ -542,6 +678,14 @@ def _expand(nodeset: str | None) -> list[str] | None:
     from stonith.nodeset import expand
 
     return expand(nodeset)
+
+
+def _unprefixed(problem: Any, path: str) -> Any:
+    """A load_file problem ``<staging path>:parameters.x`` as ``parameters.x`` (the staging path is ours)."""
+    from stonith.errors import FieldProblem
+
+    field = problem.field[len(path) + 1 :] if problem.field.startswith(path + ":") else problem.field
+    return FieldProblem(field if field != path else "", problem.message, problem.missing)
 
 
 def _version(path: str) -> str:

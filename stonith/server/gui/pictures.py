@@ -1,0 +1,144 @@
+"""Server-rendered SVG: the timeline of an operation and the topology of a node.
+
+SVG rather than a canvas drawn by script: the picture is in the page as sent (screenshots,
+printing, no script needed), it scales with the zoom level, and every shape carries its text.
+"""
+
+from __future__ import annotations
+
+from stonith.server.gui.html import esc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+ROW = 28
+LABEL_WIDTH = 330
+PHASE_WIDTH = 170
+# Read back as asked / not as asked / not known: colours with text, never colour alone.
+_COLOURS = {"good": "#1b7f3b", "bad": "#b3261e", "unknown": "#6b6b6b", "on": "#1b7f3b", "off": "#30475e"}
+
+
+def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -> str:
+    klass = f' class="{cls}"' if cls else ""
+    return f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="{anchor}"{klass}>{esc(text)}</text>'
+
+
+def timeline(op: dict[str, Any], tr: Callable[[str], str]) -> str:
+    """One operation: a row per node, device and outlet; a column per phase (off, then on), each
+    cell the state asked for and the state read back; the topology level of every row."""
+    rows: dict[tuple[str, str, int, str, str], dict[str, tuple[str, str]]] = {}
+    phases: list[str] = []
+    for node, result in sorted((op.get("nodes") or {}).items()):
+        if not isinstance(result, dict):
+            continue
+        for device in result.get("devices") or []:
+            phase = str(device.get("phase", ""))
+            if phase not in phases:
+                phases.append(phase)
+            level = int(device.get("level") or 0)
+            outlets = device.get("outlets") or [{"id": "?", "name": "", "state": "unknown"}]
+            for outlet in outlets:
+                key = (
+                    str(node),
+                    str(device.get("device", "")),
+                    level,
+                    str(outlet.get("id")),
+                    str(outlet.get("name", "")),
+                )
+                state = "error" if device.get("error") else str(outlet.get("state", "unknown"))
+                rows.setdefault(key, {})[phase] = (state, str(device.get("error") or ""))
+    order = {"off": 0, "on": 1}
+    phases.sort(key=lambda p: order.get(p, 2))
+    width = LABEL_WIDTH + PHASE_WIDTH * max(1, len(phases)) + 20
+    height = ROW * (len(rows) + 2) + 10
+    title = f"{op.get('verb', '')} {op.get('nodeset', '')} — {op.get('user', '')} — {op.get('time', '')}"
+    out = [
+        f'<svg class="timeline" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
+        f' width="{width}" height="{height}" aria-label="{esc(tr("Timeline"))}: {esc(title)}">',
+        f"<title>{esc(title)}</title>",
+        _text(8, ROW - 8, tr("Node · device · outlet (level)"), "head"),
+    ]
+    for i, phase in enumerate(phases):
+        x = LABEL_WIDTH + i * PHASE_WIDTH
+        out.append(_text(x + 8, ROW - 8, f"{tr('asked')}: {tr(phase)} → {tr('read back')}", "head"))
+        if i:  # the order of the phases: off is read back before on is asked
+            out.append(f'<path class="arrow" d="M{x - 14} {ROW / 2} l10 0 m-4 -4 l4 4 l-4 4"/>')
+    for r, (key, cells) in enumerate(rows.items()):
+        node, device, level, outlet_id, outlet_name = key
+        y = ROW * (r + 1)
+        if r % 2 == 0:
+            out.append(f'<rect class="stripe" x="0" y="{y}" width="{width}" height="{ROW}"/>')
+        name = f" {outlet_name}" if outlet_name and outlet_name != outlet_id else ""
+        label = f"{node} · {device} · {outlet_id}{name} ({tr('level')} {level})"
+        out.append(_text(8, y + ROW - 9, label))
+        for i, phase in enumerate(phases):
+            if phase not in cells:
+                continue
+            state, error = cells[phase]
+            kind = "good" if state == phase else "unknown" if state == "unknown" else "bad"
+            x = LABEL_WIDTH + i * PHASE_WIDTH
+            shown = f"{tr(phase)} → {tr(state)}" + (
+                " ✓" if kind == "good" else " ✗" if kind == "bad" else " ?"
+            )
+            out.append(
+                f'<rect x="{x + 4}" y="{y + 4}" width="{PHASE_WIDTH - 12}" height="{ROW - 8}" rx="4"'
+                f' fill="{_COLOURS[kind]}"><title>{esc(error or shown)}</title></rect>'
+            )
+            out.append(_text(x + 12, y + ROW - 9, shown, "cell"))
+    result_y = ROW * (len(rows) + 1)
+    out.append(_text(8, result_y + ROW - 9, f"{tr('Result')}: {tr(str(op.get('state', '')))}", "head"))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def topology(
+    node: str, levels: list[tuple[int, str, str, list[dict[str, Any]]]], tr: Callable[[str], str]
+) -> str:
+    """A node and what powers it: a column per topology level (tried in order), in it each device
+    with the node's outlets and their states.  ``levels``: (level, device, error, outlets)."""
+    columns: dict[int, list[tuple[str, str, list[dict[str, Any]]]]] = {}
+    for level, device, error, outlets in levels:
+        columns.setdefault(level, []).append((device, error, outlets))
+    col_width, box_width, node_width = 300, 260, 140
+    heights = [sum(ROW * (len(o) + 1) + 16 for _, _, o in devs) for devs in columns.values()] or [ROW]
+    height = max(heights) + ROW * 2
+    width = node_width + 60 + col_width * max(1, len(columns))
+    node_y = height / 2 - ROW / 2
+    out = [
+        f'<svg class="topology" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
+        f' width="{width}" height="{height}" aria-label="{esc(tr("Topology"))}: {esc(node)}">',
+        f'<rect class="node" x="8" y="{node_y:.0f}" width="{node_width}" height="{ROW}" rx="6"/>',
+        _text(8 + node_width / 2, node_y + ROW - 9, node, "nodename", "middle"),
+    ]
+    for c, (level, devices) in enumerate(sorted(columns.items())):
+        x = node_width + 60 + c * col_width
+        out.append(
+            _text(
+                x, ROW - 8, f"{tr('level')} {level}" + (f" ({tr('tried first')})" if c == 0 else ""), "head"
+            )
+        )
+        y = ROW
+        for device, error, outlets in devices:
+            box_height = ROW * (len(outlets) + 1)
+            out.append(
+                f'<rect class="device" x="{x}" y="{y}" width="{box_width}" height="{box_height}" rx="6"/>'
+            )
+            out.append(_text(x + 8, y + ROW - 9, device + (f" — {error}" if error else ""), "devname"))
+            for i, outlet in enumerate(outlets):
+                oy = y + ROW * (i + 1)
+                state = str(outlet.get("state", "unknown"))
+                kind = state if state in ("on", "off") else "unknown"
+                out.append(
+                    f'<path class="link" d="M{8 + node_width} {node_y + ROW / 2:.0f} L{x} {oy + ROW / 2:.0f}"/>'
+                )
+                out.append(
+                    f'<rect x="{x + 8}" y="{oy + 3}" width="{box_width - 16}" height="{ROW - 6}" rx="3"'
+                    f' fill="{_COLOURS[kind]}"/>'
+                )
+                label = f"{tr('outlet')} {outlet.get('id')} {outlet.get('name', '')}: {tr(state)}"
+                out.append(_text(x + 14, oy + ROW - 9, label, "cell"))
+            y += box_height + 16
+    out.append("</svg>")
+    return "".join(out)
