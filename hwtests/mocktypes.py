@@ -66,7 +66,7 @@ class Kind:
         *,
         names: list[str],
         states: list[str],
-        password: str,
+        password: str | None,  # None: the caller hands it over in the environment
         faults: list[str],
         relay_delay: float,
         listen: str = "127.0.0.1:0",

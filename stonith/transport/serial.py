@@ -10,11 +10,17 @@ URL format / options
 
 A local tty is opened with an exclusive lock (pyserial's flock), so two of our own processes never
 talk over each other on one console line.  pyserial is imported only when a port is opened.
+
+pyserial's network handlers connect with a fixed 5 s timeout of their own (``socket://``,
+``rfc2217://``), whatever our deadline says: a partitioned terminal server made a 3 s fence take
+5.1 s (found by hwtests.netcampaign).  So a URL port is opened in a helper thread and waited for
+until the deadline only; an open that finishes after we gave up is closed by that thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 
 from stonith.errors import Timeout, Unreachable
 from stonith.transport.stream import Closed, Stream
@@ -89,7 +95,38 @@ def connect(
             stopbits=serial.STOPBITS_ONE,
             timeout=min(deadline.remaining(), 1.0),
             exclusive=url.startswith("/") or None,
+            do_not_open="://" in url,
         )
+        if "://" in url:
+            _open_within(port, url, deadline)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise Unreachable(f"{url}: cannot open serial port ({exc})") from None
     return SerialStream(port, url, text_only=text_only)
+
+
+def _open_within(port: Any, url: str, deadline: Deadline) -> None:
+    """``port.open()`` (a network connect for URL handlers), waited for until the deadline only."""
+    done = threading.Event()
+    lock = threading.Lock()
+    outcome: list[BaseException] = []
+    abandoned = False
+
+    def opener() -> None:
+        try:
+            port.open()
+        except BaseException as exc:  # handed to the caller, who re-raises what it knows
+            outcome.append(exc)
+        with lock:
+            done.set()
+            if abandoned:  # nobody waits any more: a late connection must not stay open
+                with contextlib.suppress(Exception):
+                    port.close()
+
+    threading.Thread(target=opener, name=f"open {url}", daemon=True).start()
+    done.wait(max(deadline.remaining(), 0.0))
+    with lock:
+        if not done.is_set():
+            abandoned = True
+            raise Timeout(f"{url}: no connection within the deadline of {deadline.what}")
+    if outcome:
+        raise outcome[0]

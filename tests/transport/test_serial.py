@@ -71,3 +71,26 @@ def test_socket_url_eof_is_device_error():
 def test_missing_tty_is_unreachable():
     with pytest.raises(Unreachable):
         serial.connect("/dev/does-not-exist-stonith", Deadline(2))
+
+
+def test_url_open_is_bounded_by_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyserial's socket:// and rfc2217:// connect with a fixed 5 s timeout: we wait until the deadline
+    only, and a connection that comes later is closed, not leaked (hwtests.netcampaign found a 3 s
+    fence through a partitioned terminal server taking 5.1 s)."""
+    import serial as pyserial
+    from serial.urlhandler import protocol_socket
+
+    opened = threading.Event()
+    closed = threading.Event()
+
+    def slow_open(self: pyserial.SerialBase) -> None:
+        time.sleep(1.0)  # a SYN nobody answers, for longer than our deadline
+        opened.set()
+
+    monkeypatch.setattr(protocol_socket.Serial, "open", slow_open)
+    monkeypatch.setattr(protocol_socket.Serial, "close", lambda self: closed.set())
+    started = time.monotonic()
+    with pytest.raises(Timeout, match="no connection within the deadline"):
+        serial.connect("socket://127.0.0.1:9", Deadline(0.3, "reset"))
+    assert time.monotonic() - started < 0.6
+    assert opened.wait(3.0) and closed.wait(3.0)
