@@ -279,21 +279,17 @@ def _check(directory: str, timeout: float | None, as_json: bool) -> int:
     from stonith import engine
     from stonith.channels import WEAK, channel_strength
     from stonith.deadline import Deadline
-    from stonith.inventory import Inventory, UnsafeFile, load_file, scan_dir
+    from stonith.inventory import Inventory, UnsafeFile, scan_dir
+    from stonith.prepare import resolve_secrets
     from stonith.steps import fan_out
 
     outcome: dict[str, tuple[str, int]] = {}
     listed, problems = scan_dir(directory, run_secret_commands=False)
-    devices = []
-    for listed_device in listed:
-        if not listed_device.pending_secrets:
-            devices.append(listed_device)
-            continue
-        resolved, secret_problems = load_file(listed_device.path)
+    # Every device's secret commands at once, each within --timeout (or the device's own timeout).
+    failed = resolve_secrets([d for d in listed if d.secret_commands], timeout)
+    for secret_problems in failed.values():
         problems += secret_problems
-        if resolved is not None:
-            devices.append(resolved)
-    inventory = Inventory(devices, directory)
+    inventory = Inventory([d for d in listed if d.name not in failed], directory)
     file_rows: list[tuple[str, str, int]] = [
         (
             os.path.basename(problem.field.split(":", 1)[0]) or problem.field,
@@ -397,8 +393,6 @@ def report(exc: StonithError) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from stonith.audit import Audit
-    from stonith.engine import Fencer, worst_exit_code
     from stonith.inventory import load_dir
     from stonith.nodeset import expand
 
@@ -425,24 +419,54 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.verb == "check":
         return _check(args.devices, args.timeout, args.json)
-    # Listing needs no secret: a { command = [...] } secret is not run for it.
-    inventory = load_dir(args.devices, run_secret_commands=args.verb != "devices")
-    if args.verb == "devices":
-        return _devices(inventory, args.json)
-    if args.verb == "lab":
-        return _lab(inventory)
+    if args.verb in ("devices", "lab"):
+        # Listing needs no secret: a { command = [...] } secret is not run for it.
+        inventory = load_dir(args.devices, run_secret_commands=args.verb != "devices")
+        return _devices(inventory, args.json) if args.verb == "devices" else _lab(inventory)
+    return _operate(args, nodes)
+
+
+def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
+    """status, on, off, reset: over the devices that loaded; a node that may depend on a broken
+    device file fails naming it, every other node is fenced (stonith.prepare)."""
+    from stonith.audit import Audit
+    from stonith.engine import Fencer, worst_exit_code
+    from stonith.prepare import prepare
+
+    prepared = prepare(args.devices, nodes, args.timeout)
+    for broken in prepared.broken:
+        for file_problem in broken.problems:
+            sys.stderr.write(f"ERROR: {file_problem}\n")
+    inventory = prepared.inventory
+    timeout = args.timeout
+    if timeout is not None:  # the secret commands ran inside the operation's time
+        timeout = max(0.1, timeout - prepared.spent)
     audit = None
     if args.verb != "status":
         audit = Audit(args.audit)
         audit.open()  # before anything is switched: an audit that cannot be written refuses (exit 1)
         if audit.defaulted_to_none:
             sys.stderr.write("WARNING: no audit log (no /dev/log); use --audit FILE to keep one\n")
-    fencer = Fencer(inventory, timeout=args.timeout, audit=audit)
+    fencer = Fencer(inventory, timeout=timeout, audit=audit)
     progress = Progress(len(nodes or ()), sys.stderr.isatty() and not args.quiet and not args.json)
     fencer.progress = progress
+    refused = {n: prepared.refused(n, args.verb) for n in nodes or () if prepared.blocking(n)}
+    allowed = [n for n in nodes or () if n not in refused]
     with interruptible(fencer):
-        results = fencer.status(nodes) if args.verb == "status" else fencer.run(args.verb, nodes or [])
+        if args.verb == "status" and nodes is None:
+            results = fencer.status(None)
+        elif args.verb == "status":
+            results = fencer.status(allowed) if allowed else []
+        else:
+            results = fencer.run(args.verb, allowed) if allowed else []
     progress.finish()
+    if nodes is None:  # every node: those the broken files map too, and none read through them
+        seen = {r.node for r in results}
+        results = [prepared.refused(r.node, "status") if prepared.blocking(r.node) else r for r in results]
+        results += [prepared.refused(n, "status") for n in prepared.known_names() if n not in seen]
+    else:
+        by_node = {r.node: r for r in results} | refused
+        results = [by_node[n] for n in nodes]
     _print_results(results, args.json)
     code = worst_exit_code(results)
     for problem in fencer.audit_errors:

@@ -36,7 +36,8 @@ node's fence to another outlet): prefer ``[hosts]`` for anything that matters.
     type = "baytech"          # default: the device type
     args = ["--model", "rpc3", "--listen", "127.0.0.1:17023"]
 
-Every problem is reported as ``file:field: message``; nothing is switched when any file is bad.
+Every problem is reported as ``file:field: message``.  ``load_dir`` refuses a directory with any bad
+file; an operation (stonith.prepare) fences the nodes that depend on no bad file.
 
 Local trust (as sshd's StrictModes): the directory, every device file, a secret file and the
 directory holding it, and a secret command's program must be owned by root or by the user running
@@ -99,6 +100,7 @@ class DeviceEntry:
         description: str = "",
         device_names: bool = False,
         pending_secrets: tuple[str, ...] = (),
+        secret_commands: dict[str, list[str]] | None = None,
     ) -> None:
         self.name = name
         self.type = type_name
@@ -115,6 +117,9 @@ class DeviceEntry:
         self.device_names = device_names
         # Secrets whose commands were not run (load_file(run_secret_commands=False)): list only.
         self.pending_secrets = pending_secrets
+        # field -> argv of each pending secret: run later, for an operation that needs this device
+        # (stonith.prepare), in parallel with the others and within the operation's deadline.
+        self.secret_commands = secret_commands or {}
 
     @property
     def info(self) -> DriverInfo:
@@ -223,24 +228,34 @@ def _resolve_secret(
     return None
 
 
-def _run_secret_command(path: str, where: str, argv: list[str], problems: list[FieldProblem]) -> str | None:
+def _run_secret_command(
+    path: str,
+    where: str,
+    argv: list[str],
+    problems: list[FieldProblem],
+    timeout: float = SECRET_COMMAND_TIMEOUT,
+) -> str | None:
     """Run a secret command as root: no shell, from /, with a fixed environment (stonith.local_trust).
 
     Our own environment may hold other devices' ``{ env = ... }`` secrets; the command gets none.
+    ``timeout``: what is left of the operation's deadline (never more than SECRET_COMMAND_TIMEOUT).
     """
     try:
         proc = subprocess.run(
             argv,
             capture_output=True,
             text=True,
-            timeout=SECRET_COMMAND_TIMEOUT,
+            timeout=max(0.01, min(timeout, SECRET_COMMAND_TIMEOUT)),
             stdin=subprocess.DEVNULL,
             env=local_trust.child_env(),
             cwd="/",
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        problems.append(_problem(path, where, f"command failed: {exc}"))
+    except subprocess.TimeoutExpired:
+        problems.append(_problem(path, where, f"command {argv[0]} did not finish within {timeout:.1f} s"))
+        return None
+    except OSError as exc:
+        problems.append(_problem(path, where, f"command {argv[0]} failed: {exc.strerror or exc}"))
         return None
     except UnicodeDecodeError:
         problems.append(_problem(path, where, "command printed something that is not UTF-8 text"))
@@ -249,6 +264,46 @@ def _run_secret_command(path: str, where: str, argv: list[str], problems: list[F
         problems.append(_problem(path, where, f"command exited {proc.returncode}"))
         return None
     return proc.stdout.rstrip("\r\n")
+
+
+def resolve_device_secrets(device: DeviceEntry, seconds: float) -> list[FieldProblem]:
+    """Run ``device``'s pending secret commands side by side, each within ``seconds``; on success
+    give the entry a driver built with them.  The problems found (the entry is then unusable)."""
+    import threading
+
+    from stonith.fields import validate
+
+    problems: list[FieldProblem] = []
+    values: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def one(field: str, argv: list[str]) -> None:
+        found: list[FieldProblem] = []
+        value = _run_secret_command(device.path, f"secrets.{field}", argv, found, seconds)
+        with lock:
+            problems.extend(found)
+            if value is not None:
+                values[field] = value
+
+    threads = [
+        threading.Thread(target=one, args=item, daemon=True) for item in device.secret_commands.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if problems:
+        return problems
+    typed, field_problems = validate(device.info.fields, {**device.driver.config, **values})
+    problems = [_problem(device.path, f"secrets.{name}", message) for name, message, _ in field_problems]
+    if problems:
+        return problems
+    try:
+        device.driver = type(device.driver)(typed)
+    except BadConfig as exc:
+        return [_problem(device.path, f"parameters.{p.field}", p.message) for p in exc.problems]
+    device.pending_secrets, device.secret_commands = (), {}
+    return []
 
 
 def _number(
@@ -361,6 +416,7 @@ def load_file(
         problems.append(_problem(path, "secrets", "must be a table"))
         secrets = {}
     pending: list[str] = []
+    commands: dict[str, list[str]] = {}
     for key, ref in secrets.items():
         field = info.field(key)
         if field is None:
@@ -369,6 +425,7 @@ def load_file(
         value = _resolve_secret(path, key, ref, problems, run_secret_commands)
         if value is PENDING:
             pending.append(field.fieldname)
+            commands[field.fieldname] = list(ref["command"])
         elif isinstance(value, str):
             config[field.fieldname] = value
 
@@ -412,6 +469,7 @@ def load_file(
             description if isinstance(description, str) else "",
             device_names,
             tuple(pending),
+            commands,
         ),
         [],
     )
@@ -469,43 +527,53 @@ def scan_dir(
     The directory itself must be safe (owner root or the caller, not writable by group or others);
     its files are opened relative to the checked directory, never by a name that could be swapped.
     """
+    devices, broken, problems = scan_files(directory, run_secret_commands=run_secret_commands)
+    return devices, problems + [p for file_problems in broken.values() for p in file_problems]
+
+
+def scan_files(
+    directory: str = DEFAULT_DIR, *, run_secret_commands: bool = True
+) -> tuple[list[DeviceEntry], dict[str, list[FieldProblem]], list[FieldProblem]]:
+    """As scan_dir, with the problems of each file kept apart (path -> problems) from those of the
+    directory itself: an operation fences the nodes that depend on no broken file (stonith.prepare)."""
     try:
         dir_fd = local_trust.open_directory(directory)
     except local_trust.UnsafePath as exc:
-        return [], [UnsafeFile(directory, f"devices directory: {exc}")]
+        return [], {}, [UnsafeFile(directory, f"devices directory: {exc}")]
     except OSError as exc:
-        return [], [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
+        return [], {}, [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
     devices: list[DeviceEntry] = []
-    problems: list[FieldProblem] = []
+    broken: dict[str, list[FieldProblem]] = {}
     seen: dict[str, str] = {}
     try:
         try:
             names = sorted(n for n in os.listdir(dir_fd) if n.endswith(".toml"))
         except OSError as exc:
-            return [], [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
+            return [], {}, [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
         for filename in names:
             path = os.path.join(directory, filename)
             try:
                 if stat.S_ISDIR(os.stat(filename, dir_fd=dir_fd, follow_symlinks=False).st_mode):
                     continue
-            except OSError:
+            except OSError as exc:
+                broken[path] = [_problem(path, "", f"cannot read: {exc.strerror}")]
                 continue
             entry, file_problems = load_file(path, run_secret_commands=run_secret_commands, dir_fd=dir_fd)
-            problems.extend(file_problems)
             if entry is None:
+                broken[path] = file_problems
                 continue
             if entry.name in seen:
-                problems.append(
+                broken[path] = [
                     _problem(path, "name", f"device name {entry.name!r} is also used by {seen[entry.name]}")
-                )
+                ]
                 continue
             seen[entry.name] = path
             devices.append(entry)
     finally:
         os.close(dir_fd)
     if not names:
-        problems.append(FieldProblem(directory, "no *.toml device files"))
-    return devices, problems
+        return devices, broken, [FieldProblem(directory, "no *.toml device files")]
+    return devices, broken, []
 
 
 def load_dir(directory: str = DEFAULT_DIR, *, run_secret_commands: bool = True) -> Inventory:

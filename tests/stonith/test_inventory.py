@@ -133,13 +133,16 @@ def test_secret_by_file_env_and_command(tmp_path: Path, recorder_type: None, mon
 
 
 def test_cli_bad_devices_dir_exit_code_and_nothing_switched(tmp_path: Path) -> None:
+    """A broken file fails the nodes it names (exit 1, naming it) and switches nothing for them;
+    tests/stonith/test_broken_files.py has the rest (nodes beside it are fenced)."""
     write(tmp_path, "a.toml", NULL)
     write(tmp_path, "b.toml", 'type = "null"\n[parameters]\nhostlist = ["x"]\noops = 1\n')
-    result = run_stonith("reset", "n1", "--devices", str(tmp_path), "--audit", str(tmp_path / "audit"))
+    result = run_stonith("reset", "x", "--devices", str(tmp_path), "--audit", str(tmp_path / "audit"))
     assert result.returncode == 1
     assert "b.toml:parameters.oops" in result.stderr
+    assert "b.toml" in result.stdout
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "audit").exists()
+    assert (tmp_path / "audit").read_text() == ""
 
 
 def test_cli_status_reset_devices_json_and_audit(tmp_path: Path) -> None:
