@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = ("metadata", "config", "types", "meatclient", "install-agents", "export", "help")
+SUBCOMMANDS = (
+    "metadata",
+    "config",
+    "types",
+    "meatclient",
+    "install-agents",
+    "export",
+    "slurm-suspend",
+    "slurm-resume",
+    "help",
+)
 SERVER_COMMANDS = ("serve", "user", "token")  # stonith.server: only these import the web stack
 CLUSTER_COMMANDS = ("status", "on", "off", "reset", "devices", "check", "lab")
 

@@ -8,6 +8,7 @@
 - ``stonith types [--long]``: installed types, with provenance and a one-line description.
 - ``stonith meatclient -c HOST``: confirm to a waiting meatware device that HOST was reset.
 - ``stonith export pcs [--devices DIR] [--cib FILE] [--query]``: pcs commands for devices.d (stonith.export).
+- ``stonith slurm-suspend|slurm-resume HOSTLIST``: Slurm's SuspendProgram / ResumeProgram (stonith.slurm).
 - ``stonith help [COMMAND|TYPE]``: the overview, a command's help or a type's parameters.
 
 ``unknown_command`` answers a first word that is no command: "did you mean" (stonith.cli sends it).
@@ -19,6 +20,7 @@ import argparse
 import os
 import sys
 
+from stonith import slurm
 from stonith.errors import USAGE, BadConfig, StonithError
 
 TYPE_CHECKING = False
@@ -77,6 +79,8 @@ HELP: dict[str, tuple[str, str, str]] = {
         "stonith export pcs --devices /etc/stonith/devices.d > fencing.sh\n"
         "  stonith export pcs --cib cib.xml | sh && pcs cluster cib-push cib.xml",
     ),
+    "slurm-suspend": slurm.HELP["suspend"],
+    "slurm-resume": slurm.HELP["resume"],
     "help": (
         "this overview, or the help of a command or a driver type",
         "stonith help: the overview (as stonith --help).  stonith help COMMAND: the command's --help.\n"
@@ -148,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="per-device deadline of --query in seconds"
     )
+    for action in ("suspend", "resume"):
+        slurm.add_arguments(_sub(sub, f"slurm-{action}"))
     helper = _sub(sub, "help")
     helper.add_argument("topic", nargs="?", help="a command or a driver type")
     return parser
@@ -274,6 +280,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export.main(args.devices, cib=args.cib, ask=args.query, timeout=args.timeout)
 
 
+def cmd_slurm_suspend(args: argparse.Namespace) -> int:
+    return slurm.run("suspend", args)
+
+
+def cmd_slurm_resume(args: argparse.Namespace) -> int:
+    return slurm.run("resume", args)
+
+
 def cmd_help(args: argparse.Namespace) -> int:
     from stonith import cli
 
@@ -330,6 +344,8 @@ def main(argv: list[str]) -> int:
         "install-agents": cmd_install_agents,
         "export": cmd_export,
         "help": cmd_help,
+        "slurm-suspend": cmd_slurm_suspend,
+        "slurm-resume": cmd_slurm_resume,
     }[args.command]
     try:
         return handler(args)

@@ -113,6 +113,7 @@ Cluster commands (devices.d: --devices DIR, default $STONITH_DEVICES or /etc/sto
   check                     validate devices.d and log in to every device
   lab                       start the mock devices devices.d declares (tests, demos)
   export pcs                print pcs commands that reproduce devices.d in Pacemaker
+  slurm-suspend|slurm-resume HOSTLIST   Slurm's SuspendProgram/ResumeProgram (power saving)
   options: --json  --timeout SECONDS  --audit FILE|syslog|none  -q  --remote URL
 
 Driver commands:
