@@ -1,8 +1,11 @@
 """The audit log: one JSON line per action on a device for a node.
 
-Destination: ``--audit FILE`` / ``STONITH_AUDIT``: a file path (appended, mode 0600), ``syslog``
-(facility authpriv, tag ``stonith``, written to /dev/log ourselves so that a failure is seen), or
-``none``.  Default: syslog when /dev/log exists, else none (the cluster CLI warns).
+Destination: ``--audit FILE`` / ``STONITH_AUDIT``: a file path (appended, mode 0600), ``journal``
+(systemd-journald's native protocol, stonith.journal: the JSON line's fields also as STONITH_NODE,
+STONITH_DEVICE, STONITH_VERB, STONITH_RESULT, ... so ``journalctl STONITH_NODE=node1`` finds a node's
+history), ``syslog`` (facility authpriv, tag ``stonith``, written to /dev/log ourselves so that a
+failure is seen), or ``none``.  Default: journal when journald's socket exists, else syslog when
+/dev/log exists, else none (the cluster CLI warns).
 Fields: time (ISO 8601 UTC), node, device, outlets, verb, result, duration (s), error when any, and
 channel: how far the device's channel can be trusted, ``LEVEL: reason`` (stonith.channels), e.g.
 ``weak: SNMP v2c: the community travels in clear and replies are not authenticated``.
@@ -25,7 +28,7 @@ import socket
 import threading
 import time
 
-from stonith import redact
+from stonith import journal, redact
 from stonith.errors import ExitCode, StonithError
 from stonith.local_trust import UnsafePath, open_file
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 SYSLOG_SOCKET = "/dev/log"
 _AUTHPRIV = 10 << 3  # RFC 5424 facility 10 (security/authorization, private)
 _NOTICE, _ERR = 5, 3
+# MESSAGE_ID of every audit record in the journal (journalctl MESSAGE_ID=...): fixed, random.
+JOURNAL_MESSAGE_ID = "a251519607d74c2586402ea7570dfcfe"
 
 
 class AuditError(StonithError):
@@ -46,15 +51,12 @@ class AuditError(StonithError):
 
 class Audit:
     def __init__(self, destination: str | None = None) -> None:
-        dest = (
-            destination
-            or os.environ.get("STONITH_AUDIT")
-            or ("syslog" if os.path.exists(SYSLOG_SOCKET) else "none")
-        )
+        dest = destination or os.environ.get("STONITH_AUDIT") or _default_destination()
         self.destination = dest
         self.defaulted_to_none = dest == "none" and not destination and not os.environ.get("STONITH_AUDIT")
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
+        self._journal: journal.Journal | None = None
 
     def open(self) -> None:
         """Check that records can be written (AuditError if not); nothing is written."""
@@ -68,6 +70,17 @@ class Audit:
                 raise AuditError(
                     f"audit: cannot reach syslog at {SYSLOG_SOCKET} ({exc.strerror or exc}); "
                     "use --audit FILE or --audit none"
+                ) from None
+            return
+        if self.destination == "journal":
+            try:
+                self._journal = journal.Journal()
+                self._journal.open()
+            except OSError as exc:
+                self._journal = None
+                raise AuditError(
+                    f"audit: cannot reach journald at {journal.socket_path()} ({exc.strerror or exc}); "
+                    "use --audit syslog, --audit FILE or --audit none"
                 ) from None
             return
         try:
@@ -90,8 +103,16 @@ class Audit:
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
         # Masked: a message may quote device output, and a device may echo our password.
-        lines = [(entry, json.dumps(redact.deep(entry.as_dict(stamp)), sort_keys=True)) for entry in entries]
+        masked = [(entry, redact.deep(entry.as_dict(stamp))) for entry in entries]
+        lines = [(entry, json.dumps(fields, sort_keys=True)) for entry, fields in masked]
         with self._lock:
+            if self.destination == "journal":
+                if self._journal is None:
+                    self.open()
+                assert self._journal is not None
+                for (entry, fields), (_, line) in zip(masked, lines, strict=True):
+                    self._journal.send(journal_fields(entry.result, fields, line))
+                return
             if self.destination == "syslog":
                 if self._socket is None:
                     self.open()
@@ -108,6 +129,33 @@ class Audit:
                 os.write(fd, "".join(line + "\n" for _, line in lines).encode())
             finally:
                 os.close(fd)
+
+
+def _default_destination() -> str:
+    if journal.available():
+        return "journal"
+    return "syslog" if os.path.exists(SYSLOG_SOCKET) else "none"
+
+
+def journal_fields(result: str, entry: dict[str, Any], line: str) -> dict[str, journal.Value]:
+    """One audit record as journal fields: a readable MESSAGE, each field as STONITH_<NAME>, and
+    the JSON line itself (STONITH_RECORD), the same text a file or syslog destination gets."""
+    outlets = ",".join(str(o) for o in entry.get("outlets", []))
+    message = f"{entry['verb']} {entry['node']} via {entry['device']}"
+    message += f" outlet{'s' if ',' in outlets else ''} {outlets}: {result}" if outlets else f": {result}"
+    if entry.get("error"):
+        message += f" ({entry['error']})"
+    fields: dict[str, journal.Value] = {
+        "MESSAGE": message,
+        "MESSAGE_ID": JOURNAL_MESSAGE_ID,
+        "PRIORITY": _NOTICE if result == "ok" else _ERR,
+        "SYSLOG_IDENTIFIER": "stonith",
+        "SYSLOG_FACILITY": _AUTHPRIV >> 3,
+    }
+    for key, value in entry.items():
+        fields["STONITH_" + key.upper()] = ",".join(map(str, value)) if isinstance(value, list) else value
+    fields["STONITH_RECORD"] = line
+    return fields
 
 
 class Entry:
