@@ -8,7 +8,9 @@ over UDP, chassis power control, many BMCs from one process.
 
 Ground truth, delays and faults: stonith.mocks._bmc.  The wire codec is the console's
 (stonith.transport.ipmi), checked from the other side by ipmitool (``-I lanplus -C 3|17`` and
-``-I lan``) and fence-agents' fence_ipmilan, which run unmodified against this mock.
+``-I lan``), FreeIPMI's ipmipower (``-D LAN_2_0 -I 3|17`` and ``-D LAN``; ``--spread ips`` gives each
+BMC its own loopback address, on port 623 as root) and fence-agents' fence_ipmilan, which run
+unmodified against this mock.
 
 Device behaviour worth knowing:
 - Get Channel Authentication Capabilities says IPMI 2.0 and 1.5 (MD5, straight password),

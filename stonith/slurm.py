@@ -189,6 +189,7 @@ def main(action: str, argv: list[str] | None = None) -> int:
     """The ``stonith-slurm-suspend`` / ``stonith-slurm-resume`` scripts."""
     import argparse
 
+    _standard_streams()  # before argparse may have something to say
     _summary, description, example = HELP[action]
     parser = argparse.ArgumentParser(
         prog=f"stonith-slurm-{action}",
