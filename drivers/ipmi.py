@@ -49,7 +49,7 @@ import time
 
 from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AlreadyOff, BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import ENUMERATION, HOSTNAME, HOSTPORT, INTEGER, SECONDS, SECRET, Field
+from stonith.fields import ENUMERATION, HOSTNAME, HOSTPORT, INTEGER, SECONDS, SECRET, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -213,6 +213,7 @@ INFO = DriverInfo(
         KG,
         RETRANSMIT,
         MIN_INTERVAL,
+        crash_dump(),
     ),
     family="IPMI BMC",
     models=("IPMI 2.0 (lanplus)", "IPMI 1.5 (lan)"),
@@ -410,6 +411,11 @@ class IpmiLan(Driver):
     def off_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
         for outlet in outlets:
             yield from self.control_steps(outlet, "off", deadline)
+
+    def nmi_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        """Chassis Control 04h, pulse Diagnostic Interrupt (IPMI v2.0 table 28-4): an NMI."""
+        for outlet in outlets:
+            yield from self.control_steps(outlet, "diag", deadline)
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
         """Native cycle per ``reset_method``; not used by verified resets (its completion proves nothing)."""

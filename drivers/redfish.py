@@ -41,7 +41,7 @@ from stonith.errors import (
     Unreachable,
     Unsupported,
 )
-from stonith.fields import BOOLEAN, ENUMERATION, HOSTNAME, HOSTPORT, PATH, SECONDS, SECRET, Field
+from stonith.fields import BOOLEAN, ENUMERATION, HOSTNAME, HOSTPORT, PATH, SECONDS, SECRET, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import requests
 
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
     from stonith.transport.http import Answer
 
 CHASSIS = "1"
@@ -162,6 +163,7 @@ INFO = DriverInfo(
         REDFISH_URI,
         AUTH_METHOD,
         REQUEST_TIMEOUT,
+        crash_dump(),
     ),
     family="Redfish BMC",
     models=("Redfish 1.x ComputerSystem",),
@@ -419,6 +421,13 @@ class Redfish(Driver):
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
         self._check(outlet)
         self.reset_action(self._choose(OFF_TYPES, "off"), deadline)
+
+    def nmi_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        """ResetType Nmi (where the system allows it): a diagnostic interrupt, power untouched."""
+        yield from ()
+        for outlet in outlets:
+            self._check(outlet)
+            self.reset_action(self._choose(("Nmi",), "a crash dump"), deadline)
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
         """PowerCycle where allowed; not used by verified resets (its acceptance proves nothing)."""

@@ -212,6 +212,16 @@ class Driver(abc.ABC):
         """Native power cycle; only where ``INFO.capabilities.cycle`` says it can be verified."""
         raise Unsupported(f"{self.INFO.name} has no native power cycle")
 
+    # -- crash dump before a fence (drivers with a ``crash_dump`` field: stonith.fields.crash_dump)
+    def crash_dump_wait(self) -> float:
+        """Seconds the engine waits between an NMI and the off; 0: send no NMI."""
+        return float(self.config.get("crash_dump") or 0.0)
+
+    def nmi_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        """Send a diagnostic interrupt (NMI) to the hosts behind ``outlets``; accepted = returns."""
+        yield from ()
+        raise Unsupported(f"{self.INFO.name} cannot send an NMI")
+
     # -- several outlets at once (override where the device has a multi-outlet command) ------
     def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
         return {o.id: self.status(o, deadline) for o in outlets}

@@ -22,6 +22,10 @@ device of the level holding an outlet of those nodes runs one task in one sessio
    outlets are switched on, in the same sessions, and read back ON.  A failed on is ``on-failed``:
    fenced, but not back.
 
+**Crash dump** (a BMC with ``crash_dump = S``): before the off, the outlets of the node that read ON
+get an NMI, and the node's off waits S seconds for its kdump (cut short so that half of the device's
+timeout is left for the fence); a refused NMI is noted and the fence goes on without it.
+
 Nodes advance one by one: a stuck outlet keeps being polled until the deadline while every other
 node of its device goes through off, settle and on in its normal time.  A dual-PSU node links its
 devices; devices no node links run independently.  Blocking drivers (telnet, SNMP, serial, HTTPS)
@@ -153,6 +157,7 @@ class NodeResult:
     exit_code: int = ExitCode.S_OOPS
     duration: float = 0.0
     audit_error: str | None = None  # the audit record of this node could not be written
+    notes: list[str] = field(default_factory=list)  # what was done besides switching (an NMI)
 
     @property
     def ok(self) -> bool:
@@ -175,6 +180,7 @@ class NodeResult:
             "duration": round(self.duration, 3),
             "devices": [d.as_dict() for d in self.devices],
             **({"audit_error": self.audit_error} if self.audit_error else {}),
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
@@ -587,6 +593,7 @@ class _Part:
     exit_code: int = 0
     gone: tuple[str, int] | None = None  # the device's session is over (why, exit code)
     read_at: float = 0.0  # when this part's outlets last all read the wanted state
+    nmi_done: bool = False  # the crash-dump NMI was sent (or refused): never twice
 
 
 @dataclass(slots=True, eq=False)
@@ -707,6 +714,14 @@ class _Group:
                         job.exit_code, job.want = ExitCode.S_OOPS, None
                 self._advance(part.node)
 
+    def crash_dump(self, parts: Iterable[_Part], until: float, note: str) -> None:
+        """An NMI went to these parts' running outlets: their nodes' off waits ``until``."""
+        with self.lock:
+            for part in parts:
+                part.nmi_done = True
+                part.node.due = max(part.node.due, until)
+                part.node.result.notes.append(note)
+
     def done_with(self, device: DeviceEntry) -> bool:
         with self.lock:
             return all(p.node.phase == "done" for p in self.parts_of.get(device.name, []))
@@ -803,6 +818,8 @@ def _device_task(
             else:
                 for job in part.jobs or []:
                     job.sent = False  # a new session after a failed one: give the command again
+        if group.verb in ("off", "reset") and driver.crash_dump_wait() > 0:
+            yield from _crash_dump(group, device, driver, parts, dl)
         yield from _serve(group, device, driver, parts, dl)
 
     try:
@@ -812,6 +829,34 @@ def _device_task(
     except Exception as exc:  # a driver bug must fail its nodes, not the whole run
         group.fail(parts, f"internal error: {type(exc).__name__}: {exc}", ExitCode.S_OOPS)
     group.expire(parts)  # whatever is still pending when the session is over has failed
+
+
+def _crash_dump(
+    group: _Group, device: DeviceEntry, driver: Driver, parts: list[_Part], dl: Deadline
+) -> Steps[None]:
+    """NMI to the running outlets of the nodes about to be fenced; their off waits for the dump."""
+    todo = [p for p in parts if p.jobs and not p.nmi_done and p.node.phase == "off"]
+    outlets = [j.outlet for p in todo for j in p.jobs or []]
+    if not outlets:
+        return
+    wanted = driver.crash_dump_wait()
+    try:
+        seen = yield from driver.status_many_steps(outlets, dl)
+        running = [o for o in outlets if seen.get(o.id) == ON]
+        if running:
+            yield from driver.nmi_steps(running, dl)
+    except StonithError as exc:  # the dump is a courtesy; the fence is not
+        group.crash_dump(todo, 0.0, f"{device.name}: no NMI ({exc}); fenced without a crash dump")
+        return
+    if not running:
+        group.crash_dump(todo, 0.0, f"{device.name}: no NMI (the node was not running)")
+        return
+    # Half the device's timeout stays for the fence itself, whatever the wait was set to.
+    wait = max(0.0, min(wanted, dl.remaining() - device.timeout / 2))
+    cut = f" (cut from {wanted:g} s by the deadline)" if wait < wanted else ""
+    ids = ", ".join(_label(o) for o in running)
+    note = f"{device.name}: NMI sent to {ids}; waited {wait:.1f} s for a crash dump before the off{cut}"
+    group.crash_dump(todo, time.monotonic() + wait, note)
 
 
 def _serve(
@@ -1232,6 +1277,8 @@ class Fencer:
 
     def _finish_node(self, result: NodeResult) -> None:
         result.duration = time.monotonic() - self._started
+        if result.notes:
+            result.message += "; " + "; ".join(result.notes)
         self._report(result)
 
     def _report(self, result: NodeResult) -> None:

@@ -226,6 +226,25 @@ def hostlist(long_text: str = "The list of hosts that the STONITH device control
     )
 
 
+def crash_dump() -> Field:
+    """``crash_dump``: seconds between an NMI and the fence, for drivers that can send one (BMCs)."""
+    return Field(
+        "crash_dump",
+        "Crash dump wait",
+        basictype=SECONDS,
+        default=0,
+        minval=0,
+        maxval=600,
+        short_text="Seconds to let kdump write after an NMI, before fencing (0: no NMI)",
+        long_text="Before a fence (off, reset) of a running node, send it a diagnostic interrupt (NMI) "
+        "and wait this many seconds for the kernel's kdump to write a crash dump, then fence as "
+        "usual (off, read back off). 0 sends no NMI. It delays every fence by this time: raise the "
+        "device's timeout by as much. The wait is cut short when the deadline would leave less "
+        "than half of the device's timeout for the fence itself, and a refused NMI never stops the "
+        "fence.",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing text into typed values
 
