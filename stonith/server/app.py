@@ -30,8 +30,8 @@ from stonith.server.gui.sessions import (
     CSRF_HEADER,
     SAFE_METHODS,
     CsrfRefused,
-    Sessions,
     SessionExpired,
+    Sessions,
 )
 from stonith.server.service import VERBS, Actor, Conflict, NotFound
 

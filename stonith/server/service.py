@@ -506,9 +506,9 @@ class Service:
             if saved.type != type_name:
                 raise BadConfig(f"{based_on} is a {saved.type} device, not {type_name}")
             for field in info.fields:
-                if field.secret and given.get(field.fieldname) in (None, "", REDACTED):
-                    if field.fieldname in saved.driver.config:
-                        given[field.fieldname] = saved.driver.config[field.fieldname]
+                kept = field.secret and given.get(field.fieldname) in (None, "", REDACTED)
+                if kept and field.fieldname in saved.driver.config:
+                    given[field.fieldname] = saved.driver.config[field.fieldname]
         typed = marshal.config_from_wire(info, given)
         driver = registry.load(type_name)(typed)
         timeout = self.timeout or (saved.timeout if saved is not None else DEFAULT_TIMEOUT)

@@ -50,7 +50,9 @@ class FormRenderer:
 
     def field(self, field: dict[str, Any], value: Any, prefix: str = "", top: bool = True) -> str:
         path = f"{prefix}{field['fieldname']}"
-        if value is None:
+        if value is None and top:
+            # A member of a struct stays empty: the server fills its default when the struct is
+            # given, and a struct nobody filled in must stay absent (defaults round-trip unchanged).
             value = field.get("default")
         data = self._constraints(field, path)
         if field.get("isarray"):
@@ -100,7 +102,8 @@ class FormRenderer:
         out = f'<p class="hint" id="{dom}-hint">{esc(short)}</p>'
         if long and long != short:
             # On demand: a native disclosure widget, keyboard usable without any script.
-            out += f'<details class="more"><summary>{esc(self.tr("More help"))}</summary><p>{esc(long)}</p></details>'
+            more = esc(self.tr("More help"))
+            out += f'<details class="more"><summary>{more}</summary><p>{esc(long)}</p></details>'
         return out
 
     def _input(
@@ -155,14 +158,14 @@ class FormRenderer:
             )
         out = f"<input{extra}{common}{attrs(value=shown)}>"
         if special == "tty":
-            options = "".join(f'<option value="{esc(s)}"></option>' for s in _TTY_SUGGESTIONS)
-            out += f'<datalist id="{dom}-list">{options}</datalist>'
+            suggestions = "".join(f'<option value="{esc(s)}"></option>' for s in _TTY_SUGGESTIONS)
+            out += f'<datalist id="{dom}-list">{suggestions}</datalist>'
         return out
 
     def _array(self, field: dict[str, Any], value: Any, path: str, data: str) -> str:
         items = list(value) if isinstance(value, (list, tuple)) else []
         minelem = int(field.get("minelem") or 0)
-        while len(items) < max(1, minelem):
+        while len(items) < minelem:  # no empty optional rows: a row with a member default is not empty
             items.append(None)
         dom = _dom_id(path)
         rows = "".join(self._row(field, item, path, i) for i, item in enumerate(items))

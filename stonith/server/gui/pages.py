@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 NAV = (("nodes", "Nodes"), ("devices", "Devices"), ("history", "History"))
 CAN_SWITCH = ("operator", "admin")
+_LEVELS_HELP = "Levels are tried in order; within a level every device is switched (dual feeds)."
 
 
 class Context:
@@ -49,7 +50,8 @@ def layout(ctx: Context, title: str, body: str, active: str = "", path: str = "/
     account = ""
     if ctx.user:
         items = "".join(
-            f'<li><a href="/ui/{key}"{attrs(aria_current="page" if key == active else None)}>{esc(tr(text))}</a></li>'
+            f'<li><a href="/ui/{key}"{attrs(aria_current="page" if key == active else None)}>'
+            f"{esc(tr(text))}</a></li>"
             for key, text in NAV
         )
         nav = f'<nav aria-label="{esc(tr("Main"))}"><ul>{items}</ul></nav>'
@@ -70,7 +72,7 @@ def layout(ctx: Context, title: str, body: str, active: str = "", path: str = "/
         f'<html lang="{esc(ctx.lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} — stonith</title>"
-        '<link rel="stylesheet" href="/ui/static/gui.css">'
+        '<link rel="icon" href="data:,"><link rel="stylesheet" href="/ui/static/gui.css">'
         '<script src="/ui/static/gui.js" defer></script></head>'
         f"<body{attrs(data_csrf=ctx.csrf or None, data_role=ctx.role or None)}>"
         f'<a class="skip" href="#main">{esc(tr("Skip to content"))}</a>'
@@ -124,7 +126,8 @@ def devices(ctx: Context, rows: list[dict[str, Any]], types: list[dict[str, str]
             f'<th scope="row"><a href="/ui/devices/{esc(d["name"])}">{esc(d["name"])}</a></th>'
             f"<td>{esc(d['type'])}</td><td>{esc(d['address'])}</td><td>{esc(d['level'])}</td>"
             f'<td class="health"><span class="badge {kind}">{esc(state)}</span></td>'
-            f'<td class="latency">{esc(latency)}</td><td class="lasterror">{esc(health.get("error", ""))}</td></tr>'
+            f'<td class="latency">{esc(latency)}</td>'
+            f'<td class="lasterror">{esc(health.get("error", ""))}</td></tr>'
         )
     add = ""
     if ctx.can_configure:
@@ -139,7 +142,8 @@ def devices(ctx: Context, rows: list[dict[str, Any]], types: list[dict[str, str]
             f'<button type="submit">{esc(tr("Add a device"))}</button></form>'
         )
     table = (
-        f'<table class="devices" data-live="devices"><caption>{esc(tr("Devices of devices.d and their last health check"))}</caption>'
+        '<table class="devices" data-live="devices">'
+        f"<caption>{esc(tr('Devices of devices.d and their last health check'))}</caption>"
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
     return layout(ctx, tr("Devices"), table + add, "devices")
@@ -242,7 +246,8 @@ def device_form(
     renderer = FormRenderer(tr, saved)
     if device is None:
         placement = (
-            f'<fieldset class="placement" data-top="placement"><legend>{esc(tr("Place in devices.d"))}</legend>'
+            '<fieldset class="placement" data-top="placement">'
+            f"<legend>{esc(tr('Place in devices.d'))}</legend>"
             f"{renderer.fields(_placement_fields(tr), {})}</fieldset>"
         )
         title = f"{tr('New device')}: {info['name']}"
@@ -273,8 +278,15 @@ def device_form(
             f'<button type="submit" class="save">{esc(tr("Save"))}</button></div>'
             '<p class="outcome" role="status" aria-live="polite"></p>'
         )
+    form_attrs = attrs(
+        class_="device-form",
+        novalidate=True,
+        data_type=info["name"],
+        data_device=device["name"] if device else None,
+        data_version=device.get("version") if device else None,
+    )
     form = (
-        f'<form class="device-form" novalidate{attrs(data_type=info["name"], data_device=device["name"] if device else None, data_version=device.get("version") if device else None)}>'
+        f"<form{form_attrs}>"
         f"{placement}"
         f'<fieldset class="parameters" data-top="parameters"><legend>{esc(tr("Parameters"))}</legend>'
         f"{renderer.fields(info['fields'], values)}</fieldset>"
@@ -312,7 +324,7 @@ def node_rows(ctx: Context, results: list[dict[str, Any]]) -> str:
         node = str(r["node"])
         outlets = _outlets_of(r)
         cells = " ".join(
-            f'<span class="outlet {esc(o["state"])}" data-device="{esc(o["device"])}" data-outlet="{esc(o["id"])}">'
+            f'<span class="outlet {esc(o["state"])}"{attrs(data_device=o["device"], data_outlet=o["id"])}>'
             f'{esc(o["device"])}:{esc(o["id"])} <span class="state">{esc(tr(str(o["state"])))}</span></span>'
             for o in outlets
         )
@@ -322,13 +334,15 @@ def node_rows(ctx: Context, results: list[dict[str, Any]]) -> str:
         if ctx.can_switch:
             data = attrs(data_node=node, data_outlets=json_attr(outlets))
             buttons = (
-                f'<button type="button" class="act fence" data-verb="reset"{data}>{esc(tr("Fence"))}</button> '
+                f'<button type="button" class="act fence" data-verb="reset"{data}>'
+                f"{esc(tr('Fence'))}</button> "
                 f'<button type="button" class="act" data-verb="off"{data}>{esc(tr("Off"))}</button> '
                 f'<button type="button" class="act" data-verb="on"{data}>{esc(tr("On"))}</button>'
             )
         state = str(r.get("state", "unknown"))
         rows.append(
-            f'<tr data-node="{esc(node)}"><th scope="row"><a href="/ui/nodes/{esc(node)}">{esc(node)}</a></th>'
+            f'<tr data-node="{esc(node)}">'
+            f'<th scope="row"><a href="/ui/nodes/{esc(node)}">{esc(node)}</a></th>'
             f'<td class="nodestate"><span class="badge {esc(state)}">{esc(tr(state))}</span></td>'
             f'<td class="outlets">{cells}</td><td>{esc(levels)}</td>'
             f'<td class="message">{esc(errors or r.get("message", ""))}</td><td>{buttons}</td></tr>'
@@ -347,10 +361,14 @@ def nodes(ctx: Context, results: list[dict[str, Any]], nodeset: str) -> str:
     filter_form = (
         '<form method="get" action="/ui/nodes" class="filter" role="search">'
         f'<label for="nodeset">{esc(tr("Node set"))}</label>'
-        f'<input id="nodeset" name="nodeset" value="{esc(nodeset)}" placeholder="node[1-4],db1" spellcheck="false"> '
+        f'<input id="nodeset" name="nodeset" value="{esc(nodeset)}" placeholder="node[1-4],db1"'
+        ' spellcheck="false"> '
         f'<button type="submit">{esc(tr("Filter"))}</button></form>'
     )
-    live = f'<p class="live" role="status" aria-live="polite">{esc(tr("Live: updated from the event stream"))}</p>'
+    live = (
+        '<p class="live" role="status" aria-live="polite">'
+        f"{esc(tr('Live: updated from the event stream'))}</p>"
+    )
     table = (
         f'<table class="nodes" data-live="nodes" data-nodeset="{esc(nodeset)}">'
         f"<caption>{esc(tr('Nodes, their state read back from every outlet that feeds them'))}</caption>"
@@ -365,7 +383,8 @@ def nodes(ctx: Context, results: list[dict[str, Any]], nodeset: str) -> str:
             f'<button type="button" class="confirm-go">{esc(tr("Yes, switch these outlets"))}</button> '
             f'<button type="button" class="confirm-cancel" autofocus>{esc(tr("Cancel"))}</button></div>'
             "</dialog>"
-            f'<section class="progress" aria-labelledby="progress-title" hidden><h2 id="progress-title">{esc(tr("Progress"))}</h2>'
+            '<section class="progress" aria-labelledby="progress-title" hidden>'
+            f'<h2 id="progress-title">{esc(tr("Progress"))}</h2>'
             '<ol class="progress-log" role="log" aria-live="polite"></ol></section>'
         )
     return layout(ctx, tr("Nodes"), filter_form + live + table + dialog, "nodes")
@@ -404,7 +423,7 @@ def node_topology(
     body = (
         f'<p>{esc(tr("State"))}: <span class="badge {esc(state)}">{esc(tr(state))}</span></p>'
         f'<figure class="picture">{pictures.topology(node, levels, tr)}'
-        f"<figcaption>{esc(tr('Levels are tried in order; within a level every device is switched (dual feeds).'))}</figcaption></figure>"
+        f"<figcaption>{esc(tr(_LEVELS_HELP))}</figcaption></figure>"
     )
     return layout(ctx, f"{tr('Topology')}: {node}", body, "nodes")
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 ROW = 28
 LABEL_WIDTH = 330
-PHASE_WIDTH = 170
+PHASE_WIDTH = 230
 # Read back as asked / not as asked / not known: colours with text, never colour alone.
 _COLOURS = {"good": "#1b7f3b", "bad": "#b3261e", "unknown": "#6b6b6b", "on": "#1b7f3b", "off": "#30475e"}
 
@@ -88,7 +88,8 @@ def timeline(op: dict[str, Any], tr: Callable[[str], str]) -> str:
             )
             out.append(_text(x + 12, y + ROW - 9, shown, "cell"))
     result_y = ROW * (len(rows) + 1)
-    out.append(_text(8, result_y + ROW - 9, f"{tr('Result')}: {tr(str(op.get('state', '')))}", "head"))
+    ended = f" ({op['ended']})" if op.get("ended") else ""
+    out.append(_text(8, result_y + ROW - 9, f"{tr('Result')}: {tr(str(op.get('state', '')))}{ended}", "head"))
     out.append("</svg>")
     return "".join(out)
 
@@ -130,9 +131,8 @@ def topology(
                 oy = y + ROW * (i + 1)
                 state = str(outlet.get("state", "unknown"))
                 kind = state if state in ("on", "off") else "unknown"
-                out.append(
-                    f'<path class="link" d="M{8 + node_width} {node_y + ROW / 2:.0f} L{x} {oy + ROW / 2:.0f}"/>'
-                )
+                start, end = f"{8 + node_width} {node_y + ROW / 2:.0f}", f"{x} {oy + ROW / 2:.0f}"
+                out.append(f'<path class="link" d="M{start} L{end}"/>')
                 out.append(
                     f'<rect x="{x + 8}" y="{oy + 3}" width="{box_width - 16}" height="{ROW - 6}" rx="3"'
                     f' fill="{_COLOURS[kind]}"/>'

@@ -34,7 +34,8 @@ LANG_COOKIE = "stonith_lang"
 # Everything the pages load comes from here; nothing inline is executed (data travels in
 # non-executed JSON script elements and data-* attributes).
 _HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -200,28 +201,30 @@ def gui_routes(
                 values.pop(field["fieldname"], None)
         return pages.device_form(ctx, info, values=values, device=config, special_regex=_special())
 
-    async def status(request: Request) -> list[dict[str, Any]]:
+    async def status(request: Request, nodeset: str | None) -> list[dict[str, Any]]:
         from stonith.server.service import Actor
 
-        nodeset = request.query_params.get("nodeset") or None
         found = current(request)
         user = found[0].user if found else "?"
         source = request.client.host if request.client else "?"
         result: list[dict[str, Any]] = await in_thread("read", service.status, nodeset, Actor(user, source))
+        # A status read tries no level, so the engine reports none: show each device's configured one.
+        levels = {d.name: d.level for d in service.inventory().devices}
+        for node in result:
+            for device in node.get("devices") or []:
+                device["level"] = device.get("level") or levels.get(str(device.get("device")))
         return result
 
     async def nodes_page(request: Request, ctx: pages.Context) -> str:
-        return pages.nodes(ctx, await status(request), request.query_params.get("nodeset", ""))
+        nodeset = request.query_params.get("nodeset", "")
+        return pages.nodes(ctx, await status(request, nodeset or None), nodeset)
 
     async def node_rows(request: Request, ctx: pages.Context) -> str:
-        return pages.node_rows(ctx, await status(request))
+        return pages.node_rows(ctx, await status(request, request.query_params.get("nodeset") or None))
 
     async def node_page(request: Request, ctx: pages.Context) -> str:
-        from stonith.server.service import Actor
-
         node = request.path_params["node"]
-        source = request.client.host if request.client else "?"
-        results = await in_thread("read", service.status, node, Actor(ctx.user, source))
+        results = await status(request, node)
         result = next((r for r in results if str(r.get("node")).lower() == node.lower()), None)
         configured = [
             {"device": d.name, "level": d.level, "outlets": outlets}

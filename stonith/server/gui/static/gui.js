@@ -297,7 +297,7 @@
     const max = array.dataset.maxelem ? Number(array.dataset.maxelem) : Infinity;
     const min = array.dataset.minelem ? Number(array.dataset.minelem) : 0;
     $(":scope > button.add", array).disabled = n >= max;
-    for (const b of $$(":scope > ol.rows > li.row > button.remove", array)) b.disabled = n <= Math.max(min, 1) && n <= 1;
+    for (const b of $$(":scope > ol.rows > li.row > button.remove", array)) b.disabled = n <= min;
   }
 
   // -- nodes: live updates and actions -------------------------------------------------------
