@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -406,6 +405,3 @@ def test_screenshots_are_current_in_docs() -> None:
             DOCS.mkdir(exist_ok=True)
             shutil.copyfile(made, DOCS / f"gui-{name}.png")
         assert (DOCS / f"gui-{name}.png").exists() or not made.exists(), f"docs/gui-{name}.png missing"
-
-
-_ = Path  # noqa: used in annotations of helpers above
