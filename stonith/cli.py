@@ -19,6 +19,9 @@ SUBCOMMANDS = (
     "export",
     "slurm-suspend",
     "slurm-resume",
+    "completion",
+    "init",
+    "install-units",
     "help",
 )
 SERVER_COMMANDS = ("serve", "user", "token")  # stonith.server: only these import the web stack
@@ -32,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
             from stonith.commands import main as commands_main
 
             return commands_main(args)
+        if args and args[0] == "complete":  # the completion scripts' name source: no argparse, fast
+            from stonith.completion import complete_main
+
+            return complete_main(args[1:])
         if args and args[0] == "serve":
             from stonith.server.serve import main as serve_main
 

@@ -92,9 +92,11 @@ def parser() -> argparse.ArgumentParser:
         "check": (
             "validate devices.d and log in to every device",
             "Validate every device file, log in to every device and list its outlets (in parallel), and\n"
-            "report unsafe files, weak channels and node names two devices claim.  Exit 0 when clean.",
+            "report unsafe files, weak channels and node names two devices claim.  Exit 0 when clean.\n"
+            "--log also sends each row to the journal (syslog without journald) with STONITH_DEVICE and\n"
+            "STONITH_RESULT fields, failures at priority err (stonith-check.timer runs it so).",
             "stonith check --timeout 10",
-            ("json", "timeout"),
+            ("json", "timeout", "log"),
         ),
         "lab": (
             "start the mock devices devices.d declares",
@@ -149,10 +151,17 @@ def parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--audit",
-            metavar="FILE|syslog|none",
-            help=visible("audit", "audit log: a file, 'syslog' or 'none' (default syslog, or STONITH_AUDIT)"),
+            metavar="FILE|journal|syslog|none",
+            help=visible(
+                "audit",
+                "audit log: a file, 'journal', 'syslog' or 'none' (default: journal where journald runs, "
+                "else syslog; or STONITH_AUDIT)",
+            ),
         )
         p.add_argument("--quiet", "-q", action="store_true", help=visible("quiet", "no progress display"))
+        p.add_argument(
+            "--log", action="store_true", help=visible("log", "each result also to the journal (or syslog)")
+        )
         p.add_argument(
             "--remote",
             action="append",
@@ -269,7 +278,7 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
     return 0
 
 
-def _check(directory: str, timeout: float | None, as_json: bool) -> int:
+def _check(directory: str, timeout: float | None, as_json: bool, log: bool = False) -> int:
     """Validate every file, log in to every valid device (through the engine, in parallel), report
     conflicts of node names; one row per unsafe file, bad file and weak channel too.
 
@@ -283,6 +292,11 @@ def _check(directory: str, timeout: float | None, as_json: bool) -> int:
     from stonith.prepare import resolve_secrets
     from stonith.steps import fan_out
 
+    sink = None
+    if log:  # opened before any device is contacted: a log that cannot be written refuses the check
+        from stonith.journal import open_check_log
+
+        sink = open_check_log()
     outcome: dict[str, tuple[str, int]] = {}
     listed, problems = scan_dir(directory, run_secret_commands=False)
     # Every device's secret commands at once, each within --timeout (or the device's own timeout).
@@ -340,7 +354,12 @@ def _check(directory: str, timeout: float | None, as_json: bool) -> int:
         )
     else:
         sys.stdout.write(_table([[n, r] for n, r, _ in rows], ["DEVICE", "CHECK"]))
-    return max((c for _, _, c in rows), default=0)
+    worst = max((c for _, _, c in rows), default=0)
+    if sink is not None:
+        from stonith.journal import log_check
+
+        worst = max(worst, log_check(sink, directory, rows))
+    return worst
 
 
 def _lab(inventory: Inventory) -> int:
@@ -418,7 +437,7 @@ def _run(args: argparse.Namespace) -> int:
             as_json=args.json,
         )
     if args.verb == "check":
-        return _check(args.devices, args.timeout, args.json)
+        return _check(args.devices, args.timeout, args.json, args.log)
     if args.verb in ("devices", "lab"):
         # Listing needs no secret: a { command = [...] } secret is not run for it.
         inventory = load_dir(args.devices, run_secret_commands=args.verb != "devices")

@@ -9,6 +9,9 @@
 - ``stonith meatclient -c HOST``: confirm to a waiting meatware device that HOST was reset.
 - ``stonith export pcs [--devices DIR] [--cib FILE] [--query]``: pcs commands for devices.d (stonith.export).
 - ``stonith slurm-suspend|slurm-resume HOSTLIST``: Slurm's SuspendProgram / ResumeProgram (stonith.slurm).
+- ``stonith completion bash|zsh``: the shell completion script (stonith.completion).
+- ``stonith init [--root DIR]``, ``stonith install-units``: the /etc/stonith layout, the systemd units
+  (stonith.init).
 - ``stonith help [COMMAND|TYPE]``: the overview, a command's help or a type's parameters.
 
 ``unknown_command`` answers a first word that is no command: "did you mean" (stonith.cli sends it).
@@ -81,6 +84,27 @@ HELP: dict[str, tuple[str, str, str]] = {
     ),
     "slurm-suspend": slurm.HELP["suspend"],
     "slurm-resume": slurm.HELP["resume"],
+    "completion": (
+        "print the shell completion script (bash, zsh)",
+        "Print a completion script for bash or zsh: subcommands, options, device types, and node and\n"
+        "device names from devices.d (read from the files; no device is contacted).",
+        'source <(stonith completion bash)\n  stonith completion zsh > "${fpath[1]}/_stonith"',
+    ),
+    "init": (
+        "create the /etc/stonith layout (devices.d mode 0700, examples)",
+        "Create /etc/stonith, /etc/stonith/devices.d (mode 0700) with a commented example device file,\n"
+        "and an example server.toml.  Idempotent: what exists is kept, nothing is overwritten.",
+        "stonith init\n  stonith init --root /tmp/image",
+    ),
+    "install-units": (
+        "install the systemd units (service, check timer, tmpfiles.d)",
+        "Write stonith.service (stonith serve), stonith-check.service and stonith-check.timer (stonith\n"
+        "check every hour, failing devices logged to the journal) with ExecStart pointing at this\n"
+        "installation, and the tmpfiles.d entry for /run/stonith.  Files not written by stonith are\n"
+        "never replaced; --remove deletes the ones it wrote.",
+        "stonith install-units && systemctl daemon-reload && systemd-tmpfiles --create stonith.conf\n"
+        "  systemctl enable --now stonith-check.timer",
+    ),
     "help": (
         "this overview, or the help of a command or a driver type",
         "stonith help: the overview (as stonith --help).  stonith help COMMAND: the command's --help.\n"
@@ -132,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TYPE",
         help="only these types (default: every installed type)",
     )
+    agents.add_argument(
+        "--man-dir",
+        metavar="DIR",
+        help="also write fence_stonith_<type>(8) man pages into DIR (e.g. /usr/local/share/man/man8)",
+    )
     meat = _sub(sub, "meatclient")
     meat.add_argument("-c", dest="host", required=True, metavar="NODE", help="the node that was reset")
     meat.add_argument("--socket-dir", help="where the meatware device listens (its socket_dir)")
@@ -154,6 +183,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     for action in ("suspend", "resume"):
         slurm.add_arguments(_sub(sub, f"slurm-{action}"))
+    completion = _sub(sub, "completion")
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell")
+    init = _sub(sub, "init")
+    init.add_argument("--root", metavar="DIR", default="/", help="create the layout under DIR (default /)")
+    units = _sub(sub, "install-units")
+    units.add_argument(
+        "--dir", default="/etc/systemd/system", metavar="DIR", help="unit directory (default %(default)s)"
+    )
+    units.add_argument(
+        "--tmpfiles-dir",
+        default="/etc/tmpfiles.d",
+        metavar="DIR",
+        help="tmpfiles.d directory (default %(default)s)",
+    )
+    units.add_argument("--remove", action="store_true", help="delete the files installed before")
     helper = _sub(sub, "help")
     helper.add_argument("topic", nargs="?", help="a command or a driver type")
     return parser
@@ -243,7 +287,10 @@ def cmd_install_agents(args: argparse.Namespace) -> int:
     from stonith import agents_install, registry
 
     if args.remove:
-        for path in agents_install.remove(args.dir):
+        removed = agents_install.remove(args.dir)
+        if args.man_dir:
+            removed += agents_install.remove_man_pages(args.man_dir)
+        for path in removed:
             sys.stdout.write(f"removed {path}\n")
         return 0
     types = args.types or registry.types()
@@ -251,6 +298,9 @@ def cmd_install_agents(args: argparse.Namespace) -> int:
         registry.load(name)  # an unknown type is an error before anything is written
     for path in agents_install.install(args.dir, types):
         sys.stdout.write(f"installed {path}\n")
+    if args.man_dir:
+        for path in agents_install.install_man_pages(args.man_dir, types):
+            sys.stdout.write(f"installed {path}\n")
     import stonith
 
     blocked = agents_install.unreachable_for_others(sys.executable) + agents_install.unreachable_for_others(
@@ -286,6 +336,36 @@ def cmd_slurm_suspend(args: argparse.Namespace) -> int:
 
 def cmd_slurm_resume(args: argparse.Namespace) -> int:
     return slurm.run("resume", args)
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from stonith import completion
+
+    return completion.main(args.shell)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from stonith import init
+
+    for line in init.init(args.root):
+        sys.stdout.write(line + "\n")
+    return 0
+
+
+def cmd_install_units(args: argparse.Namespace) -> int:
+    from stonith import init
+
+    if args.remove:
+        for path in init.remove_units(args.dir, args.tmpfiles_dir):
+            sys.stdout.write(f"removed {path}\n")
+        return 0
+    for path in init.install_units(args.dir, args.tmpfiles_dir):
+        sys.stdout.write(f"installed {path}\n")
+    sys.stdout.write(
+        "next: systemctl daemon-reload; systemd-tmpfiles --create stonith.conf;"
+        " systemctl enable --now stonith-check.timer\n"
+    )
+    return 0
 
 
 def cmd_help(args: argparse.Namespace) -> int:
@@ -344,6 +424,9 @@ def main(argv: list[str]) -> int:
         "install-agents": cmd_install_agents,
         "export": cmd_export,
         "help": cmd_help,
+        "completion": cmd_completion,
+        "init": cmd_init,
+        "install-units": cmd_install_units,
         "slurm-suspend": cmd_slurm_suspend,
         "slurm-resume": cmd_slurm_resume,
     }[args.command]

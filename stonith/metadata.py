@@ -114,7 +114,7 @@ Cluster commands (devices.d: --devices DIR, default $STONITH_DEVICES or /etc/sto
   lab                       start the mock devices devices.d declares (tests, demos)
   export pcs                print pcs commands that reproduce devices.d in Pacemaker
   slurm-suspend|slurm-resume HOSTLIST   Slurm's SuspendProgram/ResumeProgram (power saving)
-  options: --json  --timeout SECONDS  --audit FILE|syslog|none  -q  --remote URL
+  options: --json  --timeout SECONDS  --audit FILE|journal|syslog|none  -q  --remote URL
 
 Driver commands:
   types [--long]            installed device types
@@ -122,6 +122,8 @@ Driver commands:
   config TYPE [name=value ...] [--set name=value]   defaults, validation, redacted view
   install-agents            install fence_stonith_<type> agents for Pacemaker
   meatclient -c NODE        confirm a manual reset to a waiting meatware device
+  init | install-units      create /etc/stonith (devices.d 0700) | install the systemd units
+  completion bash|zsh       print the shell completion script
   help [COMMAND|TYPE]       this overview, a command's help, a type's parameters
 
 Remote administration (pip install 'stonith[server]'):

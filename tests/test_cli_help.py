@@ -75,7 +75,10 @@ def test_cluster_verbs_each_have_their_own_text() -> None:
     descriptions = {verb: t.split("\n\n")[1] for verb, t in texts.items()}
     assert len(set(descriptions.values())) == len(descriptions)
     # options shown where they matter: --audit for the switching verbs only
-    assert "--audit FILE|syslog|none\n" in texts["reset"] or "--audit FILE|syslog|none " in texts["reset"]
+    assert (
+        "--audit FILE|journal|syslog|none\n" in texts["reset"]
+        or "--audit FILE|journal|syslog|none " in texts["reset"]
+    )
     assert "audit log" not in texts["status"] and "audit log" not in texts["devices"]
     assert "NODESET" in texts["reset"] and "NODESET" not in texts["check"]
 
