@@ -180,3 +180,54 @@ class Sink:
         if self._syslog is not None:
             self._syslog.close()
         self._journal = self._syslog = None
+
+
+# ---------------------------------------------------------------------------------------------
+# stonith check --log
+
+# MESSAGE_ID of the records of ``stonith check --log`` (journalctl MESSAGE_ID=...): fixed, random.
+CHECK_MESSAGE_ID = "972bcacc13be41829eb442271bf9c6da"
+
+
+def open_check_log() -> Sink:
+    """The sink of ``stonith check --log``, connected; BadConfig (exit 1) when neither journald nor
+    syslog can be reached, before any device is contacted."""
+    from stonith.errors import BadConfig
+
+    sink = Sink(DAEMON)
+    try:
+        sink.open()
+    except OSError as exc:
+        raise BadConfig(
+            f"check --log: cannot reach {sink.kind} at {sink.where} ({exc.strerror or exc})"
+        ) from None
+    return sink
+
+
+def log_check(sink: Sink, directory: str, rows: list[tuple[str, str, int]]) -> int:
+    """One record per row of ``stonith check`` (device, result text, exit code); 8 (S_OOPS) when a
+    record could not be written (also said on stderr), else 0."""
+    import sys
+
+    from stonith import redact
+
+    failed = 0
+    for device, result, code in rows:
+        ok = code == 0 and not result.startswith("WARNING")
+        fields: dict[str, Value] = {
+            "MESSAGE": redact.text(f"{device}: {result}"),
+            "MESSAGE_ID": CHECK_MESSAGE_ID,
+            "PRIORITY": INFO if ok else (ERR if code else WARNING),
+            "SYSLOG_IDENTIFIER": "stonith-check",
+            "STONITH_DEVICE": device,
+            "STONITH_RESULT": "ok" if ok else ("failed" if code else "warning"),
+            "STONITH_EXIT_CODE": code,
+            "STONITH_DEVICES_DIR": directory,
+        }
+        try:
+            sink.send(fields)
+        except OSError as exc:
+            failed += 1
+            sys.stderr.write(f"ERROR: check --log: record of {device} not written: {exc.strerror or exc}\n")
+    sink.close()
+    return 8 if failed else 0
