@@ -1,7 +1,5 @@
 """``python -m stonith`` is the ``stonith`` command."""
 
-import sys
+from stonith.cli import run
 
-from stonith.cli import main
-
-sys.exit(main())
+run()

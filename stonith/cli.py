@@ -75,6 +75,31 @@ def main(argv: list[str] | None = None) -> int:
         return 8
 
 
+def run() -> None:
+    """The ``stonith`` command: ``main``, then exit without the interpreter's teardown.
+
+    Once ``main`` returns, everything is said and done (outlets read back, audit written with
+    ``os.write``, device locks are flocks the kernel releases).  Tearing down the interpreter with
+    pysnmp and its MIB modules loaded cost half a second under CPU load, past the deadline the
+    caller gave (issue 20): nothing is left to do that needs it, so the streams are flushed and
+    the process ends.  A ``--timeout`` counts from the process's start (stonith.deadline.budget).
+    """
+    from stonith import deadline
+
+    deadline.command_started = __import__("time").monotonic() - deadline.process_age()
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            if stream is sys.stdout and not code:
+                code = 120  # what Python's own exit returns when stdout cannot be flushed
+    logging = sys.modules.get("logging")
+    if logging is not None:  # a library's log handlers may buffer
+        logging.shutdown()
+    __import__("os")._exit(code)
+
+
 def _not_glue_syntax(args: list[str]) -> bool:
     """A bare first word and none of the options every cluster-glue invocation needs (-t, -L, -h, -V):
     cluster-glue would only print its usage, so the word is taken for a mistyped subcommand."""
@@ -104,4 +129,4 @@ def _missing_module(exc: ModuleNotFoundError, args: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -449,9 +449,13 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
     """status, on, off, reset: over the devices that loaded; a node that may depend on a broken
     device file fails naming it, every other node is fenced (stonith.prepare)."""
     from stonith.audit import Audit
+    from stonith.deadline import budget
     from stonith.engine import Fencer, worst_exit_code
     from stonith.prepare import prepare
 
+    # --timeout counts from the command's start: interpreter start-up under load counts too.
+    if args.timeout is not None:
+        args.timeout = budget(args.timeout)
     prepared = prepare(args.devices, nodes, args.timeout)
     for broken in prepared.broken:
         for file_problem in broken.problems:

@@ -43,3 +43,34 @@ class Deadline:
 
     def __repr__(self) -> str:
         return f"Deadline({self.remaining():.3f}s left, {self.what})"
+
+
+# Monotonic time the ``stonith`` process started, set by the command's launcher (stonith.cli.run);
+# None when stonith runs inside another program (tests, the service), where budgets start at call.
+command_started: float | None = None
+
+
+def budget(seconds: float) -> float:
+    """What is left of a command's ``--timeout`` of ``seconds`` (counted from process start)."""
+    if command_started is None:
+        return seconds
+    return max(0.01, seconds - (time.monotonic() - command_started))
+
+
+def process_age() -> float:
+    """Seconds since this process started, interpreter start-up included (0.0 where unknown).
+
+    A command's ``--timeout`` is the caller's budget for the whole command: on a saturated CPU,
+    starting Python and importing what a command needs took up to a second before its first
+    deadline existed.  The front ends take this from the budget (Linux: /proc/self/stat's start
+    time, in clock ticks since boot, against CLOCK_BOOTTIME).
+    """
+    import os
+
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rpartition(b")")[2].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0

@@ -347,17 +347,18 @@ def run(opts: Options) -> int:
 
 
 def _deadline(opts: Options, what: str) -> Any:
-    from stonith.deadline import Deadline
+    from stonith.deadline import Deadline, budget
 
-    return Deadline(opts.timeout, what)
+    return Deadline(budget(opts.timeout), what)  # --timeout counts from the command's start
 
 
 def _entry(driver: Driver, opts: Options, node: str | None = None) -> Any:
     """The device as a one-device inventory (a host-list device is told the node: any name goes)."""
     from stonith import engine
+    from stonith.deadline import budget
 
     hosts = {node: [node]} if node is not None and driver.INFO.capabilities.any_host else None
-    return engine.one_device(driver, hosts=hosts, timeout=opts.timeout).devices[0]
+    return engine.one_device(driver, hosts=hosts, timeout=budget(opts.timeout)).devices[0]
 
 
 def _status(driver: Driver, opts: Options) -> int:
@@ -411,9 +412,10 @@ def _reset(driver: Driver, node: str, verb: str, opts: Options) -> int:
     verified = engine.verifiable(driver)
     if verified:
         from stonith.cluster_cli import INTERRUPTED, interruptible
+        from stonith.deadline import budget
         from stonith.inventory import Inventory
 
-        fencer = engine.Fencer(Inventory([entry], ""), timeout=opts.timeout, any_name=True)
+        fencer = engine.Fencer(Inventory([entry], ""), timeout=budget(opts.timeout), any_name=True)
         with interruptible(fencer):
             result = fencer.run(verb, [node])[0]
         if fencer.interrupted:

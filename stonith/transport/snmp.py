@@ -241,22 +241,8 @@ class Session:
         with self._lock:
             loop, self._loop = self._loop, None
             engine, self._engine = self._engine, None
-            if loop is None:
-                return
-            try:
-                if engine is not None:
-                    engine.close_dispatcher()
-                import asyncio
-
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            except Exception:
-                pass
-            finally:
-                loop.close()
+            if loop is not None:
+                _close_loop(loop, engine)
 
     # -- internals -------------------------------------------------------------------------
     def _get_v1(self, oids: list[Oid], deadline: Deadline) -> list[tuple[Oid, Any]]:
@@ -273,14 +259,53 @@ class Session:
                 del remaining[exc.index]
         return [(oid, values.get(oid, NO_SUCH)) for oid in oids]
 
-    def _setup(self) -> None:
+    def _setup(self, deadline: Deadline) -> None:
+        """Import pysnmp and build the engine, within the deadline.
+
+        Both cost CPU (pysnmp loads its MIB modules into a new engine): tens of milliseconds on an
+        idle machine, seconds on a saturated one (load 6 on 2 cores overran deadlines by 1.75 s).
+        So they run in a thread of their own, waited for until the deadline only; a set-up that
+        is late is left to finish and then closes what it built.
+        """
+        done = threading.Event()
+        state: dict[str, Any] = {"abandoned": False}
+        guard = threading.Lock()
+
+        def build() -> None:
+            try:
+                built: Any = self._build()
+            except BaseException as exc:  # handed to the waiting thread below
+                built = exc
+            with guard:
+                state["built"] = built
+                abandoned = state["abandoned"]
+            done.set()
+            if abandoned and not isinstance(built, BaseException):
+                _close_loop(built[0], built[2])
+
+        threading.Thread(target=build, name=f"snmp-setup {self.where}", daemon=True).start()
+        done.wait(max(0.0, deadline.remaining()))
+        with guard:
+            built = state.get("built")
+            if built is None:
+                state["abandoned"] = True
+                raise Timeout(
+                    f"SNMP agent {self.where}: the deadline passed while setting up the SNMP engine"
+                )
+        if isinstance(built, StonithError):
+            raise built
+        if isinstance(built, BaseException):
+            raise Unreachable(f"SNMP agent {self.where}: {built}")
+        self._loop, self._api, self._engine, self._auth, self._target = built
+
+    def _build(self) -> tuple[Any, Any, Any, Any, Any]:
+        """(loop, api, engine, auth, target): everything a request needs."""
         import asyncio
 
         from pysnmp.hlapi.v3arch import asyncio as api
 
-        self._api = api
-        self._loop = asyncio.new_event_loop()
-        self._loop.set_exception_handler(_quiet_late_replies)
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(_quiet_late_replies)
         creds = self.credentials
         if creds.version == V3:
             auth = {
@@ -301,7 +326,7 @@ class Session:
                 "AES192C": api.USM_PRIV_CFB192_AES,
                 "AES256C": api.USM_PRIV_CFB256_AES,
             }[creds.priv_protocol]
-            self._auth = api.UsmUserData(
+            auth_data = api.UsmUserData(
                 creds.user,
                 authKey=creds.auth_password or None,
                 privKey=creds.priv_password or None,
@@ -309,7 +334,7 @@ class Session:
                 privProtocol=priv,
             )
         else:
-            self._auth = api.CommunityData(creds.community, mpModel=0 if creds.version == V1 else 1)
+            auth_data = api.CommunityData(creds.community, mpModel=0 if creds.version == V1 else 1)
 
         async def make() -> tuple[Any, Any]:
             engine = api.SnmpEngine()
@@ -318,11 +343,11 @@ class Session:
             return engine, target
 
         try:
-            self._engine, self._target = self._loop.run_until_complete(make())
+            engine, target = loop.run_until_complete(make())
         except Exception as exc:
-            self._loop.close()
-            self._loop = None
+            loop.close()
             raise Unreachable(f"SNMP agent {self.where}: {exc}") from None
+        return loop, api, engine, auth_data, target
 
     def _request(
         self,
@@ -337,7 +362,7 @@ class Session:
             if self._loop is None:
                 if deadline.remaining() <= 0.005:  # no time for a request: skip the engine set-up too
                     raise Timeout(f"SNMP agent {self.where}: deadline passed before {kind}")
-                self._setup()
+                self._setup(deadline)
             attempts = self.retries + 1
             for _attempt in range(attempts):
                 wait = min(self.timeout, deadline.remaining())
@@ -349,8 +374,13 @@ class Session:
                     continue  # no answer within ``wait``
                 self.answered = True
                 return self._unpack(kind, varbinds, result, missing_ok)
-            if deadline.expired() or self.answered:
+            # One code per situation, not per timing: an agent that answered earlier in this session
+            # and is silent now is S_TIMEOUT; one that never answered any request is NoAnswer
+            # (S_OOPS, unreachable) whether the retries or the deadline ran out first.
+            if self.answered:
                 raise Timeout(f"SNMP agent {self.where} did not answer {kind} before the deadline")
+            if self.requests == 0:
+                raise Timeout(f"SNMP agent {self.where}: deadline passed before {kind}")
             raise NoAnswer(
                 f"no answer from SNMP agent {self.where} ({attempts} attempt(s) of {self.timeout:g} s); "
                 "unreachable, or it does not accept our credentials"
@@ -455,6 +485,24 @@ class _NoSuchName(Exception):
     def __init__(self, index: int) -> None:
         super().__init__(index)
         self.index = index
+
+
+def _close_loop(loop: Any, engine: Any) -> None:
+    """Close a session's engine and loop; never raises."""
+    try:
+        if engine is not None:
+            engine.close_dispatcher()
+        import asyncio
+
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    except Exception:
+        pass
+    finally:
+        loop.close()
 
 
 def _is_varbind(item: Any) -> bool:
