@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stonith.server.auth import AuthError, Forbidden
 
@@ -54,8 +54,6 @@ class WebSession:
     csrf: str
     created: float
     last_seen: float
-    lang: str = ""
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 class Sessions:
