@@ -69,7 +69,9 @@ class Command:
     samples: list[Sample] = field(default_factory=list)
 
     def median(self, attr: str) -> float:
-        return statistics.median(getattr(s, attr) for s in self.samples) if self.samples else float("nan")
+        """Over the runs that succeeded: a failed run is counted as an error, never timed."""
+        good = [getattr(s, attr) for s in self.samples if not s.code and not s.bad]
+        return statistics.median(good) if good else float("nan")
 
 
 def run(argv: list[str], env: dict[str, str], expect: str, hosts: int) -> Sample:
@@ -135,14 +137,16 @@ class Lab:
         self.config.write_text(f"username {USER}\npassword {PASSWORD}\n")
         self.config.chmod(0o600)
 
-    def devices(self, suite: int, settle: float) -> Path:
-        directory = self.tmp / f"devices.d-{suite}"
+    def devices(self, suite: int, settle: float, min_interval: float | None) -> Path:
+        directory = self.tmp / f"devices.d-{suite}-{min_interval}"
+        # min_interval: the driver's pause between two commands to one BMC (default 0.2 s)
+        pacing = "" if min_interval is None else f"min_interval = {min_interval}\n"
         if not directory.exists():
             directory.mkdir()
             for name, address in zip(self.names, self.addresses, strict=True):
                 (directory / f"{name}.toml").write_text(
                     f'type = "ipmilan"\nsettle = {settle}\ntimeout = 60\n[parameters]\nhostname = "{name}"\n'
-                    f'ipaddr = "{address}"\nlogin = "{USER}"\ncipher = "{suite}"\n'
+                    f'ipaddr = "{address}"\nlogin = "{USER}"\ncipher = "{suite}"\n{pacing}'
                     '[secrets]\npassword = { env = "HPC_BENCH_PW" }\n'
                 )
         return directory
@@ -184,10 +188,9 @@ def _which(program: str) -> str:
     return found
 
 
-def row(
-    lab: Lab, suite: int, verb: str, env: dict[str, str], runs: int, warmup: int, settle: float
-) -> list[Command]:
-    devices = lab.devices(suite, settle)
+def row(lab: Lab, suite: int, verb: str, env: dict[str, str], args: argparse.Namespace) -> list[Command]:
+    runs, warmup = args.runs, args.warmup
+    devices = lab.devices(suite, args.settle, args.min_interval)
     ours = Command(f"stonith {verb}", [STONITH, verb, lab.nodeset, "--devices", str(devices), "--quiet"], "")
     if verb == "status":
         peers = [Command("ipmipower --stat", ipmipower(lab, suite, "--stat"), "")]
@@ -231,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--relay-delay", type=float, default=0.0, help="mock power delay, s (default 0)")
     parser.add_argument("--settle", type=float, default=0.0, help="devices' settle for reset, s (default 0)")
+    parser.add_argument(
+        "--min-interval",
+        type=float,
+        default=None,
+        help="ipmilan's min_interval between two commands to one BMC (default: the driver's, 0.2 s)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.bmcs.split(",") if n]
     suites = [int(s) for s in args.suites.split(",") if s]
@@ -245,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     print(
         f"bench.hpc: {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in load_before)}, "
-        f"open-file limit {soft}, relay delay {args.relay_delay} s, settle {args.settle} s, "
+        f"open-file limit {soft}, relay delay {args.relay_delay} s, settle {args.settle} s, min_interval "
+        f"{'driver default' if args.min_interval is None else args.min_interval}, "
         f"{args.runs} runs after {args.warmup} warm-up (medians), {time.strftime('%Y-%m-%d %H:%M')}"
     )
     results: list[tuple[int, int, str, list[Command]]] = []
@@ -265,6 +275,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"\n{size} BMCs in {len(range(0, size, args.per_mock))} mock processes on {where} "
                 f"(started in {time.monotonic() - started:.1f} s)"
             )
+            # what ours pays before talking to any BMC: start-up and reading N device files
+            listing = [
+                STONITH,
+                "devices",
+                "--devices",
+                str(lab.devices(suites[0], args.settle, args.min_interval)),
+            ]
+            loads = [run(listing, env, "", size).wall for _ in range(3)]
+            print(
+                f"  stonith devices (start-up + {size} device files, no BMC asked): "
+                f"{statistics.median(loads):.3f} s"
+            )
             for suite in suites:
                 print(f"  cipher suite {suite}")
                 print(
@@ -272,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'CPU':>6}  errors"
                 )
                 for verb in verbs:
-                    commands = row(lab, suite, verb, env, args.runs, args.warmup, args.settle)
+                    commands = row(lab, suite, verb, env, args)
                     results.append((size, suite, verb, commands))
                     _print_row(commands)
     _print_goals(results)
