@@ -27,7 +27,7 @@ import stat
 import sys
 import tempfile
 
-from stonith.errors import BadConfig, StonithError
+from stonith.errors import BadConfig
 
 UNIT_MARKER = "# installed by `stonith install-units`; `stonith install-units --remove` deletes it"
 # file name -> path of the shipped file inside the stonith package
@@ -60,33 +60,27 @@ def shipped(name: str) -> str:
 def example_device() -> str:
     """The device file example of stonith.inventory's docstring, as a file of its own."""
     from stonith import inventory
-
-    doc = inventory.__doc__ or ""
-    block = doc.split("::", 1)[1].split("\n\n")[1]
-    import textwrap
+    from stonith.manpages import literal_block
 
     return (
         "# An example device file (stonith.devices.d(5)).  Files named *.toml in this directory are\n"
         "# devices; this one is not loaded until copied to a name ending in .toml, e.g.\n"
         "#   cp example.toml.example pdu-a.toml && chmod 600 pdu-a.toml\n"
         "# Parameters of a type: stonith help TYPE.  Check everything: stonith check.\n\n"
-        + textwrap.dedent(block).strip("\n")
+        + literal_block(inventory.__doc__ or "")
         + "\n"
     )
 
 
 def example_server() -> str:
     """The configuration example of ``stonith serve`` (stonith.server.serve's docstring)."""
+    from stonith.manpages import literal_block
     from stonith.server import serve
-
-    doc = serve.__doc__ or ""
-    block = doc.split("::", 1)[1].split("\n\n")[1]
-    import textwrap
 
     return (
         "# stonith serve's configuration (stonith serve --config FILE; default /etc/stonith/server.toml).\n"
         "# Copy to server.toml and adapt; users and tokens: stonith user add, stonith token create.\n\n"
-        + textwrap.dedent(block).strip("\n")
+        + literal_block(serve.__doc__ or "")
         + "\n"
     )
 
@@ -100,7 +94,7 @@ def _directory(path: str, mode: int, done: list[str]) -> None:
         done.append(f"created {path}/ (mode {mode:04o})")
         return
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise StonithError(f"{path} exists and is not a directory (a symbolic link is not followed)")
+        raise BadConfig(f"{path} exists and is not a directory (a symbolic link is not followed)")
     have = stat.S_IMODE(st.st_mode)
     note = ""
     if have & 0o077 and not mode & 0o077:
@@ -125,7 +119,7 @@ def init(root: str = "/") -> list[str]:
     etc = os.path.join(root, "etc")
     if not os.path.isdir(etc):
         if root == "/":
-            raise StonithError("/etc does not exist")
+            raise BadConfig("/etc does not exist")
         os.makedirs(etc, 0o755, exist_ok=True)
     base = os.path.join(etc, "stonith")
     devices = os.path.join(base, "devices.d")
@@ -201,7 +195,7 @@ def install_units(unit_dir: str, tmpfiles_dir: str, program: str | None = None) 
         if os.path.lexists(os.path.join(d, n)) and not _ours(os.path.join(d, n))
     ]
     if foreign:
-        raise StonithError("refusing to overwrite files stonith did not install: " + ", ".join(foreign))
+        raise BadConfig("refusing to overwrite files stonith did not install: " + ", ".join(foreign))
     written = []
     for directory, name, text in targets:
         _write(directory, name, text)

@@ -454,7 +454,7 @@ def devices_d_5() -> str:
     if missing:
         raise RuntimeError(f"stonith.manpages.DEVICE_KEYS lacks {', '.join(missing)}")
     doc = inventory.__doc__ or ""
-    example = doc.split("::", 1)[1].split("\n\n")[1] if "::" in doc else ""
+    example = literal_block(doc)
     out = _head("stonith.devices.d", 5, "File Formats")
     out.append(".SH NAME\nstonith.devices.d \\- the fencing devices of stonith, one TOML file per device\n")
     out.append(".SH SYNOPSIS\n\\fI/etc/stonith/devices.d/*.toml\\fR\n")
@@ -471,7 +471,7 @@ def devices_d_5() -> str:
     out.append(".SH KEYS\n")
     for key in sorted(inventory.TOP_KEYS, key=list(DEVICE_KEYS).index):
         out.append(f".TP\n\\fB{esc(key)}\\fR\n{DEVICE_KEYS[key]}\n")
-    out.append(".SH EXAMPLE\n.nf\n" + esc(_dedent(example)) + "\n.fi\n")
+    out.append(".SH EXAMPLE\n.nf\n" + esc(example) + "\n.fi\n")
     # The docstring's rules after the example: node placement, trust.
     rules = doc.split("\n\n")
     prose = [p for p in rules if p.startswith(("Which outlets", "Local trust"))]
@@ -482,10 +482,19 @@ def devices_d_5() -> str:
     return "".join(out)
 
 
-def _dedent(text: str) -> str:
+def literal_block(doc: str) -> str:
+    """The first ``::`` literal block of a docstring, dedented: its indented lines, blank lines
+    included, up to the first line back at the text's margin."""
     import textwrap
 
-    return textwrap.dedent(text).strip("\n")
+    if "::" not in doc:
+        return ""
+    lines = []
+    for line in doc.split("::\n", 1)[1].splitlines():
+        if line.strip() and not line.startswith("    "):
+            break
+        lines.append(line)
+    return textwrap.dedent("\n".join(lines)).strip("\n")
 
 
 # ---------------------------------------------------------------------------------------------

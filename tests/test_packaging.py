@@ -155,6 +155,10 @@ def _build_offline(python: str, src: Path, out: Path) -> dict[str, str]:
     names = archive.namelist()
     assert "stonith/drivers/baytech.py" in names and "stonith/mocks/baytech.py" in names
     assert any(n.endswith(".data/scripts/stonith") for n in names)
+    # share/ as data files (setup.py data_files): the man pages and completions land in <prefix>/share
+    for shared in ("man/man8/stonith.8", "man/man7/stonith-drivers.7", "bash-completion/completions/stonith"):
+        assert any(n.endswith(".data/data/share/" + shared) for n in names), shared
+    assert "stonith/systemd/stonith-check.timer" in names
     licenses = [n for n in names if ".dist-info/" in n and n.endswith("/LICENSE")]
     assert licenses, names
     assert b"GNU GENERAL PUBLIC LICENSE" in archive.read(licenses[0])
