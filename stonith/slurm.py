@@ -8,18 +8,19 @@ slurmctld runs the program as SlurmUser with one argument, the nodes in Slurm's 
 ``SLURM_RESUME_FILE`` for a resume): no PATH, no STONITH_* variables.  So the defaults are the
 production ones (``/etc/stonith/devices.d``) and nothing else is needed on the command line.
 
-**Return fast, switch detached.**  The program checks what it can without touching a device (the
-host list, devices.d and its secrets, the log file, the audit log), logs ``accepted`` and exits 0
-within a Python start-up; a detached child (its own session, no longer slurmctld's) does the
-verified ``off`` (suspend) or ``on`` (resume) of the nodes through the cluster engine
-(stonith.engine.Fencer, the code behind ``stonith off|on``) under one overall deadline
-(``--timeout``, default: the devices' own timeouts).  Why not run in the foreground: slurmctld
-tracks the program as a child for as long as it runs, and a verified operation on many nodes
-waits for relays and read-backs; Slurm itself judges the outcome (a resumed node must register
-within ResumeTimeout), so the program owes it only a quick start and honest logs.  Keep
-``--timeout`` below ResumeTimeout (and SuspendTimeout) so a stuck device is reported before Slurm
-gives up on the node.  ``--foreground`` runs the work in the calling process and exits with the
-engine's worst per-node code (an admin at a shell, or a site that prefers it).
+**Return fast, switch detached.** The program checks what it can at once (the host list, the
+devices.d directory, the log file, the audit log), logs ``accepted`` and exits 0 within a Python
+start-up; a detached child (its own session, no longer slurmctld's) does what ``stonith off|on``
+does: loads devices.d (stonith.prepare: secret commands run for the devices these nodes need, a
+broken device file fails only the nodes it may map) and runs the verified ``off`` (suspend) or
+``on`` (resume) through the cluster engine (stonith.engine.Fencer) under one overall deadline
+(``--timeout``, counted from the program's start; default: the devices' own timeouts). Why not run
+in the foreground: slurmctld tracks the program as a child for as long as it runs, and a verified
+operation on many nodes waits for relays and read-backs; Slurm itself judges the outcome (a resumed
+node must register within ResumeTimeout), so the program owes it only a quick start and honest
+logs. Keep ``--timeout`` below ResumeTimeout (and SuspendTimeout) so a stuck device is reported
+before Slurm gives up on the node. ``--foreground`` runs the work in the calling process and exits
+with the engine's worst per-node code (an admin at a shell, or a site that prefers it).
 
 **Logs, where Slurm admins look.**  Every line goes to syslog (facility daemon, identifier
 ``stonith-slurm-suspend`` / ``stonith-slurm-resume``: ``journalctl -t stonith-slurm-resume``) and to
@@ -33,8 +34,10 @@ asks of a ResumeProgram that cannot restore a node (``sinfo -R`` shows why); ``-
 it to Slurm's ResumeTimeout.
 
 Exit codes (of the program slurmctld runs): 0 accepted (or, with ``--foreground``, every node
-switched and verified); 1 a bad host list, devices.d, log file or audit log (nothing switched;
-slurmctld logs "program exit status of 1" and the reason is in syslog and the log file).
+switched and verified); 1 a bad host list, a missing devices.d directory, a log file or audit log
+that cannot be written (nothing switched; slurmctld logs "program exit status of 1" and the reason
+is in syslog and the log file).  A broken device file, a secret that cannot be fetched or an
+unknown node fails those nodes in the worker: logged, and the nodes set DOWN with the reason.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ if TYPE_CHECKING:
 
     from stonith.audit import Audit
     from stonith.engine import NodeResult
-    from stonith.inventory import Inventory
 
 # Which engine verb each Slurm action is: power saving is power, not a fence's reset.
 VERBS = {"suspend": "off", "resume": "on"}
@@ -189,6 +191,10 @@ def main(action: str, argv: list[str] | None = None) -> int:
     """The ``stonith-slurm-suspend`` / ``stonith-slurm-resume`` scripts."""
     import argparse
 
+    from stonith import deadline
+
+    # --timeout counts from the program's start, interpreter start-up included (as for stonith)
+    deadline.command_started = time.monotonic() - deadline.process_age()
     _standard_streams()  # before argparse may have something to say
     _summary, description, example = HELP[action]
     parser = argparse.ArgumentParser(
@@ -207,7 +213,7 @@ def main(action: str, argv: list[str] | None = None) -> int:
 
 def run(action: str, args: argparse.Namespace) -> int:
     from stonith.audit import Audit
-    from stonith.inventory import load_dir
+    from stonith.deadline import budget
     from stonith.nodeset import expand
 
     _standard_streams()
@@ -219,18 +225,24 @@ def run(action: str, args: argparse.Namespace) -> int:
         nodes = expand(args.hostlist)
         if not nodes:
             raise StonithError("empty host list")
+        if not os.path.isdir(args.devices):
+            raise StonithError(f"{args.devices} is not a directory of device files")
         log.check()
         _default_lock_dir()
-        inventory = load_dir(args.devices)
         audit = Audit(args.audit)
-        audit.open()
+        audit.open()  # before anything is switched, as for stonith off
     except StonithError as exc:
         log(f"{args.hostlist}: refused, nothing switched: {_one_line(exc)}", error=True)
+        if not log.echo:  # slurmctld shows nothing of it, a shell does
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"ERROR: {_one_line(exc)}\n")
         return int(USAGE)
+    if args.timeout is not None:  # counted from the program's start, as stonith off counts it
+        args.timeout = budget(args.timeout)
     jobs = _resume_jobs() if action == "resume" else ""
     if args.foreground:
         log(f"{args.hostlist}: {verb}{jobs}: {len(nodes)} nodes, in the foreground")
-        return work(log, inventory, audit, verb, nodes, args)
+        return work(log, audit, verb, nodes, args)
     try:
         pid = _detach(log)
     except OSError as exc:
@@ -241,31 +253,49 @@ def run(action: str, args: argparse.Namespace) -> int:
         return 0
     code = 8
     try:
-        code = work(log, inventory, audit, verb, nodes, args)
+        code = work(log, audit, verb, nodes, args)
     except BaseException as exc:  # the last line of defence of a process nobody waits for
         log(f"{args.hostlist}: internal error: {type(exc).__name__}: {_one_line(exc)}", error=True)
     finally:
         os._exit(code)  # never return into the caller's stack (a test runner, the CLI's cleanup)
 
 
-def work(
-    log: PowerLog, inventory: Inventory, audit: Audit, verb: str, nodes: list[str], args: argparse.Namespace
-) -> int:
-    """The verified operation through the engine; one log line per node, a summary, DOWN on failure."""
+def work(log: PowerLog, audit: Audit, verb: str, nodes: list[str], args: argparse.Namespace) -> int:
+    """The verified operation as ``stonith off|on`` runs it (stonith.prepare: secrets fetched for the
+    devices these nodes need, a broken device file fails only the nodes it may map; then the engine);
+    one log line per node, a summary, DOWN for every node that failed."""
     from stonith.cluster_cli import interruptible
-    from stonith.engine import Fencer, worst_exit_code
+    from stonith.engine import Fencer, NodeResult, worst_exit_code
+    from stonith.prepare import prepare
 
     started = time.monotonic()
-    fencer = Fencer(inventory, timeout=args.timeout, audit=audit)
-    with interruptible(fencer):  # SIGTERM: nothing more is switched, what was is read back
-        results = fencer.run(verb, nodes)
+    try:
+        prepared = prepare(args.devices, nodes, args.timeout)
+    except StonithError as exc:  # the directory itself is unusable: every node fails
+        message = f"devices.d {args.devices}: {_one_line(exc)}"
+        results = [NodeResult(n, verb, message=message, exit_code=exc.exit_code) for n in nodes]
+        fencer = None
+    else:
+        for broken in prepared.broken:
+            for problem in broken.problems:
+                log(f"devices.d: {problem}", error=True)
+        timeout = args.timeout
+        if timeout is not None:  # secret commands ran inside the operation's time
+            timeout = max(0.1, timeout - prepared.spent)
+        fencer = Fencer(prepared.inventory, timeout=timeout, audit=audit)
+        refused = {n: prepared.refused(n, verb) for n in nodes if prepared.blocking(n)}
+        allowed = [n for n in nodes if n not in refused]
+        with interruptible(fencer):  # SIGTERM: nothing more is switched, what was is read back
+            done = fencer.run(verb, allowed) if allowed else []
+        by_node = {r.node: r for r in done} | refused
+        results = [by_node[n] for n in nodes]
     for result in results:
         detail = f": {result.message}" if result.message and not result.ok else ""
         log(
             f"{result.node}: {verb} {result.result}, state {result.state}, {result.duration:.2f} s{detail}",
             error=not result.ok,
         )
-    for problem in fencer.audit_errors:
+    for problem in fencer.audit_errors if fencer else []:
         log(f"audit: {problem}", error=True)
     failed = [r for r in results if not r.ok]
     log(

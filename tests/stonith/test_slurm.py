@@ -120,11 +120,37 @@ def test_bad_input_is_refused_at_once_and_logged(tmp_path: Path) -> None:
         devices(tmp_path, mock.address)
         assert as_slurmctld(tmp_path, "suspend", "n[1-") == 1
         assert as_slurmctld(tmp_path, "suspend", "n1", "--timeout", "0") == 1
-        (tmp_path / "devices.d" / "broken.toml").write_text("type = \n")
-        assert as_slurmctld(tmp_path, "resume", "n1") == 1
+        assert as_slurmctld(tmp_path, "suspend", "n1", "--devices", str(tmp_path / "missing")) == 1
         assert mock.events() == []
     refused = [line for line in log_lines(tmp_path) if "refused, nothing switched" in line]
     assert len(refused) == 3, log_lines(tmp_path)
+
+
+def test_a_broken_device_file_fails_only_the_nodes_it_may_map(tmp_path: Path) -> None:
+    # As for stonith off (stonith.prepare): n1 is named in a file that does not load, so it is not
+    # switched (another feed might be in that file) and is set DOWN; n2 is switched.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "scontrol.calls"
+    (fake / "scontrol").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {calls}\n')
+    (fake / "scontrol").chmod(0o755)
+    with start_mock(
+        "baytech",
+        model="rpc3",
+        names=["n1", "n2"],
+        states=["off", "off"],
+        password=PASSWORD,
+        relay_delay=0.05,
+    ) as mock:
+        directory = devices(tmp_path, mock.address)
+        (directory / "feed-b.toml").write_text('type = "baytech"\n[hosts]\nn1 = \n')
+        assert as_slurmctld(tmp_path, "resume", "n[1-2]", "--foreground", path=str(fake)) == 1
+        assert (mock.state(1), mock.state(2)) == ("off", "on")
+    text = "\n".join(log_lines(tmp_path))
+    assert "feed-b.toml" in text and "n2: on ok" in text
+    assert "n1: on failed" in text and "broken device file" in text
+    argv = calls.read_text().splitlines()
+    assert argv[:3] == ["update", "NodeName=n1", "State=DOWN"] and "broken device file" in argv[3]
 
 
 def test_stonith_subcommand_in_the_foreground(tmp_path: Path) -> None:
