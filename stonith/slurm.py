@@ -295,8 +295,8 @@ def work(log: PowerLog, audit: Audit, verb: str, nodes: list[str], args: argpars
             f"{result.node}: {verb} {result.result}, state {result.state}, {result.duration:.2f} s{detail}",
             error=not result.ok,
         )
-    for problem in fencer.audit_errors if fencer else []:
-        log(f"audit: {problem}", error=True)
+    for audit_problem in fencer.audit_errors if fencer else []:
+        log(f"audit: {audit_problem}", error=True)
     failed = [r for r in results if not r.ok]
     log(
         f"{args.hostlist}: {verb}: {len(results) - len(failed)} ok, {len(failed)} failed "
