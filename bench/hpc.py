@@ -79,7 +79,11 @@ def run(argv: list[str], env: dict[str, str], expect: str, hosts: int) -> Sample
     is the largest of every child so far, not this one's), and its answers."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        try:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        except OSError as exc:  # e.g. the shared venv being reinstalled meanwhile: an error, not a crash
+            sys.stderr.write(f"bench.hpc: {argv[0]}: {exc}\n")
+            return Sample(float("nan"), float("nan"), float("nan"), 127, 0)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = code = os.waitstatus_to_exitcode(status)
