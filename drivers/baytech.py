@@ -206,13 +206,27 @@ class Baytech(Driver):
         tokens = (ASK_USER, ASK_PASSWORD, MAIN_MENU, ANY_PROMPT)
         if wake:
             stream.write(EOL, deadline)  # a serial console prints nothing until a key is pressed
+        # BANNER_STEP bounds the whole wait, the Enter sent after WAKE_AFTER included: a silent
+        # port used to fail "within 10 s" after 12 s.
+        banner = deadline.sub(BANNER_STEP)
         try:
-            got = stream.expect(tokens, deadline, WAKE_AFTER, "banner")
+            got = stream.expect(tokens, banner, WAKE_AFTER, "banner")
         except Timeout:
-            if deadline.expired():
+            if banner.expired():
                 raise
             stream.write(EOL, deadline)
-            got = self._expect(stream, tokens, deadline, BANNER_STEP, "banner or prompt")
+            try:
+                got = self._expect(stream, tokens, banner, None, "banner or prompt")
+            except Timeout:
+                if deadline.expired():
+                    raise
+                from stonith import redact
+
+                seen = redact.tail(stream.pending(), 80)
+                raise Timeout(
+                    f"{stream.what}: no banner or prompt within {BANNER_STEP:g} s "
+                    f"(Enter sent after {WAKE_AFTER:g} s; last output: {seen!r})"
+                ) from None
         except DeviceError as exc:
             if stream.received == 0:
                 raise DeviceBusy(
@@ -332,7 +346,7 @@ class Baytech(Driver):
         stream: Stream,
         tokens: Sequence[Token],
         deadline: Deadline,
-        step: float,
+        step: float | None,
         doing: str,
     ) -> Any:
         try:

@@ -471,3 +471,22 @@ def test_powermand_with_baytech_scripts(tmp_path):
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
+
+
+@pytest.mark.parametrize("fault", ["silent", "silent=30"])
+def test_silent_port_message_says_how_long_was_waited(monkeypatch, fault):
+    """A port that never shows its banner fails "within N s" after N s, not after N + WAKE_AFTER
+    (it said "within 10 s" after 12 s: the Enter sent after 2 s started a fresh 10 s)."""
+    from stonith.drivers import baytech
+
+    monkeypatch.setattr(baytech, "BANNER_STEP", 2.0)
+    monkeypatch.setattr(baytech, "WAKE_AFTER", 0.8)
+    with mock_for("rpc3", faults=[fault]) as mock:
+        driver = Baytech({"ipaddr": mock.address, "login": "admin", "password": "pw"})
+        start = time.monotonic()
+        with pytest.raises(StonithError) as info:
+            driver.connect(Deadline(30))
+        took = time.monotonic() - start
+    said = float(re.search(r"within (\d+(?:\.\d+)?) s", str(info.value))[1])
+    assert said == 2.0 and said - 0.1 <= took <= said + 0.5, (took, str(info.value))
+    assert "Enter sent after 0.8 s" in str(info.value)
