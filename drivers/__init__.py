@@ -18,6 +18,7 @@ CATALOG: dict[str, str] = {
     "sentry4": "ServerTech Sentry4 over SNMP",
     "cyberpower_pdu": "CyberPower switched PDU over SNMP",
     "baytech_mrp": "BayTech MRP over SNMP",
+    "ifmib": "Switch ports (fabric fencing) over SNMP IF-MIB, like fence_ifmib",
     "ipmilan": "IPMI 2.0 (lanplus) BMC chassis power control",
     "redfish": "Redfish BMC (ComputerSystem reset) over HTTPS",
     "apcmaster": "APC MasterSwitch over telnet menus",

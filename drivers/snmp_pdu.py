@@ -641,6 +641,58 @@ class BaytechMrp(SnmpPdu):
     SYS_OBJECT_IDS = (_oid("1.3.6.1.4.1.4779"),)
 
 
+IF_MIB = "1.3.6.1.2.1"
+
+
+class IfMib(SnmpPdu):
+    """Fabric fencing: a node's "outlets" are switch ports, switched by IF-MIB (RFC 2863) as
+    fence-agents' fence_ifmib does.
+
+    State and control ifAdminStatus (.2.1.2.2.1.7.I: 1 up = ON, 2 down = OFF, 3 testing = unknown),
+    read back after every change; a port is its ifIndex I, named by ifName (ifXTable .2.1.31.1.1.1.1;
+    ifDescr .2.1.2.2.1.2 where the agent has no ifXTable), so ``[hosts]`` may name ports either way.
+    ``probe`` also reports how many ports are operationally up (ifOperStatus .2.1.2.2.1.8): a port set
+    down is down for the node whatever its link does.
+
+    Fencing a port cuts the node off the fabric (storage, cluster network), not its power: the node
+    keeps running until it is powered off or rebooted by someone else, and ``on`` lets it back in.
+    Use ``off`` (pcmk_reboot_action=off) and a power device at another topology level for a reset.
+    Never autodetected (every switch and many PDUs serve IF-MIB).
+    """
+
+    INFO = _info(
+        "ifmib",
+        "Switch ports (SNMP IF-MIB)",
+        "Fabric fencing: the switch ports of a node are set administratively down (off) or up (on) "
+        "over SNMP (IF-MIB ifAdminStatus, read back), like fence_ifmib. Ports by ifIndex or ifName.",
+        "IF-MIB switch",
+        ("any SNMP-managed Ethernet or Fibre Channel switch with IF-MIB",),
+        "https://www.rfc-editor.org/rfc/rfc2863",
+    )
+    LABEL = "IF-MIB switch"
+    NAMES = _oid(f"{IF_MIB}.31.1.1.1.1")  # ifName
+    DESCRIPTIONS = _oid(f"{IF_MIB}.2.2.1.2")  # ifDescr
+    OPER = _oid(f"{IF_MIB}.2.2.1.8")  # ifOperStatus: 1 up, 2 down, 3 testing, 5 dormant, 7 lowerLayerDown
+    STATE = _oid(f"{IF_MIB}.2.2.1.7")  # ifAdminStatus
+    STATES = _codes({1: ON, 2: OFF})
+    ON_CMD = (STATE, 1)  # up
+    OFF_CMD = (STATE, 2)  # down
+
+    def outlets(self, deadline: Deadline) -> list[Outlet]:
+        found = super().outlets(deadline)
+        if all(o.name == f"Outlet {o.id}" for o in found):  # no ifXTable: ifDescr names the ports
+            rows = self.session.walk(self.DESCRIPTIONS, deadline)
+            names = {self._outlet_id(oid[len(self.DESCRIPTIONS) :]): _text(v) for oid, v in rows}
+            for outlet in found:
+                outlet.name = names.get(outlet.id) or outlet.name
+        return found
+
+    def probe(self, deadline: Deadline) -> str:
+        identity = super().probe(deadline)
+        oper = [v for _, v in self.session.walk(self.OPER, deadline)]
+        return f"{identity}; {self._count} ports, {oper.count(1)} operationally up"
+
+
 FAMILIES: tuple[type[SnmpPdu], ...] = (
     ApcRpdu,
     ApcRpdu2,

@@ -47,6 +47,7 @@ MOCKS: dict[str, str] = {
     "sentry4": "stonith.mocks.snmp",
     "cyberpower_pdu": "stonith.mocks.snmp",
     "baytech_mrp": "stonith.mocks.snmp",
+    "ifmib": "stonith.mocks.snmp",
     # BMCs (issue 7)
     "ipmilan": "stonith.mocks.ipmi",
     "redfish": "stonith.mocks.redfish",

@@ -8,7 +8,8 @@
     apc_rpdu        APC rack PDU (PowerNet-MIB rPDUIdent/rPDUOutlet tables), masterSwitchrPDU
                     .318.1.3.4.5, model AP7920 (what cluster-glue's apcmastersnmp reads)
     apc_rpdu2       APC rack PDU 2 (PowerNet-MIB rPDU2OutletSwitched tables), masterSwitchrPDU2
-                    .318.1.3.4.6, model AP8959; states 1 off / 2 on
+                    .318.1.3.4.6, model AP8959; states 1 off / 2 on; also the legacy sPDUOutletControl
+                    and rPDUOutletControl tables its firmware keeps (fence_apc_snmp reads them)
     eaton_epdu      Eaton ePDU G3 (EATON-EPDU-MIB), .534.6.6.7, strapping index 0; separate
                     outletControlOffCmd / OnCmd / RebootCmd objects (write 0 = now)
     raritan_pdu2    Raritan PX2 (PDU2-MIB), .13742.6, pdu id 1; states 7 on / 8 off
@@ -17,6 +18,9 @@
     cyberpower_pdu  CyberPower switched ePDU (CPS-MIB), .3808.1.1.3
     baytech_mrp     BayTech MRP (Baytech-MIB-403-1), .4779.1.3, module 1; one object for
                     state and control (0 off, 1 on, 2 reboot)
+    ifmib           an Ethernet switch's IF-MIB (RFC 2863): ports by ifIndex, ifDescr/ifName/ifAlias
+                    the port's name, ifAdminStatus 1 up / 2 down (set, and read back as the port
+                    is), ifOperStatus following it; sysObjectID net-snmp's Linux .8072.3.2.10
 
 The OIDs and values follow the vendor MIBs as compiled by pysnmp-mibs and APC's powernet369.mib
 (wire-protocols.md section 3.1); where public client code disagrees with the MIB, the driver's
@@ -421,6 +425,37 @@ def _rpdu2_scalars(count: int, model: str) -> dict[Oid, Value]:
 
 ON_OFF = {ON: 1, OFF: 2}
 APC_COMMANDS = {1: ON, 2: OFF, 3: "reboot", 4: ON, 5: OFF, 6: "reboot"}
+# The older outlet tables an AP89xx (rPDU2, firmware 6.x) still serves beside rPDU2Outlet, for the
+# clients written against them.  fence-agents' fence_apc_snmp, seeing sysObjectID .318.1.3.4.6
+# (masterSwitchrPDU2), reads an outlet's state from sPDUOutletCtl, its name from
+# sPDUOutletCtlName and switches through rPDUOutletControlOutletCommand (its class ApcMS6);
+# without these tables it read noSuchObject as "off" and printed "Already OFF" for an outlet
+# that was on.  PowerNet-MIB (APC powernet369.mib):
+#   sPDUOutletControlTable   .1.3.6.1.4.1.318.1.1.4.4.2.1  (masterSwitch sPDUOutletControl)
+#     .1 sPDUOutletCtlIndex, .2 sPDUOutletPending (1 commandPending, 2 noCommandPending),
+#     .3 sPDUOutletCtl (read 1 outletOn, 2 outletOff, 4 outletUnknown; write 1 outletOn,
+#        2 outletOff, 3 outletReboot, 5 outletOnWithDelay, 6 outletOffWithDelay,
+#        7 outletRebootWithDelay), .4 sPDUOutletCtlName
+#   rPDUOutletControlTable   .1.3.6.1.4.1.318.1.1.12.3.3.1  (rPDU rPDUOutletControl)
+#     .1 rPDUOutletControlIndex, .2 rPDUOutletControlOutletName,
+#     .4 rPDUOutletControlOutletCommand (write 1 immediateOn, 2 immediateOff, 3 immediateReboot,
+#        4-6 the delayed ones; read back 1/2 as the outlet's present state)
+LEGACY_APC_TABLES = (
+    Column((*APC, 1, 1, 4, 4, 2, 1, 1), "number"),  # sPDUOutletCtlIndex
+    Column((*APC, 1, 1, 4, 4, 2, 1, 2), "pending", codes={"yes": 1, "no": 2}),  # sPDUOutletPending
+    Column(
+        (*APC, 1, 1, 4, 4, 2, 1, 3),  # sPDUOutletCtl
+        "control",
+        codes={ON: 1, OFF: 2, "unknown": 4},
+        actions={1: ON, 2: OFF, 3: "reboot", 5: ON, 6: OFF, 7: "reboot"},
+    ),
+    Column((*APC, 1, 1, 4, 4, 2, 1, 4), "name"),  # sPDUOutletCtlName
+    Column((*APC, 1, 1, 12, 3, 3, 1, 1, 1), "number"),  # rPDUOutletControlIndex
+    Column((*APC, 1, 1, 12, 3, 3, 1, 1, 2), "name"),  # rPDUOutletControlOutletName
+    Column(
+        (*APC, 1, 1, 12, 3, 3, 1, 1, 4), "control", codes=ON_OFF, actions=APC_COMMANDS
+    ),  # rPDUOutletControlOutletCommand
+)
 FAMILIES: dict[str, Family] = {
     f.key: f
     for f in (
@@ -500,6 +535,7 @@ FAMILIES: dict[str, Family] = {
                     codes=ON_OFF,
                     actions={1: ON, 2: OFF, 3: "reboot", 5: ON, 6: OFF, 7: "reboot", 8: "none"},
                 ),
+                *LEGACY_APC_TABLES,
             ),
             _rpdu2_scalars,
         ),
@@ -641,6 +677,36 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
+
+
+def _ifmib_scalars(count: int, model: str) -> dict[Oid, Value]:
+    return {(1, 3, 6, 1, 2, 1, 2, 1, 0): (INTEGER, count)}  # ifNumber
+
+
+# IF-MIB (RFC 2863): a switch port is an "outlet" that fabric fencing sets down (fence_ifmib).
+FAMILIES["ifmib"] = Family(
+    "ifmib",
+    "SW-24G",
+    (1, 3, 6, 1, 4, 1, 8072, 3, 2, 10),
+    "24-port Ethernet switch (IF-MIB)",
+    (),
+    (
+        Column(_o("1.3.6.1.2.1.2.2.1.1"), "number"),  # ifIndex
+        Column(_o("1.3.6.1.2.1.2.2.1.2"), "name"),  # ifDescr
+        # ifAdminStatus: write 1 up / 2 down (3 testing is refused); reads the port as it is
+        Column(_o("1.3.6.1.2.1.2.2.1.7"), "control", codes=ON_OFF, actions={1: ON, 2: OFF}),
+        # ifOperStatus: up 1 / down 2 as the port is (a port going down is still up until it is)
+        Column(
+            _o("1.3.6.1.2.1.2.2.1.8"),
+            "state",
+            codes={ON: 1, OFF: 2, "pending_off": 1, "pending_on": 2, "unknown": 4},
+        ),
+        Column(_o("1.3.6.1.2.1.31.1.1.1.1"), "name"),  # ifName
+        Column(_o("1.3.6.1.2.1.31.1.1.1.18"), "name", writable=True),  # ifAlias
+    ),
+    scalars=_ifmib_scalars,
+    max_name=64,
+)
 MODELS: dict[str, Family | None] = {"auto": None, **FAMILIES}
 DEFAULT_MODEL = "auto"
 SNMP_PDU_DEFAULT = "apc_rpdu"

@@ -490,8 +490,12 @@ WTI_TELNET = _telnet(
     ),
 )
 
+# fence_ifmib takes fence_apc_snmp's options (both are fence-agents' fencing_snmp agents).
+IFMIB = Profile("fence_ifmib", SNMP.options)
+
 PROFILES: dict[str, Profile] = {
     "ipmilan": IPMILAN,
+    "ifmib": IFMIB,
     "apcmaster": APC_TELNET,
     "baytech": TELNET,
     "wti_nps": WTI_TELNET,

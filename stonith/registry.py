@@ -53,6 +53,7 @@ _SNMP_TYPES = (
     "sentry4",
     "cyberpower_pdu",
     "baytech_mrp",
+    "ifmib",
 )
 # Built-in types that cannot open any session without their extra: type -> (extra, modules checked).
 # The SNMP types need pysnmp itself (cryptography only for SNMPv3 privacy, which pysnmp reports).

@@ -41,7 +41,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _mock(kind: str, **options: Any) -> Any:
-    settings: dict[str, Any] = {"names": ["node1"], "username": USER, "password": PASSWORD, "relay_delay": 0.05}
+    settings: dict[str, Any] = {
+        "names": ["node1"],
+        "username": USER,
+        "password": PASSWORD,
+        "relay_delay": 0.05,
+    }
     if kind == "redfish":
         settings["tls"] = False
     settings.update(options)
