@@ -208,15 +208,15 @@ class Baytech(Driver):
             stream.write(EOL, deadline)  # a serial console prints nothing until a key is pressed
         # BANNER_STEP bounds the whole wait, the Enter sent after WAKE_AFTER included: a silent
         # port used to fail "within 10 s" after 12 s.
-        banner = deadline.sub(BANNER_STEP)
+        banner_wait = deadline.sub(BANNER_STEP)
         try:
-            got = stream.expect(tokens, banner, WAKE_AFTER, "banner")
+            got = stream.expect(tokens, banner_wait, WAKE_AFTER, "banner")
         except Timeout:
-            if banner.expired():
+            if banner_wait.expired():
                 raise
             stream.write(EOL, deadline)
             try:
-                got = self._expect(stream, tokens, banner, None, "banner or prompt")
+                got = self._expect(stream, tokens, banner_wait, None, "banner or prompt")
             except Timeout:
                 if deadline.expired():
                     raise

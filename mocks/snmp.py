@@ -354,6 +354,10 @@ def digest(user: User, message: bytes) -> bytes:
 
 APC = (1, 3, 6, 1, 4, 1, 318)
 SYSTEM = (1, 3, 6, 1, 2, 1, 1)
+# SNMP-FRAMEWORK-MIB (RFC 3411) snmpEngine group, which every SNMPv3 engine implements: .1
+# snmpEngineID, .2 snmpEngineBoots, .3 snmpEngineTime (seconds since the last boot), .4
+# snmpEngineMaxMessageSize.  The same values the USM reports carry (net-snmp's snmpget reads them).
+SNMP_ENGINE = (1, 3, 6, 1, 6, 3, 10, 2, 1)
 
 
 def _o(text: str) -> Oid:
@@ -850,6 +854,10 @@ class SnmpAgent:
             (*SYSTEM, 5, 0): (OCTETS, f"{fam.key}-mock".encode()),
             (*SYSTEM, 6, 0): (OCTETS, b"loopback"),
             **fam.scalars(count, fam.model),
+            (*SNMP_ENGINE, 1, 0): (OCTETS, self.engine_id),
+            (*SNMP_ENGINE, 2, 0): (INTEGER, self.boots),
+            (*SNMP_ENGINE, 3, 0): (INTEGER, 0),  # computed when read
+            (*SNMP_ENGINE, 4, 0): (INTEGER, 65507),  # the largest UDP datagram we take
         }
         for oid, value in scalars.items():
             self.cells[oid] = (None, 0, value)
@@ -876,6 +884,10 @@ class SnmpAgent:
             assert value is not None
             if oid == (*SYSTEM, 3, 0):
                 return TIMETICKS, int((time.monotonic() - self.started) * 100) & 0xFFFFFFFF
+            if oid == (*SNMP_ENGINE, 3, 0):
+                return INTEGER, self.engine_time()
+            if oid == (*SNMP_ENGINE, 2, 0):
+                return INTEGER, self.boots
             return value
         kind = column.kind
         if kind == "name":

@@ -433,3 +433,62 @@ def test_key_localization_matches_rfc3414_appendix():
     sha = mock_snmp.localize(mock_snmp.password_to_key(b"maplesyrup", "sha1"), engine, "sha1")
     assert md5.hex() == "526f5eed9fcce26f8964c2930787d82b"
     assert sha.hex() == "6695febc9288e36282235fc7151f128497b38f3f"
+
+
+# ---------------------------------------------------------------------------------------------
+# What independent clients read beyond the outlet tables (issue 20 item 4)
+
+
+SNMP_ENGINE = "1.3.6.1.6.3.10.2.1"  # SNMP-FRAMEWORK-MIB snmpEngine group (RFC 3411)
+
+
+@pytest.mark.peer
+def test_snmp_engine_objects_as_net_snmp_reads_them(tmp_path):
+    """snmpEngineID/Boots/Time answer (they were noSuchObject) with what the v3 engine uses (the
+    configured engine ID, which net-snmp's v3 discovery then works with), a time that advances."""
+    engine_id = "80001f8804737469746820"
+    with start_mock("apc_rpdu2", outlets=2, v3_user=[USER], engine_id=engine_id) as mock:
+        oids = [f".{SNMP_ENGINE}.{n}.0" for n in (1, 2, 3, 4)]
+        for client in (v2c(tmp_path, mock), v3(tmp_path, mock)):
+            first = client.values("snmpget", *oids)
+            assert all("No Such" not in v for v in first.values()), first
+            assert first[oids[0]].replace(" ", "").lower() == engine_id, first
+            assert first[oids[1]] == "1" and int(first[oids[3]]) >= 484
+            time.sleep(1.1)
+            later = client.values("snmpget", oids[2])
+            assert int(later[oids[2]]) > int(first[oids[2]]) >= 1
+
+
+def _fence_apc_snmp(mock, *args):
+    agent = require_peer("/usr/sbin/fence_apc_snmp", "fence-agents")
+    return subprocess.run(
+        [agent, "--ip", mock.host, "--ipport", str(mock.port), "--community", "private",
+         "--snmp-version", "2c", "--power-wait", "0", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.peer
+def test_fence_apc_snmp_against_the_rpdu2_mock(tmp_path):
+    """fence-agents' own agent reads what an AP89xx serves it (the legacy sPDU/rPDU tables, see
+    mocks/snmp.py LEGACY_APC_TABLES), judged by the mock's ground truth: it said "Already OFF"
+    for an outlet that was on."""
+    with start_mock("apc_rpdu2", outlets=4, names=NAMES, states="on,off,on,on") as mock:
+        status = _fence_apc_snmp(mock, "--plug", "1", "--action", "status")
+        assert (status.returncode, status.stdout.strip()) == (0, "Status: ON"), status
+        status = _fence_apc_snmp(mock, "--plug", "2", "--action", "status")
+        assert (status.returncode, status.stdout.strip()) == (2, "Status: OFF"), status
+        off = _fence_apc_snmp(mock, "--plug", "1", "--action", "off")
+        assert off.returncode == 0 and "Already" not in off.stdout + off.stderr, off
+        eventually(lambda: mock.state(1) == "off")
+        assert mock.state(3) == "on" and mock.state(4) == "on"  # nothing else switched
+        on = _fence_apc_snmp(mock, "--plug", "web", "--action", "on")  # a plug by its name
+        assert on.returncode == 0, on
+        eventually(lambda: mock.state(3) == "on")
+        listed = _fence_apc_snmp(mock, "--action", "list")
+        assert [line.split(",")[:2] for line in listed.stdout.split()] == [
+            [str(i + 1), name] for i, name in enumerate(NAMES)
+        ], listed
+        reboot = _fence_apc_snmp(mock, "--plug", "4", "--action", "reboot")
+        assert reboot.returncode == 0, reboot
+        assert [e["state"] for e in mock.events() if e.get("outlet") in (4, "4")][-2:] == ["off", "on"]
