@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import fence_rng, require_peer
@@ -99,15 +100,126 @@ def test_validate_all() -> None:
     assert result.returncode == 1 and "ssh_port" in result.stderr
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.text(max_size=300))
-def test_fuzz_stdin_never_tracebacks(text: str) -> None:
-    from stonith.drivers.null import Null
+STDIN_LINES = [
+    "action=status",
+    "action=monitor",
+    "action=list",
+    "action=off",
+    "action=on",
+    "action=reboot",
+    "action=frobnicate",
+    "action=",
+    "ip=10.0.0.1",
+    "ip=",
+    "ip=not an address",
+    "username=admin",
+    "username=Bad User",
+    "password=pw",
+    "password=",
+    "plug=1",
+    "plug=1\x07",
+    "port=node1",
+    "plug=",
+    "power_wait=0",
+    "power_timeout=x",
+    "nodename=node1",
+    "login_timeout=-1",
+    "frobnicate=yes",
+    "no equals sign",
+    "# comment",
+    "",
+]
+SWITCHING = {"on", "off"}
 
+
+@pytest.fixture
+def recorder_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type "recorder": a driver that logs every device action (tests/stonith/test_glue_cli.py's
+    Recorder) and whose outlets read back what was last switched, so a verified fence can pass."""
+    from stonith import registry
+    from stonith.driver import Outlet
+    from tests.stonith.test_glue_cli import Recorder
+
+    states: dict[str, str] = {}
+
+    class Switch(Recorder):
+        def status(self, outlet: Outlet, deadline: object) -> str:
+            Recorder.actions.append("status")
+            return states.get(outlet.id, "on")
+
+        def on(self, outlet: Outlet, deadline: object) -> None:
+            Recorder.actions.append("on")
+            states[outlet.id] = "on"
+
+        def off(self, outlet: Outlet, deadline: object) -> None:
+            Recorder.actions.append("off")
+            states[outlet.id] = "off"
+
+    real = registry.load
+    monkeypatch.setattr(registry, "load", lambda name: Switch if name == "recorder" else real(name))
+
+
+def agent_in_process(stdin: str) -> tuple[int, str, str]:
+    from stonith import fence_agent
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = fence_agent.main("recorder", [])
+    finally:
+        sys.stdin = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.booleans(),
+    st.lists(st.one_of(st.sampled_from(STDIN_LINES), st.text(max_size=40)), max_size=10),
+)
+def test_fuzz_stdin_judged_by_what_was_switched(recorder_type: None, base: bool, lines: list[str]) -> None:
+    """Random stdin: fence-agents' exit codes only (0, 1, 2), never a traceback, nothing switched
+    on input the parser rejects or for an action that does not switch, and a switching action that
+    exits 0 really switched (the recording driver's log is the ground truth)."""
     from stonith.fence_agent import Failure, Request, parse_stdin
+    from tests.stonith.test_glue_cli import Recorder
 
-    with contextlib.suppress(Failure):
-        Request(Null.INFO, parse_stdin(text))
+    # Half the examples start from a complete request, so the random lines also reach switching.
+    complete = ["ip=10.0.0.1", "username=admin", "password=pw", "plug=1", "power_wait=0"]
+    stdin = "\n".join((complete if base else []) + lines) + "\n"
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            action: str | None = Request(Recorder.INFO, parse_stdin(stdin)).action
+        except Failure:
+            action = None  # refused before any device is touched
+    Recorder.actions = []
+    code, out, err = agent_in_process(stdin)
+    assert code in (0, 1, 2), (code, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    switched = SWITCHING & set(Recorder.actions)
+    if action is None:
+        assert code == 1 and Recorder.actions == [], (code, Recorder.actions, err)
+    elif action not in ("on", "off", "reboot"):
+        assert not switched, (action, Recorder.actions)
+    elif code == 0:
+        wanted = {"on": {"on"}, "off": {"off"}, "reboot": {"off", "on"}}[action]
+        assert wanted <= switched, (action, Recorder.actions, out)
+    else:
+        assert "Failed" in err or "ERROR" in err, err
+
+
+def test_stdin_switching_really_switches(recorder_type: None) -> None:
+    """The property above reaches its switching branch: valid input switches and exits 0."""
+    from tests.stonith.test_glue_cli import Recorder
+
+    for action, wanted in (("off", ["off"]), ("on", ["on"]), ("reboot", ["off", "on"])):
+        Recorder.actions = []
+        code, _, err = agent_in_process(
+            f"action={action}\nip=10.0.0.1\nusername=admin\npassword=pw\nplug=1\npower_wait=0\n"
+        )
+        assert code == 0, err
+        assert [a for a in Recorder.actions if a in SWITCHING] == wanted
 
 
 def test_installed_agent_metadata_validates(tmp_path: Path) -> None:
@@ -136,9 +248,11 @@ def test_installed_agent_metadata_validates(tmp_path: Path) -> None:
         check=True,
     )
     assert removed.stdout.count("removed") == 2
-    assert not list(tmp_path.glob("fence_stonith_*[!l]")) or all(
-        p.suffix == ".xml" for p in tmp_path.iterdir()
-    )
+    # Only the metadata documents this test wrote are left: both agents are gone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fence_stonith_meatware.xml",
+        "fence_stonith_null.xml",
+    ]
 
 
 def test_install_refuses_foreign_files(tmp_path: Path) -> None:
