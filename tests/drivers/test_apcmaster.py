@@ -129,18 +129,27 @@ def test_parser_never_raises(data):
     )
 )
 def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
+    from stonith.drivers.apcmaster import CONFIRM, SUCCESS
+
     from stonith.driver import Outlet
 
-    driver = ApcMaster({"ipaddr": "127.0.0.1", "login": "a", "password": "b"})
+    driver = ApcMaster({"ipaddr": "127.0.0.1", "login": "a", "password": "pw-fuzz"})
     stream = FakeStream(chunks)
+    switched = False
     try:
         driver._login(stream, Deadline(1))
         driver._stream = stream
         driver.off(Outlet("1", "node1"), Deadline(1))
-    except StonithError:
-        pass
+        switched = True
+    except StonithError as exc:
+        assert 1 <= exc.exit_code <= 8, exc
     finally:
         driver.disconnect()
+    # Judged by the command log: the switch is confirmed (YES) only at the device's question, the
+    # password goes only to its prompt, and a success is only claimed when the device said so.
+    assert stream.sent_after(b"YES", CONFIRM), stream.log
+    assert stream.sent_after(b"pw-fuzz", b"Password  :"), stream.log
+    assert not switched or SUCCESS.search(stream.shown), stream.log
 
 
 def test_required_parameters():

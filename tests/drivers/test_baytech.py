@@ -113,19 +113,39 @@ def test_parser_never_raises(data, model):
 
 
 class FakeStream(Stream):
-    """Plays arbitrary device output to the driver, then EOF."""
+    """Plays arbitrary device output to the driver, then EOF; records what the driver sent, and
+    how much of the output it had been shown when it sent each piece (the command log the
+    fuzzers judge by: a command may only follow the device text that asks for it)."""
 
     def __init__(self, chunks):
         super().__init__("fake")
         self.chunks = list(chunks)
+        self.shown = b""  # device output delivered so far
+        self.log: list[tuple[bytes, bytes]] = []  # (what was sent, the output shown before it)
+
+    @property
+    def sent(self) -> bytes:
+        return b"".join(data for data, _ in self.log)
+
+    def sent_after(self, needle: bytes, token) -> bool:
+        """Whether every piece holding ``needle`` was sent after ``token`` (bytes or a pattern)
+        had appeared in the device's output."""
+        for data, before in self.log:
+            if needle in data:
+                seen = token in before if isinstance(token, bytes) else token.search(before)
+                if not seen:
+                    return False
+        return True
 
     def _recv(self, timeout):
         if not self.chunks:
             raise Closed("fake: EOF")
-        return self.chunks.pop(0)
+        chunk = self.chunks.pop(0)
+        self.shown += chunk
+        return chunk
 
     def _send(self, data, timeout):
-        pass
+        self.log.append((bytes(data), self.shown))
 
     def _close(self):
         pass
@@ -155,16 +175,20 @@ class FakeStream(Stream):
     )
 )
 def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
-    driver = Baytech({"ipaddr": "127.0.0.1", "login": "a", "password": "b"})
+    """Garbage from the device: a typed error with a documented exit code, no switching command
+    ever (listing only reads), and the password only to a device that asked for it."""
+    driver = Baytech({"ipaddr": "127.0.0.1", "login": "a", "password": "pw-fuzz"})
     stream = FakeStream(chunks)
     try:
         driver._stream = stream
         driver._login(stream, Deadline(1), wake=False)
         driver.outlets(Deadline(1))
-    except StonithError:
-        pass
+    except StonithError as exc:
+        assert 1 <= exc.exit_code <= 8, exc
     finally:
         driver.disconnect()
+    assert not re.search(rb"(?i)\b(on|off|reboot)\s*\d", stream.sent), stream.log
+    assert stream.sent_after(b"pw-fuzz", b"password>"), stream.log
 
 
 def test_ipaddr_or_ttydev_is_required():

@@ -114,16 +114,25 @@ def test_parser_never_raises(data):
     )
 )
 def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
-    driver = WtiNps({"ipaddr": "127.0.0.1", "password": "b"})
+    from stonith.drivers.wti_nps import PROMPT
+
+    driver = WtiNps({"ipaddr": "127.0.0.1", "password": "pw-fuzz"})
     stream = FakeStream(chunks)
+    switched = False
     try:
         driver._login(stream, Deadline(1))
         driver._stream = stream
         driver.off(Outlet("1", "node1"), Deadline(1))
-    except StonithError:
-        pass
+        switched = True
+    except StonithError as exc:
+        assert 1 <= exc.exit_code <= 8, exc
     finally:
         driver.disconnect()
+    # Judged by the command log: /OFF only at the switch's prompt, the password only to its
+    # prompt, and a success only when the command's answer ended at a prompt of its own.
+    assert stream.sent_after(b"/OFF", PROMPT), stream.log
+    assert stream.sent_after(b"pw-fuzz", b"Password:"), stream.log
+    assert not switched or len(PROMPT.findall(stream.shown)) >= 2, stream.log
 
 
 def test_required_parameters():
