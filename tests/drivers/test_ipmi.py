@@ -304,6 +304,25 @@ def _free_udp_port():
     return port
 
 
+# IPMI v1.5 "Get Channel Authentication Capabilities" outside any session, as ipmitool sends it
+# first: RMCP header (version 6, class IPMI), session header (auth none, sequence 0, session 0,
+# length 9), then rsSA 0x20, netFn App, checksum, rqSA 0x81, rqSeq, command 0x38, channel 0x8e
+# (current channel, IPMI v2.0 data), privilege 4 (administrator), checksum.
+AUTH_CAPABILITIES = bytes.fromhex("0600ff07000000000000000000092018c88100388e04b5")
+
+
+def _answers_auth_capabilities(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.3)
+        try:
+            sock.sendto(AUTH_CAPABILITIES, ("127.0.0.1", port))
+            answer = sock.recv(512)
+        except OSError:
+            return False
+    # The answer's message starts after 14 header bytes: rqSA, netFn, checksum, rsSA, rqSeq, command.
+    return answer[:4] == b"\x06\x00\xff\x07" and len(answer) > 20 and answer[19] == 0x38
+
+
 @pytest.fixture
 def ipmi_sim(tmp_path):
     program = require_peer("ipmi_sim", "openipmi")
@@ -325,20 +344,13 @@ def ipmi_sim(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        # Ready when it answers Get Channel Authentication Capabilities.
+        # Ready when it answers Get Channel Authentication Capabilities, asked with bytes of our
+        # own rather than through our transport: a fault of our client must fail the test that
+        # meets it, with its own message, not hide here as "did not come up".
         deadline = time.monotonic() + 10
-        while True:
-            session = wire.Session(
-                "127.0.0.1", port, username=USER, password=PASSWORD, cipher=3, retransmit=0.2
-            )
-            try:
-                session.open(Deadline(0.5))
-                session.close()
-                break
-            except Exception:
-                session.close()
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("ipmi_sim did not come up")
+        while not _answers_auth_capabilities(port):
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"ipmi_sim did not come up (exit status {process.poll()})")
         yield port, tmp_path
     finally:
         process.send_signal(signal.SIGTERM)

@@ -364,18 +364,24 @@ def snmpd(tmp_path):
     )
     address = f"127.0.0.1:{port}"
     try:
+        # Ready once net-snmp's own snmpget reads the pass_persist table: asked through our driver,
+        # a fault of the driver would hide here as "did not come up" instead of failing its test.
+        snmpget = require_peer("snmpget", "snmp")
+        outlet_state = ".1.3.6.1.4.1.318.1.1.12.3.5.1.1.4.1"  # rPDUOutletStatusOutletState.1
         deadline = time.monotonic() + 10
-        while True:  # ready once our own client gets the pass_persist table
-            ready = run_stonith(
-                "-t",
-                "apc_rpdu",
-                "-E",
-                "-l",
-                env={"ipaddr": address, "community": COMMUNITY, "snmp_timeout": "0.3"},
+        while True:
+            ready = subprocess.run(
+                [snmpget, "-v2c", "-c", COMMUNITY, "-t", "0.3", "-r", "0", "-On", address, outlet_state],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "MIBS": ""},
             )
-            if ready.returncode == 0:
+            if ready.returncode == 0 and "No Such" not in ready.stdout:
                 break
-            assert time.monotonic() < deadline and proc.poll() is None, "snmpd did not come up"
+            if time.monotonic() > deadline or proc.poll() is not None:
+                log = (tmp_path / "snmpd.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"snmpd did not come up: {ready.stderr.strip()} {ready.stdout.strip()}\n{log}")
             time.sleep(0.2)
         yield address, state
     finally:
