@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     _T = TypeVar("_T")
     Held = dict[str, tuple[contextlib.ExitStack, Driver]]  # device name -> kept session, its driver
     Reader = Callable[[DeviceEntry, Deadline], list[tuple[Outlet, str]]]
+    PhaseReport = Callable[[str, str, int, bool, list["DeviceResult"]], None]
 
 # A refused or dropped session, a busy device, a garbled answer: another session may well work.  Not
 # a timeout: the transport has already waited and retried (SNMP, IPMI and telnet each have their own
@@ -128,6 +129,10 @@ class DeviceResult:
     error: str | None = None
     exit_code: int = 0
     read_at: float = 0.0  # time.monotonic() when the outlets were read as they are
+    # Wall clock (time.time()) of the phase's start on this device and of its verdict: what a
+    # history timeline places next to other devices and other operations.
+    started: float = 0.0
+    finished: float = 0.0
 
     def reached(self, state: str) -> bool:
         return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
@@ -139,6 +144,9 @@ class DeviceResult:
             "level": self.level,
             "outlets": [o.as_dict() for o in self.outlets],
         }
+        if self.finished:
+            out["started"] = round(self.started, 3)
+            out["finished"] = round(self.finished, 3)
         if self.error:
             out["error"] = self.error
             out["exit_code"] = self.exit_code
@@ -739,8 +747,11 @@ class _Group:
         if not failed and not reached:
             return
         result = node.result
-        result.devices.extend(self._device_results(node, node.phase))
+        phase_results = self._device_results(node, node.phase)
+        result.devices.extend(phase_results)
         self.fencer.audit_phase(node, node.phase, self.level, reached)
+        if self.fencer.phases is not None:
+            self.fencer.phases(node.name, node.phase, self.level, reached, phase_results)
         if node.phase == "off" and reached and self.verb == "reset":
             settle = max(p.target.device.settle for p in node.parts)
             node.due = max(p.read_at for p in node.parts) + settle
@@ -779,6 +790,7 @@ class _Group:
 
     def _device_results(self, node: _Node, phase: str) -> list[DeviceResult]:
         out = []
+        now, wall = time.monotonic(), time.time()
         for part in node.parts:
             name = part.target.device.name
             jobs = part.jobs or []
@@ -786,7 +798,14 @@ class _Group:
             error = part.error or "; ".join(j.error or "" for j in errors) or None
             code = part.exit_code or max((j.exit_code for j in errors), default=0)
             states = [OutletState(j.outlet.id, j.outlet.name, j.last) for j in jobs]
-            out.append(DeviceResult(name, phase, self.level, states, error, code, part.read_at))
+            # Read as wanted: when it was read; else the verdict is now (failure, deadline).
+            done = part.read_at if part.read_at >= node.phase_started and not error else now
+            result = DeviceResult(name, phase, self.level, states, error, code, part.read_at)
+            # The on phase is asked once the settle is over: the gap before it is the settle.
+            began = max(node.phase_started, node.due) if phase == "on" else node.phase_started
+            result.started = wall - (now - min(began, done))
+            result.finished = wall - (now - done)
+            out.append(result)
         return out
 
 
@@ -951,11 +970,15 @@ class Fencer:
         progress: Callable[[NodeResult], None] | None = None,
         max_workers: int = 512,
         any_name: bool = False,
+        phases: PhaseReport | None = None,
     ) -> None:
         self.inventory = inventory
         self.timeout = timeout
         self.audit = audit
         self.progress = progress
+        # Every node's phase as it ends (node, phase, level, read back as asked, per device):
+        # called from device tasks, under their group's lock, so it must be quick.
+        self.phases = phases
         self.max_workers = max_workers
         self.plan = Plan(inventory, any_name)
         self.held: Held = {}  # device name -> session kept for a next step

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from stonith.deadline import Deadline
     from stonith.driver import Outlet
-    from stonith.engine import NodeResult
+    from stonith.engine import DeviceResult, NodeResult
     from stonith.inventory import DeviceEntry, Inventory
 
 VERBS = ("on", "off", "reset")
@@ -636,7 +636,19 @@ class Service:
             self.history.write({"id": op_id, "event": "node", "node": result.node, "result": data})
             self.events.publish("node", id=op_id, node=result.node, result=result.result, state=result.state)
 
-        fencer = Fencer(self.inventory(), timeout=self.timeout, audit=audit, progress=progress)
+        def phase(node: str, name: str, level: int, reached: bool, devices: list[DeviceResult]) -> None:
+            # Live progress: each node's off (then on) as its outlets read back, on every device.
+            self.events.publish(
+                "phase",
+                id=op_id,
+                node=node,
+                phase=name,
+                level=level,
+                reached=reached,
+                devices=[d.as_dict() for d in devices],
+            )
+
+        fencer = Fencer(self.inventory(), timeout=self.timeout, audit=audit, progress=progress, phases=phase)
         results = fencer.run(verb, nodes)
         for result in results:
             key = (verb, result.result)

@@ -360,3 +360,44 @@ def test_remote_cli_asks_every_service_and_merges(tmp_path: Path) -> None:
         finally:
             for server in (a, b):
                 server.stop()
+
+
+def test_the_event_stream_shows_each_phase_as_it_is_read_back(lab) -> None:
+    """Live progress: an operation's events name each node's off, then its on, per device, with the
+    outlets as read back and when; the GUI's fence dialog shows them as they come."""
+    import threading
+
+    server, mock = lab
+    otto = server.session("otto")
+    stream = otto.get(f"{server.url}/api/v1/events", stream=True, timeout=30)
+    assert stream.status_code == 200
+    events: list[tuple[str, dict]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        kind = ""
+        for line in stream.iter_lines(decode_unicode=True):
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and kind:
+                events.append((kind, json.loads(line.split(":", 1)[1])))
+                if kind == "operation-end":
+                    done.set()
+                    return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.3)  # subscribed before the operation starts
+    answer = otto.post(f"{server.url}/api/v1/power/reset", json={"nodeset": "n6"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert done.wait(10)
+    stream.close()
+    phases = [e for kind, e in events if kind == "phase"]
+    assert [(p["node"], p["phase"], p["reached"]) for p in phases] == [
+        ("n6", "off", True),
+        ("n6", "on", True),
+    ]
+    off, on = phases[0]["devices"][0], phases[1]["devices"][0]
+    assert off["outlets"][0]["state"] == "off" and on["outlets"][0]["state"] == "on"
+    assert off["started"] <= off["finished"] <= on["started"] <= on["finished"]
+    assert outlet_events(mock, "6") == ["off", "on"]

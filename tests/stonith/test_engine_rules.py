@@ -806,3 +806,36 @@ def test_a_name_two_devices_report_fails_only_that_node_and_switches_nothing() -
     assert "several devices (a, b)" in results[0].message
     assert results[1].result == OK
     assert switched(ta, "2") == [] and tb.events == []
+
+
+# -- what a history timeline and a live progress view are told ----------------------------------------
+
+
+def test_each_phase_is_reported_as_it_ends_with_its_wall_clock_times() -> None:
+    """The phases callback gets every node's off, then its on, as they end; each device result says
+    when the phase began and when its verdict came, the settle lying between the two phases."""
+    a, _ = device("a", {"n": ["1", "2"]}, settle=0.2)
+    seen: list[tuple[str, str, int, bool, list[str]]] = []
+
+    def phases(node, phase, level, reached, devices) -> None:  # type: ignore[no-untyped-def]
+        seen.append((node, phase, level, reached, [d.device for d in devices]))
+
+    result = Fencer(Inventory([a], "/test"), timeout=3, phases=phases).run("reset", ["n"])[0]
+    assert result.result == OK
+    assert seen == [("n", "off", 1, True, ["a"]), ("n", "on", 1, True, ["a"])]
+    off, on = result.devices
+    assert off.started <= off.finished <= on.started <= on.finished
+    assert on.started - off.finished >= 0.2 - 0.02  # the settle, counted from the off read back
+    assert set(off.as_dict()) >= {"started", "finished"}
+
+
+def test_a_failed_phase_is_reported_with_its_verdict_time() -> None:
+    a, ta = device("a", {"n": ["1"]})
+    ta.stuck.add("1")
+    reached: list[bool] = []
+    result = Fencer(
+        Inventory([a], "/test"), timeout=0.3, phases=lambda n, p, lv, ok, ds: reached.append(ok)
+    ).run("off", ["n"])[0]
+    assert result.result == FAILED and reached == [False]
+    (off,) = result.devices
+    assert off.finished - off.started >= 0.25  # polled until the deadline

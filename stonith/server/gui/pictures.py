@@ -25,9 +25,107 @@ def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -
     return f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="{anchor}"{klass}>{esc(text)}</text>'
 
 
+TIME_WIDTH = 640  # the time axis of a timed timeline, pixels
+
+
 def timeline(op: dict[str, Any], tr: Callable[[str], str]) -> str:
-    """One operation: a row per node, device and outlet; a column per phase (off, then on), each
-    cell the state asked for and the state read back; the topology level of every row."""
+    """One operation: a row per node, device and outlet, each phase (off, then on) as asked and as
+    read back, and the topology level of every row.  When the records carry their times (engines
+    since the history had them), each phase is a bar from its start to its verdict on a common time
+    axis, so the settle between off and on, a slow device and a late read-back show as what they
+    are; older records get a column per phase."""
+    devices = [
+        d
+        for result in (op.get("nodes") or {}).values()
+        if isinstance(result, dict)
+        for d in result.get("devices") or []
+        if isinstance(d, dict)
+    ]
+    if devices and all(isinstance(d.get("started"), (int, float)) and d.get("finished") for d in devices):
+        return _timed(op, tr)
+    return _columns(op, tr)
+
+
+def _kind(phase: str, state: str) -> str:
+    return "good" if state == phase else "unknown" if state == "unknown" else "bad"
+
+
+def _timed(op: dict[str, Any], tr: Callable[[str], str]) -> str:
+    rows: dict[tuple[str, str, int, str, str], list[tuple[str, str, float, float, str]]] = {}
+    for node, result in sorted((op.get("nodes") or {}).items()):
+        if not isinstance(result, dict):
+            continue
+        for device in result.get("devices") or []:
+            level = int(device.get("level") or 0)
+            outlets = device.get("outlets") or [{"id": "?", "name": "", "state": "unknown"}]
+            for outlet in outlets:
+                key = (
+                    str(node),
+                    str(device.get("device", "")),
+                    level,
+                    str(outlet.get("id")),
+                    str(outlet.get("name", "")),
+                )
+                state = "error" if device.get("error") else str(outlet.get("state", "unknown"))
+                rows.setdefault(key, []).append(
+                    (
+                        str(device.get("phase", "")),
+                        state,
+                        float(device["started"]),
+                        float(device["finished"]),
+                        str(device.get("error") or ""),
+                    )
+                )
+    start = min(b[2] for bars in rows.values() for b in bars)
+    span = max(max(b[3] for bars in rows.values() for b in bars) - start, 0.001)
+    scale = TIME_WIDTH / span
+    width = LABEL_WIDTH + TIME_WIDTH + 230  # room for a label beside the last bar
+    height = ROW * (len(rows) + 3) + 10
+    title = f"{op.get('verb', '')} {op.get('nodeset', '')} — {op.get('user', '')} — {op.get('time', '')}"
+    out = [
+        f'<svg class="timeline" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
+        f' width="{width}" height="{height}" aria-label="{esc(tr("Timeline"))}: {esc(title)}">',
+        f"<title>{esc(title)}</title>",
+        _text(8, ROW - 8, tr("Node · device · outlet (level)"), "head"),
+        _text(LABEL_WIDTH, ROW - 8, f"{tr('asked')} → {tr('read back')}", "head"),
+    ]
+    for r, (key, bars) in enumerate(rows.items()):
+        node, device, level, outlet_id, outlet_name = key
+        y = ROW * (r + 1)
+        if r % 2 == 0:
+            out.append(f'<rect class="stripe" x="0" y="{y}" width="{width}" height="{ROW}"/>')
+        name = f" {outlet_name}" if outlet_name and outlet_name != outlet_id else ""
+        out.append(_text(8, y + ROW - 9, f"{node} · {device} · {outlet_id}{name} ({tr('level')} {level})"))
+        for phase, state, began, ended, error in bars:
+            kind = _kind(phase, state)
+            x = LABEL_WIDTH + (began - start) * scale
+            w = max((ended - began) * scale, 3.0)
+            mark = " ✓" if kind == "good" else " ✗" if kind == "bad" else " ?"
+            shown = f"{tr(phase)} → {tr(state)}{mark} {ended - began:.2f} s"
+            out.append(
+                f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{ROW - 8}" rx="3"'
+                f' fill="{_COLOURS[kind]}"><title>{esc(error or shown)}</title></rect>'
+            )
+            if w >= 7 * len(shown) + 8:  # the text fits inside its bar
+                out.append(_text(x + 4, y + ROW - 9, shown, "cell"))
+            else:  # beside it, in the page's colour (white on the stripe would vanish)
+                out.append(_text(x + w + 4, y + ROW - 9, shown, "note"))
+    axis_y = ROW * (len(rows) + 1) + 4
+    out.append(f'<path class="axis" d="M{LABEL_WIDTH} {axis_y} l{TIME_WIDTH} 0"/>')
+    for i in range(5):
+        x = LABEL_WIDTH + TIME_WIDTH * i / 4
+        out.append(f'<path class="axis" d="M{x:.0f} {axis_y} l0 5"/>')
+        out.append(_text(x, axis_y + 18, f"+{span * i / 4:.2f} s", "tick", "middle"))
+    ended_text = f" ({op['ended']})" if op.get("ended") else ""
+    result_y = ROW * (len(rows) + 2)
+    out.append(
+        _text(8, result_y + ROW - 4, f"{tr('Result')}: {tr(str(op.get('state', '')))}{ended_text}", "head")
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _columns(op: dict[str, Any], tr: Callable[[str], str]) -> str:
     rows: dict[tuple[str, str, int, str, str], dict[str, tuple[str, str]]] = {}
     phases: list[str] = []
     for node, result in sorted((op.get("nodes") or {}).items()):
@@ -77,7 +175,7 @@ def timeline(op: dict[str, Any], tr: Callable[[str], str]) -> str:
             if phase not in cells:
                 continue
             state, error = cells[phase]
-            kind = "good" if state == phase else "unknown" if state == "unknown" else "bad"
+            kind = _kind(phase, state)
             x = LABEL_WIDTH + i * PHASE_WIDTH
             shown = f"{tr(phase)} → {tr(state)}" + (
                 " ✓" if kind == "good" else " ✗" if kind == "bad" else " ?"

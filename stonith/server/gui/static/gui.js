@@ -325,6 +325,7 @@
     });
     for (const kind of ["node", "operation-end", "device-health", "device-changed"]) events.addEventListener(kind, soon);
     events.addEventListener("node", (e) => progressLine(JSON.parse(e.data)));
+    events.addEventListener("phase", (e) => progressPhase(JSON.parse(e.data)));
     table.addEventListener("click", (event) => {
       const button = event.target.closest("button.act");
       if (button) confirmAction(button);
@@ -345,7 +346,19 @@
     if (running && running.has(ev.node)) progressLog(`${ev.node}: ${t(ev.result)} (${t(ev.state)})`, ev.result === "ok" ? "good" : "bad");
   }
 
+  // One line per device as each phase of a running operation is read back (off, then on).
+  function progressPhase(ev) {
+    if (!running || !running.has(ev.node)) return;
+    for (const d of ev.devices) {
+      const states = d.outlets.map((o) => `${t("outlet")} ${o.id} ${t(o.state)}`).join(", ");
+      const took = d.finished && d.started ? ` (${(d.finished - d.started).toFixed(2)} s)` : "";
+      progressLog(`${ev.node}: ${t(ev.phase)} — ${d.device} (${t("level")} ${d.level}): ${t("read back")} ${states}${took}${d.error ? " — " + d.error : ""}`, ev.reached ? "good" : "bad");
+    }
+    shownPhases += 1;
+  }
+
   let running = null;
+  let shownPhases = 0;
   function confirmAction(button) {
     const dialog = $("dialog.confirm");
     const node = button.dataset.node, verb = button.dataset.verb;
@@ -367,11 +380,14 @@
 
   async function run(verb, node) {
     running = new Set([node]);
+    shownPhases = 0;
     progressLog(`${t("asked")}: ${t("verb_" + verb)} ${node}`);
     const r = await api("POST", `/api/v1/power/${verb}`, { nodeset: node });
     if (r.status !== 200) { progressLog(`${t("refused")}: ${r.data.error || r.status}`, "bad"); return; }
     for (const result of r.data.results) {
-      for (const d of result.devices) {
+      // Phases the event stream already showed live are not repeated (a page without the stream
+      // still gets them all from the answer).
+      for (const d of shownPhases ? [] : result.devices) {
         const states = d.outlets.map((o) => `${t("outlet")} ${o.id} ${t(o.state)}`).join(", ");
         progressLog(`${t(d.phase)} — ${d.device} (${t("level")} ${d.level}): ${t("read back")} ${states}${d.error ? " — " + d.error : ""}`, d.error ? "bad" : "");
       }
