@@ -1,75 +1,129 @@
-"""redfish: power control of one server through its BMC's Redfish service (HTTPS, JSON).
+"""redfish: power control of servers through their BMC's Redfish service (HTTPS, JSON).
 
-Family: Redfish 1.x BMCs (iDRAC 8+, iLO 5+, XCC, OpenBMC bmcweb, Supermicro X11+, ...).
-Protocol: HTTPS (``requests``): the service root (``/redfish/v1``), the Systems collection, one
-ComputerSystem (discovered, or ``systems_uri``), its ``PowerState`` and its
-``#ComputerSystem.Reset`` action.  ResetType values are chosen from what the system allows
-(``ResetType@Redfish.AllowableValues`` inline, or the ``@Redfish.ActionInfo`` resource): on =
-``On`` (else ``ForceOn``), off = ``ForceOff``; a native cycle (``PowerCycle``) exists but is not
-declared verifiable, so resets are off -> read back Off -> on -> read back On (stonith.engine).
+Family: Redfish 1.x BMCs (iDRAC 8+, iLO 5+, XCC, OpenBMC bmcweb, Supermicro X11+, AMI MegaRAC, ...),
+including multi-node chassis whose one service lists several ComputerSystems.
+Protocol: HTTPS (stonith.drivers._redfish: sessions or Basic, tasks, deadlines): the service root
+(``/redfish/v1``), the Systems collection, each ComputerSystem's ``PowerState`` and its
+``#ComputerSystem.Reset`` action.
 
-Tested on: our mock (mocks/redfish.py; fence-agents' fence_redfish accepts it unmodified) and
-sushy-tools' emulator with its fake driver (tests/drivers/test_redfish.py).  Not yet on hardware.
+Two ways to configure it:
+
+- ``hostname`` given (one node per BMC, today's configurations): one outlet, id "1", named
+  ``hostname``: the system ``systems_uri`` names, else the one whose Id or Name is ``system``, else
+  the collection's only member, else the one whose ``HostName`` is ``hostname``.
+- no ``hostname``: every ComputerSystem is an outlet (a multi-node chassis), id = its ``Id``, name =
+  its ``HostName``, else its ``Name`` (a name several systems share is replaced by their Ids); a
+  node is mapped to a system by Id or name in devices.d ``[hosts]``.
+
+Reset types are chosen from what each system allows (``ResetType@Redfish.AllowableValues`` inline,
+or the ``@Redfish.ActionInfo`` resource): off = ``ForceOff`` only: GracefulShutdown and
+PushPowerButton ask the operating system (ACPI), which a node to be fenced may ignore, so a system
+without ForceOff is refused with the types it allows.  On = ``On``, else ``ForceOn``, else
+``PushPowerButton``, pressed only when the system reads Off (a press of a running system is a
+shutdown request).  A native cycle (``PowerCycle``) exists but is not declared verifiable: resets are
+off -> read back Off -> on -> read back On (stonith.engine).  An action answered 202 Accepted is
+followed to the end of its task.
+
+Vendor differences (``VENDORS``, from public documentation) are data: the driver needs none of them
+to work, it names them in probe output and in the hint for a collection it cannot choose from.
+
+Tested on: our mock (mocks/redfish.py, personalities generic, idrac, ilo, xcc, openbmc;
+fence-agents' fence_redfish accepts it unmodified) and sushy-tools' emulator with its fake driver,
+one and two systems (tests/drivers/test_redfish*.py).  Not yet on hardware.
 
 Unlike fence_redfish: every request, body included, ends by the operation's deadline (a port that
 accepts and never answers, or a service dripping its answer a byte at a time, fails in time instead
 of hanging; stonith.transport.http), bodies are capped (``MAX_BODY``), every response's HTTP status
 is checked (a refused reset is a failure), a collection of several systems is not silently reduced
-to its last member (the one whose HostName is ``hostname`` is taken, else ``systems_uri`` is
-required), TLS certificates are verified unless told otherwise (``ca_bundle`` for a private CA),
-credentials (Basic or the session token) go only to the configured origin (a device-supplied
-absolute URL or a redirect elsewhere is refused), and a session (``auth_method=session``) is
-always deleted, also after errors.
+to its last member, TLS certificates are verified unless told otherwise (``ca_bundle`` for a private
+CA), credentials (Basic or the session token) go only to the configured origin (a device-supplied
+absolute URL or a redirect elsewhere is refused), and a session is always deleted, also after errors.
 
 Assumes:
-- one BMC controls one node (``hostname``): one outlet, id "1";
 - PowerState ``Off`` is the only off; ``On``, ``PoweringOff`` and ``Paused`` still have power (on);
   ``PoweringOn`` and anything unknown are UNKNOWN (never off, and not yet a verified on).
 """
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import (
-    AuthFailed,
-    DeviceError,
-    StonithError,
-    Timeout,
-    UnknownOutlet,
-    Unreachable,
-    Unsupported,
-)
-from stonith.fields import BOOLEAN, ENUMERATION, HOSTNAME, HOSTPORT, PATH, SECONDS, SECRET, Field, crash_dump
+from stonith.drivers._redfish import CLIENT_FIELDS, SERVICE_FIELDS, RedfishClient
+
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.errors import DeviceError, UnknownOutlet, Unsupported
+from stonith.fields import HOSTNAME, HOSTPORT, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    import requests
-
     from stonith.deadline import Deadline
     from stonith.steps import Steps
-    from stonith.transport.http import Answer
 
 CHASSIS = "1"
 POWER_STATES = {"On": ON, "Off": OFF, "PoweringOff": ON, "Paused": ON}
-ON_TYPES = ("On", "ForceOn")
+ON_TYPES = ("On", "ForceOn", "PushPowerButton")
+# ForceOff alone: GracefulShutdown and PushPowerButton ask the OS (ACPI), which may never act.
 OFF_TYPES = ("ForceOff",)
 CYCLE_TYPES = ("PowerCycle",)
-OK_STATUS = (200, 201, 202, 204)
-LOGOUT_STEP = 5.0
+BUTTON = "PushPowerButton"
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """What one vendor's Redfish service is publicly documented to look like."""
+
+    name: str
+    keys: tuple[str, ...]  # the service root's ``Vendor`` value or ``Oem`` key that identifies it
+    system_ids: tuple[str, ...]  # the host system's documented Id(s)
+    notes: str  # what differs, and where it is documented
+
+
+VENDORS = (
+    Vendor(
+        "Dell iDRAC",
+        ("Dell",),
+        ("System.Embedded.1",),
+        "iDRAC9 Redfish API Guide (4.20), Supported Action - Reset: On, ForceOff, ForceRestart, "
+        "GracefulShutdown, PushPowerButton, Nmi; 204 on success; iDRAC 7/8 link sessions at "
+        "/redfish/v1/Sessions (Links.Sessions is followed)",
+    ),
+    Vendor(
+        "HPE iLO",
+        ("HPE", "Hpe", "Hp"),
+        ("1",),
+        "iLO RESTful API (iLO 4 2.30+, iLO 5): Systems/1/ with trailing slashes, reset answered 200 "
+        "with a Base.Success message; a limited number of sessions (HPE's advisory on iLO "
+        "session exhaustion)",
+    ),
+    Vendor(
+        "Lenovo XCC",
+        ("Lenovo",),
+        ("1",),
+        "XCC2 REST API, POST - Server reset operations: Systems/1; On, ForceOff, GracefulShutdown, "
+        "GracefulRestart, ForceRestart, Nmi, ForceOn",
+    ),
+    Vendor(
+        "OpenBMC",
+        ("OpenBMC",),
+        ("system",),
+        "bmcweb: Systems/system, allowed values behind ResetActionInfo, 200 with a Base.Success "
+        "message (e.g. the DM-SV01 BMC manual, Force Power Off Host)",
+    ),
+    Vendor("AMI MegaRAC", ("AMI", "Ami"), ("Self",), "MegaRAC SP-X: Systems/Self"),
+)
 
 HOSTNAME_FIELD = Field(
     "hostname",
     "Host name",
     specialtype=HOSTNAME,
     length=253,
-    required=True,
-    short_text="Node this BMC resets",
-    long_text="The name of the cluster node whose system this BMC controls (the only host it lists).",
+    short_text="Node this BMC resets (empty: every system is an outlet)",
+    long_text='The cluster node whose system this BMC controls: the BMC is one outlet, "1", named '
+    "after it. Leave it empty for a BMC of several systems (a multi-node chassis): each "
+    "ComputerSystem is then an outlet, by its Id or its HostName (else its Name).",
 )
 IPADDR = Field(
     "ipaddr",
@@ -80,379 +134,249 @@ IPADDR = Field(
     long_text="The IP address or host name of the BMC's Redfish service, optionally with :port "
     "(default 443 with ssl, 80 without).",
 )
-LOGIN = Field("login", "Login", short_text="BMC user name", long_text="The Redfish user name.")
-PASSWORD = Field(
-    "password", "Password", specialtype=SECRET, short_text="BMC password", long_text="The Redfish password."
-)
-SSL = Field(
-    "ssl",
-    "Use HTTPS",
-    basictype=BOOLEAN,
-    default=True,
-    short_text="Use HTTPS (default yes)",
-    long_text="Talk HTTPS (yes, as Redfish requires) or plain HTTP (no; test services only).",
-)
-SSL_INSECURE = Field(
-    "ssl_insecure",
-    "Skip certificate verification",
-    basictype=BOOLEAN,
-    default=False,
-    short_text="Do not verify the BMC's TLS certificate",
-    long_text="Accept any TLS certificate (self-signed BMC certificates). Prefer ca_bundle.",
-)
-CA_BUNDLE = Field(
-    "ca_bundle",
-    "CA bundle",
-    specialtype=PATH,
-    short_text="CA certificates (PEM file) to verify the BMC with",
-    long_text="A PEM file of CA certificates that the BMC's certificate must chain to (a private CA, "
-    "or the BMC's own self-signed certificate).",
+SYSTEM = Field(
+    "system",
+    "System",
+    length=253,
+    short_text="ComputerSystem Id or Name (with hostname)",
+    long_text="With hostname: the ComputerSystem to control, by its Id (e.g. System.Embedded.1, 1, "
+    "system, Self) or its Name, for a BMC of several systems.",
 )
 SYSTEMS_URI = Field(
     "systems_uri",
     "System path",
     regex=r"/redfish/v1/Systems/[^\s]+",
     short_text="ComputerSystem path (default: discovered)",
-    long_text="The path of the ComputerSystem to control, e.g. /redfish/v1/Systems/System.Embedded.1. "
-    "Without it the Systems collection is read: its only member, or the one whose HostName is hostname.",
-)
-REDFISH_URI = Field(
-    "redfish_uri",
-    "Service root",
-    regex=r"/[^\s]*",
-    default="/redfish/v1",
-    short_text="Service root path (/redfish/v1)",
-    long_text="The path of the Redfish service root.",
-)
-AUTH_METHOD = Field(
-    "auth_method",
-    "Authentication",
-    basictype=ENUMERATION,
-    enumset=("basic", "session"),
-    default="basic",
-    short_text="basic (every request) or session (X-Auth-Token)",
-    long_text="basic: HTTP Basic authentication on every request (stateless: nothing is left on the "
-    "BMC). session: log in once through the SessionService and delete the session at the end.",
-)
-REQUEST_TIMEOUT = Field(
-    "request_timeout",
-    "Request timeout",
-    basictype=SECONDS,
-    default=10.0,
-    minval=0.5,
-    maxval=300,
-    short_text="Seconds one HTTP request may take",
-    long_text="The longest one HTTP request may take, from connecting to the last byte of the answer; "
-    "never longer than what is left of the operation's deadline.",
+    long_text="With hostname: the path of the ComputerSystem to control, e.g. "
+    "/redfish/v1/Systems/System.Embedded.1. Without it (and without system) the Systems collection "
+    "is read: its only member, or the one whose HostName is hostname.",
 )
 
 INFO = DriverInfo(
     "redfish",
     shortdesc="Redfish BMC (ComputerSystem reset)",
-    description="Power control of a server through its BMC's Redfish service over HTTPS.\nThe one "
-    "host is the configured hostname; a reset is ForceOff, read back Off, On, read back On.",
+    description="Power control of servers through their BMC's Redfish service over HTTPS.\nWith "
+    "hostname the BMC is that one host; without it every ComputerSystem of the BMC is an outlet "
+    "(multi-node chassis). A reset is ForceOff, read back Off, On, read back On.",
     fields=(
         HOSTNAME_FIELD,
         IPADDR,
-        LOGIN,
-        PASSWORD,
-        SSL,
-        SSL_INSECURE,
-        CA_BUNDLE,
+        *SERVICE_FIELDS,
+        SYSTEM,
         SYSTEMS_URI,
-        REDFISH_URI,
-        AUTH_METHOD,
-        REQUEST_TIMEOUT,
+        *CLIENT_FIELDS,
         crash_dump(),
     ),
     family="Redfish BMC",
-    models=("Redfish 1.x ComputerSystem",),
+    models=("Redfish 1.x ComputerSystem", *(v.name for v in VENDORS)),
     url="https://www.dmtf.org/standards/redfish",
     capabilities=Capabilities(cycle=False, sessions=4),
 )
 
 
-class Redfish(Driver):
+@dataclass
+class System:
+    """One ComputerSystem as this session knows it."""
+
+    path: str
+    id: str
+    name: str
+    target: str = ""  # the Reset action's target
+    allowed: list[str] | None = None  # allowed ResetTypes; None: not listed (the POST will tell)
+    action_info: str = ""  # where the allowed values are, not yet read
+
+
+class Redfish(RedfishClient):
     INFO = INFO
+    WHAT = "Redfish service"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        scheme = "https" if self.config.get("ssl", True) else "http"
-        self.base = f"{scheme}://{self.config['ipaddr']}"
-        self._http: requests.Session | None = None
-        self._session_uri = ""
-        self._system = ""
-        self._root: dict[str, Any] = {}
-        self._reset_target = ""
-        self._allowed: list[str] | None = None
+        self.hostname = str(self.config.get("hostname") or "")
+        self._systems: dict[str, System] | None = None  # outlet id -> system, read once a session
 
-    def device_name(self) -> str:
-        return str(self.config["ipaddr"])
+    # -- discovery -------------------------------------------------------------------------------
+    def discover(self, deadline: Deadline) -> None:
+        self._systems = None
+        if self.hostname:
+            self._systems = {CHASSIS: self._the_system(deadline)}
 
-    # -- HTTP ----------------------------------------------------------------------------------
-    def _url(self, path: str) -> str:
-        """``path`` (configured, or sent by the device) as a URL on the configured origin only."""
-        from stonith.transport import http
+    def _collection(self) -> str:
+        systems = self.link(self.root, "Systems")
+        if not systems:
+            raise DeviceError(f"{self.service} lists no Systems collection")
+        return systems
 
-        return http.resolve(self.base, str(path))
-
-    def _request(
-        self, method: str, path: str, deadline: Deadline, body: Any = None, step: float | None = None
-    ) -> Answer:
-        import requests
-
-        from stonith.transport import http
-
-        if self._http is None:
-            raise DeviceError(f"no connection to Redfish service {self.base} (connect first)")
-        limit = min(
-            float(self.config.get("request_timeout", 10.0)),
-            step or deadline.remaining(),
-            deadline.remaining(),
+    def _read(self, path: str, deadline: Deadline, document: dict[str, Any] | None = None) -> System:
+        data = self.get(path, deadline) if document is None else document
+        action = (data.get("Actions") or {}).get("#ComputerSystem.Reset") or {}
+        allowed = action.get("ResetType@Redfish.AllowableValues")
+        system = System(
+            path,
+            str(data.get("Id") or path.rstrip("/").rsplit("/", 1)[-1]),
+            str(data.get("HostName") or data.get("Name") or ""),
+            str(action.get("target") or f"{path.rstrip('/')}/Actions/ComputerSystem.Reset"),
+            [str(v) for v in allowed] if isinstance(allowed, list) else None,
+            str(action.get("@Redfish.ActionInfo") or "") if allowed is None else "",
         )
-        what = f"{method} {path}"
-        if limit <= 0:
-            raise Timeout(f"deadline of {deadline.what} passed before {what} at {self.base}")
-        url = self._url(path)
-        try:
-            response = http.fetch(
-                self._http,
-                method,
-                url,
-                end=time.monotonic() + limit,
-                read_timeout=limit,
-                json_body=body,
-                what=f"Redfish service {self.base}",
-            )
-        except Timeout:
-            raise Timeout(f"Redfish service {self.base} did not answer {what} within {limit:.3g} s") from None
-        except requests.exceptions.SSLError as exc:
-            raise Unreachable(
-                f"TLS with {self.base} failed ({_reason(exc)}); give ca_bundle (or ssl_insecure=yes)"
-            ) from None
-        except requests.exceptions.Timeout:
-            raise Timeout(f"Redfish service {self.base} did not answer {what} within {limit:.3g} s") from None
-        except requests.exceptions.RequestException as exc:
-            raise Unreachable(f"Redfish service {self.base}: {_reason(exc)} ({what})") from None
-        except (UnicodeError, ValueError) as exc:  # e.g. a redirect Location that is not UTF-8
-            raise DeviceError(
-                f"Redfish service {self.base}: malformed HTTP answer to {what} ({exc})"
-            ) from None
-        if response.status in (401, 403):
-            user = self.config.get("login") or ""
-            raise AuthFailed(
-                f"Redfish service {self.base} refused the credentials of user {user!r} "
-                f"(HTTP {response.status} on {what})"
-            )
-        return response
+        return system
 
-    def _get(self, path: str, deadline: Deadline) -> dict[str, Any]:
-        response = self._request("GET", path, deadline)
-        if response.status != 200:
-            raise DeviceError(
-                f"Redfish service {self.base}: GET {path} -> HTTP {response.status}{_message(response)}"
-            )
-        try:
-            data = response.json()
-        except ValueError:
-            raise DeviceError(f"Redfish service {self.base}: GET {path} did not return JSON") from None
-        if not isinstance(data, dict):
-            raise DeviceError(f"Redfish service {self.base}: GET {path} did not return an object")
-        return data
-
-    # -- session -------------------------------------------------------------------------------
-    def connect(self, deadline: Deadline) -> None:
-        from stonith.transport.http import session
-
-        self.disconnect()
-        http = session()  # no proxies from the environment; every request watched by its deadline
-        http.headers.update(
-            {"OData-Version": "4.0", "Accept": "application/json", "Content-Type": "application/json"}
-        )
-        if self.config.get("ssl", True):
-            http.verify = False if self.config.get("ssl_insecure") else (self.config.get("ca_bundle") or True)
-        self._http = http
-        try:
-            root_path = str(self.config.get("redfish_uri") or "/redfish/v1").rstrip("/")
-            self._root = self._get(root_path + "/", deadline)
-            user, password = str(self.config.get("login") or ""), str(self.config.get("password") or "")
-            if self.config.get("auth_method") == "session":
-                self._login(root_path, user, password, deadline)
-            else:
-                # UTF-8 (RFC 7617): requests would encode str as Latin-1, and its error for any other
-                # character names the character and its position in the password.
-                from requests.auth import HTTPBasicAuth
-
-                http.auth = HTTPBasicAuth(user.encode("utf-8"), password.encode("utf-8"))
-            self._system = str(self.config.get("systems_uri") or "") or self._discover(deadline)
-            self._read_actions(self._get(self._system, deadline), deadline)
-        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-            # A member of the wrong JSON type (a string where a link object belongs, ...).
-            self.disconnect()
-            raise DeviceError(f"Redfish service {self.base} answered with malformed JSON ({exc})") from None
-        except BaseException:
-            self.disconnect()
-            raise
-
-    def _login(self, root_path: str, user: str, password: str, deadline: Deadline) -> None:
-        link = (self._root.get("Links") or {}).get("Sessions") or {}
-        path = link.get("@odata.id") or root_path + "/SessionService/Sessions"
-        response = self._request("POST", path, deadline, {"UserName": user, "Password": password})
-        token = response.headers.get("X-Auth-Token")
-        if response.status not in (200, 201) or not token:
-            raise DeviceError(
-                f"Redfish service {self.base} did not open a session (HTTP "
-                f"{response.status}{_message(response)})"
-            )
-        self._session_uri = response.headers.get("Location") or ""
-        assert self._http is not None
-        self._http.headers["X-Auth-Token"] = token
-
-    def _discover(self, deadline: Deadline) -> str:
+    def _the_system(self, deadline: Deadline) -> System:
+        """One-system mode: the system ``hostname`` names (see the module's text)."""
         from stonith.drivers._text import printable
 
-        systems = (self._root.get("Systems") or {}).get("@odata.id")
-        if not systems:
-            raise DeviceError(f"Redfish service {self.base} lists no Systems collection")
-        members = [
-            str(m["@odata.id"])
-            for m in self._get(systems, deadline).get("Members") or []
-            if isinstance(m, dict) and m.get("@odata.id")
-        ]
-        if len(members) == 1:
-            return str(members[0])
+        if self.config.get("systems_uri"):
+            return self._read(str(self.config["systems_uri"]), deadline)
+        members = self.members(self._collection(), deadline)
+        wanted = str(self.config.get("system") or "")
+        if not wanted and len(members) == 1:
+            return self._read(members[0], deadline)
         if not members:
-            raise DeviceError(f"Redfish service {self.base} has no ComputerSystem")
-        wanted = str(self.config["hostname"]).casefold()
+            raise DeviceError(f"{self.service} has no ComputerSystem")
+        for member in members:  # by the path's last segment first: no GET needed
+            if wanted and member.rstrip("/").rsplit("/", 1)[-1] == wanted:
+                return self._read(member, deadline)
         for member in members:
-            if str(self._get(member, deadline).get("HostName") or "").casefold() == wanted:
-                return str(member)
+            data = self.get(member, deadline)
+            if wanted:
+                if wanted in (str(data.get("Id") or ""), str(data.get("Name") or "")):
+                    return self._read(member, deadline, data)
+            elif str(data.get("HostName") or "").casefold() == self.hostname.casefold():
+                return self._read(member, deadline, data)
+        ids = printable(", ".join(m.rstrip("/").rsplit("/", 1)[-1] for m in members))
+        if wanted:
+            raise DeviceError(f"{self.service} has no system {printable(wanted)!r} (its systems: {ids})")
         raise DeviceError(
-            f"Redfish service {self.base} has {len(members)} systems and none has HostName "
-            f"{self.config['hostname']!r}; set systems_uri (one of {printable(', '.join(members))})"
+            f"{self.service} has {len(members)} systems and none has HostName {printable(self.hostname)!r}; "
+            f"set system (one of {ids}){self._vendor_hint()}, or leave hostname empty to make every "
+            "system an outlet"
         )
 
-    def _read_actions(self, system: dict[str, Any], deadline: Deadline) -> None:
-        action = (system.get("Actions") or {}).get("#ComputerSystem.Reset") or {}
-        self._reset_target = str(action.get("target") or f"{self._system}/Actions/ComputerSystem.Reset")
-        allowed = action.get("ResetType@Redfish.AllowableValues")
-        if allowed is None and action.get("@Redfish.ActionInfo"):
-            info = self._get(str(action["@Redfish.ActionInfo"]), deadline)
+    def vendor(self) -> Vendor | None:
+        """The vendor the service root names (``Vendor``, or an ``Oem`` key), if known."""
+        oem = self.root.get("Oem")
+        keys = {str(self.root.get("Vendor") or "")} | (set(map(str, oem)) if isinstance(oem, dict) else set())
+        return next((v for v in VENDORS if keys & set(v.keys)), None)
+
+    def _vendor_hint(self) -> str:
+        vendor = self.vendor()
+        return f"; {vendor.name} documents {' or '.join(vendor.system_ids)}" if vendor else ""
+
+    def _all(self, deadline: Deadline) -> dict[str, System]:
+        """Every system of the service by outlet id (read once a session)."""
+        if self._systems is None:
+            found: dict[str, System] = {}
+            for member in self.members(self._collection(), deadline):
+                system = self._read(member, deadline)
+                found.setdefault(system.id, system)
+            names = [s.name.casefold() for s in found.values()]
+            for system in found.values():
+                if not system.name or names.count(system.name.casefold()) > 1:
+                    system.name = system.id  # "System" on every node names none of them
+            self._systems = found
+        return self._systems
+
+    def _system(self, outlet: Outlet, deadline: Deadline) -> System:
+        from stonith.drivers._text import printable
+
+        systems = self._all(deadline)
+        system = systems.get(outlet.id)
+        if system is None:
+            if self.hostname:
+                raise UnknownOutlet(f'a Redfish BMC for one host has one outlet ("1"), not {outlet.id!r}')
+            raise UnknownOutlet(
+                f"{self.service} has no system {printable(outlet.id)!r} "
+                f"(its systems: {printable(', '.join(systems))})"
+            )
+        return system
+
+    def _allowed(self, system: System, deadline: Deadline) -> list[str] | None:
+        if system.action_info:
+            info = self.get(system.action_info, deadline)
             for parameter in info.get("Parameters") or []:
                 if isinstance(parameter, dict) and parameter.get("Name") == "ResetType":
-                    allowed = parameter.get("AllowableValues")
-        # No list at all: the POST's status will tell (never assumed to have worked).
-        self._allowed = [str(v) for v in allowed] if isinstance(allowed, list) else None
-
-    def disconnect(self) -> None:
-        http, self._http = self._http, None
-        if http is None:
-            return
-        if self._session_uri:
-            from stonith.deadline import Deadline
-
-            self._http = http
-            try:
-                self._request("DELETE", self._session_uri, Deadline(LOGOUT_STEP, "logout"))
-            except StonithError:
-                pass  # the BMC will expire it; nothing else can be done
-            finally:
-                self._http = None
-                self._session_uri = ""
-        http.close()
+                    values = parameter.get("AllowableValues")
+                    system.allowed = [str(v) for v in values] if isinstance(values, list) else None
+            system.action_info = ""
+        return system.allowed
 
     def probe(self, deadline: Deadline) -> str:
-        system = self._get(self._system, deadline)
         from stonith.drivers._text import printable
 
-        version = printable(str(self._root.get("RedfishVersion", "?")), 20)
-        state = printable(str(system.get("PowerState", "?")), 20)
-        return f"Redfish {version} service {self.base}, system {printable(self._system)} ({state})"
+        version = printable(str(self.root.get("RedfishVersion", "?")), 20)
+        vendor = self.vendor()
+        made = f" ({vendor.name})" if vendor else ""
+        systems = self._all(deadline)
+        states = ", ".join(
+            f"{printable(s.id, 40)}: {printable(str(self.get(s.path, deadline).get('PowerState', '?')), 20)}"
+            for s in systems.values()
+        )
+        return f"Redfish {version} service {self.base}{made}, {self.auth_used} auth, systems {states}"
 
     # -- verbs ---------------------------------------------------------------------------------
-    def static_outlets(self) -> list[Outlet]:
-        return [Outlet(CHASSIS, str(self.config["hostname"]))]
+    def static_outlets(self) -> list[Outlet] | None:
+        return [Outlet(CHASSIS, self.hostname)] if self.hostname else None
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
-        return self.static_outlets()
-
-    @staticmethod
-    def _check(outlet: Outlet) -> None:
-        if outlet.id != CHASSIS:
-            raise UnknownOutlet(f'a Redfish BMC has one outlet (the system, "1"), not {outlet.id!r}')
+        if self.hostname:
+            return [Outlet(CHASSIS, self.hostname)]
+        return [Outlet(i, s.name) for i, s in self._all(deadline).items()]
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
-        self._check(outlet)
-        state = self._get(self._system, deadline).get("PowerState")
+        state = self.get(self._system(outlet, deadline).path, deadline).get("PowerState")
         return POWER_STATES.get(str(state), UNKNOWN)
 
     def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
         return {o.id: self.status(o, deadline) for o in outlets}
 
-    def _choose(self, candidates: Sequence[str], verb: str) -> str:
-        if self._allowed is None:
+    def _choose(self, system: System, candidates: Sequence[str], verb: str, deadline: Deadline) -> str:
+        allowed = self._allowed(system, deadline)
+        if allowed is None:
             return candidates[0]
         for candidate in candidates:
-            if candidate in self._allowed:
+            if candidate in allowed:
                 return candidate
         from stonith.drivers._text import printable
 
+        why = (
+            " (a graceful shutdown or a button press asks the OS, which is no fence)" if verb == "off" else ""
+        )
         raise Unsupported(
-            f"Redfish system {printable(self._system)} allows no ResetType for {verb} "
-            f"(wanted {' or '.join(candidates)}; allowed: {printable(', '.join(self._allowed)) or 'none'})"
+            f"Redfish system {printable(system.path)} allows no ResetType for {verb}: wanted "
+            f"{' or '.join(candidates)}{why}; allowed: {printable(', '.join(allowed)) or 'none'}"
         )
 
-    def reset_action(self, reset_type: str, deadline: Deadline) -> None:
-        """POST the Reset action; accepted only on HTTP 200/202/204."""
-        response = self._request("POST", self._reset_target, deadline, {"ResetType": reset_type})
-        if response.status not in OK_STATUS:
-            try:
-                detail = _message(response)
-            except (AttributeError, TypeError, KeyError, IndexError, ValueError):
-                detail = ""  # an error body of the wrong shape: the status code says enough
-            raise DeviceError(
-                f"Redfish service {self.base} refused ResetType {reset_type} (HTTP {response.status}{detail})"
-            )
+    def reset_action(self, system: System, reset_type: str, deadline: Deadline) -> None:
+        """POST the Reset action; accepted on HTTP 200/201/204, or 202 once its task completed."""
+        self.post_action(system.target, {"ResetType": reset_type}, f"ResetType {reset_type}", deadline)
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._check(outlet)
-        self.reset_action(self._choose(ON_TYPES, "on"), deadline)
+        system = self._system(outlet, deadline)
+        reset_type = self._choose(system, ON_TYPES, "on", deadline)
+        if reset_type == BUTTON:
+            # The button toggles: pressed on a running system it asks the OS to shut down.
+            state = str(self.get(system.path, deadline).get("PowerState"))
+            if state == "On":
+                return
+            if state != "Off":
+                raise DeviceError(
+                    f"Redfish system {system.path} is {state}: its power button (the only way on it "
+                    "allows) is pressed only when it is Off"
+                )
+        self.reset_action(system, reset_type, deadline)
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._check(outlet)
-        self.reset_action(self._choose(OFF_TYPES, "off"), deadline)
+        system = self._system(outlet, deadline)
+        self.reset_action(system, self._choose(system, OFF_TYPES, "off", deadline), deadline)
 
     def nmi_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
         """ResetType Nmi (where the system allows it): a diagnostic interrupt, power untouched."""
         yield from ()
         for outlet in outlets:
-            self._check(outlet)
-            self.reset_action(self._choose(("Nmi",), "a crash dump"), deadline)
+            system = self._system(outlet, deadline)
+            self.reset_action(system, self._choose(system, ("Nmi",), "a crash dump", deadline), deadline)
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
         """PowerCycle where allowed; not used by verified resets (its acceptance proves nothing)."""
-        self._check(outlet)
-        self.reset_action(self._choose(CYCLE_TYPES, "cycle"), deadline)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc.args[0] if exc.args else exc)
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if reason is not None:
-        text = str(reason)
-    return " ".join(text.split())[:200]
-
-
-def _message(response: Answer) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    infos = error.get("@Message.ExtendedInfo") or []
-    ids = [str(i.get("MessageId")) for i in infos if isinstance(i, dict) and i.get("MessageId")]
-    from stonith.drivers._text import printable
-
-    return f": {printable(', '.join(ids) or str(error.get('code') or ''))}"
+        system = self._system(outlet, deadline)
+        self.reset_action(system, self._choose(system, CYCLE_TYPES, "cycle", deadline), deadline)

@@ -1,6 +1,8 @@
 """What BMC mocks (IPMI, Redfish) share: chassis ground truth, faults, many BMCs per process.
 
-A BMC controls one chassis, seen by the device layer as one outlet ("1", named after the node).
+A BMC controls one chassis, seen by the device layer as one outlet ("1", named after the node); a
+multi-node BMC (a Redfish service listing several ComputerSystems) controls several, outlets "1",
+"2", ... in the ground truth.
 A power command is acknowledged at once; the chassis follows ``off_delay`` / ``on_delay`` seconds
 later (``--relay-delay`` sets both; ``--off-delay``/``--on-delay`` override), so a client that
 does not read back sees the old state for a while, as on real servers.
@@ -23,7 +25,9 @@ The state file (``--state-file``) is keyed by device first::
                  ...},
      "outlets": ..., "events": ...}     # the first device's, for single-BMC tools and tests
 
-Events record real chassis changes (``on``/``off``) and resets (``reset``: power stayed on).
+Events record real chassis changes (``on``/``off``) and resets (``reset``: power stayed on).  A
+device's ``log`` (``Lab.note``) records protocol events a test asserts on (Redfish: sessions created
+and deleted, resets posted, tasks started and finished), each ``{"t": ..., "what": ..., ...}``.
 """
 
 from __future__ import annotations
@@ -89,24 +93,35 @@ def default_names(model: str, count: int) -> list[str]:
     return [f"node{i + 1}" for i in range(count)]
 
 
-def host_names(config: MockConfig) -> list[str]:
+def host_names(config: MockConfig, systems: int = 1) -> list[str]:
+    """The node name of every chassis, BMC by BMC (``systems`` chassis per BMC)."""
     count = int(config.options.get("count") or 1)
     if not 1 <= count <= 5000:
         raise ValueError("--count must be within 1-5000")
+    total = count * systems
     given = [h for h in str(config.options.get("hosts") or "").split(",") if h]
     if not given and count == 1:
-        given = list(config.names[:1])
-    return [*given[:count], *[f"node{i + 1}" for i in range(len(given), count)]]
+        given = list(config.names[:systems])
+    return [*given[:total], *[f"node{i + 1}" for i in range(len(given), total)]]
 
 
 class Chassis:
     """One server's power: the truth, what the BMC reports, and every real change."""
 
     def __init__(
-        self, lab: Lab, name: str, state: str, *, faults: Faults, off_delay: float, on_delay: float
+        self,
+        lab: Lab,
+        name: str,
+        state: str,
+        *,
+        faults: Faults,
+        off_delay: float,
+        on_delay: float,
+        number: int = 1,
     ) -> None:
         self.lab = lab
         self.name = name
+        self.number = number  # the outlet number in the ground truth (faults name it too)
         self._truth = state
         self._shown: str | None = None  # lie-status: what the BMC reports instead of the truth
         self._pending: str | None = None  # where the chassis is going (Redfish PoweringOn/Off)
@@ -132,10 +147,10 @@ class Chassis:
 
     def power(self, state: str) -> None:
         """An accepted on/off; the chassis follows after its delay."""
-        if state == OFF and (1 in self.faults.stuck or 1 in self.faults.lie):
+        if state == OFF and (self.number in self.faults.stuck or self.number in self.faults.lie):
             return
         with self._lock:
-            if 1 in self.faults.lie_status:
+            if self.number in self.faults.lie_status:
                 if state == OFF:
                     self._shown = OFF
                     return
@@ -146,7 +161,7 @@ class Chassis:
         """Power cycle: off, then on (IPMI semantics: only from on).  The chassis stays off for
         ``off_for`` seconds before the BMC turns it on again, then on after ``on_delay``: IPMI
         requires at least 1 s (the IPMI mock passes it), a client's read-back sees the off."""
-        if 1 in self.faults.stuck or 1 in self.faults.lie:
+        if self.number in self.faults.stuck or self.number in self.faults.lie:
             return
         self._schedule([(self.off_delay, OFF), (off_for + self.on_delay, ON)])
 
@@ -182,13 +197,13 @@ class Chassis:
 
     def record(self, state: str) -> None:
         with self._lock:
-            self.events.append({"t": time.time(), "outlet": "1", "state": state})
+            self.events.append({"t": time.time(), "outlet": str(self.number), "state": state})
         self.lab.changed()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "outlets": {"1": {"name": self.name, "state": self._truth}},
+                "outlets": {str(self.number): {"name": self.name, "state": self._truth}},
                 "events": [dict(e) for e in self.events],
             }
 
@@ -202,7 +217,10 @@ class Lab:
 
     def __init__(self, state_file: str | None) -> None:
         self.state_file = state_file
-        self.chassis: dict[str, Chassis] = {}
+        self.chassis: dict[str, Chassis] = {}  # address -> its (first) chassis
+        self.systems: dict[str, list[Chassis]] = {}  # address -> every chassis of that BMC
+        self.logs: dict[str, list[dict[str, Any]]] = {}
+        self._log_lock = threading.Lock()
         self.closed = False
         self._dirty = threading.Event()
         self._stop = threading.Event()
@@ -216,7 +234,14 @@ class Lab:
         self._clock: threading.Thread | None = None
 
     def add(self, address: str, chassis: Chassis) -> None:
-        self.chassis[address] = chassis
+        self.chassis.setdefault(address, chassis)
+        self.systems.setdefault(address, []).append(chassis)
+
+    def note(self, address: str, what: str, **details: Any) -> None:
+        """Record a protocol event of the BMC at ``address`` in its log."""
+        with self._log_lock:
+            self.logs.setdefault(address, []).append({"t": time.time(), "what": what, **details})
+        self.changed()
 
     def start(self) -> None:
         self._save()
@@ -249,9 +274,28 @@ class Lab:
             chassis.apply(generation, state, rest)
 
     def snapshot(self) -> dict[str, Any]:
-        devices = {address: c.snapshot() for address, c in self.chassis.items()}
-        first: dict[str, Any] = next(iter(devices.values()), {"outlets": {}, "events": []})
-        return {"devices": devices, "outlets": first["outlets"], "events": first["events"]}
+        devices: dict[str, Any] = {}
+        for address, systems in self.systems.items():
+            outlets: dict[str, Any] = {}
+            events: list[dict[str, Any]] = []
+            for chassis in systems:
+                part = chassis.snapshot()
+                outlets.update(part["outlets"])
+                events += part["events"]
+            with self._log_lock:
+                log = [dict(e) for e in self.logs.get(address, ())]
+            devices[address] = {
+                "outlets": outlets,
+                "events": sorted(events, key=lambda e: e["t"]),
+                "log": log,
+            }
+        first: dict[str, Any] = next(iter(devices.values()), {"outlets": {}, "events": [], "log": []})
+        return {
+            "devices": devices,
+            "outlets": first["outlets"],
+            "events": first["events"],
+            "log": first["log"],
+        }
 
     def _save_loop(self) -> None:
         while not self._stop.is_set():
@@ -267,8 +311,9 @@ class Lab:
 
     def close(self) -> None:
         self.closed = True
-        for chassis in self.chassis.values():
-            chassis.cancel()
+        for systems in self.systems.values():
+            for chassis in systems:
+                chassis.cancel()
         with self._due_changed:
             self._due_changed.notify()
         if self._clock is not None:
@@ -288,16 +333,27 @@ def delays(config: MockConfig) -> tuple[float, float]:
     )
 
 
-def build_lab(config: MockConfig, addresses: list[str]) -> Lab:
+def build_lab(config: MockConfig, addresses: list[str], systems: int = 1) -> Lab:
+    """A lab of one BMC per address, each controlling ``systems`` chassis (outlets 1..systems)."""
     lab = Lab(config.state_file)
-    names = host_names(config)
+    names = host_names(config, systems)
     off_delay, on_delay = delays(config)
     for index, address in enumerate(addresses):
-        state = config.states[0] if index == 0 and config.states else ON
-        lab.add(
-            address,
-            Chassis(lab, names[index], state, faults=config.faults, off_delay=off_delay, on_delay=on_delay),
-        )
+        for number in range(1, systems + 1):
+            # --states sets the first BMC's chassis (the others start on).
+            first = index == 0 and number <= len(config.states)
+            lab.add(
+                address,
+                Chassis(
+                    lab,
+                    names[index * systems + number - 1],
+                    config.states[number - 1] if first else ON,
+                    faults=config.faults,
+                    off_delay=off_delay,
+                    on_delay=on_delay,
+                    number=number,
+                ),
+            )
     return lab
 
 
