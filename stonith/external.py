@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 GLUE_SHARE = "/usr/share/cluster-glue"  # holds ha_log.sh, which the scripts source
 INFO_TIMEOUT = 10.0
 _SECRET_HINTS = ("passw", "secret", "credstore", "community", "key")
+# Parameter names that hold where a device is (cluster-glue scripts name them freely).
+_ADDRESS_WORDS = {"ipaddr", "ip", "hostname", "host", "addr", "address", "server", "url", "tty", "ttydev"}
 
 _debug_level = 0
 
@@ -157,8 +159,19 @@ class External(Driver):
         return run_script(self.INFO.name, self.SCRIPT, args, self._env, deadline.remaining())
 
     def device_name(self) -> str:
-        rc, out = run_script(self.INFO.name, self.SCRIPT, ["getinfo-devname"], self._env, INFO_TIMEOUT)
-        return out.strip() if rc == 0 and out.strip() else self.INFO.name
+        """The device's address from its configuration, without running the script.
+
+        This names the device's lock (``DeviceEntry.lock_key``), asked before every session: a run
+        of ``getinfo-devname`` there took up to INFO_TIMEOUT outside any deadline (a hung script
+        held every fence of the device 10 s past it), and its answer is often the plugin's own
+        name, which made every device of one plugin share a lock.
+        """
+        for name, value in self._env.items():
+            if value and _ADDRESS_WORDS & set(name.lower().replace("-", "_").split("_")):
+                field = self.INFO.field(name)
+                if field is None or not field.secret:
+                    return f"{self.INFO.name}:{value}"
+        return self.INFO.name
 
     def probe(self, deadline: Deadline) -> str:
         rc, _ = self._run(["status"], deadline)

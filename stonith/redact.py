@@ -24,6 +24,10 @@ MASK = "********"
 # A secret echoed only in part (the device hung mid-echo, or the quoted tail starts inside it) is
 # masked from this many characters of it on; shorter fragments say too little to be worth the noise.
 MIN_FRAGMENT = 3
+# A secret shorter than this is not masked in running text: masking "x" would garble every message
+# ("e********ternal/..."), and a password of one to three characters is no secret from anyone
+# who can try them all.
+MIN_SECRET = 4
 
 _secrets: set[str] = set()
 
@@ -34,7 +38,7 @@ def remember(value: object) -> None:
         value = value.decode("latin-1")
     if isinstance(value, str):
         value = value.strip("\r\n")
-        if value:
+        if len(value) >= MIN_SECRET:
             _secrets.add(value)
 
 

@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,27 @@ def test_listing_imports_no_driver_and_no_heavy_library() -> None:
 
 def test_executable_bit_is_required() -> None:
     assert stat.S_IXUSR  # documentation anchor for the rule tested above
+
+
+def test_external_device_name_runs_no_script(tmp_path: Path) -> None:
+    """The lock key of an external device comes from its configuration: a plugin whose
+    getinfo-devname hangs held every session of the device 10 s outside any deadline."""
+    script = tmp_path / "hung"
+    script.write_text(
+        "#!/bin/sh\n"
+        "case $1 in\n"
+        '  getconfignames) echo "ipaddr password";;\n'
+        "  getinfo-devname) sleep 30;;\n"
+        "  gethosts) echo n1;;\n"
+        "  status|reset|on|off) exit 0;;\n"
+        "  *) exit 1;;\n"
+        "esac\n"
+    )
+    script.chmod(0o755)
+    env = {"STONITH_EXTERNAL_DIRS": str(tmp_path)}
+    started = time.monotonic()
+    result = run_stonith(
+        "-t", "external/hung", "ipaddr=10.0.0.9", "password=x", "-S", "--timeout", "3", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 3

@@ -207,3 +207,17 @@ def test_glue_config_file_missing_a_field(tmp_path: Path, line: str) -> None:
     result = run_stonith("-t", type_name, "-p", line.splitlines()[-1], "-S")
     outputs += [result.stdout, result.stderr]
     assert_clean(*outputs)
+
+
+def test_redaction_rules() -> None:
+    from stonith import redact
+
+    redact.remember("Kx7-unit-secret")
+    redact.remember("x")  # too short to mask without garbling every message
+    assert redact.text("external/demo: x failed") == "external/demo: x failed"
+    assert redact.text("echo 'Kx7-unit-secret' then") == "echo '********' then"
+    assert redact.text("the last bytes: Kx7-un") == "the last bytes: ********"  # hung mid-echo
+    assert redact.text("nit-secret and more") == "******** and more"  # a cut at the start
+    # The secret is masked whole before the tail is cut: no fragment of it survives the cut.
+    assert redact.tail(b"......Kx7-unit-secret\r\n", 8) == "******\r\n"
+    assert redact.deep({"a": ["Kx7-unit-secret"], "b": 1}) == {"a": ["********"], "b": 1}
