@@ -35,6 +35,7 @@ must allow it (``ulimit -n 20000`` before running; this bench says so and does n
 from __future__ import annotations
 
 import argparse
+import collections
 import ipaddress
 import os
 import resource
@@ -91,11 +92,17 @@ def run(argv: list[str], env: dict[str, str], expect: str, hosts: int) -> Sample
         err.seek(0)
         text, problems = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     bad = 0
-    if expect:
-        answers = [line.rpartition(": ")[2] for line in text.splitlines() if ": " in line]
-        bad = hosts - sum(1 for a in answers if a == expect)
+    why = ""
+    if expect:  # ipmipower: one "host: answer" line per host
+        answers = collections.Counter(line.rpartition(": ")[2] for line in text.splitlines() if ": " in line)
+        bad = hosts - answers[expect]
+        why = ", ".join(f"{n} {a!r}" for a, n in answers.most_common() if a != expect)
+    elif code:  # ours: the table's failed rows (NODE RESULT STATE LEVEL TIME DETAIL)
+        failed = [row.split(None, 5) for row in text.splitlines()[1:] if row.split()[1:2] != ["ok"]]
+        reasons = collections.Counter(f"{r[1]}: {r[5] if len(r) > 5 else ''}" for r in failed)
+        why = f"{len(failed)} nodes failed: " + "; ".join(f"{n} x {r}" for r, n in reasons.most_common(3))
     if code or bad:
-        sys.stderr.write(f"bench.hpc: {' '.join(argv[:2])}: exit {code}, {bad} unexpected answers\n")
+        sys.stderr.write(f"bench.hpc: {' '.join(argv[:2])}: exit {code}, {bad} unexpected answers {why}\n")
         sys.stderr.write(problems[-1500:])
     return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, bad)
 
