@@ -55,7 +55,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from stonith import locks, steps
+from stonith import locks, redact, steps
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.errors import (
@@ -430,7 +430,7 @@ class Plan:
             except StonithError as exc:
                 self.failed(device, exc)
             except Exception as exc:  # a driver bug fails that device, not the plan
-                self.failed(device, DeviceError(f"internal error: {type(exc).__name__}: {exc}"))
+                self.failed(device, DeviceError(f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}"))
             else:
                 self.learned(device, outlets)
 
@@ -846,7 +846,7 @@ def _device_task(
     except StonithError as exc:
         group.fail(parts, str(exc), exc.exit_code)
     except Exception as exc:  # a driver bug must fail its nodes, not the whole run
-        group.fail(parts, f"internal error: {type(exc).__name__}: {exc}", ExitCode.S_OOPS)
+        group.fail(parts, f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}", ExitCode.S_OOPS)
     group.expire(parts)  # whatever is still pending when the session is over has failed
 
 
@@ -1069,7 +1069,7 @@ class Fencer:
             except StonithError as exc:
                 failed[device.name] = exc
             except Exception as exc:  # a driver bug fails its device's nodes only
-                failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {exc}")
+                failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}")
             finished_at[device.name] = time.monotonic()
 
         # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread; a

@@ -69,6 +69,16 @@ def text(message: str) -> str:
     return message
 
 
+# C0 controls, DEL and C1 controls (ESC, CSI 0x9B, OSC 0x9D, ...): what makes a terminal act.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def shown(message: str, limit: int = 300) -> str:
+    """Text that may hold device output (an exception of a driver bug, say) fit for a message, a log
+    and a terminal: secrets masked, controls shown as ``\\xNN``, at most ``limit`` characters."""
+    return text(message).translate(_CONTROLS)[:limit]
+
+
 def _mask_ends(message: str, secret: str) -> str:
     """Mask a fragment of ``secret`` that a cut left at the end (a prefix) or the start (a suffix)."""
     for size in range(min(len(secret) - 1, len(message)), MIN_FRAGMENT - 1, -1):

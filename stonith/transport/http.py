@@ -152,6 +152,22 @@ def _watch(sock: socket.socket | None) -> None:
         watchdog.watch(sock)
 
 
+def _resolve_first(conn: Any) -> None:
+    """Look the host name up inside the running request's deadline (stonith.transport.resolve) and
+    have urllib3 connect to the address found; ``host`` stays the name, for TLS (SNI and the
+    certificate check) and the Host header.  urllib3 2.x connects to ``_dns_host``; without it
+    (another urllib3) the lookup stays urllib3's own."""
+    from stonith.deadline import Deadline
+    from stonith.transport.resolve import addresses
+
+    watchdog: Watchdog | None = getattr(_ACTIVE, "watchdog", None)
+    host = getattr(conn, "_dns_host", None)
+    if watchdog is None or not isinstance(host, str) or not host:
+        return
+    deadline = Deadline.at_time(watchdog.end, f"a request to {host}")
+    conn._dns_host = str(addresses(host.strip("[]"), int(conn.port), deadline)[0][4][0])
+
+
 _ADAPTER_CLASS: Any = None
 
 
@@ -167,6 +183,7 @@ def _adapter_class() -> Any:
     # Named like urllib3's own: error messages show the class name ("HTTPConnection(host=...)").
     class HTTPConnection(connection.HTTPConnection):
         def _new_conn(self) -> socket.socket:
+            _resolve_first(self)
             sock = super()._new_conn()
             _watch(sock)  # before TLS: a handshake can be dripped too
             return sock
@@ -177,6 +194,7 @@ def _adapter_class() -> Any:
 
     class HTTPSConnection(connection.HTTPSConnection):
         def _new_conn(self) -> socket.socket:
+            _resolve_first(self)
             sock = super()._new_conn()
             _watch(sock)
             return sock

@@ -389,15 +389,14 @@ class Session:
         self._inbound = 0  # IPMI 1.5: the BMC's last accepted session sequence number
         self._rq_seq = 0  # IPMI message sequence (6 bits)
         self._answered = False  # the BMC has answered anything at all
+        self._address: list[Any] = []  # getaddrinfo of host, port: looked up when the session opens
 
     # -- plumbing ------------------------------------------------------------------------------
     def _socket(self) -> socket.socket:
         if self._sock is None:
-            try:
-                infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
-            except OSError as exc:
-                raise Unreachable(f"{self.what}: cannot resolve {self.host!r}: {exc}") from None
-            family, _, _, _, sockaddr = infos[0]
+            if not self._address:
+                raise Unreachable(f"{self.what}: the session was not opened (no address)")
+            family, _, _, _, sockaddr = self._address[0]
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setblocking(False)  # waits are yielded (stonith.steps), never spent in recv
             try:
@@ -548,6 +547,10 @@ class Session:
         run(self.open_steps(deadline))
 
     def open_steps(self, deadline: Deadline) -> Steps[None]:
+        from stonith.transport.resolve import addresses_steps
+
+        if not self._address:  # a host name: looked up inside the deadline, the Loop never blocked
+            self._address = yield from addresses_steps(self.host, self.port, deadline, socket.SOCK_DGRAM)
         try:
             if self.interface == "lan":
                 yield from self._open_v15(deadline)

@@ -115,12 +115,12 @@ class TelnetStream(Stream):
         what = f"{host}:{port}"
         if deadline.expired():
             raise Timeout(f"deadline of {deadline.what} passed before connecting to {what}")
+        from stonith.transport.resolve import connect_tcp
+
         try:
-            sock = socket.create_connection((host, port), timeout=deadline.remaining())
+            sock = connect_tcp(host, port, deadline)  # the host name's lookup inside the deadline too
         except TimeoutError:
             raise Timeout(f"{what}: no TCP connection within the deadline of {deadline.what}") from None
-        except socket.gaierror as exc:
-            raise Unreachable(f"{what}: cannot resolve host name ({exc.strerror})") from None
         except OSError as exc:
             reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
             raise Unreachable(f"{what}: cannot connect ({reason})") from None

@@ -295,12 +295,13 @@ def test_a_driver_bug_in_a_kept_session_fails_its_node_and_logs_out(monkeypatch:
     a, ta = device("a", None, names=["web1", "web2"])
 
     def broken_off(self: FakePdu, outlet: object, deadline: object) -> None:
-        raise RuntimeError("driver bug")
+        raise RuntimeError("driver bug on \x1b[2J\x9b31m device text")
 
     monkeypatch.setattr(FakePdu, "off", broken_off)
     result = Fencer(Inventory([a], "/test"), timeout=5).run("off", ["web1"])[0]
     assert result.result == FAILED and result.exit_code == ExitCode.S_OOPS
-    assert "internal error: RuntimeError: driver bug" in result.message
+    # Device text in a driver bug's message never reaches a terminal as controls (issue 21 item 9)
+    assert "internal error: RuntimeError: driver bug on \\x1b[2J\\x9b31m device text" in result.message
     assert ta.connects == 1 and ta.sessions == 0  # not retried, logged out
 
 
