@@ -430,7 +430,7 @@ class Plan:
             except StonithError as exc:
                 self.failed(device, exc)
             except Exception as exc:  # a driver bug fails that device, not the plan
-                self.failed(device, DeviceError(f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}"))
+                self.failed(device, DeviceError(_bug(exc)))
             else:
                 self.learned(device, outlets)
 
@@ -846,7 +846,7 @@ def _device_task(
     except StonithError as exc:
         group.fail(parts, str(exc), exc.exit_code)
     except Exception as exc:  # a driver bug must fail its nodes, not the whole run
-        group.fail(parts, f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}", ExitCode.S_OOPS)
+        group.fail(parts, _bug(exc), ExitCode.S_OOPS)
     group.expire(parts)  # whatever is still pending when the session is over has failed
 
 
@@ -925,6 +925,11 @@ def _serve(
         if waiting:
             wake = min(wake, max(min(waiting), now))
         yield from steps.sleep(dl, max(wake - time.monotonic(), 0.001))
+
+
+def _bug(exc: Exception) -> str:
+    """A driver bug's exception as a message: device text in it is shown, never acted on."""
+    return f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}"
 
 
 def _label(outlet: Outlet) -> str:
@@ -1069,7 +1074,7 @@ class Fencer:
             except StonithError as exc:
                 failed[device.name] = exc
             except Exception as exc:  # a driver bug fails its device's nodes only
-                failed[device.name] = DeviceError(f"internal error: {type(exc).__name__}: {redact.shown(str(exc))}")
+                failed[device.name] = DeviceError(_bug(exc))
             finished_at[device.name] = time.monotonic()
 
         # Blocking devices a thread each, every NONBLOCKING one (BMCs) together on one thread; a
