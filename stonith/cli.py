@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 SUBCOMMANDS = (
     "metadata",
     "config",
@@ -84,10 +88,19 @@ def run() -> None:
     caller gave (issue 20): nothing is left to do that needs it, so the streams are flushed and
     the process ends.  A ``--timeout`` counts from the process's start (stonith.deadline.budget).
     """
+    start_clock()
+    exit_now(main())
+
+
+def start_clock() -> None:
+    """A command's ``--timeout`` counts from the start of this process (stonith.deadline.budget)."""
     from stonith import deadline
 
     deadline.command_started = __import__("time").monotonic() - deadline.process_age()
-    code = main()
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush what was said and end the process without the interpreter's teardown (see ``run``)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -97,7 +110,9 @@ def run() -> None:
     logging = sys.modules.get("logging")
     if logging is not None:  # a library's log handlers may buffer
         logging.shutdown()
-    __import__("os")._exit(code)
+    import os
+
+    os._exit(code)
 
 
 def _not_glue_syntax(args: list[str]) -> bool:

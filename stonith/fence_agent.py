@@ -28,6 +28,8 @@ from stonith.fields import TRUE_WORDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from stonith.driver import Driver, DriverInfo
     from stonith.fence_options import AgentOptions, Option
 
@@ -419,7 +421,7 @@ def run(type_name: str, argv: list[str], stdin_text: str | None) -> int:
 def _act(driver: Driver, req: Request, plugs: list[str]) -> int:
     """Every action through the engine (stonith.engine): the device's lock, retries, read-back."""
     from stonith import engine
-    from stonith.deadline import Deadline
+    from stonith.deadline import Deadline, budget
     from stonith.driver import OFF, ON
 
     action = req.action
@@ -427,7 +429,8 @@ def _act(driver: Driver, req: Request, plugs: list[str]) -> int:
     power = _seconds(req.options, "power_timeout")
     shell = _seconds(req.options, "shell_timeout")
     wait = _seconds(req.options, "power_wait")
-    total = max(login + shell + (2 * power if action == "reboot" else power) + wait, 1.0)
+    # Pacemaker's clock runs from our exec: what start-up took is not ours to spend again.
+    total = budget(max(login + shell + (2 * power if action == "reboot" else power) + wait, 1.0))
     try:
         int(req.options.get("retry_on") or "1")  # accepted; the engine retries every session itself
     except ValueError:
@@ -523,5 +526,14 @@ def main(type_name: str | None = None, argv: list[str] | None = None) -> int:
         return 1
 
 
+def run_agent(type_name: str | None = None) -> NoReturn:
+    """An agent process: ``main``, its timeouts counted from the process's start, and an exit
+    without the interpreter's teardown (stonith.cli.run says why)."""
+    from stonith.cli import exit_now, start_clock
+
+    start_clock()
+    exit_now(main(type_name))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_agent()
