@@ -31,13 +31,14 @@ from stonith.errors import BadConfig, StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
     from stonith.deadline import Deadline
     from stonith.driver import Outlet
     from stonith.engine import DeviceResult, NodeResult
     from stonith.inventory import DeviceEntry, Inventory
+    from stonith.prepare import Prepared
 
 VERBS = ("on", "off", "reset")
 # A device file name: plain, so it is safe as a path component, in TOML and in a URL.
@@ -199,6 +200,16 @@ class Reads:
         self._lock = threading.Lock()
         self._inflight: dict[str, Any] = {}  # device name -> concurrent.futures.Future
         self._last: dict[str, tuple[float, Any]] = {}  # device name -> (monotonic, Future done)
+        self._epoch: dict[str, int] = {}  # device name -> bumped by forget(): older reads are stale
+
+    def forget(self, names: Iterable[str]) -> None:
+        """These devices were just switched: no read that began before now is handed out again
+        (a status right after a fence read the outlet as it was before it, found by a test)."""
+        with self._lock:
+            for name in names:
+                self._epoch[name] = self._epoch.get(name, 0) + 1
+                self._last.pop(name, None)
+                self._inflight.pop(name, None)
 
     def read(self, device: DeviceEntry, deadline: Deadline) -> list[tuple[Outlet, str]]:
         from concurrent.futures import Future
@@ -216,6 +227,7 @@ class Reads:
                 leader = future is None
                 if leader:
                     future = self._inflight[device.name] = Future()
+            epoch = self._epoch.get(device.name, 0)
         if leader:
             try:
                 future.set_result(engine.read_all(device, deadline))
@@ -223,8 +235,9 @@ class Reads:
                 future.set_exception(exc)
             finally:
                 with self._lock:
-                    self._inflight.pop(device.name, None)
-                    self._last[device.name] = (time.monotonic(), future)
+                    if self._epoch.get(device.name, 0) == epoch:  # not switched while it read
+                        self._inflight.pop(device.name, None)
+                        self._last[device.name] = (time.monotonic(), future)
         try:
             result: list[tuple[Outlet, str]] = future.result(timeout=max(0.0, deadline.remaining()))
         except TimeoutError:
@@ -254,7 +267,7 @@ class Service:
         self.health: dict[str, Health] = {}
         self.operations_done: dict[tuple[str, str], int] = {}  # (verb, result) -> count
         self.last_fenced: dict[str, float] = {}  # node -> unix time of its last verified fence
-        self._inventory: Inventory | None = None
+        self._prepared: Prepared | None = None
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self._lock = threading.Lock()
         self._modify_lock = threading.Lock()
@@ -264,15 +277,20 @@ class Service:
 
     # -- inventory
     def inventory(self) -> Inventory:
-        """devices.d as it is now: reloaded whenever a file in it changed."""
-        from stonith.inventory import load_dir
+        """devices.d as it is now (the devices that load): reloaded whenever a file in it changed."""
+        return self.prepared().inventory
+
+    def prepared(self) -> Prepared:
+        """devices.d as the CLI prepares it (stonith.prepare): a broken file fails only the nodes
+        that may depend on it, every other node is fenced; reloaded whenever a file changed."""
+        from stonith.prepare import prepare
 
         signature = self._dir_signature()
         with self._lock:
-            if self._inventory is None or signature != self._signature:
-                self._inventory = load_dir(self.devices_dir)
+            if self._prepared is None or signature != self._signature:
+                self._prepared = prepare(self.devices_dir, None, None)
                 self._signature = signature
-            return self._inventory
+            return self._prepared
 
     def _dir_signature(self) -> tuple[tuple[str, int, int], ...]:
         entries = []
@@ -603,8 +621,22 @@ class Service:
         from stonith.engine import Fencer
 
         nodes = _expand(nodeset)
-        fencer = Fencer(self.inventory(), timeout=self.timeout)
-        return [r.as_dict() for r in fencer.status(nodes, reader=self.reads.read)]
+        prepared = self.prepared()
+        fencer = Fencer(prepared.inventory, timeout=self.timeout)
+        if nodes is None:
+            results = fencer.status(None, reader=self.reads.read)
+            seen = {r.node for r in results}
+            results = [
+                prepared.refused(r.node, "status") if prepared.blocking(r.node) else r for r in results
+            ]
+            results += [prepared.refused(n, "status") for n in prepared.known_names() if n not in seen]
+        else:
+            refused = {n: prepared.refused(n, "status") for n in nodes if prepared.blocking(n)}
+            allowed = [n for n in nodes if n not in refused]
+            found = fencer.status(allowed, reader=self.reads.read) if allowed else []
+            by_node = {r.node: r for r in found} | refused
+            results = [by_node[n] for n in nodes]
+        return [r.as_dict() for r in results]
 
     def power(self, verb: str, nodeset: str, actor: Actor) -> dict[str, Any]:
         """on/off/reset of a node set through the engine; recorded in the history as it goes."""
@@ -648,8 +680,20 @@ class Service:
                 devices=[d.as_dict() for d in devices],
             )
 
-        fencer = Fencer(self.inventory(), timeout=self.timeout, audit=audit, progress=progress, phases=phase)
-        results = fencer.run(verb, nodes)
+        prepared = self.prepared()
+        fencer = Fencer(
+            prepared.inventory, timeout=self.timeout, audit=audit, progress=progress, phases=phase
+        )
+        # A node a broken device file may take part in fencing fails naming the file, untouched.
+        refused = {n: prepared.refused(n, verb) for n in nodes if prepared.blocking(n)}
+        for result in refused.values():
+            progress(result)
+        allowed = [n for n in nodes if n not in refused]
+        try:
+            by_node = {r.node: r for r in (fencer.run(verb, allowed) if allowed else [])} | refused
+        finally:
+            self.reads.forget(d.name for d in prepared.inventory.devices)
+        results = [by_node[n] for n in nodes]
         for result in results:
             key = (verb, result.result)
             self.operations_done[key] = self.operations_done.get(key, 0) + 1

@@ -401,3 +401,20 @@ def test_the_event_stream_shows_each_phase_as_it_is_read_back(lab) -> None:
     assert off["outlets"][0]["state"] == "off" and on["outlets"][0]["state"] == "on"
     assert off["started"] <= off["finished"] <= on["started"] <= on["finished"]
     assert outlet_events(mock, "6") == ["off", "on"]
+
+
+def test_a_broken_device_file_fails_only_the_nodes_that_may_depend_on_it(lab, tmp_path: Path) -> None:
+    """As the CLI (stonith.prepare): the service fences every node a broken file cannot feed, and
+    refuses, naming the file, a node it may feed; nothing is switched for that node."""
+    server, mock = lab
+    broken = tmp_path / "devices.d" / "pdu2.toml"
+    broken.write_text('type = "baytech"\n[parameters\nipaddr = "10.0.0.9"\n[hosts]\nn9 = "1"\n')
+    otto = server.session("otto")
+    answer = otto.post(f"{server.url}/api/v1/power/off", json={"nodeset": "n5,n9"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    results = {r["node"]: r for r in answer.json()["results"]}
+    assert results["n5"]["result"] == "ok"
+    assert results["n9"]["result"] == "failed" and "pdu2.toml" in results["n9"]["message"]
+    assert outlet_events(mock, "5") == ["off"]
+    status = otto.get(f"{server.url}/api/v1/status", params={"nodeset": "n5,n9"}, timeout=30).json()
+    assert [(r["node"], r["state"]) for r in status] == [("n5", "off"), ("n9", "unknown")]
