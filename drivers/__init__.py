@@ -21,6 +21,7 @@ CATALOG: dict[str, str] = {
     "ifmib": "Switch ports (fabric fencing) over SNMP IF-MIB, like fence_ifmib",
     "ipmilan": "IPMI 2.0 (lanplus) BMC chassis power control",
     "redfish": "Redfish BMC (ComputerSystem reset) over HTTPS",
+    "redfish_pdu": "Redfish rack PDU outlets (DMTF PowerDistribution) over HTTPS",
     "apcmaster": "APC MasterSwitch over telnet menus",
     "wti_nps": "WTI NPS/TPS network power switch over telnet",
     "rps10": "WTI RPS-10M serial power switch chain",

@@ -131,6 +131,11 @@ def _redfish(address: str, password: str, hosts: dict[str, list[str]]) -> dict[s
     }
 
 
+def _redfish_pdu(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+    # Outlets by their Ids (A1, A2, ...: the mock's generic model), found by walking the service.
+    return {"ipaddr": address, "login": "admin", "password": password, "ssl": False}
+
+
 def _apcsmart(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
     return {"ttydev": f"socket://{address}", "hostlist": list(hosts)}
 
@@ -241,6 +246,19 @@ KINDS: tuple[Kind, ...] = (
         mock_options={"tls": False},
         multi_outlet=False,
         weight=0.7,
+    ),
+    # Redfish rack PDU (DMTF PowerDistribution over plain HTTP): outlets A1.., the BMC faults.
+    Kind(
+        "redfish-pdu",
+        "redfish_pdu",
+        "generic",
+        "redfish_pdu",
+        4,
+        _REDFISH,
+        _redfish_pdu,
+        outlet_id=lambda number: f"A{number}",
+        mock_options={"tls": False},
+        weight=0.5,
     ),
     # APC Smart-UPS (serial protocol, served on TCP for socket://): one output, id "ups".  Off and
     # on are a command sent twice >= 1.5 s apart (the driver waits 2 s): with the campaign's

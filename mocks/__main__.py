@@ -51,6 +51,7 @@ MOCKS: dict[str, str] = {
     # BMCs (issue 7)
     "ipmilan": "stonith.mocks.ipmi",
     "redfish": "stonith.mocks.redfish",
+    "redfish_pdu": "stonith.mocks.redfish_pdu",
     # classic switches (issue 8)
     "apcmaster": "stonith.mocks.apcmaster",
     "wti_nps": "stonith.mocks.wti_nps",
@@ -63,7 +64,7 @@ MOCKS: dict[str, str] = {
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "baytech"
 # The mocks that check a password (the others have no credentials, or SNMP's communities and users).
-PASSWORD_MOCKS = frozenset({"baytech", "apcmaster", "wti_nps", "ipmilan", "redfish"})
+PASSWORD_MOCKS = frozenset({"baytech", "apcmaster", "wti_nps", "ipmilan", "redfish", "redfish_pdu"})
 
 
 def load(type_name: str) -> ModuleType:

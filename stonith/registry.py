@@ -62,6 +62,7 @@ TYPE_EXTRAS = {
     **dict.fromkeys(_SNMP_TYPES, ("snmp", ("pysnmp",))),
     "ipmilan": ("ipmi", ("cryptography",)),
     "redfish": ("redfish", ("requests",)),
+    "redfish_pdu": ("redfish", ("requests",)),
     **dict.fromkeys(("apcsmart", "nw_rpc100s", "rcd_serial", "rps10"), ("serial", ("serial",))),
     "sispm": ("usb", ("usb",)),
 }
