@@ -1,7 +1,12 @@
-"""apcmaster: APC MasterSwitch power switches, over the telnet menus of their network card.
+"""apcmaster: APC MasterSwitch power switches and switched rack PDUs, over the console of their network card.
 
-Family: APC MasterSwitch (AP9211-class) and MasterSwitch Plus (AP9225).
-Protocol: the AOS console menus over telnet (TCP, default port 23): ``User Name : `` and
+Family: APC MasterSwitch (AP9211-class), MasterSwitch Plus (AP9225), and switched rack PDUs with
+the AOS command line (AP79xx / AP86xx / AP88xx / AP89xx, firmware 5 and later).
+Transport: telnet (TCP, default port 23), or SSH (``ssh = true``, default port 22: the system's ssh
+client, the password typed at its prompt, the host key checked against ``ssh_known_hosts``; see
+stonith.transport.ssh).  Over SSH the login happens in SSH and the console starts at its banner.
+
+Protocol 1, the AOS console menus: ``User Name : `` and
 ``Password  : ``, the Control Console (``1- Device Manager`` ... ``4- Logout``), the outlet list
 (``N- <name, 23 columns> ON|OFF``; on a MasterSwitch Plus behind ``1- MasterSwitch plus 1``),
 ``N`` -> ``1- Control Outlet`` -> ``Immediate On`` / ``Immediate Off``, confirmed with ``YES`` at
@@ -10,9 +15,16 @@ continue...``.  ESC goes back one level; every screen ends in the ``> `` prompt.
 the actions are read from the Control Outlet screen (``2`` is Immediate Off on the AP9211, ``3`` on
 the MasterSwitch Plus).
 
-Tested on: the mock personalities ap9211 and msp (mocks/apcmaster.py), which PowerMan 2.3.27's
-``apcnew.dev`` / ``apc.dev`` and fence-agents' ``fence_apc`` accept unmodified as peers
-(tests/drivers/test_apcmaster.py).  Not yet on hardware.
+Protocol 2, the AOS command line (firmware 5+, prompt ``apc>``; chosen by the prompt the device shows
+after its banner, as fence-agents' ``fence_apc`` chooses by the firmware version): ``olStatus all``
+answers ``E000: Success`` and one line ``N: <name>: On|Off`` per outlet; ``olOn N`` / ``olOff N``
+answer ``E000: Success``; any other ``Ennn:`` code is a refusal (``E102: Parameter Error``); ``exit``
+logs out.  The device echoes what is typed; the echo is skipped like any text before the answer.
+
+Tested on: the mock personalities ap9211, msp and ap8xxx (mocks/apcmaster.py), which PowerMan
+2.3.27's ``apcnew.dev`` / ``apc.dev`` and fence-agents' ``fence_apc`` (telnet, and ``--ssh`` against
+the ap8xxx over SSH) accept unmodified as peers (tests/drivers/test_apcmaster.py,
+tests/drivers/test_ssh_consoles.py).  Not yet on hardware.
 
 What we do differently from cluster-glue's ``apcmaster`` (cluster-glue-cli.md section 13):
 - we wait only for what the device sends (cluster-glue waits for the telnet *client's*
@@ -30,6 +42,8 @@ from __future__ import annotations
 
 import re
 
+from stonith.drivers import _console
+
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, UnknownOutlet
 from stonith.fields import HOSTPORT, SECRET, Field
@@ -45,19 +59,23 @@ if TYPE_CHECKING:
 # Device text (device-dialogues.md section 3; case-sensitive substrings unless compiled).
 ASK_USER = b"User Name :"
 ASK_PASSWORD = b"Password  :"
-WELCOME = b"American Power Conversion"
+WELCOME = re.compile(rb"American Power Conversion|Schneider Electric")  # newer cards say the latter
 PROMPT = b"\n> "
+CLI_PROMPT = b"\napc>"  # AOS 5+ command line (fence-agents' fence_apc waits for the same)
 CONFIRM = b"Enter 'YES' to continue or <ENTER> to cancel :"
 PRESS_ENTER = b"Press <ENTER> to continue..."
 # Device output is untrusted: every pattern is linear in its input (bounded repeats, blanks that
 # never cross a line end, no nested quantifiers; tests/drivers/test_patterns.py), so a device
 # sending a flood of newlines or dashes cannot stall the process (issue 21 item 2).
 SUCCESS = re.compile(rb"Command successfully issued|Success")
-VERSION = re.compile(rb"AOS (v[\d.]{1,16}\w{0,16})")
-APP = re.compile(rb"(MasterSwitch(?: plus)?) APP {1,16}(v[\d.]{1,16}\w{0,16})")
+VERSION = re.compile(rb"AOS {1,16}(v[\d.]{1,16}\w{0,16})")
+APP = re.compile(rb"(MasterSwitch(?: plus)?|Rack PDU|RPDU 2g|RPDU) APP {1,32}(v[\d.]{1,16}\w{0,16})")
 SWITCH_ITEM = re.compile(rb"(?m)^[ \t]{0,16}(\d{1,3})- MasterSwitch plus 1\b")
 ROW = re.compile(r"[ \t]{0,16}(\d{1,3})- ([^\n]{0,120})")
 TITLE = re.compile(rb"------- ([^\r\n]{0,64}?) -")
+CLI_RESULT = re.compile(rb"E(\d{3}): ?([^\r\n]{0,80})")  # every AOS CLI answer starts with its code
+CLI_ROW = re.compile(r"[ \t]{0,16}(\d{1,3}): ([^\n]{0,120}): (On|Off)[ \t]{0,16}")
+CLI_OK = b"000"
 ESC = b"\x1b"
 EOL = b"\r"
 
@@ -74,8 +92,9 @@ IPADDR = Field(
     "IP Address",
     specialtype=HOSTPORT,
     required=True,
-    short_text="IP address or host name (host or host:port; default port 23)",
-    long_text="The IP address or host name of the MasterSwitch, optionally with :port (default 23).",
+    short_text="IP address or host name (host or host:port; default port 23, with ssh 22)",
+    long_text="The IP address or host name of the MasterSwitch, optionally with :port (default 23, "
+    "with ssh 22).",
 )
 LOGIN = Field(
     "login",
@@ -96,12 +115,12 @@ PASSWORD = Field(
 INFO = DriverInfo(
     "apcmaster",
     shortdesc="APC MasterSwitch",
-    description="APC MasterSwitch (AP9211-class) and MasterSwitch Plus power switches, "
-    "through the telnet menus of their network management card.\n"
-    "Outlet names are the node names; one session at a time.",
-    fields=(IPADDR, LOGIN, PASSWORD),
+    description="APC MasterSwitch (AP9211-class) and MasterSwitch Plus power switches (telnet menus), "
+    "and APC switched rack PDUs with the AOS command line (firmware 5+, apc> prompt), over telnet "
+    "or SSH.\nOutlet names are the node names; one session at a time.",
+    fields=(IPADDR, LOGIN, PASSWORD, *_console.FIELDS),
     family="APC MasterSwitch",
-    models=("AP9211", "AP9212", "AP9225 (MasterSwitch Plus)"),
+    models=("AP9211", "AP9212", "AP9225 (MasterSwitch Plus)", "AP79xx/AP86xx/AP88xx/AP89xx (AOS 5+)"),
     url="https://www.apc.com/",
     capabilities=Capabilities(sessions=1),
 )
@@ -117,6 +136,7 @@ class ApcMaster(Driver):
         self._list_depth = 0  # depth of the outlet list
         self._identity = "APC MasterSwitch"
         self._failed = False  # an answer went missing: no polite logout, just close
+        self._cli = False  # the AOS command line (apc>), not the menus
 
     def device_name(self) -> str:
         return str(self.config["ipaddr"])
@@ -124,11 +144,9 @@ class ApcMaster(Driver):
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         self.disconnect()
-        from stonith.transport import telnet
-
-        stream = telnet.connect(self.config["ipaddr"], deadline)
+        stream = _console.open_stream(self.config, deadline, login=str(self.config["login"]))
         try:
-            self._login(stream, deadline)
+            self._login(stream, deadline, ssh=_console.uses_ssh(self.config))
         except BaseException:
             stream.close()
             raise
@@ -137,15 +155,21 @@ class ApcMaster(Driver):
         self._list_depth = 0
         self._failed = False
 
-    def _login(self, stream: Stream, deadline: Deadline) -> None:
+    def _login(self, stream: Stream, deadline: Deadline, *, ssh: bool = False) -> None:
+        # Over SSH the login is done: the console starts with its banner (a console asking again
+        # inside SSH gets the telnet dialogue).
+        first: tuple[bytes, ...] = (ASK_USER, PROMPT, CLI_PROMPT) if ssh else (ASK_USER,)
         try:
-            stream.expect((ASK_USER,), deadline, LOGIN_STEP, "the User Name prompt")
+            got = stream.expect(first, deadline, LOGIN_STEP, "the console" if ssh else "the User Name prompt")
         except DeviceError as exc:
             if stream.received == 0 and "closed" in str(exc):
                 raise DeviceBusy(
                     f"{stream.what} closed the connection before its login prompt (is another session open?)"
                 ) from exc
             raise
+        if got.index:
+            self._entered(got.before + got.text, cli=got.index == 2)
+            return
         from stonith.drivers._text import latin1
 
         stream.write(latin1(str(self.config["login"]), "login", INFO.name) + EOL, deadline)
@@ -154,13 +178,18 @@ class ApcMaster(Driver):
         got = _expect(stream, (WELCOME, ASK_USER), deadline, WELCOME_STEP, "the result of the login")
         if got.index == 1:
             raise AuthFailed("the MasterSwitch refused the user name or password (login failed)")
-        menu = _expect(stream, (PROMPT,), deadline, MENU_STEP, "the Control Console")
-        banner = got.text + menu.before
+        menu = _expect(stream, (PROMPT, CLI_PROMPT), deadline, MENU_STEP, "the Control Console")
+        self._entered(got.text + menu.before, cli=menu.index == 1)
+
+    def _entered(self, banner: bytes, *, cli: bool) -> None:
+        """The console is at its first prompt: menus or the command line, and who we talk to."""
+        self._cli = cli
         aos, app = VERSION.search(banner), APP.search(banner)
         parts = [f"AOS {aos.group(1).decode()}"] if aos else []
         if app:
             parts.append(f"{app.group(1).decode()} APP {app.group(2).decode()}")
-        self._identity = "APC MasterSwitch" + (f" ({', '.join(parts)})" if parts else "")
+        family = "APC rack PDU" if cli else "APC MasterSwitch"
+        self._identity = family + (f" ({', '.join(parts)})" if parts else "")
 
     def disconnect(self) -> None:
         stream, self._stream = self._stream, None
@@ -171,6 +200,9 @@ class ApcMaster(Driver):
             if self._failed:
                 return  # a device that stopped answering will not answer a logout either
             deadline = self.logout_deadline(LOGOUT_STEP)
+            if self._cli:
+                stream.write(b"exit" + EOL, deadline)
+                return
             for _ in range(self._depth):
                 stream.discard()
                 stream.write(ESC, deadline)
@@ -187,7 +219,7 @@ class ApcMaster(Driver):
 
     # -- verbs ---------------------------------------------------------------------------------
     def outlets(self, deadline: Deadline) -> list[Outlet]:
-        table = self._outlet_list(deadline)
+        table = self._table(deadline)
         if not table:
             raise DeviceError("the MasterSwitch outlet list shows no outlets")
         return [Outlet(number, name) for number, (name, _) in table.items()]
@@ -196,14 +228,20 @@ class ApcMaster(Driver):
         return self.status_many([outlet], deadline)[outlet.id]
 
     def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
-        table = self._outlet_list(deadline)
+        table = self._table(deadline)
         return {o.id: table[o.id][1] if o.id in table else UNKNOWN for o in outlets}
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._control(outlet, "Immediate On", deadline)
+        if self._cli:
+            self._command_line("olOn", outlet, deadline)
+        else:
+            self._control(outlet, "Immediate On", deadline)
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._control(outlet, "Immediate Off", deadline)
+        if self._cli:
+            self._command_line("olOff", outlet, deadline)
+        else:
+            self._control(outlet, "Immediate Off", deadline)
 
     # -- internals -----------------------------------------------------------------------------
     def _session(self) -> Stream:
@@ -226,6 +264,30 @@ class ApcMaster(Driver):
         except StonithError:
             self._failed = True
             raise
+
+    def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+        if self._cli:
+            return parse_ol_status(self._cli_command("olStatus all", deadline, MENU_STEP))
+        return self._outlet_list(deadline)
+
+    def _cli_command(self, command: str, deadline: Deadline, step: float) -> bytes:
+        """One command line; its answer (after the echo), which must carry E000."""
+        stream = self._session()
+        stream.discard()  # stale output would be taken for this answer
+        stream.write(command.encode("latin-1") + EOL, deadline)
+        answer = self._expect(stream, (CLI_PROMPT,), deadline, step, f"the answer to {command!r}").before
+        code = CLI_RESULT.search(answer)
+        if code is None:
+            raise DeviceError(f"the PDU answered {command!r} without a result code: {_show(answer)}")
+        if code.group(1) != CLI_OK:
+            text = code.group(0).decode("latin-1", "replace").strip()
+            raise DeviceError(f"the PDU refused {command!r}: {text!r}")
+        return answer[code.end() :]
+
+    def _command_line(self, verb: str, outlet: Outlet, deadline: Deadline) -> None:
+        if not outlet.id.isdigit() or int(outlet.id) == 0:
+            raise UnknownOutlet(f"APC outlet {outlet.id!r} is not an outlet number")
+        self._cli_command(f"{verb} {int(outlet.id)}", deadline, COMMAND_STEP)
 
     def _back(self, levels: int, deadline: Deadline) -> None:
         for _ in range(levels):
@@ -309,6 +371,17 @@ def parse_outlets(screen: bytes) -> dict[str, tuple[str, str]]:
             entry = (body, UNKNOWN)
         if 1 <= int(found.group(1)) <= 8 and entry[0]:
             table.setdefault(str(int(found.group(1))), entry)
+    return table
+
+
+def parse_ol_status(answer: bytes) -> dict[str, tuple[str, str]]:
+    """Outlet number -> (name, ON/OFF) from the answer to ``olStatus all`` (``N: name: On``)."""
+    table: dict[str, tuple[str, str]] = {}
+    for line in answer.decode("latin-1").replace("\r", "").split("\n"):
+        found = CLI_ROW.fullmatch(line)
+        if found is not None and int(found.group(1)) > 0:
+            state = ON if found.group(3) == "On" else OFF
+            table.setdefault(str(int(found.group(1))), (found.group(2).strip(), state))
     return table
 
 

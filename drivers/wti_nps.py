@@ -1,7 +1,11 @@
-"""wti_nps: WTI network power switches (NPS, IPS, TPS), over their telnet command line.
+"""wti_nps: WTI network power switches (NPS, IPS, TPS), over their telnet or SSH command line.
 
 Family: Western Telematic (WTI) NPS / IPS / TPS network power switches.
-Protocol: the text command line over telnet (TCP, default port 23): ``Enter Password:`` (absent when
+Transport: telnet (TCP, default port 23), or SSH (``ssh = true``, default port 22, user ``login``:
+the system's ssh client, the password typed at its prompt, the host key checked against
+``ssh_known_hosts``; see stonith.transport.ssh).  Over SSH the login happens in SSH and the command
+line starts at the status screen; the commands are the same.
+Protocol: the text command line: ``Enter Password:`` (absent when
 no system password is set), a status screen and the ``NPS>`` / ``IPS>`` / ``TPS>`` prompt; ``/S``
 prints the plug table (`` Plug | Name | ... | Status | ...``), ``/ON n,y`` and ``/OFF n,y`` switch
 one plug (``,y`` answers the optional ``Sure? (Y/N):`` in advance; we answer it too), ``/X,y`` logs
@@ -9,8 +13,9 @@ out.  Table columns are found by their header names, so the NPS, IPS and TPS lay
 the full name column is compared (cluster-glue compares 16 characters).
 
 Tested on: the mock personalities nps, ips and tps (mocks/wti_nps.py), which Debian's cluster-glue
-1.0.12 ``wti_nps`` plugin, PowerMan 2.3.27's ``wti.dev`` and fence-agents' ``fence_wti`` accept
-unmodified as peers (tests/drivers/test_wti_nps.py).  Not yet on hardware.
+1.0.12 ``wti_nps`` plugin, PowerMan 2.3.27's ``wti.dev`` and fence-agents' ``fence_wti`` (telnet and
+``--ssh``) accept unmodified as peers (tests/drivers/test_wti_nps.py,
+tests/drivers/test_ssh_consoles.py).  Not yet on hardware.
 
 Assumes: plug names are the node names; the password is the system (administrator) password or a
 plug password owning every plug of the node; we never use ``/BOOT`` (a reset is off, read back, on,
@@ -20,6 +25,8 @@ read back: stonith.engine); one session at a time.
 from __future__ import annotations
 
 import re
+
+from stonith.drivers import _console
 
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, UnknownOutlet
@@ -59,8 +66,15 @@ IPADDR = Field(
     "IP Address",
     specialtype=HOSTPORT,
     required=True,
-    short_text="IP address or host name (host or host:port; default port 23)",
-    long_text="The IP address or host name of the WTI switch, optionally with :port (default 23).",
+    short_text="IP address or host name (host or host:port; default port 23, with ssh 22)",
+    long_text="The IP address or host name of the WTI switch, optionally with :port (default 23, "
+    "with ssh 22).",
+)
+LOGIN = Field(
+    "login",
+    "Login",
+    short_text="Login name (SSH only)",
+    long_text="The user name to log in with over SSH (the telnet console asks for a password only).",
 )
 PASSWORD = Field(
     "password",
@@ -75,9 +89,9 @@ INFO = DriverInfo(
     "wti_nps",
     shortdesc="WTI Network Power Switch",
     description="Western Telematic (WTI) network power switches (NPS-xxx, IPS-xxx) and telnet power "
-    "switches (TPS-xxx), through their telnet command line.\nPlug names are the node names; "
-    "one session at a time.",
-    fields=(IPADDR, PASSWORD),
+    "switches (TPS-xxx), through their command line over telnet or SSH.\nPlug names are the node "
+    "names; one session at a time.",
+    fields=(IPADDR, PASSWORD, LOGIN, *_console.FIELDS),
     family="WTI NPS",
     models=("NPS-115", "NPS-230", "IPS-800", "IPS-1600", "TPS-2"),
     url="https://www.wti.com/",
@@ -101,9 +115,7 @@ class WtiNps(Driver):
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         self.disconnect()
-        from stonith.transport import telnet
-
-        stream = telnet.connect(self.config["ipaddr"], deadline)
+        stream = _console.open_stream(self.config, deadline, login=self.config.get("login") or None)
         try:
             self._login(stream, deadline)
         except BaseException:

@@ -291,6 +291,8 @@ class Channel(abc.ABC):
         self.stop = stop
         self.sent = 0
         self.silenced = False
+        # The user a transport has authenticated already (SSH); the device then asks for no login.
+        self.login: str | None = None
         self._lines: list[str] = []
         self._partial = bytearray()
         self._after_cr = False

@@ -1,4 +1,4 @@
-"""APC MasterSwitch, device end: the AOS telnet menus of the AP9211-class switches.
+"""APC MasterSwitch and rack PDUs, device end: the AOS console menus and the AOS command line.
 
 Personalities (``--model``):
 
@@ -10,6 +10,17 @@ Personalities (``--model``):
             ``1- MasterSwitch plus 1``, whose screen lists the outlets; Control Outlet: 1 Immediate
             On, 3 Immediate Off, 4 Immediate Reboot, 8 Cancel Pending Commands; success text
             ``Success`` (PowerMan's ``apc.dev``, fence-agents' ``fence_apc`` "MasterSwitch plus" path)
+    ap8xxx  Switched Rack PDU AP8941 (RPDU 2g), AOS v6.8.2 / RPDU 2g APP v6.8.0, 24 outlets: the AOS
+            command line after the banner, prompt ``apc>``; ``olStatus all`` answers ``E000:
+            Success`` and `` N: <name>: On|Off`` per outlet, ``olOn`` / ``olOff`` / ``olReboot``
+            take outlet numbers, names, ranges ``1-3``, lists ``1,3`` or ``all`` and answer ``E000:
+            Success``; ``E101: Command Not Found``, ``E102: Parameter Error``; ``exit`` / ``quit`` /
+            ``bye`` log out (fence-agents' ``fence_apc`` command-line path, chosen by the ``v6.`` in
+            the banner; its logout ``4`` is an unknown command there)
+
+Transports: telnet (default), or SSH with ``--ssh`` (and ``--host-key FILE``): the login then
+happens in SSH (user ``--username``, ``--password``) and the session starts at the banner
+(stonith.mocks._ssh).  Any model serves either.
 
 Byte for byte as in device-dialogues.md section 3: CRLF line ends, every screen ends in the ``> ``
 prompt, ``User Name : `` / ``Password  : `` (two spaces), ``Enter 'YES' to continue or <ENTER> to
@@ -25,6 +36,8 @@ mock print the three lines a telnet client would, only to drive the rest of that
 in tests; it is not device behaviour.
 
 Choices where the documents are silent (so a real unit may differ):
+    - The command line (ap8xxx) echoes each line typed, as the AOS line editor does; the menus echo
+      nothing.  Names match case-insensitively; a name shared by two outlets selects both.
     - On connect the mock offers telnet ``WILL ECHO`` and ``WILL SGA`` (as network consoles do; a
       telnet program then sends characters as typed, CR as CR NUL) but echoes nothing, so a
       transcript is the device's text only.  ``--no-negotiate`` sends plain text.
@@ -44,12 +57,14 @@ import contextlib
 import threading
 from dataclasses import dataclass
 
+from stonith.mocks import _ssh
 from stonith.mocks._common import OFF, ON, POLL, Channel, Hangup, MockConfig, MockDevice
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class Personality:
     actions: tuple[tuple[str, str], ...]  # Control Outlet menu: (label, action)
     success: str
     outlets: int = 8
+    cli: bool = False  # the AOS command line (apc>) instead of the menus
 
 
 MODELS: dict[str, Personality] = {
@@ -96,8 +112,19 @@ MODELS: dict[str, Personality] = {
         ),
         "Success",
     ),
+    "ap8xxx": Personality(
+        "     v6.8.2",
+        "RPDU 2g APP                      v6.8.0",
+        "2016",
+        False,
+        (),
+        "E000: Success",
+        outlets=24,
+        cli=True,
+    ),
 }
 DEFAULT_MODEL = "ap9211"
+MAX_OUTLETS = 48  # the largest command-line PDUs; the menus show at most 8
 
 ESC = "\x1b"
 INTR = "\x03"
@@ -135,6 +162,31 @@ CONFIRM = "\r\n  -----\r\n  {label}\r\n\r\n  Enter 'YES' to continue or <ENTER> 
 DONE = "\r\n  {success}\r\n\r\n  Press <ENTER> to continue..."
 CANCELLED = "\r\n  Command cancelled.\r\n\r\n  Press <ENTER> to continue..."
 BYE = "\r\n\r\nConnection Closed - Bye\r\n"
+
+# The AOS command line (ap8xxx)
+CLI_HEADER = (
+    "-------------------------------------------------------------------------------\r\n"
+    "Name      : RackPDU                                   Date : 01/01/2026\r\n"
+    "Contact   : Unknown                                   Time : 00:00:00\r\n"
+    "Location  : Unknown                                   User : Administrator\r\n"
+    "Up Time   : 0 Days 1 Hour 0 Minutes                   Stat : P+ N4+ N6+ A+\r\n"
+    "\r\nType ? for command listing\r\n"
+    "Use tcpip command for IP address(-i), subnet(-s), and gateway(-g)\r\n"
+)
+CLI_PROMPT = "\r\napc>"
+CLI_OK = "E000: Success\r\n"
+CLI_UNKNOWN = "E101: Command Not Found\r\n"
+CLI_BAD_PARAMETER = "E102: Parameter Error\r\n"
+CLI_ROW = " {n}: {name}: {state}\r\n"
+CLI_HELP = (
+    "System Commands:\r\n"
+    "---------------------------------------------------------------------------\r\n"
+    "?         about     bye       exit      help      quit      whoami\r\n\r\n"
+    "Device Commands:\r\n"
+    "---------------------------------------------------------------------------\r\n"
+    "olOff     olOn      olReboot  olStatus\r\n"
+)
+CLI_BYE = "Bye.\r\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,6 +349,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="offer telnet WILL ECHO / WILL SGA on connect (default)",
     )
     group.add_argument("--no-negotiate", dest="negotiate", action="store_false", help="plain text only")
+    _ssh.add_arguments(group)
+
+
+def run(config: MockConfig, *, listen: str | None, serial_link: str | None) -> Any:
+    """Serve over telnet or a pty, or over SSH with ``--ssh`` (stonith.mocks._ssh)."""
+    return _ssh.run(create(config), listen=listen, serial_link=serial_link)
 
 
 def default_names(model: str, count: int) -> list[str]:
@@ -308,7 +366,10 @@ def default_outlets(model: str) -> int:
 
 
 def create(config: MockConfig) -> MockDevice:
-    if len(config.names) > 8:
+    if MODELS[config.model].cli:
+        if len(config.names) > MAX_OUTLETS:
+            raise ValueError(f"a rack PDU has at most {MAX_OUTLETS} outlets")
+    elif len(config.names) > 8:
         raise ValueError("a MasterSwitch has at most 8 outlets")
     return ApcMaster(config)
 
@@ -336,10 +397,13 @@ class ApcMaster(MockDevice):
     def _session(self, channel: Channel, console: Console) -> None:
         if self.config.options.get("client_banner"):
             channel.write(CLIENT_BANNER.format(host="127.0.0.1"))
-        if not self._login(channel, console):
-            return
+        if channel.login is None and not self._login(channel, console):
+            return  # (over SSH the user has logged in already)
         p = self.personality
         channel.write(BANNER.format(aos=p.aos, year=p.copyright_year, app=p.app))
+        if p.cli:
+            self._command_line(channel, console)
+            return
         stack = ["main"]
         channel.write(self._screen(stack))
         while True:
@@ -365,6 +429,63 @@ class ApcMaster(MockDevice):
             if user == config.username and password == config.password and not config.faults.refuse_login:
                 return True
         return False
+
+    # -- the command line (ap8xxx) -----------------------------------------------------------------
+    def _command_line(self, channel: Channel, console: Console) -> None:
+        channel.write(CLI_HEADER + CLI_PROMPT)
+        while True:
+            key = console.key()
+            if key in (ESC, INTR):
+                channel.write(CLI_PROMPT)
+                continue
+            channel.write(key + "\r\n")  # the line editor's echo
+            words = key.split()
+            command = words[0].lower() if words else ""
+            if command in ("exit", "quit", "bye"):
+                channel.write(CLI_BYE)
+                return
+            channel.write(self._cli_answer(command, " ".join(words[1:])) + CLI_PROMPT)
+
+    def _cli_answer(self, command: str, argument: str) -> str:
+        if command == "":
+            return ""
+        if command in ("?", "help"):
+            return CLI_HELP
+        if command not in ("olstatus", "olon", "oloff", "olreboot"):
+            return CLI_UNKNOWN
+        targets = self._cli_outlets(argument)
+        if targets is None:
+            return CLI_BAD_PARAMETER
+        if command == "olstatus":
+            names = self.outlets.names
+            return CLI_OK + "".join(
+                CLI_ROW.format(n=n, name=names[n - 1], state=self._state(n).capitalize()) for n in targets
+            )
+        for n in targets:
+            if command == "olreboot":
+                self._reboot(n)
+            else:
+                self.outlets.switch(n, ON if command == "olon" else OFF)
+        return CLI_OK
+
+    def _cli_outlets(self, argument: str) -> list[int] | None:
+        """Outlet numbers of ``all``, ``3``, ``1-4``, ``1,3,5`` or names; None if any item is wrong."""
+        count = len(self.outlets)
+        found: list[int] = []
+        for item in (x.strip() for x in argument.split(",")):
+            first, dash, last = item.partition("-")
+            if item.lower() == "all":
+                found += range(1, count + 1)
+            elif item.isdigit() and 1 <= int(item) <= count:
+                found.append(int(item))
+            elif dash and first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last) <= count:
+                found += range(int(first), int(last) + 1)
+            else:
+                named = [n for n, name in enumerate(self.outlets.names, 1) if name.lower() == item.lower()]
+                if not item or not named:
+                    return None
+                found += named
+        return list(dict.fromkeys(found))
 
     # -- menus -------------------------------------------------------------------------------------
     # The stack holds screen keys: "main", "dm", "switch", "outlet:N", "control:N" (N = 1..8 or "all").

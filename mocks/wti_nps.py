@@ -12,6 +12,10 @@ Personalities (``--model``):
           unit as tested and only finds a header that starts with ``Plug``)
     tps   TPS-2, firmware v1.10: ``Telnet Power Switch``, 2 plugs, ``TPS>`` prompt, NPS layout
 
+Transports: telnet (default), or SSH with ``--ssh`` (and ``--host-key FILE``): the login then
+happens in SSH (user ``--username``, ``--password``) and the session starts at the status screen
+(stonith.mocks._ssh), as fence-agents' ``fence_wti --ssh`` expects.
+
 Login: ``Enter Password: `` (no prompt when the mock's password is empty); a wrong one prints
 ``Invalid password`` and asks again, the third failure disconnects.  Commands (case-insensitive):
 ``/H`` help, ``/S`` status, ``/ON``, ``/OFF``, ``/BOOT`` (also ``/BO``) with plugs given as numbers
@@ -35,12 +39,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stonith.mocks import _ssh
 from stonith.mocks._common import OFF, ON, Channel, MockConfig, MockDevice
 from stonith.mocks.apcmaster import Console, serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="offer telnet WILL ECHO / WILL SGA on connect (default)",
     )
     group.add_argument("--no-negotiate", dest="negotiate", action="store_false", help="plain text only")
+    _ssh.add_arguments(group)
+
+
+def run(config: MockConfig, *, listen: str | None, serial_link: str | None) -> Any:
+    """Serve over telnet or a pty, or over SSH with ``--ssh`` (stonith.mocks._ssh)."""
+    return _ssh.run(create(config), listen=listen, serial_link=serial_link)
 
 
 def default_names(model: str, count: int) -> list[str]:
@@ -173,6 +185,8 @@ class WtiNps(MockDevice):
 
     def _login(self, channel: Channel, console: Console) -> bool:
         config = self.config
+        if channel.login is not None:
+            return True  # logged in by SSH
         if not config.password and not config.faults.refuse_login:
             return True
         for _ in range(MAX_LOGIN_FAILURES):

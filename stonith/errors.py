@@ -98,6 +98,14 @@ class AuthFailed(StonithError):
     exit_code = ExitCode.S_ACCESS
 
 
+class HostKeyRejected(AuthFailed):
+    """The device's SSH host key is not the one on record (changed, or none recorded).
+
+    S_ACCESS like a refused password: the device could not prove who it is, so we gave it neither
+    our password nor a command.  Never retried (a retry meets the same key).
+    """
+
+
 class Unreachable(StonithError):
     """No connection could be made (refused, no route, no such tty)."""
 

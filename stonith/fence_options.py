@@ -14,7 +14,8 @@ for us:
   configuration written for fence-agents still loads, and the reason is in the metadata.
 
 An option we cannot honour where ignoring it would change what gets switched, or how safely, has a
-``check`` that refuses the value (``ssh=1`` on a telnet-only driver, ``target=`` bridging, ``switch=2``).
+``check`` that refuses the value (``ssh=1`` on a telnet-only driver such as baytech, ``target=``
+bridging, ``switch=2``).
 Such an option is advertised only when some of its values work, so that pcs refuses the others early.
 
 Options come in three layers: COMMON (every agent), STANDARD (when the driver has the field they
@@ -427,8 +428,54 @@ SNMP = Profile(
 )
 
 
-def _telnet(agent: str, *extra: Option) -> Profile:
-    """fence_apc / fence_wti: a telnet (or SSH) command line; we speak telnet only."""
+# The console drivers with SSH (drivers/_console.py): fence-agents' SSH options set their fields.
+WITH_SSH = (
+    Option(
+        "ssh",
+        "-x, --ssh",
+        old="secure",
+        does=FIELD,
+        field="ssh",
+        kind="boolean",
+        default="0",
+        help="Use SSH connection (the system's ssh; the device's host key must be in ssh_known_hosts)",
+    ),
+    Option("identity_file", "-k, --identity-file=[filename]", does=FIELD, field="identity_file"),
+    Option(
+        "ssh_options",
+        "--ssh-options=[options]",
+        does=IGNORED,
+        help="SSH options",
+        why="ssh's options are fixed: strict host key checking against ssh_known_hosts, no forwarding, "
+        "timeouts from the deadline",
+    ),
+    Option(
+        "ssh_path",
+        "--ssh-path=[path]",
+        does=IGNORED,
+        help="Path to ssh",
+        why="the system's /usr/bin/ssh is run",
+    ),
+)
+WITHOUT_SSH = (
+    Option(
+        "ssh",
+        "-x, --ssh",
+        old="secure",
+        kind="boolean",
+        default="0",
+        help="Use SSH: only 0 is accepted (telnet); SSH is not implemented",
+        check=only(("0",), f"{NO_SSH}: the password would travel over telnet instead"),
+    ),
+    Option("identity_file", "-k, --identity-file=[filename]", does=IGNORED, help="SSH key", why=NO_SSH),
+    Option("ssh_options", "--ssh-options=[options]", does=IGNORED, help="SSH options", why=NO_SSH),
+    Option("ssh_path", "--ssh-path=[path]", does=IGNORED, help="Path to ssh", why=NO_SSH),
+)
+
+
+def _telnet(agent: str, *extra: Option, ssh: bool = False) -> Profile:
+    """fence_apc / fence_wti: a telnet or SSH command line (SSH where the driver has it)."""
+    ssh_options = WITH_SSH if ssh else WITHOUT_SSH
     return Profile(
         agent,
         (
@@ -441,21 +488,9 @@ def _telnet(agent: str, *extra: Option) -> Profile:
                 help="Regex of the command prompt",
                 why="the driver recognises its device's prompts from its own table",
             ),
-            Option(
-                "ssh",
-                "-x, --ssh",
-                old="secure",
-                kind="boolean",
-                default="0",
-                help="Use SSH: only 0 is accepted (telnet); SSH is not implemented",
-                check=only(("0",), f"{NO_SSH}: the password would travel over telnet instead"),
-            ),
-            Option(
-                "identity_file", "-k, --identity-file=[filename]", does=IGNORED, help="SSH key", why=NO_SSH
-            ),
-            Option("ssh_options", "--ssh-options=[options]", does=IGNORED, help="SSH options", why=NO_SSH),
+            *ssh_options[:3],
             *INET_ONLY,
-            Option("ssh_path", "--ssh-path=[path]", does=IGNORED, help="Path to ssh", why=NO_SSH),
+            ssh_options[3],
             Option(
                 "telnet_path",
                 "--telnet-path=[path]",
@@ -477,18 +512,10 @@ APC_TELNET = _telnet(
         help="Physical switch number on device: only 1 (one MasterSwitch Plus unit)",
         check=only(("1",), "only switch 1 is addressed: a plug on another switch would be the wrong outlet"),
     ),
+    ssh=True,
 )
-WTI_TELNET = _telnet(
-    "fence_wti",
-    Option(
-        "username",
-        "-l, --username=[name]",
-        old="login",
-        does=IGNORED,
-        help="Login name",
-        why="the WTI switch asks for a password only",
-    ),
-)
+# username sets the driver's login (used over SSH; the telnet console asks for a password only).
+WTI_TELNET = _telnet("fence_wti", ssh=True)
 
 # fence_ifmib takes fence_apc_snmp's options (both are fence-agents' fencing_snmp agents).
 IFMIB = Profile("fence_ifmib", SNMP.options)

@@ -41,6 +41,8 @@ EXTRA_MODULES = {
     "hostlist": ("ClusterShell",),
     "server": ("starlette", "uvicorn", "prometheus_client", "tomli_w", "cryptography"),
     "remote": ("requests",),
+    "ssh": ("pexpect",),
+    "mocks": ("asyncssh",),
 }
 _SNMP_TYPES = (
     "apcmastersnmp",
@@ -57,7 +59,8 @@ _SNMP_TYPES = (
 )
 # Built-in types that cannot open any session without their extra: type -> (extra, modules checked).
 # The SNMP types need pysnmp itself (cryptography only for SNMPv3 privacy, which pysnmp reports).
-# baytech needs pyserial only for a ttydev: stonith.transport.serial names the extra when it opens one.
+# baytech needs pyserial only for a ttydev: stonith.transport.serial names the extra when it opens one;
+# apcmaster and wti_nps need pexpect only with ssh = true: stonith.transport.ssh raises MissingExtra.
 TYPE_EXTRAS = {
     **dict.fromkeys(_SNMP_TYPES, ("snmp", ("pysnmp",))),
     "ipmilan": ("ipmi", ("cryptography",)),

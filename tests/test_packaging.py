@@ -259,6 +259,8 @@ DISTRIBUTION_MODULES = {
     "uvicorn": "uvicorn",
     "prometheus-client": "prometheus_client",
     "tomli-w": "tomli_w",
+    "pexpect": "pexpect",
+    "asyncssh": "asyncssh",
 }
 
 
