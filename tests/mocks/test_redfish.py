@@ -117,3 +117,17 @@ def test_many_redfish_bmcs_from_one_process():
         truth = mock.truth()["devices"]
         assert truth[addresses[123]]["outlets"]["1"] == {"name": "node124", "state": "off"}
         assert truth[addresses[122]]["outlets"]["1"]["state"] == "on"
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("model", ["idrac", "ilo", "xcc", "openbmc"])
+def test_fence_redfish_drives_every_personality(model):
+    """The vendor personalities (system ids, ActionInfo, 200 or 204, trailing slashes) are Redfish
+    enough for fence-agents' own client: status, off, on by ground truth."""
+    with service(model=model) as mock:
+        status = fence_redfish(mock, "status")
+        assert status.returncode == 0 and "Status: ON" in status.stdout, status.stderr
+        assert fence_redfish(mock, "off").returncode == 0
+        eventually(lambda: mock.state(1) == "off")
+        assert fence_redfish(mock, "on").returncode == 0
+        eventually(lambda: mock.state(1) == "on")
