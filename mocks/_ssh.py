@@ -26,6 +26,7 @@ import contextlib
 import os
 import queue
 import socket
+import tempfile
 import threading
 import warnings
 
@@ -283,9 +284,17 @@ def _host_key(asyncssh: Any, path: str | None) -> Any:
         return asyncssh.read_private_key(path)
     key = asyncssh.generate_private_key("ssh-ed25519")
     if path:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key.export_private_key())
+        # Written aside and linked into place: two mocks started together with one FILE (a lab) both
+        # end up with whichever key was linked first, never with half a file.
+        fd, temporary = tempfile.mkstemp(prefix=".host-key-", dir=os.path.dirname(os.path.abspath(path)))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key.export_private_key())
+            os.link(temporary, path)
+        except FileExistsError:
+            return asyncssh.read_private_key(path)
+        finally:
+            os.unlink(temporary)
     return key
 
 

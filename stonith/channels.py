@@ -61,6 +61,15 @@ def channel_strength(driver: Driver) -> tuple[str, str]:
         return _ipmi(config)
     if name == "ssh":
         return AUTHENTICATED, "ssh: the host is authenticated by its host key"
+    if "ssh_known_hosts" in fields and config.get("ssh"):
+        # A console over SSH (stonith.transport.ssh): strict host-key checking, the password encrypted.
+        if config.get("ssh_accept_new"):
+            return (
+                WEAK,
+                "ssh with ssh_accept_new: an unknown host key is recorded unchecked (first contact); "
+                "turn it off once the key is recorded",
+            )
+        return AUTHENTICATED, "ssh: the device is authenticated by its host key in ssh_known_hosts"
     if name in _TELNET and config.get("ipaddr"):
         return WEAK, "telnet: the password travels in clear and the device is not authenticated"
     for field in ("ttydev", "serial_to_targets"):

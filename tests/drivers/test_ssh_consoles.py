@@ -416,3 +416,24 @@ def test_our_fence_agent_over_ssh(type_name, model, tmp_path):
         )
         assert result.returncode == 0, result.stderr
         assert mock.state(2) == OFF and changes(mock, 2) == [OFF] and changes(mock, 1) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# stonith check: an SSH console is an authenticated channel (telnet is weak)
+
+
+@pytest.mark.parametrize(
+    ("fields", "level"),
+    [
+        ({}, "weak"),
+        ({"ssh": True}, "authenticated"),
+        ({"ssh": True, "ssh_accept_new": True}, "weak"),
+    ],
+)
+def test_channel_of_a_console(fields, level):
+    from stonith.drivers.wti_nps import WtiNps
+
+    from stonith import channels
+
+    driver = WtiNps({"ipaddr": "pdu", "password": "p", "login": "a", **fields})
+    assert channels.channel_strength(driver)[0] == level
