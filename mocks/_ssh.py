@@ -4,7 +4,8 @@
 personality over SSH (asyncssh as the server, in a thread of its own with an asyncio loop).  A real
 console with SSH authenticates in SSH and then prints the banner of an already logged-in session,
 so the SSH layer checks the mock's user name and password (``password`` and ``keyboard-interactive``
-methods, as OpenSSH clients try them) and the device then skips its own prompts: the channel's
+methods, as OpenSSH clients try them) or a key of ``--authorized-keys``, and the device then skips
+its own prompts: the channel's
 ``login`` names the SSH user.  Everything else (outlets, ground truth, faults on the output path,
 the session limit) is the device's own, from stonith.mocks._common.
 
@@ -152,6 +153,7 @@ class SshMock:
         asyncssh = self._asyncssh
         mock = self
         config = self.device.config
+        authorized = _authorized_keys(config.options.get("authorized_keys"))
 
         base: Any = asyncssh.SSHServer  # asyncssh is imported on demand, so typed loosely here
 
@@ -174,6 +176,17 @@ class SshMock:
                     username == config.username
                     and password == config.password
                     and not config.faults.refuse_login
+                )
+
+            def public_key_auth_supported(self) -> bool:
+                return bool(authorized)
+
+            def validate_public_key(self, username: str, key: Any) -> bool:
+                offered = key.export_public_key().split()[:2]
+                return (
+                    username == config.username
+                    and not config.faults.refuse_login
+                    and any(offered == line.split()[:2] for line in authorized)
                 )
 
         return await asyncssh.listen(
@@ -298,6 +311,14 @@ def _host_key(asyncssh: Any, path: str | None) -> Any:
     return key
 
 
+def _authorized_keys(path: str | None) -> list[bytes]:
+    """The public-key lines of an authorized_keys file (``--authorized-keys``; none: password only)."""
+    if not path:
+        return []
+    with open(path, "rb") as handle:
+        return [line for line in handle.read().splitlines() if line.strip() and not line.startswith(b"#")]
+
+
 def add_arguments(group: Any) -> None:
     """``--ssh`` and ``--host-key`` for a console mock's argument group."""
     group.add_argument("--ssh", action="store_true", help="serve the console over SSH instead of telnet")
@@ -305,6 +326,11 @@ def add_arguments(group: Any) -> None:
         "--host-key",
         metavar="FILE",
         help="SSH host key (read if FILE exists, else generated and written there; default: new each run)",
+    )
+    group.add_argument(
+        "--authorized-keys",
+        metavar="FILE",
+        help="public keys (authorized_keys format) that log in as --username without the password",
     )
 
 

@@ -190,15 +190,16 @@ def _our_processes_seen(secret: bytes, seen_ssh: list[str], leaks: list[str]) ->
             continue
         if secret in cmdline:
             leaks.append(f"argv of {pid}: {cmdline!r}")
-        if b"stonith-ssh-ready-" in cmdline:  # our ssh child (its LocalCommand marker)
+        ours = b"stonith-ssh-ready-" in cmdline  # our ssh child (its LocalCommand marker)
+        if ours:
             seen_ssh.append(pid)
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as handle:
-                    environ = handle.read()
-            except OSError:
-                continue
-            if secret in environ or b"SSH_ASKPASS" in environ:
-                leaks.append(f"environment of ssh {pid}")
+        try:  # every environment we may read: ours, the stonith command's, its ssh's
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                environ = handle.read()
+        except OSError:
+            continue
+        if secret in environ or (ours and b"SSH_ASKPASS" in environ):
+            leaks.append(f"environment of {pid}: {cmdline[:80]!r}")
 
 
 def test_password_is_never_in_ps_during_an_operation(tmp_path):
@@ -437,3 +438,21 @@ def test_channel_of_a_console(fields, level):
 
     driver = WtiNps({"ipaddr": "pdu", "password": "p", "login": "a", **fields})
     assert channels.channel_strength(driver)[0] == level
+
+
+def test_identity_file_logs_in_without_the_password(tmp_path):
+    needs_ssh()
+    keygen = require_peer("ssh-keygen", "openssh-client")
+    key = tmp_path / "id_pdu"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    with ssh_mock("apcmaster", "ap8xxx", tmp_path, authorized_keys=f"{key}.pub") as (mock, hosts):
+        # A wrong password proves the key did the login (with a key, ssh runs in batch mode).
+        result = ours(
+            "apcmaster", mock, hosts, "-T", "off", "node2", password="unused", identity_file=str(key)
+        )
+        assert result.returncode == 0, result.stderr
+        assert mock.state(2) == OFF
+        other = tmp_path / "id_other"
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30)
+        refused = ours("apcmaster", mock, hosts, "-S", identity_file=str(other))
+        assert refused.returncode == 2 and "refused the login name or key" in refused.stderr, refused.stderr
