@@ -200,7 +200,11 @@ def sushy(tmp_path):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    env = dict(os.environ, SUSHY_EMULATOR_STATE_DIR=str(tmp_path))
+    # The state directory is a configuration key, not an environment variable: without it the fake
+    # system persists in $TMPDIR/sushy-emulator and leaks from one run (and test) into the next.
+    config = tmp_path / "sushy.conf"
+    config.write_text(f"SUSHY_EMULATOR_STATE_DIR = {str(tmp_path)!r}\n")
+    env = dict(os.environ, SUSHY_EMULATOR_CONFIG=str(config))
     process = subprocess.Popen(
         [program, "--fake", "-i", "127.0.0.1", "-p", str(port)],
         env=env,

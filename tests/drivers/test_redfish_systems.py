@@ -263,22 +263,25 @@ def sushy_two(tmp_path: Path) -> Any:
         if REQUIRE_PEERS:
             pytest.fail(reason)
         pytest.skip(reason)
+    state = tmp_path / "state"
+    state.mkdir()
     config = tmp_path / "sushy.conf"
     systems = [
         {"uuid": "5e5f4c2a-0000-4000-8000-00000000000a", "name": "blade-a", "power_state": "On", "nics": []},
         {"uuid": "5e5f4c2a-0000-4000-8000-00000000000b", "name": "blade-b", "power_state": "On", "nics": []},
     ]
-    config.write_text(f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\n")
+    # The state directory is a configuration key, not an environment variable: without it the fake
+    # systems persist in $TMPDIR/sushy-emulator and leak from one run (and test) into the next.
+    config.write_text(
+        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\nSUSHY_EMULATOR_STATE_DIR = {str(state)!r}\n"
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    state = tmp_path / "state"
-    state.mkdir()
     process = subprocess.Popen(
         [program, "--fake", "-i", "127.0.0.1", "-p", str(port)],
-        # Read when the application is made (its --config comes after the fake driver's defaults).
-        env=dict(os.environ, SUSHY_EMULATOR_STATE_DIR=str(state), SUSHY_EMULATOR_CONFIG=str(config)),
+        env=dict(os.environ, SUSHY_EMULATOR_CONFIG=str(config)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -309,11 +312,10 @@ def test_sushy_tools_two_systems_one_fenced(sushy_two: Any) -> None:
 
     port, systems = sushy_two
     base = ["-t", "redfish", f"ipaddr=127.0.0.1:{port}", "ssl=no"]
-    # sushy names each system's outlet by Name (it reports no HostName); ids are the uuids.  Its
-    # default system "fake" is served too (sushy-tools 2.2 keeps it beside configured ones).
+    # sushy names each system's outlet by Name (it reports no HostName); ids are the uuids.
     listing = run_stonith(*base, "-l")
     assert listing.returncode == 0, listing.stderr
-    assert {"blade-a", "blade-b"} <= set(listing.stdout.split())
+    assert sorted(listing.stdout.split()) == ["blade-a", "blade-b"]
     # Its fake systems apply a change 1-11 s late: a deadline to match.
     result = run_stonith(*base, "--timeout", "30", "-T", "off", "blade-b", timeout=60)
     assert result.returncode == 0, result.stderr
