@@ -217,15 +217,18 @@ def test_unreachable_device_fails_fast():
     assert result.returncode == 8 and "refused" in result.stderr and "Traceback" not in result.stderr
 
 
+# A dropped or garbled session is tried again (stonith.engine.RETRY_BACKOFF) while the deadline
+# leaves time for it: the last attempt's error is the device's (8), or, when a busy machine makes
+# that attempt outlast the 2 s deadline, the deadline's (6).  Either is a failure in time.
 FAULTS = [
     ("ap9211", "silent", (6,)),
     ("ap9211", "silent=400", (6,)),
     ("msp", "silent=900", (6,)),
-    ("ap9211", "drop-after=40", (8,)),
-    ("ap9211", "drop-after=700", (8,)),
-    ("msp", "drop-after=1500", (8,)),
-    ("ap9211", "garble", (8,)),
-    ("msp", "garble=300", (8,)),
+    ("ap9211", "drop-after=40", (8, 6)),
+    ("ap9211", "drop-after=700", (8, 6)),
+    ("msp", "drop-after=1500", (8, 6)),
+    ("ap9211", "garble", (8, 6)),
+    ("msp", "garble=300", (8, 6)),
     ("ap9211", "refuse-login", (2,)),
     ("ap9211", "stuck=1", (5, 6)),
     ("msp", "lie=4", (5, 6)),
