@@ -124,6 +124,7 @@ RMCP_STATUS = {
 SUITE_REJECTED = (0x04, 0x05, 0x10, 0x11)
 # Statuses that mean "these credentials are not accepted".
 AUTH_REJECTED = (0x09, 0x0A, 0x0C, 0x0D, 0x0F)
+RAKP3_CHECK_FAILED = 0x0F  # RAKP 4's status when the BMC finds RAKP 3's check value invalid
 
 COMPLETION = {
     0xC0: "node busy",
@@ -665,6 +666,17 @@ class Session:
             return body if ptype == RAKP4 and body[0] == tag else None
 
         body = yield from self._exchange(v20_packet(RAKP3, 0, 0, rakp3), rakp4_reply, deadline, "RAKP 3")
+        if body[1] == RAKP3_CHECK_FAILED:
+            # RAKP 2's check value proved the password (and user name), so the BMC holds another
+            # random number Rc than the one RAKP 3 was built from: it answered a RAKP 1 sent again
+            # (its answers slower than ``retransmit``) with a fresh Rc.  A session set-up that
+            # crossed itself, not a refused login (exit 2, never retried): seen at 5,000 BMCs under
+            # load (bench/README.md, HPC).
+            raise DeviceError(
+                f"{self.what} found RAKP 3's integrity check value invalid after RAKP 2 proved the "
+                f"password: its answers are slower than retransmit ({self.retransmit:g} s) and a RAKP 1 "
+                "sent again crossed them; raise retransmit"
+            )
         if body[1]:
             raise _rmcp_error(self, body[1], "RAKP 4")
         if not hmac.compare_digest(rakp4_code(suite, sik, rm, bmc_sid, guid), body[8:]):

@@ -153,6 +153,24 @@ def test_slow_bmc_is_still_served():
         assert mock.state(1) == OFF
 
 
+def test_a_bmc_slower_than_retransmit_is_no_refused_login():
+    # The BMC answers after 0.4 s, we send again after 0.3 s: it answers the second RAKP 1 with a
+    # fresh Rc and then finds RAKP 3 (built from the first answer) invalid.  The password was proven
+    # at RAKP 2: not "access denied" (exit 2, never retried) but a device error, retried until the
+    # deadline (6 or 8, whichever attempt the deadline cut); with a retransmit longer than its
+    # answers the same BMC is served.
+    with bmc(slow=0.4) as mock:
+        session = wire.Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.3)
+        try:
+            with pytest.raises(wire.DeviceError, match="raise retransmit"):
+                session.open(Deadline(5))
+        finally:
+            session.close()
+        crossed = glue(*args(mock, "retransmit=0.3"), "-S", timeout="4")
+        assert crossed.returncode in (6, 8), crossed.stderr
+        assert glue(*args(mock, "retransmit=1"), "-S", timeout="8").returncode == 0
+
+
 def test_lie_status_is_undetectable_here_but_ground_truth_shows_it():
     with bmc(faults=["lie-status=1"]) as mock:
         result = glue(*args(mock), "-T", "off", "node1")
