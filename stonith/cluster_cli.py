@@ -26,6 +26,7 @@ import sys
 import time
 
 from stonith import redact
+from stonith.cli_text import error, headers, result_line, tr, word
 from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
 
 TYPE_CHECKING = False
@@ -41,9 +42,30 @@ VERBS = ("status", "on", "off", "reset", "devices", "check", "lab")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
+        if _json_wanted:  # --json: a script reads stdout; the usage error is JSON there too
+            fail_json(f"{self.prog}: {message}", int(USAGE))
+            raise SystemExit(int(USAGE))
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(int(USAGE))
+
+
+# Set from the raw argv before parsing: a usage error must already know whether to answer in JSON.
+_json_wanted = False
+
+
+def fail_json(message: str, code: int) -> int:
+    """A failure as ``--json`` callers read it: one object on stdout, the exit code unchanged."""
+    sys.stdout.write(json.dumps({"error": redact.text(message), "exit_code": code}) + "\n")
+    return code
+
+
+def _say_error(message: str, code: int) -> int:
+    """An error line: JSON on stdout with --json, else ``ERROR: ...`` on stderr (translated)."""
+    if _json_wanted:
+        return fail_json(message, code)
+    sys.stderr.write(error(redact.text(message)) + "\n")
+    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
             "parallel, and show one line per node: on, off, or unknown with the reason.  Exit 0 when\n"
             "every node could be read, else the worst per-node code.",
             "stonith status 'node[01-40],gpu[1-4]' --devices /etc/stonith/devices.d",
-            ("json", "timeout", "quiet", "remote"),
+            ("json", "timeout", "quiet", "remote", "fold"),
         ),
         "on": (
             "switch the nodes on, verified",
@@ -158,6 +180,16 @@ def parser() -> argparse.ArgumentParser:
                 "else syslog; or STONITH_AUDIT)",
             ),
         )
+        p.add_argument(
+            "--lang",
+            metavar="LANG",
+            help="language of tables and messages (en, de; default: LANG, LC_MESSAGES)",
+        )
+        p.add_argument(
+            "--fold",
+            action="store_true",
+            help=visible("fold", "one line per state with a folded node set (on: node[1-5,7]), as PowerMan"),
+        )
         p.add_argument("--quiet", "-q", action="store_true", help=visible("quiet", "no progress display"))
         p.add_argument(
             "--log", action="store_true", help=visible("log", "each result also to the journal (or syslog)")
@@ -211,10 +243,14 @@ class Progress:
         if not result.ok:
             self.failed += 1
         if self.enabled:
-            sys.stderr.write(
-                f"\r{self.done}/{self.total} nodes done, {self.failed} failed, "
-                f"{time.monotonic() - self.started:.1f}s "
+            line = tr(
+                "{done}/{total} nodes done, {failed} failed, {seconds:.1f}s",
+                done=self.done,
+                total=self.total,
+                failed=self.failed,
+                seconds=time.monotonic() - self.started,
             )
+            sys.stderr.write(f"\r{line} ")
             sys.stderr.flush()
 
     def finish(self) -> None:
@@ -235,22 +271,38 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _print_results(results: list[NodeResult], as_json: bool) -> None:
+def _print_results(results: list[NodeResult], as_json: bool, folded: bool = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps(redact.deep([r.as_dict() for r in results]), indent=1) + "\n")
+        return
+    if folded:
+        sys.stdout.write(redact.text(_folded(results)))
         return
     rows = [
         [
             r.node,
-            r.result.upper() if not r.ok else "ok",
-            r.state,
+            word(r.result.upper() if not r.ok else "ok"),
+            word(r.state),
             str(r.level or "-"),
             f"{r.duration:.2f}s",
-            r.message,
+            result_line(r.message),
         ]
         for r in results
     ]
-    sys.stdout.write(redact.text(_table(rows, ["NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"])))
+    table = _table(rows, headers("NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"))
+    sys.stdout.write(redact.text(table))
+
+
+def _folded(results: list[NodeResult]) -> str:
+    """PowerMan's ``pm -q`` form: one line per state, its nodes as one folded node set."""
+    from stonith.nodeset import fold
+
+    by_state: dict[str, list[str]] = {}
+    for r in results:
+        by_state.setdefault(r.state, []).append(r.node)
+    order = ["on", "off", *sorted(s for s in by_state if s not in ("on", "off"))]
+    lines = [f"{word(state)}: {fold(by_state[state])}" for state in order if by_state.get(state)]
+    return "".join(line.translate(_CONTROLS) + "\n" for line in lines)
 
 
 def _devices(inventory: Inventory, as_json: bool) -> int:
@@ -353,7 +405,7 @@ def _check(directory: str, timeout: float | None, as_json: bool, log: bool = Fal
             json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in rows], indent=1) + "\n"
         )
     else:
-        sys.stdout.write(_table([[n, r] for n, r, _ in rows], ["DEVICE", "CHECK"]))
+        sys.stdout.write(_table([[n, r] for n, r, _ in rows], headers("DEVICE", "CHECK")))
     worst = max((c for _, _, c in rows), default=0)
     if sink is not None:
         from stonith.journal import log_check
@@ -391,6 +443,9 @@ def _lab(inventory: Inventory) -> int:
 
 
 def main(argv: list[str]) -> int:
+    global _json_wanted
+    _json_wanted = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    _choose_language(argv)
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:
@@ -401,14 +456,31 @@ def main(argv: list[str]) -> int:
         return report(exc)
 
 
+def _choose_language(argv: list[str]) -> None:
+    """``--lang`` from the raw argv, before parsing: argparse's own errors then come after the choice."""
+    from stonith.i18n import choose
+
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return
+        if arg == "--lang" and i + 1 < len(argv):
+            choose(argv[i + 1])
+        elif arg.startswith("--lang="):
+            choose(arg.partition("=")[2])
+
+
 def report(exc: StonithError) -> int:
-    """An expected failure on stderr (a bad devices.d: one line per file:field problem); its exit code."""
+    """An expected failure on stderr (a bad devices.d: one line per file:field problem); its exit code.
+
+    With --json, one JSON object on stdout instead (the problems joined), the exit code the same.
+    """
     if isinstance(exc, BadConfig):
+        if _json_wanted:
+            return fail_json("; ".join(str(p) for p in exc.problems), int(ExitCode.S_BADCONFIG))
         for problem in exc.problems:
-            sys.stderr.write(f"ERROR: {problem}\n")
+            sys.stderr.write(error(str(problem)) + "\n")
         return int(ExitCode.S_BADCONFIG)
-    sys.stderr.write(f"ERROR: {redact.text(str(exc))}\n")
-    return int(exc.exit_code)
+    return _say_error(str(exc), int(exc.exit_code))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -419,12 +491,10 @@ def _run(args: argparse.Namespace) -> int:
         raise BadConfig("--timeout must be in (0, 86400]")
     nodes = expand(args.nodeset) if args.nodeset else None
     if args.verb in ("on", "off", "reset") and not nodes:
-        sys.stderr.write(f"ERROR: stonith {args.verb} needs a NODESET\n")
-        return int(USAGE)
+        return _say_error(tr("stonith {verb} needs a NODESET", verb=args.verb), int(USAGE))
     if args.remote:
         if args.verb not in ("status", "on", "off", "reset"):
-            sys.stderr.write("ERROR: --remote works with status, on, off and reset\n")
-            return int(USAGE)
+            return _say_error(tr("--remote works with status, on, off and reset"), int(USAGE))
         from stonith.server import client
 
         return client.run(
@@ -459,7 +529,7 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
     prepared = prepare(args.devices, nodes, args.timeout)
     for broken in prepared.broken:
         for file_problem in broken.problems:
-            sys.stderr.write(f"ERROR: {file_problem}\n")
+            sys.stderr.write(error(str(file_problem)) + "\n")
     inventory = prepared.inventory
     timeout = args.timeout
     if timeout is not None:  # the secret commands ran inside the operation's time
@@ -469,7 +539,8 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
         audit = Audit(args.audit)
         audit.open()  # before anything is switched: an audit that cannot be written refuses (exit 1)
         if audit.defaulted_to_none:
-            sys.stderr.write("WARNING: no audit log (no /dev/log); use --audit FILE to keep one\n")
+            message = tr("no audit log (no /dev/log); use --audit FILE to keep one")
+            sys.stderr.write(tr("WARNING: {message}", message=message) + "\n")
     fencer = Fencer(inventory, timeout=timeout, audit=audit)
     progress = Progress(len(nodes or ()), sys.stderr.isatty() and not args.quiet and not args.json)
     fencer.progress = progress
@@ -490,14 +561,16 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
     else:
         by_node = {r.node: r for r in results} | refused
         results = [by_node[n] for n in nodes]
-    _print_results(results, args.json)
+    _print_results(results, args.json, args.fold)
     code = worst_exit_code(results)
     for problem in fencer.audit_errors:
-        sys.stderr.write(f"ERROR: {problem}\n")
+        sys.stderr.write(error(str(problem)) + "\n")
     if fencer.audit_errors:
         code = max(code, int(ExitCode.S_OOPS))
     if fencer.interrupted:
-        sys.stderr.write("ERROR: interrupted; the table above shows every node's state as last read back\n")
+        sys.stderr.write(
+            error(tr("interrupted; the table above shows every node's state as last read back")) + "\n"
+        )
         code = INTERRUPTED
     return code
 

@@ -123,6 +123,8 @@ def _sub(sub: Any, name: str) -> argparse.ArgumentParser:
         epilog="example:\n  " + examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if name not in ("metadata", "config"):  # those two say what --lang translates in their own help
+        parser.add_argument("--lang", metavar="LANG", help="language of messages (en, de; default: LANG)")
     return parser
 
 
@@ -416,6 +418,9 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    from stonith.i18n import choose
+
+    choose(args.lang)  # every subcommand has --lang; an unknown language is said once, then English
     handler = {
         "metadata": cmd_metadata,
         "config": cmd_config,

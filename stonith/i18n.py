@@ -25,10 +25,42 @@ LANGUAGES = ("en", "de")
 _LANGUAGE_CODE = r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?"
 
 
+# The command line's ``--lang`` (set once by ``choose``): every later text of the process follows it.
+_chosen: str | None = None
+
+
+def choose(lang: str | None) -> None:
+    """Use ``lang`` (a subcommand's ``--lang``) for every text of this process.
+
+    An explicit language without a catalog is said once on stderr, then English is used: a user
+    who typed ``--lang fr`` should not wonder why nothing changed.  A language that only comes
+    from the environment (LANG=fr_FR) falls back silently, as every gettext program does.
+    """
+    global _chosen
+    if not lang:
+        return
+    _chosen = lang
+    code = requested_language(lang)
+    if code != "en" and not code.startswith("en_") and not has_catalog(code):
+        import sys
+
+        sys.stderr.write(f"WARNING: no catalog for {lang!r}; English\n")
+        _chosen = "en"
+
+
+def has_catalog(code: str) -> bool:
+    """A compiled catalog for ``code`` or its base language (``de`` for ``de_AT``) is installed."""
+    return any(
+        os.path.exists(os.path.join(LOCALEDIR, c, "LC_MESSAGES", DOMAIN + ".mo"))
+        for c in (code, code.split("_")[0])
+    )
+
+
 def requested_language(explicit: str | None = None) -> str:
     """The language code asked for, 'en' when nothing (or C/POSIX, or no valid code) is set."""
     import re
 
+    explicit = explicit or _chosen
     values = (
         [explicit] if explicit else [os.environ.get(v) for v in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")]
     )
@@ -237,9 +269,10 @@ def all_strings() -> list[str]:
             except StonithError:
                 continue  # a driver that cannot load is reported by the registry and golden tests
 
+    from stonith.cli_text import CLI_STRINGS  # the cluster verbs' words: pure data
     from stonith.server.gui.strings import GUI_STRINGS  # pure data: no web framework imported
 
-    strings = dict.fromkeys([*FRAMEWORK_STRINGS, *driver_strings(infos), *GUI_STRINGS])
+    strings = dict.fromkeys([*FRAMEWORK_STRINGS, *driver_strings(infos), *GUI_STRINGS, *CLI_STRINGS])
     return list(strings)
 
 

@@ -135,7 +135,22 @@ def _expand_one(pattern: str, text: str) -> list[str]:
     return out
 
 
+# ClusterShell's set operators and group references: the fallback cannot read them, and splitting
+# on commas alone would turn ``node[1-3]!node2`` into a node named ``node[1-3]!node2`` or worse.
+_NEEDS_CLUSTERSHELL = ("!", "&", "^", "@")
+
+
 def _expand_fallback(text: str) -> list[str]:
+    if any(op in text for op in _NEEDS_CLUSTERSHELL):
+        from stonith.cli_text import tr
+
+        raise UsageError(
+            tr(
+                "node set operators (!, &, ^) and @groups need ClusterShell "
+                "(pip install 'stonith[hostlist]'): {text!r}",
+                text=text,
+            )
+        )
     nodes: list[str] = []
     for part in _split_top(text):
         nodes.extend(_expand_one(part, text))
@@ -145,12 +160,45 @@ def _expand_fallback(text: str) -> list[str]:
 
 
 def fold(nodes: list[str]) -> str:
-    """A compact node set for display."""
+    """A compact node set for display: ``node[1-5,7],login1``."""
     try:
         from ClusterShell.NodeSet import NodeSet
     except ImportError:
-        return ",".join(nodes)
+        return _fold_fallback(nodes)
     return str(NodeSet.fromlist(nodes))
+
+
+def _fold_fallback(nodes: list[str]) -> str:
+    """ClusterShell's folding for the common case: names that end in a number, grouped by what
+    precedes it and by zero padding (``n01`` and ``n1`` are different nodes, so never one range)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    plain: list[str] = []
+    for name in dict.fromkeys(nodes):
+        stem = name.rstrip("0123456789")
+        digits = name[len(stem) :]
+        if not digits or not digits.isascii():
+            plain.append(name)
+            continue
+        width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+        groups.setdefault((stem, width), []).append(int(digits))
+    parts = list(plain)
+    for (stem, width), numbers in groups.items():
+        numbers = sorted(set(numbers))
+        if len(numbers) == 1:
+            parts.append(f"{stem}{str(numbers[0]).zfill(width)}")
+            continue
+        ranges: list[str] = []
+        start = prev = numbers[0]
+        for n in [*numbers[1:], None]:
+            if n is not None and n == prev + 1:
+                prev = n
+                continue
+            low, high = str(start).zfill(width), str(prev).zfill(width)
+            ranges.append(low if start == prev else f"{low}-{high}")
+            if n is not None:
+                start = prev = n
+        parts.append(f"{stem}[{','.join(ranges)}]")
+    return ",".join(parts)
 
 
 def natural_key(name: str) -> tuple[object, ...]:

@@ -98,7 +98,7 @@ def test_options_choices_types_and_nested_commands(devices: Path, tmp_path: Path
         ("stonith", "completion", ""),
         ("stonith", "install-agents", "--dir", str(tmp_path / "a")),
         ("stonith", "export", ""),
-        ("stonith", "check", "--l"),
+        ("stonith", "check", "--lo"),  # --l: --lang and --log
         ("stonith", "-"),
     )
     assert got[0] == ["--timeout"]

@@ -1,0 +1,143 @@
+"""Issue 22 item 6: the cluster verbs speak the user's language (--lang, LANG), say when they cannot,
+answer in JSON with --json even when they fail, refuse node sets they cannot read, fold status.
+
+Against a BayTech mock, through the installed ``stonith`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_stonith
+from tests.stonith.test_cluster_with_mocks import device_file, env, mock
+
+HOSTS = {f"node{n}": str(n) for n in range(1, 6)}
+
+
+@pytest.fixture
+def pdu(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with mock(outlets=8) as handle:
+        device_file(tmp_path, "pdu2", handle.address, hosts=HOSTS)
+        yield handle
+
+
+def test_reset_in_german_table_header_and_result_line(tmp_path: Path, pdu: object) -> None:
+    result = run_stonith("reset", "node2", "--devices", str(tmp_path), "--lang", "de", env=env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    header, line = result.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["KNOTEN", "ERGEBNIS", "ZUSTAND"]
+    assert "abgeschottet und wieder eingeschaltet auf Ebene 1" in line
+    assert line.split()[:3] == ["node2", "ok", "ein"]
+
+
+def test_reset_in_german_from_the_environment(tmp_path: Path, pdu: object) -> None:
+    result = run_stonith(
+        "reset", "node2", "--devices", str(tmp_path), env={**env(tmp_path), "LANG": "de_DE.UTF-8"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("KNOTEN")
+
+
+def test_english_stays_the_default(tmp_path: Path, pdu: object) -> None:
+    result = run_stonith("reset", "node2", "--devices", str(tmp_path), env=env(tmp_path))
+    assert result.stdout.startswith("NODE") and "fenced and powered on at level 1" in result.stdout
+
+
+def test_a_failure_in_german(tmp_path: Path, pdu: object) -> None:
+    result = run_stonith("reset", "node9", "--devices", str(tmp_path), "--lang", "de", env=env(tmp_path))
+    assert result.returncode == 4
+    assert "UNBEKANNTER-KNOTEN" in result.stdout
+    assert "kein Gerät in devices.d steuert diesen Knoten" in result.stdout
+
+
+def test_error_messages_in_german(tmp_path: Path) -> None:
+    result = run_stonith("reset", "--devices", str(tmp_path), "--lang", "de")
+    assert result.returncode == 1
+    assert result.stderr == "FEHLER: stonith reset braucht eine KNOTENMENGE\n"
+
+
+def test_json_stays_english(tmp_path: Path, pdu: object) -> None:
+    result = run_stonith(
+        "reset", "node2", "--devices", str(tmp_path), "--lang", "de", "--json", env=env(tmp_path)
+    )
+    assert json.loads(result.stdout)[0]["message"] == "fenced and powered on at level 1"
+
+
+@pytest.mark.parametrize("verb", ["status", "devices", "check", "types", "export", "metadata"])
+def test_unknown_language_is_a_warning_for_every_subcommand(tmp_path: Path, verb: str) -> None:
+    args = {"export": ["export", "pcs"], "metadata": ["metadata", "null"]}.get(verb, [verb])
+    if verb in ("status", "devices", "check", "export"):
+        args += ["--devices", str(tmp_path)]
+    result = run_stonith(*args, "--lang", "fr")
+    assert "unrecognized arguments" not in result.stderr
+    assert result.stderr.splitlines()[0] == "WARNING: no catalog for 'fr'; English", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["reset"], 1),  # no node set
+        (["reset", "node1", "--timeout", "-3"], 1),  # argparse's usage error
+        (["reset", "node1", "--bogus"], 1),
+    ],
+)
+def test_json_errors(tmp_path: Path, args: list[str], code: int) -> None:
+    result = run_stonith(*args, "--devices", str(tmp_path / "none"), "--json")
+    assert result.returncode == code
+    answer = json.loads(result.stdout)
+    assert answer["exit_code"] == code and answer["error"]
+
+
+def test_json_error_of_a_bad_devices_dir(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('type = "baytech"\n')
+    result = run_stonith("devices", "--devices", str(tmp_path), "--json")
+    assert result.returncode == 1
+    answer = json.loads(result.stdout)
+    assert answer["exit_code"] == 1 and "bad.toml" in answer["error"]
+
+
+def test_fold_groups_nodes_by_state(tmp_path: Path, pdu: object) -> None:
+    assert run_stonith("off", "node3", "--devices", str(tmp_path), env=env(tmp_path)).returncode == 0
+    result = run_stonith("status", "--fold", "--devices", str(tmp_path), env=env(tmp_path))
+    assert result.stdout.splitlines() == ["on: node[1-2,4-5]", "off: node3"], result.stdout
+    german = run_stonith("status", "--fold", "--lang", "de", "--devices", str(tmp_path), env=env(tmp_path))
+    assert german.stdout.splitlines() == ["ein: node[1-2,4-5]", "aus: node3"], german.stdout
+
+
+# -- node sets without ClusterShell ------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_clustershell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ClusterShell", None)
+    monkeypatch.setitem(sys.modules, "ClusterShell.NodeSet", None)
+
+
+@pytest.mark.parametrize("text", ["node[1-3]!node2", "@gpus", "node[1-4]&node[2-6]", "n[1-3]^n2"])
+def test_fallback_refuses_what_it_cannot_read(no_clustershell: None, text: str) -> None:
+    from stonith.errors import UsageError
+    from stonith.nodeset import expand
+
+    with pytest.raises(UsageError, match="need ClusterShell"):
+        expand(text)
+
+
+def test_fallback_expands_and_folds(no_clustershell: None) -> None:
+    from stonith.nodeset import expand, fold
+
+    assert expand("node[1-3],gpu[01-02]") == ["node1", "node2", "node3", "gpu01", "gpu02"]
+    assert (
+        fold(["node1", "node2", "node3", "node5", "gpu01", "gpu02", "login"])
+        == "login,node[1-3,5],gpu[01-02]"
+    )
+
+
+def test_clustershell_expands_operators() -> None:
+    pytest.importorskip("ClusterShell")
+    from stonith.nodeset import expand
+
+    assert expand("node[1-3]!node2") == ["node1", "node3"]
