@@ -349,17 +349,18 @@ def _check(directory: str, timeout: float | None, as_json: bool, log: bool = Fal
         from stonith.journal import open_check_log
 
         sink = open_check_log()
-    outcome: dict[str, tuple[str, int]] = {}
+    outcome: dict[str, dict[str, Any]] = {}
     listed, problems = scan_dir(directory, run_secret_commands=False)
     # Every device's secret commands at once, each within --timeout (or the device's own timeout).
     failed = resolve_secrets([d for d in listed if d.secret_commands], timeout)
     for secret_problems in failed.values():
         problems += secret_problems
     inventory = Inventory([d for d in listed if d.name not in failed], directory)
-    file_rows: list[tuple[str, str, int]] = [
-        (
+    file_rows = [
+        _row(
             os.path.basename(problem.field.split(":", 1)[0]) or problem.field,
-            f"UNSAFE FILE: {problem.message}" if isinstance(problem, UnsafeFile) else f"ERROR: {problem}",
+            "unsafe-file" if isinstance(problem, UnsafeFile) else "error",
+            problem.message if isinstance(problem, UnsafeFile) else str(problem),
             int(ExitCode.S_BADCONFIG),
         )
         for problem in problems
@@ -372,46 +373,63 @@ def _check(directory: str, timeout: float | None, as_json: bool, log: bool = Fal
         try:
             identity, outlets = engine.call(device, Deadline(timeout or device.timeout, "check"), body)
         except StonithError as exc:
-            outcome[device.name] = (f"FAILED: {exc}", int(exc.exit_code))
+            outcome[device.name] = _row(device.name, "failed", str(exc), int(exc.exit_code))
             return
         except Exception as exc:  # a driver bug fails its device's line, not the check
-            outcome[device.name] = (f"FAILED: internal error: {type(exc).__name__}: {exc}", 8)
+            outcome[device.name] = _row(
+                device.name, "failed", f"internal error: {type(exc).__name__}: {exc}", 8
+            )
             return
         if engine.names_from_device(device):
             plan.learned(device, outlets)
-        outcome[device.name] = (f"ok: {identity}, {len(outlets)} outlets", 0)
+        outcome[device.name] = _row(device.name, "ok", f"{identity}, {len(outlets)} outlets", 0)
+        outcome[device.name].update(identity=identity, outlets=len(outlets))
 
     plan = engine.Plan(inventory)
     fan_out(probe, inventory.devices, 64)
-    rows: list[tuple[str, str, int]] = [(d.name, *outcome[d.name]) for d in inventory.devices]
+    rows = [outcome[d.name] for d in inventory.devices]
     rows += file_rows
     for device in inventory.devices:
         level, reason = channel_strength(device.driver)
         if level == WEAK:
-            rows.append((device.name, f"WARNING: weak channel: {reason}", 0))
+            rows.append(_row(device.name, "weak-channel", reason, 0))
     for device in plan.named:
         if device.name in plan.listed:
-            rows.append(
-                (
-                    device.name,
-                    "WARNING: node names come from the device's outlet names: whoever can rename an "
-                    "outlet can move a node's fence; prefer [hosts]",
-                    0,
-                )
-            )
-    rows += [("(nodes)", f"CONFLICT: {problem}", int(ExitCode.S_BADCONFIG)) for problem in plan.conflicts()]
-    if as_json:
-        sys.stdout.write(
-            json.dumps([{"device": n, "result": r, "exit_code": c} for n, r, c in rows], indent=1) + "\n"
-        )
+            rows.append(_row(device.name, "names-from-device", _NAMES_FROM_DEVICE, 0))
+    rows += [
+        _row("(nodes)", "conflict", str(problem), int(ExitCode.S_BADCONFIG)) for problem in plan.conflicts()
+    ]
+    lines = [(r["device"], _CHECK_TEXT[r["result"]].format(r["message"]), int(r["exit_code"])) for r in rows]
+    if as_json:  # structured: what happened is "result", the words are "message"
+        sys.stdout.write(json.dumps(redact.deep(rows), indent=1) + "\n")
     else:
-        sys.stdout.write(_table([[n, r] for n, r, _ in rows], headers("DEVICE", "CHECK")))
-    worst = max((c for _, _, c in rows), default=0)
+        sys.stdout.write(_table([[n, text] for n, text, _ in lines], headers("DEVICE", "CHECK")))
+    worst = max((c for _, _, c in lines), default=0)
     if sink is not None:
         from stonith.journal import log_check
 
-        worst = max(worst, log_check(sink, directory, rows))
+        worst = max(worst, log_check(sink, directory, lines))
     return worst
+
+
+_NAMES_FROM_DEVICE = (
+    "node names come from the device's outlet names: whoever can rename an outlet can move a node's fence; "
+    "prefer [hosts]"
+)
+# check's result kinds (``--json`` "result") and their line in the table and the journal.
+_CHECK_TEXT = {
+    "ok": "ok: {}",
+    "failed": "FAILED: {}",
+    "unsafe-file": "UNSAFE FILE: {}",
+    "error": "ERROR: {}",
+    "weak-channel": "WARNING: weak channel: {}",
+    "names-from-device": "WARNING: {}",
+    "conflict": "CONFLICT: {}",
+}
+
+
+def _row(device: str, result: str, message: str, exit_code: int) -> dict[str, Any]:
+    return {"device": device, "result": result, "message": message, "exit_code": exit_code}
 
 
 def _lab(inventory: Inventory) -> int:

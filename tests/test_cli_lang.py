@@ -141,3 +141,14 @@ def test_clustershell_expands_operators() -> None:
     from stonith.nodeset import expand
 
     assert expand("node[1-3]!node2") == ["node1", "node3"]
+
+
+def test_check_json_is_structured(tmp_path: Path, pdu: object) -> None:
+    (tmp_path / "bad.toml").write_text('type = "baytech"\n')
+    result = run_stonith("check", "--devices", str(tmp_path), "--json", env=env(tmp_path))
+    rows = {(r["device"], r["result"]): r for r in json.loads(result.stdout)}
+    assert result.returncode == 1
+    ok = rows["pdu2", "ok"]
+    assert ok["result"] == "ok" and ok["exit_code"] == 0 and ok["outlets"] == 8 and ok["identity"]
+    assert rows["bad.toml", "error"]["exit_code"] == 1
+    assert "telnet" in rows["pdu2", "weak-channel"]["message"]

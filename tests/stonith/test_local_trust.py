@@ -195,13 +195,16 @@ def test_check_lists_each_unsafe_file_and_each_weak_channel_on_a_line_of_its_own
         result = run_stonith("check", "--devices", str(devices), "--json", env=env)
         table = run_stonith("check", "--devices", str(devices), env=env)
     rows = json.loads(result.stdout)
-    assert result.returncode == 1 and all(set(r) == {"device", "result", "exit_code"} for r in rows)
-    unsafe = [r for r in rows if r["result"].startswith("UNSAFE FILE")]
+    assert result.returncode == 1 and all(
+        {"device", "result", "message", "exit_code"} <= set(r) for r in rows
+    )
+    unsafe = [r for r in rows if r["result"] == "unsafe-file"]
     assert sorted(r["device"] for r in unsafe) == ["link.toml", "open.toml"]
-    weak = [r for r in rows if r["result"].startswith("WARNING: weak channel")]
+    weak = [r for r in rows if r["result"] == "weak-channel"]
     assert [(r["device"], r["exit_code"]) for r in weak] == [("pdu", 0)]
-    assert "telnet" in weak[0]["result"]
-    assert any(r["device"] == "good" and r["result"].startswith("ok") for r in rows)
+    assert "telnet" in weak[0]["message"]
+    good = [r for r in rows if r["device"] == "good" and r["result"] == "ok"]
+    assert len(good) == 1 and isinstance(good[0]["outlets"], int) and good[0]["identity"]
     assert table.stdout.count("UNSAFE FILE") == 2 and table.stdout.count("weak channel") == 1
 
 
