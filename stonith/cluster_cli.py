@@ -507,7 +507,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.timeout is not None and not 0 < args.timeout <= 86400:
         raise BadConfig("--timeout must be in (0, 86400]")
-    nodes = expand(args.nodeset) if args.nodeset else None
+    # The engine matches names case-insensitively and works in lower case (devices.d's [hosts] keys
+    # are lower-cased by Plan); the user's spelling comes back in the output (_operate).
+    spelled = expand(args.nodeset, keep_case=True) if args.nodeset else None
+    nodes = [n.lower() for n in spelled] if spelled is not None else None
     if args.verb in ("on", "off", "reset") and not nodes:
         return _say_error(tr("stonith {verb} needs a NODESET", verb=args.verb), int(USAGE))
     if args.remote:
@@ -530,10 +533,10 @@ def _run(args: argparse.Namespace) -> int:
         # Listing needs no secret: a { command = [...] } secret is not run for it.
         inventory = load_dir(args.devices, run_secret_commands=args.verb != "devices")
         return _devices(inventory, args.json) if args.verb == "devices" else _lab(inventory)
-    return _operate(args, nodes)
+    return _operate(args, nodes, spelled)
 
 
-def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
+def _operate(args: argparse.Namespace, nodes: list[str] | None, spelled: list[str] | None = None) -> int:
     """status, on, off, reset: over the devices that loaded; a node that may depend on a broken
     device file fails naming it, every other node is fenced (stonith.prepare)."""
     from stonith.audit import Audit
@@ -579,6 +582,8 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None) -> int:
     else:
         by_node = {r.node: r for r in results} | refused
         results = [by_node[n] for n in nodes]
+        for result, name in zip(results, spelled or nodes, strict=True):
+            result.node = name  # as the user wrote it (ClusterShell and PowerMan keep case too)
     _print_results(results, args.json, args.fold)
     code = worst_exit_code(results)
     for problem in fencer.audit_errors:

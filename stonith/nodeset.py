@@ -12,15 +12,16 @@ from stonith.errors import UsageError
 MAX_NODES = 100_000
 
 
-def expand(text: str) -> list[str]:
-    """Every node name of a node set, in order, without duplicates."""
+def expand(text: str, keep_case: bool = False) -> list[str]:
+    """Every node name of a node set, in order, without duplicates (names differing only in case
+    are one node: the first spelling is kept with ``keep_case``, else every name is lower-cased)."""
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise UsageError("node set contains control characters")
     _check_size(text)
     try:
         from ClusterShell.NodeSet import NodeSet, NodeSetParseError
     except ImportError:
-        return _expand_fallback(text)
+        return _expand_fallback(text, keep_case)
     try:
         nodes = list(NodeSet(text))
     # ClusterShell 1.10 asserts on a bound it cannot pad ("range too large"), and its parser recurses.
@@ -28,7 +29,7 @@ def expand(text: str) -> list[str]:
         raise UsageError(f"bad node set {text!r}: {exc}") from None
     if len(nodes) > MAX_NODES:
         raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
-    return _unique(nodes)
+    return _unique(nodes, keep_case)
 
 
 def _check_size(text: str) -> None:
@@ -68,8 +69,11 @@ def _decimal(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 40
 
 
-def _unique(nodes: list[str]) -> list[str]:
-    return list(dict.fromkeys(n.lower() for n in nodes))
+def _unique(nodes: list[str], keep_case: bool = False) -> list[str]:
+    first: dict[str, str] = {}
+    for name in nodes:
+        first.setdefault(name.lower(), name if keep_case else name.lower())
+    return list(first.values())
 
 
 def _split_top(text: str) -> list[str]:
@@ -140,7 +144,7 @@ def _expand_one(pattern: str, text: str) -> list[str]:
 _NEEDS_CLUSTERSHELL = ("!", "&", "^", "@")
 
 
-def _expand_fallback(text: str) -> list[str]:
+def _expand_fallback(text: str, keep_case: bool = False) -> list[str]:
     if any(op in text for op in _NEEDS_CLUSTERSHELL):
         from stonith.cli_text import tr
 
@@ -156,7 +160,7 @@ def _expand_fallback(text: str) -> list[str]:
         nodes.extend(_expand_one(part, text))
         if len(nodes) > MAX_NODES:
             raise UsageError(f"node set {text!r} has more than {MAX_NODES} nodes")
-    return _unique(nodes)
+    return _unique(nodes, keep_case)
 
 
 def fold(nodes: list[str]) -> str:

@@ -152,3 +152,18 @@ def test_check_json_is_structured(tmp_path: Path, pdu: object) -> None:
     assert ok["result"] == "ok" and ok["exit_code"] == 0 and ok["outlets"] == 8 and ok["identity"]
     assert rows["bad.toml", "error"]["exit_code"] == 1
     assert "telnet" in rows["pdu2", "weak-channel"]["message"]
+
+
+def test_node_names_keep_their_case(tmp_path: Path, pdu: object) -> None:
+    result = run_stonith("status", "Node[2-3],node2", "--devices", str(tmp_path), "--json", env=env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert [r["node"] for r in json.loads(result.stdout)] == ["Node2", "Node3"]  # matched case-insensitively
+    table = run_stonith("status", "NODE4", "--devices", str(tmp_path), env=env(tmp_path))
+    assert table.stdout.splitlines()[1].split()[:3] == ["NODE4", "ok", "on"]
+
+
+def test_fallback_keeps_case_when_asked(no_clustershell: None) -> None:
+    from stonith.nodeset import expand
+
+    assert expand("Db[1-2],db1", keep_case=True) == ["Db1", "Db2"]
+    assert expand("Db[1-2]") == ["db1", "db2"]
