@@ -63,7 +63,7 @@ MESSAGES = (
     "interrupted; the table above shows every node's state as last read back",
     "outlets that did read back off were left off",
     "{done}/{total} nodes done, {failed} failed, {seconds:.1f}s",
-    "{what}: {seconds:.0f} s",
+    "waiting for {device} outlet {outlet} to read back {state}: {seconds:.0f} s",
     "node set operators (!, &, ^) and @groups need ClusterShell (pip install 'stonith[hostlist]'): {text!r}",
 )
 

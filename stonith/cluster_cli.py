@@ -229,32 +229,69 @@ def _seconds(text: str) -> float:
 
 
 class Progress:
-    """A one-line progress display on a terminal (stderr), for multi-node work."""
+    """A one-line progress display on a terminal (stderr): nodes done, and what is being waited for.
+
+    The count is shown for multi-node work; the wait ("waiting for pdu2 outlet 5 to read back off:
+    12 s") for any, since a stuck relay holds even one node for up to the whole deadline.  The engine
+    reports waits from its device tasks (threads), so drawing is locked and at most every 0.5 s.
+    """
 
     def __init__(self, total: int, enabled: bool) -> None:
+        import threading
+
         self.total = total
         self.done = 0
         self.failed = 0
-        self.enabled = enabled and total > 1
+        self.enabled = enabled
         self.started = time.monotonic()
+        self.wait_text = ""
+        self.drawn = 0.0  # when the line was drawn last (0: never)
+        self.lock = threading.Lock()
 
     def __call__(self, result: NodeResult) -> None:
-        self.done += 1
-        if not result.ok:
-            self.failed += 1
-        if self.enabled:
-            line = tr(
-                "{done}/{total} nodes done, {failed} failed, {seconds:.1f}s",
-                done=self.done,
-                total=self.total,
-                failed=self.failed,
-                seconds=time.monotonic() - self.started,
+        with self.lock:
+            self.done += 1
+            if not result.ok:
+                self.failed += 1
+            self.wait_text = ""
+            self._draw()
+
+    def waiting(self, device: str, outlet: str, state: str, seconds: float) -> None:
+        with self.lock:
+            self.wait_text = tr(
+                "waiting for {device} outlet {outlet} to read back {state}: {seconds:.0f} s",
+                device=device,
+                outlet=outlet,
+                state=word(state),
+                seconds=seconds,
             )
-            sys.stderr.write(f"\r{line} ")
+            if time.monotonic() - self.drawn >= 0.5:
+                self._draw()
+
+    def _draw(self) -> None:
+        if not self.enabled:
+            return
+        parts = []
+        if self.total > 1:
+            parts.append(
+                tr(
+                    "{done}/{total} nodes done, {failed} failed, {seconds:.1f}s",
+                    done=self.done,
+                    total=self.total,
+                    failed=self.failed,
+                    seconds=time.monotonic() - self.started,
+                )
+            )
+        if self.wait_text:
+            parts.append(self.wait_text)
+        if parts:
+            # \x1b[K clears what a longer previous line left; control characters of names are escaped.
+            sys.stderr.write("\r" + "; ".join(parts).translate(_CONTROLS) + "\x1b[K")
             sys.stderr.flush()
+            self.drawn = time.monotonic()
 
     def finish(self) -> None:
-        if self.enabled:
+        if self.enabled and self.drawn:
             sys.stderr.write("\n")
 
 
@@ -565,6 +602,7 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None, spelled: list[st
     fencer = Fencer(inventory, timeout=timeout, audit=audit)
     progress = Progress(len(nodes or ()), sys.stderr.isatty() and not args.quiet and not args.json)
     fencer.progress = progress
+    fencer.waiting = progress.waiting
     refused = {n: prepared.refused(n, args.verb) for n in nodes or () if prepared.blocking(n)}
     allowed = [n for n in nodes or () if n not in refused]
     with interruptible(fencer):

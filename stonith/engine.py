@@ -920,6 +920,9 @@ def _serve(
             continue
         if dl.expired():
             return
+        if pending and group.fencer.waiting is not None:  # say what the pause is for (a stuck relay: long)
+            oldest = min(pending, key=lambda j: j.sent_at)
+            group.fencer.waiting(device.name, _label(oldest.outlet), oldest.want or "", now - oldest.sent_at)
         waiting = [j.part.node.due for j in jobs if not j.sent]
         wake = min([next_read] if pending else [time.monotonic() + IDLE], default=0.0)
         if waiting:
@@ -981,6 +984,9 @@ class Fencer:
         self.timeout = timeout
         self.audit = audit
         self.progress = progress
+        # Called while a device's outlets are awaited, between reads (device, outlet, wanted state,
+        # seconds since it was switched): the CLI's progress line says what it waits for.
+        self.waiting: Callable[[str, str, str, float], None] | None = None
         # Every node's phase as it ends (node, phase, level, read back as asked, per device):
         # called from device tasks, under their group's lock, so it must be quick.
         self.phases = phases

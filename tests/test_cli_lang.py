@@ -7,12 +7,13 @@ Against a BayTech mock, through the installed ``stonith`` command.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_stonith
+from tests.conftest import run_stonith, stonith_cmd
 from tests.stonith.test_cluster_with_mocks import device_file, env, mock
 
 HOSTS = {f"node{n}": str(n) for n in range(1, 6)}
@@ -167,3 +168,48 @@ def test_fallback_keeps_case_when_asked(no_clustershell: None) -> None:
 
     assert expand("Db[1-2],db1", keep_case=True) == ["Db1", "Db2"]
     assert expand("Db[1-2]") == ["db1", "db2"]
+
+
+# -- the progress line on a terminal says what it waits for ---------------------------------------
+
+
+def _on_a_terminal(args: list[str], extra_env: dict[str, str]) -> tuple[int, str]:
+    """Run stonith with stderr on a pseudo-terminal (the progress line is drawn only there)."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    full_env = {**os.environ, "LANG": "C.UTF-8", **extra_env}
+    full_env.pop("LANGUAGE", None)
+    proc = subprocess.Popen(
+        [*stonith_cmd(), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=full_env,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_line_says_what_it_waits_for(tmp_path: Path) -> None:
+    with mock(outlets=8, faults=["stuck=2"]) as handle:
+        device_file(tmp_path, "pdu2", handle.address, hosts=HOSTS, timeout=3)
+        code, tty = _on_a_terminal(["reset", "node2", "--devices", str(tmp_path)], env(tmp_path))
+        _, german = _on_a_terminal(
+            ["off", "node2", "--devices", str(tmp_path), "--lang", "de"], env(tmp_path)
+        )
+    assert code == 5
+    assert re.search(r"waiting for pdu2 outlet 2 \(Outlet 2\) to read back off: [123] s", tty), tty
+    assert "warte, bis pdu2 Steckdose 2 (Outlet 2) als aus zurückgelesen wird:" in german, german
