@@ -12,10 +12,8 @@ from stonith.fields import BOOLEAN, PATH, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
-
     from stonith.deadline import Deadline
+    from stonith.driver import Settings
     from stonith.transport.stream import Stream
 
 DEFAULT_KNOWN_HOSTS = "/etc/stonith/ssh_known_hosts"
@@ -59,26 +57,26 @@ ACCEPT_NEW = Field(
 FIELDS = (SSH, IDENTITY_FILE, KNOWN_HOSTS, ACCEPT_NEW)
 
 
-def uses_ssh(config: Mapping[str, Any]) -> bool:
-    return bool(config.get("ssh", False))
+def uses_ssh(params: Settings) -> bool:
+    return bool(params.ssh)
 
 
-def open_stream(config: Mapping[str, Any], deadline: Deadline, *, login: str | None) -> Stream:
+def open_stream(params: Settings, deadline: Deadline, *, login: str | None) -> Stream:
     """The device's console: telnet, or ssh logged in as ``login`` when ``ssh`` is set."""
-    if not uses_ssh(config):
+    if not uses_ssh(params):
         from stonith.transport import telnet
 
-        return telnet.connect(config["ipaddr"], deadline)
+        return telnet.connect(params.ipaddr, deadline)
     from stonith.transport import ssh
 
-    identity = config.get("identity_file") or None
-    password = config.get("password")
+    identity = params.identity_file or None
+    password = params.password or None  # no password given: none is typed (an identity file logs in)
     return ssh.connect(
-        config["ipaddr"],
+        params.ipaddr,
         deadline,
         login=login or "",
-        known_hosts=str(config.get("ssh_known_hosts") or DEFAULT_KNOWN_HOSTS),
-        password=None if identity or password is None else str(password).encode("utf-8"),
-        identity_file=str(identity) if identity else None,
-        accept_new=bool(config.get("ssh_accept_new", False)),
+        known_hosts=params.ssh_known_hosts or DEFAULT_KNOWN_HOSTS,
+        password=None if identity or password is None else password.encode("utf-8"),
+        identity_file=identity,
+        accept_new=params.ssh_accept_new,
     )

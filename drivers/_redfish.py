@@ -128,15 +128,15 @@ class RedfishClient(Driver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        scheme = "https" if self.config.get("ssl", True) else "http"
-        self.base = f"{scheme}://{self.config['ipaddr']}"
+        scheme = "https" if self.params.ssl else "http"
+        self.base = f"{scheme}://{self.params.ipaddr}"
         self._http: requests.Session | None = None
         self._session_uri = ""
         self.auth_used = ""  # "session" or "basic", once connected
         self.root: dict[str, Any] = {}
 
     def device_name(self) -> str:
-        return str(self.config["ipaddr"])
+        return str(self.params.ipaddr)
 
     @property
     def service(self) -> str:
@@ -159,7 +159,7 @@ class RedfishClient(Driver):
         if self._http is None:
             raise DeviceError(f"no connection to {self.service} (connect first)")
         limit = min(
-            float(self.config.get("request_timeout", 10.0)),
+            self.params.request_timeout,
             step or deadline.remaining(),
             deadline.remaining(),
         )
@@ -190,7 +190,7 @@ class RedfishClient(Driver):
         except (UnicodeError, ValueError) as exc:  # e.g. a redirect Location that is not UTF-8
             raise DeviceError(f"{self.service}: malformed HTTP answer to {what} ({exc})") from None
         if response.status in (401, 403):
-            user = self.config.get("login") or ""
+            user = self.params.login
             raise AuthFailed(
                 f"{self.service} refused the credentials of user {user!r} (HTTP {response.status} on {what})"
             )
@@ -231,11 +231,11 @@ class RedfishClient(Driver):
         http.headers.update(
             {"OData-Version": "4.0", "Accept": "application/json", "Content-Type": "application/json"}
         )
-        if self.config.get("ssl", True):
-            http.verify = False if self.config.get("ssl_insecure") else (self.config.get("ca_bundle") or True)
+        if self.params.ssl:
+            http.verify = False if self.params.ssl_insecure else (self.params.ca_bundle or True)
         self._http = http
         try:
-            root_path = str(self.config.get("redfish_uri") or "/redfish/v1").rstrip("/")
+            root_path = (self.params.redfish_uri or "/redfish/v1").rstrip("/")
             self.root = self.get(root_path + "/", deadline)
             self._authenticate(root_path, deadline)
             self.discover(deadline)
@@ -251,7 +251,7 @@ class RedfishClient(Driver):
         """Read what the driver needs once per session (after the service root and the login)."""
 
     def _authenticate(self, root_path: str, deadline: Deadline) -> None:
-        method = str(self.config.get("auth_method") or "auto")
+        method = self.params.auth_method
         links = self.root.get("Links")
         sessions = self.link(links, "Sessions") if isinstance(links, dict) else ""
         offered = bool(sessions or self.link(self.root, "SessionService"))
@@ -265,14 +265,14 @@ class RedfishClient(Driver):
         # character names the character and its position in the password.
         from requests.auth import HTTPBasicAuth
 
-        user, password = str(self.config.get("login") or ""), str(self.config.get("password") or "")
+        user, password = self.params.login, self.params.password
         assert self._http is not None
         self._http.auth = HTTPBasicAuth(user.encode("utf-8"), password.encode("utf-8"))
         self.auth_used = "basic"
 
     def _login(self, path: str, deadline: Deadline, fallback: bool) -> bool:
         """Open a session; False if the service has none and ``fallback`` allows Basic instead."""
-        user, password = str(self.config.get("login") or ""), str(self.config.get("password") or "")
+        user, password = self.params.login, self.params.password
         response = self.request("POST", path, deadline, {"UserName": user, "Password": password})
         if fallback and response.status in NO_SESSIONS:
             return False

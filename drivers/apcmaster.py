@@ -139,14 +139,14 @@ class ApcMaster(Driver):
         self._cli = False  # the AOS command line (apc>), not the menus
 
     def device_name(self) -> str:
-        return str(self.config["ipaddr"])
+        return str(self.params.ipaddr)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         self.disconnect()
-        stream = _console.open_stream(self.config, deadline, login=str(self.config["login"]))
+        stream = _console.open_stream(self.params, deadline, login=self.params.login)
         try:
-            self._login(stream, deadline, ssh=_console.uses_ssh(self.config))
+            self._login(stream, deadline, ssh=_console.uses_ssh(self.params))
         except BaseException:
             stream.close()
             raise
@@ -172,9 +172,9 @@ class ApcMaster(Driver):
             return
         from stonith.drivers._text import latin1
 
-        stream.write(latin1(str(self.config["login"]), "login", INFO.name) + EOL, deadline)
+        stream.write(latin1(self.params.login, "login", INFO.name) + EOL, deadline)
         _expect(stream, (ASK_PASSWORD,), deadline, LOGIN_STEP, "the Password prompt")
-        stream.write(latin1(str(self.config["password"]), "password", INFO.name) + EOL, deadline)
+        stream.write(latin1(self.params.password, "password", INFO.name) + EOL, deadline)
         got = _expect(stream, (WELCOME, ASK_USER), deadline, WELCOME_STEP, "the result of the login")
         if got.index == 1:
             raise AuthFailed("the MasterSwitch refused the user name or password (login failed)")

@@ -80,14 +80,14 @@ class ApcSmart(Driver):
         self._stream: Stream | None = None
 
     def device_name(self) -> str:
-        return str(self.config["ttydev"])
+        return str(self.params.ttydev)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         from stonith.transport import serial
 
         self.disconnect()
-        self._stream = serial.connect(str(self.config["ttydev"]), deadline, speed=SPEED)
+        self._stream = serial.connect(self.params.ttydev, deadline, speed=SPEED)
         try:
             self._smart_mode(deadline)
         except BaseException:
@@ -106,7 +106,7 @@ class ApcSmart(Driver):
 
     # -- verbs ---------------------------------------------------------------------------------
     def outlets(self, deadline: Deadline) -> list[Outlet]:
-        return [Outlet(OUTLET, host) for host in self.config["hostlist"]]
+        return [Outlet(OUTLET, host) for host in self.params.hostlist]
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
         reg1 = self._register(b"~", deadline)

@@ -167,7 +167,7 @@ class Baytech(Driver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        if not self.config.get("ttydev") and not self.config.get("ipaddr"):
+        if not self.params.ttydev and not self.params.ipaddr:
             raise BadConfig(
                 [FieldProblem("ipaddr", "required parameter is missing (or give ttydev)", missing=True)],
                 "baytech",
@@ -178,21 +178,21 @@ class Baytech(Driver):
         self._listed: frozenset[str] = frozenset()  # every outlet of the last status table
 
     def device_name(self) -> str:
-        return str(self.config.get("ttydev") or self.config["ipaddr"])
+        return str(self.params.ttydev or self.params.ipaddr)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         self.disconnect()
         self._listed = frozenset()
-        ttydev = self.config.get("ttydev")
+        ttydev = self.params.ttydev
         if ttydev:
             from stonith.transport import serial
 
-            self._stream = serial.connect(ttydev, deadline, speed=int(self.config.get("speed", 9600)))
+            self._stream = serial.connect(ttydev, deadline, speed=self.params.speed)
         else:
             from stonith.transport import telnet
 
-            self._stream = telnet.connect(self.config["ipaddr"], deadline)
+            self._stream = telnet.connect(self.params.ipaddr, deadline)
         try:
             self._login(self._stream, deadline, wake=bool(ttydev))
         except BaseException:
@@ -239,16 +239,15 @@ class Baytech(Driver):
         # The dialogue only moves forward: username -> password -> main menu -> outlet prompt.
         # ``got.index`` says where the device stands (the order of ``tokens``).
         if got.index == 0:
-            login = self.config.get("login")
+            login = self.params.login
             if not login:
                 raise AuthFailed("the BayTech asks for a username; set login")
-            stream.write(latin1(str(login), "login", INFO.name) + EOL, deadline)
+            stream.write(latin1(login, "login", INFO.name) + EOL, deadline)
             got = self._expect(stream, (ASK_USER, ASK_PASSWORD), deadline, LOGIN_STEP, "password prompt")
             if got.index == 0:
                 raise AuthFailed("the BayTech refused the login name")
         if got.index == 1:
-            password = self.config.get("password") or ""
-            stream.write(latin1(str(password), "password", INFO.name) + EOL, deadline)
+            stream.write(latin1(self.params.password, "password", INFO.name) + EOL, deadline)
             got = self._expect(
                 stream,
                 (BAD_PASSWORD, ASK_USER, MAIN_MENU),

@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from stonith.transport.ipmi import Session
 
 CHASSIS = "1"
+CIPHER_SUITES: dict[str, int | None] = {"auto": None, "3": 3, "17": 17}  # the cipher field's choices
+AUTH_ALIASES = {"password": "straight", "key": "straight"}  # ipmitool's names for the same type
 
 HOSTNAME_FIELD = Field(
     "hostname",
@@ -264,14 +266,11 @@ class IpmiLan(Driver):
         super().__init__(config)
         from stonith.transport.ipmi import split_host
 
-        self._host, self._port = split_host(str(self.config["ipaddr"]), int(self.config.get("port", 623)))
+        self._host, self._port = split_host(self.params.ipaddr, self.params.port)
         problems = []
-        if self.config.get("interface", "lanplus") == "lan" and self.config.get("auth", "md5") in (
-            "md2",
-            "none",
-        ):
-            problems.append(FieldProblem("auth", f"{self.config['auth']} is not supported (use md5)"))
-        if len(str(self.config.get("password") or "").encode("utf-8")) > 20:
+        if self.params.interface == "lan" and self.params.auth in ("md2", "none"):
+            problems.append(FieldProblem("auth", f"{self.params.auth} is not supported (use md5)"))
+        if len(self.params.password.encode("utf-8")) > 20:
             problems.append(FieldProblem("password", "is longer than 20 bytes"))
         if problems:
             raise BadConfig(problems, "ipmilan")
@@ -279,7 +278,7 @@ class IpmiLan(Driver):
         self._identity = ""
 
     def device_name(self) -> str:
-        return str(self.config["ipaddr"])
+        return str(self.params.ipaddr)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
@@ -291,20 +290,18 @@ class IpmiLan(Driver):
         from stonith.transport.ipmi import Session
 
         self.disconnect()
-        cipher = str(self.config.get("cipher", "auto"))
+        cipher = self.params.cipher
         session = Session(
             self._host,
             self._port,
-            username=str(self.config.get("login") or ""),
-            password=str(self.config.get("password") or ""),
-            interface=str(self.config.get("interface", "lanplus")),
-            cipher=None if cipher == "auto" else int(cipher),
-            privilege=str(self.config.get("priv", "admin")),
-            kg=bytes.fromhex(str(self.config.get("kg") or "")),
-            auth={"password": "straight", "key": "straight"}.get(
-                str(self.config.get("auth", "md5")), str(self.config.get("auth", "md5"))
-            ),
-            retransmit=float(self.config.get("retransmit", 1.0)),
+            username=self.params.login,
+            password=self.params.password,
+            interface=self.params.interface,
+            cipher=CIPHER_SUITES[cipher],
+            privilege=self.params.priv,
+            kg=bytes.fromhex(self.params.kg),
+            auth=AUTH_ALIASES.get(self.params.auth, self.params.auth),
+            retransmit=self.params.retransmit,
         )
         yield from session.open_steps(deadline)
         self._session = session
@@ -320,7 +317,7 @@ class IpmiLan(Driver):
         if self._session is None:
             raise DeviceError(f"no session with BMC {self.device_name()} (connect first)")
         key = (self._host, self._port)
-        yield from pace_steps(key, float(self.config.get("min_interval", 0.2)), deadline)
+        yield from pace_steps(key, self.params.min_interval, deadline)
         try:
             return (yield from self._session.command_steps(netfn, cmd, data, deadline, doing))
         finally:
@@ -344,7 +341,7 @@ class IpmiLan(Driver):
 
     # -- verbs ---------------------------------------------------------------------------------
     def static_outlets(self) -> list[Outlet]:
-        return [Outlet(CHASSIS, str(self.config["hostname"]))]
+        return [Outlet(CHASSIS, self.params.hostname)]
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
         return self.static_outlets()
@@ -419,6 +416,4 @@ class IpmiLan(Driver):
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
         """Native cycle per ``reset_method``; not used by verified resets (its completion proves nothing)."""
-        self.control(
-            outlet, "cycle" if self.config.get("reset_method") != "hard_reset" else "reset", deadline
-        )
+        self.control(outlet, "cycle" if self.params.reset_method != "hard_reset" else "reset", deadline)

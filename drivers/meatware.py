@@ -64,7 +64,7 @@ class Meatware(Driver):
         self._state: dict[str, str] = {}
 
     def static_outlets(self) -> list[Outlet]:
-        return [Outlet(h.lower()) for h in self.config["hostlist"]]
+        return [Outlet(h.lower()) for h in self.params.hostlist]
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
         return self.static_outlets()
@@ -76,7 +76,7 @@ class Meatware(Driver):
         host = outlet.id
         if check_special(HOSTNAME, host) is not None:
             raise UnknownOutlet(f"'{host}' is not a host name meatware can ask about")
-        directory = self.config.get("socket_dir", DEFAULT_SOCKET_DIR)
+        directory = self.params.socket_dir or DEFAULT_SOCKET_DIR
         os.makedirs(directory, mode=0o700, exist_ok=True)
         path = socket_path(directory, host)
         if os.path.exists(path):

@@ -38,7 +38,7 @@ class Null(Driver):
         self._state: dict[str, str] = {}
 
     def static_outlets(self) -> list[Outlet]:
-        return [Outlet(h.lower()) for h in self.config["hostlist"]]
+        return [Outlet(h.lower()) for h in self.params.hostlist]
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
         return self.static_outlets()

@@ -85,14 +85,14 @@ class NwRpc100s(Driver):
         self._stream: Stream | None = None
 
     def device_name(self) -> str:
-        return str(self.config["ttydev"])
+        return str(self.params.ttydev)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         from stonith.transport import serial
 
         self.disconnect()
-        self._stream = serial.connect(str(self.config["ttydev"]), deadline, speed=SPEED)
+        self._stream = serial.connect(self.params.ttydev, deadline, speed=SPEED)
         try:
             self._alive(deadline)
         except BaseException:
@@ -110,7 +110,7 @@ class NwRpc100s(Driver):
 
     # -- verbs ---------------------------------------------------------------------------------
     def outlets(self, deadline: Deadline) -> list[Outlet]:
-        return [Outlet(OUTLET, host) for host in self.config["hostlist"]]
+        return [Outlet(OUTLET, host) for host in self.params.hostlist]
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
         return UNKNOWN  # the RPC100S has no read-back
@@ -122,7 +122,7 @@ class NwRpc100s(Driver):
         self._command(b"//0,0,*;", deadline)
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._command(b"//0,0,%d;" % int(self.config.get("offtime", 10)), deadline)
+        self._command(b"//0,0,%d;" % self.params.offtime, deadline)
 
     def on_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
         self.on(outlets[0], deadline)  # one outlet, however many hosts it feeds

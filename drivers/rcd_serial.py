@@ -100,7 +100,7 @@ class RcdSerial(Driver):
     port_factory: ClassVar[Callable[[str], Any] | None] = None
 
     def device_name(self) -> str:
-        return str(self.config["ttydev"])
+        return str(self.params.ttydev)
 
     def probe(self, deadline: Deadline) -> str:
         port = self._open(deadline)  # cluster-glue's status: open and close the port
@@ -108,7 +108,7 @@ class RcdSerial(Driver):
         return "RC-delayed reset circuit"
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
-        return [Outlet(OUTLET, host) for host in self.config["hostlist"]]
+        return [Outlet(OUTLET, host) for host in self.params.hostlist]
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
         return UNKNOWN  # a reset pulse has no read-back
@@ -120,10 +120,10 @@ class RcdSerial(Driver):
         raise Unsupported("rcd_serial can only reset (pulse the reset pins), not power off")
 
     def cycle(self, outlet: Outlet, deadline: Deadline) -> None:
-        seconds = int(self.config["msduration"]) / 1000.0
+        seconds = self.params.msduration / 1000.0
         if deadline.remaining() < seconds:
             raise Timeout(f"the {seconds:g} s reset pulse does not fit in the deadline of {deadline.what}")
-        line = str(self.config["dtr_rts"])
+        line = self.params.dtr_rts
         port = self._open(deadline)
         try:
             self._set(port, line, True)
@@ -138,7 +138,7 @@ class RcdSerial(Driver):
 
     # -- internals -----------------------------------------------------------------------------
     def _open(self, deadline: Deadline) -> Any:
-        url = str(self.config["ttydev"])
+        url = self.params.ttydev
         factory = type(self).port_factory or _open_pyserial
         try:
             port = factory(url)

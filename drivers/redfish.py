@@ -192,7 +192,7 @@ class Redfish(RedfishClient):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        self.hostname = str(self.config.get("hostname") or "")
+        self.hostname = self.params.hostname
         self._systems: dict[str, System] | None = None  # outlet id -> system, read once a session
 
     # -- discovery -------------------------------------------------------------------------------
@@ -225,10 +225,10 @@ class Redfish(RedfishClient):
         """One-system mode: the system ``hostname`` names (see the module's text)."""
         from stonith.drivers._text import printable
 
-        if self.config.get("systems_uri"):
-            return self._read(str(self.config["systems_uri"]), deadline)
+        if self.params.systems_uri:
+            return self._read(self.params.systems_uri, deadline)
         members = self.members(self._collection(), deadline)
-        wanted = str(self.config.get("system") or "")
+        wanted = self.params.system
         if not wanted and len(members) == 1:
             return self._read(members[0], deadline)
         if not members:

@@ -112,7 +112,7 @@ class RedfishPdu(RedfishClient):
         rack_pdus = self.link(self.get(equipment, deadline), "RackPDUs")
         if not rack_pdus:
             raise DeviceError(f"{self.service} lists no RackPDUs under {equipment}")
-        wanted = str(self.config.get("rack_pdu") or "")
+        wanted = self.params.rack_pdu
         chain: dict[str, list[str]] = {}
         for member in self.members(rack_pdus, deadline):
             pdu_id = member.rstrip("/").rsplit("/", 1)[-1]

@@ -106,7 +106,7 @@ class Rps10(Driver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        self.tty, self.pairs = parse_targets(str(self.config.get("serial_to_targets", "")))
+        self.tty, self.pairs = parse_targets(self.params.serial_to_targets)
         self._stream: Stream | None = None
 
     def device_name(self) -> str:

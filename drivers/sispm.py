@@ -102,7 +102,7 @@ class Sispm(Driver):
         self._identity = ""
 
     def device_name(self) -> str:
-        return str(self.config.get("serial") or "sispm")
+        return self.params.serial or "sispm"
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
@@ -111,7 +111,7 @@ class Sispm(Driver):
         except ImportError:
             raise Unreachable("USB strips need pyusb: pip install 'stonith[usb]'") from None
         backend = self.backend if self.backend is not None else load_backend()
-        wanted = str(self.config.get("serial") or "").lower()
+        wanted = self.params.serial.lower()
         try:
             found = list(usb.core.find(find_all=True, idVendor=VENDOR, backend=backend) or [])
         except usb.core.NoBackendError:
@@ -157,7 +157,7 @@ class Sispm(Driver):
     # -- verbs ---------------------------------------------------------------------------------
     def outlets(self, deadline: Deadline) -> list[Outlet]:
         self._session()
-        names = list(self.config.get("hostlist") or [])
+        names = list(self.params.hostlist or [])
         out = []
         for number in range(1, self._count + 1):
             name = names[number - 1] if number <= len(names) else "-"

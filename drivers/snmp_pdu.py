@@ -223,17 +223,15 @@ class SnmpPdu(Driver):
         self.family: type[SnmpPdu] = type(self)
         problems = []
         try:
-            self.host, self.port = split_hostport(
-                str(self.config["ipaddr"]), int(self.config.get("port") or 161)
-            )
-        except (KeyError, ValueError):
+            self.host, self.port = split_hostport(self.params.ipaddr, self.params.port)
+        except ValueError:
             problems.append(
-                FieldProblem("ipaddr", "is not a host or host:port", missing="ipaddr" not in self.config)
+                FieldProblem("ipaddr", "is not a host or host:port", missing=not self.params.ipaddr)
             )
-        version = str(self.config.get("snmp_version") or "2c")
-        if version in ("1", "2c") and not self.config.get("community"):
+        version = self.params.snmp_version
+        if version in ("1", "2c") and not self.params.community:
             problems.append(FieldProblem("community", f"required for SNMP v{version}", missing=True))
-        if version == "3" and not self.config.get("login"):
+        if version == "3" and not self.params.login:
             problems.append(FieldProblem("login", "the SNMPv3 user is required for SNMP v3", missing=True))
         if problems:
             raise BadConfig(problems, self.INFO.name)
@@ -248,20 +246,19 @@ class SnmpPdu(Driver):
         from stonith.transport.snmp import Credentials
 
         if version != "3":
-            return Credentials(version, community=str(self.config["community"]))
-        password = str(self.config.get("password") or "")
-        priv = str(self.config.get("snmp_priv_passwd") or "")
+            return Credentials(version, community=self.params.community)
+        password, priv = self.params.password, self.params.snmp_priv_passwd
         return Credentials(
             "3",
-            user=str(self.config["login"]),
-            auth_protocol=str(self.config.get("snmp_auth_prot") or "SHA") if password else "",
+            user=self.params.login,
+            auth_protocol=self.params.snmp_auth_prot if password else "",
             auth_password=password,
-            priv_protocol=str(self.config.get("snmp_priv_prot") or "AES") if priv else "",
+            priv_protocol=self.params.snmp_priv_prot if priv else "",
             priv_password=priv,
         )
 
     def device_name(self) -> str:
-        return str(self.config["ipaddr"])
+        return str(self.params.ipaddr)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
@@ -273,8 +270,8 @@ class SnmpPdu(Driver):
             self.host,
             self.port,
             self.credentials,
-            timeout=float(self.config.get("snmp_timeout") or 1.0),
-            retries=int(self.config.get("snmp_retries", 1)),
+            timeout=self.params.snmp_timeout,
+            retries=self.params.snmp_retries,
         )
 
     def disconnect(self) -> None:

@@ -62,7 +62,7 @@ class Ssh(Driver):
     INFO = INFO
 
     def static_outlets(self) -> list[Outlet]:
-        return [Outlet(h.lower()) for h in self.config["hostlist"]]
+        return [Outlet(h.lower()) for h in self.params.hostlist]
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
         return self.static_outlets()
@@ -70,7 +70,7 @@ class Ssh(Driver):
     def _answers(self, host: str, deadline: Deadline) -> bool:
         try:
             with socket.create_connection(
-                (host, self.config["ssh_port"]), timeout=min(2.0, max(0.05, deadline.remaining()))
+                (host, self.params.ssh_port), timeout=min(2.0, max(0.05, deadline.remaining()))
             ):
                 return True
         except OSError:
@@ -99,12 +99,12 @@ class Ssh(Driver):
             "-o",
             f"ConnectTimeout={max(1, int(min(10.0, deadline.remaining())))}",
             "-p",
-            str(self.config["ssh_port"]),
+            str(self.params.ssh_port),
             "-l",
-            self.config["user"],
+            self.params.user,
         ]
-        if self.config.get("identity_file"):
-            argv += ["-i", self.config["identity_file"]]
+        if self.params.identity_file:
+            argv += ["-i", self.params.identity_file]
         argv += ["--", outlet.id, REBOOT_COMMAND]
         try:
             proc = subprocess.run(

@@ -110,12 +110,12 @@ class WtiNps(Driver):
         self._failed = False  # an answer went missing: no polite logout, just close
 
     def device_name(self) -> str:
-        return str(self.config["ipaddr"])
+        return str(self.params.ipaddr)
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
         self.disconnect()
-        stream = _console.open_stream(self.config, deadline, login=self.config.get("login") or None)
+        stream = _console.open_stream(self.params, deadline, login=self.params.login or None)
         try:
             self._login(stream, deadline)
         except BaseException:
@@ -138,7 +138,7 @@ class WtiNps(Driver):
         if got.index == 0:
             from stonith.drivers._text import latin1
 
-            stream.write(latin1(str(self.config["password"]), "password", INFO.name) + EOL, deadline)
+            stream.write(latin1(self.params.password, "password", INFO.name) + EOL, deadline)
             got = _expect(
                 stream, (BAD_PASSWORD, ASK_PASSWORD, PROMPT), deadline, LOGIN_STEP, "the result of the login"
             )

@@ -138,6 +138,46 @@ class DriverInfo:
         return None
 
 
+class Settings:
+    """A driver's configuration as attributes: ``self.params.port``, not ``int(config.get("port", 623))``.
+
+    Every field of ``INFO.fields`` is an attribute: the value given, typed by stonith.fields (an
+    integer is an int, seconds a float, a flag a bool, a list a list), else the field's default; a
+    field given no value and without default is ``""`` for text and None otherwise.  The framework
+    validated the configuration before the driver saw it; values are parsed again here so that a
+    driver built by hand (a test, a lab) gets the same types, and one the parser refuses stays as
+    given (the driver's own checks name it).  A name that is no field is an AttributeError.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, fields: Iterable[Field], config: Mapping[str, Any]) -> None:
+        from stonith.fields import STRING, ValueProblem, parse_value
+
+        values: dict[str, Any] = {}
+        for field in fields:
+            names = (field.fieldname, *field.aliases)
+            given = next((config[n] for n in names if config.get(n) is not None), None)
+            if given is None:
+                empty = "" if field.basictype == STRING and not field.isarray else None
+                values[field.fieldname] = field.default if field.default is not None else empty
+                continue
+            try:
+                values[field.fieldname] = parse_value(field, given)
+            except ValueProblem:
+                values[field.fieldname] = given
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}") from None
+
+    def __repr__(self) -> str:  # secrets are masked wherever the config is shown; never here
+        return f"Settings({sorted(self._values)})"
+
+
 class Driver(abc.ABC):
     """A configured device.  Subclasses implement the per-outlet verbs for one family.
 
@@ -156,6 +196,8 @@ class Driver(abc.ABC):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
+        # The same configuration as typed attributes with defaults applied: what drivers read.
+        self.params = Settings(self.INFO.fields, self.config)
         # Whatever quotes device output or writes an error out masks these (a device may echo them).
         redact.remember_config(self.INFO.fields, self.config)
         # The deadline of the operation the current session belongs to (set by stonith.engine.session).

@@ -97,3 +97,18 @@ def test_every_builtin_type_has_golden_metadata_and_a_readme_row() -> None:
         for kind in ("glue", "fence"):
             assert Path(golden / f"{name}.{kind}.xml").exists(), f"{name}.{kind}.xml"
         assert f"`{name}`" in readme, f"README.md names no `{name}`"
+
+
+def test_drivers_read_their_typed_parameters() -> None:
+    """Issue 24: a driver reads ``self.params.NAME`` (typed, defaults applied by the framework), never
+    ``self.config.get(NAME, default)`` or a cast of a configuration value that restates the field."""
+    import re
+
+    forbidden = re.compile(r"self\.config\.get\(|\b(?:int|float|str|bool)\(self\.config\b|self\.config\[")
+    offenders = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in sorted((REPO / "drivers").glob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if forbidden.search(line)
+    ]
+    assert offenders == []

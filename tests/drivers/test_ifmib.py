@@ -28,7 +28,7 @@ def switch(**options: Any) -> Any:
 def switch_file(directory: Path, address: str, hosts: dict[str, list[str]], level: int = 1) -> None:
     host, port = address.rsplit(":", 1)
     lines = ['type = "ifmib"', f"level = {level}", "settle = 0.1", "timeout = 4", "[parameters]"]
-    lines += [f'ipaddr = "{host}"', f"port = {port}", "snmp_timeout = 0.3", "snmp_retries = 1"]
+    lines += [f'ipaddr = "{host}"', f"port = {port}", "snmp_timeout = 1.0", "snmp_retries = 1"]
     lines += ["[secrets]", 'community = { env = "FABRIC_COMMUNITY" }', "[hosts]"]
     lines += [f"{node} = {json.dumps(ports)}" for node, ports in hosts.items()]
     (directory / "switch.toml").write_text("\n".join(lines) + "\n")
@@ -78,6 +78,7 @@ def test_our_driver_sets_ports_down_and_reads_them_back(tmp_path: Path) -> None:
         assert node["result"] == "ok" and node["state"] == "off"
         assert sorted(port_events(mock)) == [("2", "off"), ("3", "off")]  # web1's port untouched
         status = run_stonith("status", "--devices", str(tmp_path), "--json", env=env(tmp_path))
+        assert status.returncode == 0, (status.stdout, status.stderr)
         states = {r["node"]: r["state"] for r in json.loads(status.stdout)}
         assert states == {"db1": "off", "web1": "on"}
 
