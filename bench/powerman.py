@@ -1,15 +1,16 @@
 """PowerMan head to head: ``powermand``/``pm`` and ``stonith`` on the same BayTech mocks.
 
     python -m bench.powerman [--pdus 42] [--outlets 24] [--nodes 1000] [--runs 3]
-                             [--relay-delay 0.2] [--settle 0.5] [--verbs status,cycle]
+                             [--relay-delay 0.2] [--settle 0.5] [--verbs status,cycle,cycle-full]
 
 Issue 25 item 2.  Starts ``--pdus`` BayTech mocks in the RPC3-NC personality (``stonith-mock baytech
 --model rpc3-nc``: no login, no confirmation, as PowerMan's ``baytech-rpc3-nc.dev`` assumes), one
 process each, two sessions each (powermand keeps one open for its whole life; ours opens its own),
 and puts nodes n1..nN on their outlets in order.  Then, interleaved (ours, PowerMan, ours, ...):
 
-    status   stonith status n[1-N]       pm -q
-    cycle    stonith reset n[1-N]        pm -c n[1-N]
+    status       stonith status --fold n[1-N]   pm -q
+    cycle        stonith reset n[1-N]           pm -c n[1-N]
+    cycle-full   stonith reset n[1-F]           pm -c n[1-F]   (F: the nodes on full PDUs only)
 
 powermand (Debian 2.3.27) runs in the foreground on a private port with a powerman.conf in a temp
 dir, with its script delays as shipped (no ``-Y``).  The shipped ``baytech-rpc3-nc.dev`` names
@@ -24,14 +25,15 @@ What each side verifies, for the cycle:
   read back until every wanted outlet shows Off, ``--settle`` seconds, ``on``, read back until On.
 - PowerMan's ``cycle`` / ``cycle_all`` script: ``off N`` (``off 0``), expect the prompt,
   ``delay 4``, ``on N`` (``on 0``), expect the prompt.  Nothing is read back: success is the
-  device's prompt after each command.  ``cycle_all`` runs only when every mapped plug of a device
-  is targeted; otherwise one ``cycle`` per plug, one after another.
+  device's prompt after each command.  ``cycle_all`` runs only when every plug the spec names is
+  targeted (a partly used PDU never gets it); otherwise one ``cycle`` per plug, one after another.
 
 Correctness is judged from the mocks' ground truth (their state files): every node's outlet must
-have gone off and then on during the run, and be on afterwards.  Wall seconds and CPU seconds
-(user + system of the client process from its rusage; powermand's own CPU from /proc/PID/stat)
-are medians; ratios are ours / PowerMan.  Goal (issue 25): the cycle of all nodes <= 0.5x
-PowerMan's wall with our verification on.  Not a timed unit test: it reports, it asserts nothing.
+have gone off and then on during the run, and be on afterwards; no other outlet may have moved.
+Wall seconds and CPU seconds (user + system of the client process from its rusage; powermand's
+own CPU from /proc/PID/stat) are medians; ratios are ours / PowerMan.  Goal (issue 25): the cycle
+of all nodes <= 0.5x PowerMan's wall with our verification on.  Not a timed unit test: it reports,
+it asserts nothing.
 """
 
 from __future__ import annotations
@@ -283,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_connected(pm, port, len(groups), daemon)
         pm_base = [pm, "-h", f"127.0.0.1:{port}"]
         ours_base = ["--devices", str(devices)]
-        # The cycle of every node, and of the nodes on full PDUs only: where every plug of a device
-        # is targeted PowerMan runs cycle_all (off 0, delay 4, on 0); on the partly used last PDU
-        # it cycles plug after plug, each with its 4 s delay.
+        # The cycle of every node, and of the nodes on full PDUs only: where every plug of the spec
+        # is targeted PowerMan runs cycle_all (off 0, delay 4, on 0); on a partly used PDU it
+        # cycles plug after plug, each with its 4 s delay.
         full = args.nodes // args.outlets * args.outlets
         plan: dict[str, list[tuple[str, list[str], bool, int]]] = {
             "status": [
