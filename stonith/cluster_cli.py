@@ -624,6 +624,8 @@ def _operate(args: argparse.Namespace, nodes: list[str] | None, spelled: list[st
             result.node = name  # as the user wrote it (ClusterShell and PowerMan keep case too)
     _print_results(results, args.json, args.fold)
     code = worst_exit_code(results)
+    if nodes is None and prepared.broken:  # every node was asked for: a broken file's are not known
+        code = max(code, int(ExitCode.S_BADCONFIG))
     for problem in fencer.audit_errors:
         sys.stderr.write(error(str(problem)) + "\n")
     if fencer.audit_errors:
