@@ -435,14 +435,16 @@ def main(argv: list[str]) -> int:
         "slurm-suspend": cmd_slurm_suspend,
         "slurm-resume": cmd_slurm_resume,
     }[args.command]
+    from stonith.cli_text import error
+
     try:
         return handler(args)
     except BadConfig as exc:
         for problem in exc.problems:
             prefix = f"{exc.driver}: " if exc.driver else ""
             what = "parameter " if exc.driver else ""
-            sys.stderr.write(f"ERROR: {prefix}{what}{problem}\n")
+            sys.stderr.write(error(f"{prefix}{what}{problem}") + "\n")
         return int(exc.exit_code)
     except StonithError as exc:
-        sys.stderr.write(f"ERROR: {exc}\n")
+        sys.stderr.write(error(str(exc)) + "\n")
         return int(exc.exit_code)

@@ -167,6 +167,9 @@ def _set_long(opts: Options, name: str, value: str) -> None:
         opts.version = True
     elif name == "lang":
         opts.lang = value
+        from stonith.i18n import choose
+
+        choose(value)  # an unknown language is said once on stderr, then English
     elif name == "timeout":
         try:
             opts.timeout = float(value)

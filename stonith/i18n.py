@@ -239,14 +239,37 @@ def _po_quote(text: str) -> str:
     return "\n".join(lines)
 
 
+def header(lang: str, existing: str) -> str:
+    """A catalog's header entry: the fields ``msgfmt -c`` asks for, a translator's own values kept."""
+    import time
+
+    fields = {
+        "Project-Id-Version": "stonith",
+        "PO-Revision-Date": time.strftime("%Y-%m-%d %H:%M+0000", time.gmtime()),
+        "Last-Translator": "stonith developers",
+        "Language-Team": lang,
+    }
+    for line in existing.splitlines():
+        name, colon, value = line.partition(":")
+        if colon and name.strip() in fields:
+            fields[name.strip()] = value.strip()
+    fields |= {
+        "MIME-Version": "1.0",
+        "Content-Type": "text/plain; charset=UTF-8",
+        "Content-Transfer-Encoding": "8bit",
+        "Language": lang,
+    }
+    return "".join(f"{name}: {value}\n" for name, value in fields.items())
+
+
 def render_po(lang: str, strings: list[str], known: dict[str, str]) -> str:
     out = [
         f"# {lang} translation of stonith: driver metadata and framework texts.",
         "# Regenerate entries with `python -m stonith.i18n`; translate the empty msgstr lines.",
         'msgid ""',
         'msgstr ""',
-        '"Content-Type: text/plain; charset=UTF-8\\n"',
-        f'"Language: {lang}\\n"',
+        # one quoted line per field ("Language: de\n"), as msgfmt and translators expect
+        *(_po_quote(line)[:-1] + '\\n"' for line in header(lang, known.get("", "")).splitlines()),
         "",
     ]
     for text in strings:
@@ -296,7 +319,7 @@ def update_catalogs(source_locale_dir: str) -> list[str]:
         with open(po_path, "w", encoding="utf-8") as handle:
             handle.write(render_po(lang, strings, known))
         entries = {k: v for k, v in known.items() if k in strings or k == ""}
-        entries[""] = f"Content-Type: text/plain; charset=UTF-8\nLanguage: {lang}\n"
+        entries[""] = header(lang, known.get("", ""))
         write_mo(entries, os.path.join(directory, DOMAIN + ".mo"))
         missing.extend(f"{lang}: {s}" for s in strings if not known.get(s))
     return missing

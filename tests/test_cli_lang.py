@@ -213,3 +213,25 @@ def test_progress_line_says_what_it_waits_for(tmp_path: Path) -> None:
     assert code == 5
     assert re.search(r"waiting for pdu2 outlet 2 \(Outlet 2\) to read back off: [123] s", tty), tty
     assert "warte, bis pdu2 Steckdose 2 (Outlet 2) als aus zurückgelesen wird:" in german, german
+
+
+def test_cluster_glue_syntax_warns_about_an_unknown_language() -> None:
+    result = run_stonith("-t", "null", "-n", "--lang", "fr")
+    assert result.stderr.startswith("WARNING: no catalog for 'fr'; English\n"), result.stderr
+
+
+def test_subcommand_errors_in_german() -> None:
+    result = run_stonith("config", "baytech", "bogus=1", "--lang", "de")
+    assert result.returncode != 0 and result.stderr.startswith("FEHLER: "), result.stderr
+
+
+def test_the_catalog_passes_msgfmt_check() -> None:
+    import shutil
+    import subprocess
+
+    from tests.stonith.test_i18n import PO
+
+    if shutil.which("msgfmt") is None:
+        pytest.skip("no msgfmt (gettext)")
+    check = subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(PO)], capture_output=True, text=True)
+    assert check.returncode == 0 and not check.stderr, check.stderr
