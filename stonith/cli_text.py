@@ -16,7 +16,10 @@ import re
 from stonith.i18n import _
 
 # Table headers, result words and states: shown in the table, never in --json.
-HEADERS = ("NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL", "DEVICE", "CHECK")
+HEADERS = (
+    *("NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL", "DEVICE", "CHECK"),
+    *("TYPE", "ADDRESS", "NODES:OUTLETS", "FILE", "MOCK", "MODEL", "GROUND TRUTH"),
+)
 WORDS = ("ok", "FAILED", "ON-FAILED", "UNKNOWN-NODE", "on", "off", "unknown")
 
 # The engine's result lines (stonith.engine._success, _failure_message, _unknown_node; prepare).
@@ -53,10 +56,22 @@ _RESULTS: tuple[tuple[str, str], ...] = (
 )
 _LEFT_OFF = "; outlets that did read back off were left off"
 
+# check's result kinds (``--json`` "result") and their line in the table and the journal.
+CHECK_TEXT = {
+    "ok": "ok: {message}",
+    "failed": "FAILED: {message}",
+    "unsafe-file": "UNSAFE FILE: {message}",
+    "error": "ERROR: {message}",
+    "weak-channel": "WARNING: weak channel: {message}",
+    "names-from-device": "WARNING: {message}",
+    "conflict": "CONFLICT: {message}",
+}
+
 # Messages of the cluster CLI itself (errors, warnings, progress, folded status).
 MESSAGES = (
     "ERROR: {message}",
     "WARNING: {message}",
+    "from device",
     "stonith {verb} needs a NODESET",
     "--remote works with status, on, off and reset",
     "no audit log (no /dev/log); use --audit FILE to keep one",
@@ -67,7 +82,11 @@ MESSAGES = (
     "node set operators (!, &, ^) and @groups need ClusterShell (pip install 'stonith[hostlist]'): {text!r}",
 )
 
-CLI_STRINGS = (*HEADERS, *WORDS, *(msgid for _pattern, msgid in _RESULTS), *MESSAGES)
+CLI_STRINGS = tuple(
+    dict.fromkeys(
+        [*HEADERS, *WORDS, *(msgid for _pattern, msgid in _RESULTS), *CHECK_TEXT.values(), *MESSAGES]
+    )
+)
 
 
 def tr(msgid: str, **params: object) -> str:

@@ -26,7 +26,7 @@ import sys
 import time
 
 from stonith import redact
-from stonith.cli_text import error, headers, result_line, tr, word
+from stonith.cli_text import CHECK_TEXT, error, headers, result_line, tr, word
 from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
 
 TYPE_CHECKING = False
@@ -347,7 +347,9 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
     data = []
     for d in inventory.devices:
         hosts = (
-            "from device" if d.hosts is None else ", ".join(f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
+            tr("from device")
+            if d.hosts is None
+            else ", ".join(f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
         )
         rows.append([d.name, d.type, str(d.level), d.driver.device_name(), hosts, os.path.basename(d.path)])
         data.append(
@@ -363,7 +365,7 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
     if as_json:
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
     else:
-        sys.stdout.write(_table(rows, ["DEVICE", "TYPE", "LEVEL", "ADDRESS", "NODES:OUTLETS", "FILE"]))
+        sys.stdout.write(_table(rows, headers("DEVICE", "TYPE", "LEVEL", "ADDRESS", "NODES:OUTLETS", "FILE")))
     return 0
 
 
@@ -436,11 +438,14 @@ def _check(directory: str, timeout: float | None, as_json: bool, log: bool = Fal
     rows += [
         _row("(nodes)", "conflict", str(problem), int(ExitCode.S_BADCONFIG)) for problem in plan.conflicts()
     ]
-    lines = [(r["device"], _CHECK_TEXT[r["result"]].format(r["message"]), int(r["exit_code"])) for r in rows]
+    lines = [
+        (r["device"], CHECK_TEXT[r["result"]].format(message=r["message"]), int(r["exit_code"])) for r in rows
+    ]
     if as_json:  # structured: what happened is "result", the words are "message"
         sys.stdout.write(json.dumps(redact.deep(rows), indent=1) + "\n")
-    else:
-        sys.stdout.write(_table([[n, text] for n, text, _ in lines], headers("DEVICE", "CHECK")))
+    else:  # the journal keeps English (lines); the table is for the reader
+        shown = [[r["device"], tr(CHECK_TEXT[r["result"]], message=r["message"])] for r in rows]
+        sys.stdout.write(_table(shown, headers("DEVICE", "CHECK")))
     worst = max((c for _, _, c in lines), default=0)
     if sink is not None:
         from stonith.journal import log_check
@@ -453,16 +458,6 @@ _NAMES_FROM_DEVICE = (
     "node names come from the device's outlet names: whoever can rename an outlet can move a node's fence; "
     "prefer [hosts]"
 )
-# check's result kinds (``--json`` "result") and their line in the table and the journal.
-_CHECK_TEXT = {
-    "ok": "ok: {}",
-    "failed": "FAILED: {}",
-    "unsafe-file": "UNSAFE FILE: {}",
-    "error": "ERROR: {}",
-    "weak-channel": "WARNING: weak channel: {}",
-    "names-from-device": "WARNING: {}",
-    "conflict": "CONFLICT: {}",
-}
 
 
 def _row(device: str, result: str, message: str, exit_code: int) -> dict[str, Any]:
@@ -489,7 +484,7 @@ def _lab(inventory: Inventory) -> int:
             ]
             for name, m in lab.mocks.items()
         ]
-        sys.stdout.write(_table(rows, ["DEVICE", "MOCK", "MODEL", "ADDRESS", "GROUND TRUTH"]))
+        sys.stdout.write(_table(rows, headers("DEVICE", "MOCK", "MODEL", "ADDRESS", "GROUND TRUTH")))
         sys.stdout.write("mocks running; interrupt (Ctrl-C) to stop\n")
         sys.stdout.flush()
         while not stop.wait(0.5):

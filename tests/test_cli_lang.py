@@ -235,3 +235,10 @@ def test_the_catalog_passes_msgfmt_check() -> None:
         pytest.skip("no msgfmt (gettext)")
     check = subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(PO)], capture_output=True, text=True)
     assert check.returncode == 0 and not check.stderr, check.stderr
+
+
+def test_devices_and_check_tables_in_german(tmp_path: Path, pdu: object) -> None:
+    devices = run_stonith("devices", "--devices", str(tmp_path), "--lang", "de", env=env(tmp_path))
+    assert devices.stdout.split()[:3] == ["GERÄT", "TYP", "EBENE"], devices.stdout
+    check = run_stonith("check", "--devices", str(tmp_path), "--lang", "de", env=env(tmp_path))
+    assert check.stdout.startswith("GERÄT") and "WARNUNG: schwacher Kanal:" in check.stdout, check.stdout
