@@ -96,7 +96,9 @@ RETRYABLE = (Unreachable, DeviceBusy, DeviceError)
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 POLL_FIRST = 0.05  # first read-back after a switch; doubles up to POLL_MAX
 POLL_MAX = 0.25  # a read-back sees a relay move at most this late (was 1 s: 1.25-1.39x the minimum)
-IDLE = 0.02  # how often a device with nothing to read looks for work another device made due
+IDLE = 0.1  # how often a device with nothing to read looks for work another device made due: a
+# node advanced by another device is due after its settle anyway (20 ms cost 2 ms CPU a PDU a second of
+# settle: bench.powerman)
 
 # Node results
 OK = "ok"
