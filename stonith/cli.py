@@ -65,18 +65,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:  # before an operation started (during an operation the engine handles it)
-        sys.stderr.write("\nERROR: interrupted\n")
-        return 130
+        return _fail("interrupted", 130, args, "\n")
     except ModuleNotFoundError as exc:  # an optional library (an extra) that is not installed
-        sys.stderr.write(f"ERROR: {_missing_module(exc, args)}\n")
+        code = _fail(_missing_module(exc, args), 8, args)
         if "STONITH_TRACEBACK" in __import__("os").environ:
             raise
-        return 8
+        return code
     except Exception as exc:  # the last line of defence: a clear line, never a traceback
-        sys.stderr.write(f"ERROR: internal error: {type(exc).__name__}: {exc}\n")
+        code = _fail(f"internal error: {type(exc).__name__}: {exc}", 8, args)
         if "STONITH_TRACEBACK" in __import__("os").environ:
             raise
-        return 8
+        return code
+
+
+def _fail(message: str, code: int, args: list[str], lead: str = "") -> int:
+    """The last line of defence's error: JSON on stdout for a cluster verb's --json (scripts read
+    stdout), else an ERROR line on stderr."""
+    if args and args[0] in CLUSTER_COMMANDS and "--json" in args:
+        import json
+
+        sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+    else:
+        sys.stderr.write(f"{lead}ERROR: {message}\n")
+    return code
 
 
 def run() -> None:

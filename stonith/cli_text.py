@@ -71,6 +71,7 @@ CHECK_TEXT = {
 MESSAGES = (
     "ERROR: {message}",
     "WARNING: {message}",
+    "{prog}: error: {message}",
     "from device",
     "stonith {verb} needs a NODESET",
     "--remote works with status, on, off and reset",

@@ -28,6 +28,7 @@ import time
 from stonith import redact
 from stonith.cli_text import CHECK_TEXT, error, headers, result_line, tr, word
 from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
+from stonith.i18n import choose_from_argv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class _Parser(argparse.ArgumentParser):
             fail_json(f"{self.prog}: {message}", int(USAGE))
             raise SystemExit(int(USAGE))
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(tr("{prog}: error: {message}", prog=self.prog, message=message) + "\n")
         raise SystemExit(int(USAGE))
 
 
@@ -495,7 +496,7 @@ def _lab(inventory: Inventory) -> int:
 def main(argv: list[str]) -> int:
     global _json_wanted
     _json_wanted = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
-    _choose_language(argv)
+    choose_from_argv(argv)  # before parsing: argparse's own errors then come in that language
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:
@@ -504,19 +505,6 @@ def main(argv: list[str]) -> int:
         return _run(args)
     except StonithError as exc:
         return report(exc)
-
-
-def _choose_language(argv: list[str]) -> None:
-    """``--lang`` from the raw argv, before parsing: argparse's own errors then come after the choice."""
-    from stonith.i18n import choose
-
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            return
-        if arg == "--lang" and i + 1 < len(argv):
-            choose(argv[i + 1])
-        elif arg.startswith("--lang="):
-            choose(arg.partition("=")[2])
 
 
 def report(exc: StonithError) -> int:

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit 2; our usage code is 1
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        from stonith.cli_text import tr
+
+        sys.stderr.write(tr("{prog}: error: {message}", prog=self.prog, message=message) + "\n")
         raise SystemExit(int(USAGE))
 
 
@@ -414,13 +416,15 @@ def unknown_command(word: str, *, with_types: bool = False) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from stonith.i18n import choose_from_argv
+
+    # Every subcommand has --lang, chosen before parsing so that usage errors follow it too; an
+    # unknown language is said once, then English.
+    choose_from_argv(argv)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    from stonith.i18n import choose
-
-    choose(args.lang)  # every subcommand has --lang; an unknown language is said once, then English
     handler = {
         "metadata": cmd_metadata,
         "config": cmd_config,

@@ -48,6 +48,17 @@ def choose(lang: str | None) -> None:
         _chosen = "en"
 
 
+def choose_from_argv(argv: list[str]) -> None:
+    """``--lang L`` / ``--lang=L`` from a raw command line (up to ``--``), chosen before parsing."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return
+        if arg == "--lang" and i + 1 < len(argv):
+            choose(argv[i + 1])
+        elif arg.startswith("--lang="):
+            choose(arg.partition("=")[2])
+
+
 def has_catalog(code: str) -> bool:
     """A compiled catalog for ``code`` or its base language (``de`` for ``de_AT``) is installed."""
     return any(

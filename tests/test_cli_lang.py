@@ -242,3 +242,29 @@ def test_devices_and_check_tables_in_german(tmp_path: Path, pdu: object) -> None
     assert devices.stdout.split()[:3] == ["GERÄT", "TYP", "EBENE"], devices.stdout
     check = run_stonith("check", "--devices", str(tmp_path), "--lang", "de", env=env(tmp_path))
     assert check.stdout.startswith("GERÄT") and "WARNUNG: schwacher Kanal:" in check.stdout, check.stdout
+
+
+def test_usage_error_prefix_in_german(tmp_path: Path) -> None:
+    result = run_stonith("reset", "node1", "--bogus", "--devices", str(tmp_path), "--lang", "de")
+    assert result.returncode == 1 and "stonith: Fehler: unrecognized arguments: --bogus" in result.stderr
+
+
+def test_an_internal_error_with_json_is_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stonith import cli, cluster_cli
+
+    def broken(argv: list[str]) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cluster_cli, "main", broken)
+    assert cli.main(["status", "--json"]) == 8
+    out = capsys.readouterr()
+    assert json.loads(out.out) == {"error": "internal error: RuntimeError: boom", "exit_code": 8}
+    assert cli.main(["status"]) == 8
+    assert capsys.readouterr().err == "ERROR: internal error: RuntimeError: boom\n"
+
+
+def test_subcommand_usage_error_in_german() -> None:
+    result = run_stonith("types", "--bogus", "--lang", "de")
+    assert result.returncode == 1 and "Fehler: unrecognized arguments: --bogus" in result.stderr, result.stderr
