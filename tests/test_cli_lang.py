@@ -267,4 +267,6 @@ def test_an_internal_error_with_json_is_json(
 
 def test_subcommand_usage_error_in_german() -> None:
     result = run_stonith("types", "--bogus", "--lang", "de")
-    assert result.returncode == 1 and "Fehler: unrecognized arguments: --bogus" in result.stderr, result.stderr
+    assert result.returncode == 1 and "Fehler: unrecognized arguments: --bogus" in result.stderr, (
+        result.stderr
+    )
