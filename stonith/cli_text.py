@@ -35,6 +35,11 @@ _RESULTS: tuple[tuple[str, str], ...] = (
         r"NOT powered on \(levels tried: (?P<levels>[^)]*)\): (?P<detail>.*)",
         "NOT powered on (levels tried: {levels}): {detail}",
     ),
+    (
+        r"fenced at level (?P<level>\d+) \(every outlet read back off\), but power-on was not read back: "
+        r"(?P<detail>.*)",
+        "fenced at level {level} (every outlet read back off), but power-on was not read back: {detail}",
+    ),
     (r"no device in devices\.d controls this node", "no device in devices.d controls this node"),
     (
         r"unknown: could not ask (?P<why>.*); that device may feed this node too",

@@ -270,3 +270,14 @@ def test_subcommand_usage_error_in_german() -> None:
     assert result.returncode == 1 and "Fehler: unrecognized arguments: --bogus" in result.stderr, (
         result.stderr
     )
+
+
+def test_a_node_not_fenced_in_german(tmp_path: Path) -> None:
+    with mock(outlets=8, faults=["stuck=2"]) as handle:
+        device_file(tmp_path, "pdu2", handle.address, hosts=HOSTS, timeout=2)
+        result = run_stonith("reset", "node2", "--devices", str(tmp_path), "--lang", "de", env=env(tmp_path))
+    assert result.returncode == 5
+    line = result.stdout.splitlines()[1]
+    assert line.split()[:3] == ["node2", "FEHLGESCHLAGEN", "ein"], line
+    assert "NICHT abgeschottet (versuchte Ebenen: [1]): pdu2: " in line
+    assert line.endswith("; Steckdosen, die als aus zurückgelesen wurden, bleiben aus"), line
