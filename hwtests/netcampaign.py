@@ -188,6 +188,9 @@ class Device:
 
     def _secrets(self) -> dict[str, str]:
         secrets = {"STONITH_MOCK_PASSWORD": PASSWORD, "STONITH_MOCK_COMMUNITY": COMMUNITY}
+        # The truth is read the moment the front end exits, and a killed mock's last changes count:
+        # BMC mocks write their state file at every change, not 50 ms later.
+        secrets["STONITH_MOCK_SYNC_STATE"] = "1"
         if self.net.v3:
             secrets["STONITH_MOCK_V3_USERS"] = f"fencer:SHA:{V3_AUTH}:AES:{V3_PRIV}"
         return secrets

@@ -25,7 +25,9 @@ The state file (``--state-file``) is keyed by device first::
                  ...},
      "outlets": ..., "events": ...}     # the first device's, for single-BMC tools and tests
 
-Events record real chassis changes (``on``/``off``) and resets (``reset``: power stayed on).  A
+Events record real chassis changes (``on``/``off``) and resets (``reset``: power stayed on).  The state
+file is written at most every 50 ms (200 BMCs switching at once); ``STONITH_MOCK_SYNC_STATE=1`` writes it
+at every change, for a harness that reads it the moment its client exits or kills the mock.  A
 device's ``log`` (``Lab.note``) records protocol events a test asserts on (Redfish: sessions created
 and deleted, resets posted, tasks started and finished), each ``{"t": ..., "what": ..., ...}``.
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import threading
 import time
 
@@ -232,6 +235,10 @@ class Lab:
         self._due_changed = threading.Condition()
         self._order = itertools.count()
         self._clock: threading.Thread | None = None
+        # Every change written at once, not coalesced: for a harness that reads the file the moment
+        # its client exits, or kills the mock (hwtests.netcampaign).  Costs a write per change.
+        self._sync = os.environ.get("STONITH_MOCK_SYNC_STATE") == "1"
+        self._save_lock = threading.Lock()
 
     def add(self, address: str, chassis: Chassis) -> None:
         self.chassis.setdefault(address, chassis)
@@ -250,7 +257,10 @@ class Lab:
             self._saver.start()
 
     def changed(self) -> None:
-        self._dirty.set()
+        if self._sync:
+            self._save()
+        else:
+            self._dirty.set()
 
     def at(
         self, when: float, chassis: Chassis, generation: int, state: str, rest: list[tuple[float, str]]
@@ -307,7 +317,8 @@ class Lab:
     def _save(self) -> None:
         if not self.state_file:
             return
-        write_state(self.state_file, self.snapshot())
+        with self._save_lock:  # the snapshot and its rename together: the last written is the newest
+            write_state(self.state_file, self.snapshot())
 
     def close(self) -> None:
         self.closed = True
