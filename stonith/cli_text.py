@@ -61,6 +61,17 @@ _RESULTS: tuple[tuple[str, str], ...] = (
 )
 _LEFT_OFF = "; outlets that did read back off were left off"
 
+# Phrases inside a result's detail or an error line (the engine's, devices.d's), translated where
+# they occur; the rest (a device's own words, an OS error) stays as it was.
+_DETAILS: tuple[tuple[str, str], ...] = (
+    (
+        r"outlet (?P<outlet>[^:;]+): still (?P<state>on|off|unknown) after (?P<seconds>[\d.]+) s",
+        "outlet {outlet}: still {state} after {seconds} s",
+    ),
+    (r"cannot read the devices directory: (?P<why>.*)", "cannot read the devices directory: {why}"),
+    (r"environment variable (?P<name>'[^']*') is not set", "environment variable {name} is not set"),
+)
+
 # check's result kinds (``--json`` "result") and their line in the table and the journal.
 CHECK_TEXT = {
     "ok": "ok: {message}",
@@ -90,7 +101,13 @@ MESSAGES = (
 
 CLI_STRINGS = tuple(
     dict.fromkeys(
-        [*HEADERS, *WORDS, *(msgid for _pattern, msgid in _RESULTS), *CHECK_TEXT.values(), *MESSAGES]
+        [
+            *HEADERS,
+            *WORDS,
+            *(msgid for _pattern, msgid in (*_RESULTS, *_DETAILS)),
+            *CHECK_TEXT.values(),
+            *MESSAGES,
+        ]
     )
 )
 
@@ -121,10 +138,26 @@ def result_line(message: str) -> str:
     for pattern, msgid in _RESULTS:
         match = re.fullmatch(pattern, message, re.DOTALL)
         if match:
-            return tr(msgid, **match.groupdict()) + suffix
-    return message + (suffix and _LEFT_OFF)
+            return details(tr(msgid, **match.groupdict())) + suffix
+    return details(message) + (suffix and _LEFT_OFF)
+
+
+def details(text: str) -> str:
+    """``text`` with the known phrases in it translated (see _DETAILS)."""
+    if _("NODE") == "NODE":  # English
+        return text
+    for pattern, msgid in _DETAILS:
+
+        def one(match: re.Match[str], msgid: str = msgid) -> str:
+            params = match.groupdict()
+            if "state" in params:
+                params["state"] = word(params["state"])
+            return tr(msgid, **params)
+
+        text = re.sub(pattern, one, text)
+    return text
 
 
 def error(message: str) -> str:
     """An ``ERROR:`` line's text (without newline)."""
-    return tr("ERROR: {message}", message=message)
+    return tr("ERROR: {message}", message=details(message))

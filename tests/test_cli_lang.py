@@ -59,6 +59,8 @@ def test_error_messages_in_german(tmp_path: Path) -> None:
     result = run_stonith("reset", "--devices", str(tmp_path), "--lang", "de")
     assert result.returncode == 1
     assert result.stderr == "FEHLER: stonith reset braucht eine KNOTENMENGE\n"
+    missing = run_stonith("status", "node1", "--devices", str(tmp_path / "none"), "--lang", "de")
+    assert "das Geräteverzeichnis ist nicht lesbar: " in missing.stderr, missing.stderr
 
 
 def test_json_stays_english(tmp_path: Path, pdu: object) -> None:
@@ -279,5 +281,5 @@ def test_a_node_not_fenced_in_german(tmp_path: Path) -> None:
     assert result.returncode == 5
     line = result.stdout.splitlines()[1]
     assert line.split()[:3] == ["node2", "FEHLGESCHLAGEN", "ein"], line
-    assert "NICHT abgeschottet (versuchte Ebenen: [1]): pdu2: " in line
+    assert "NICHT abgeschottet (versuchte Ebenen: [1]): pdu2: Steckdose 2 (Outlet 2): nach " in line
     assert line.endswith("; Steckdosen, die als aus zurückgelesen wurden, bleiben aus"), line
