@@ -65,6 +65,9 @@ def _usage_error(message: str = "") -> UsageError:
 def parse(argv: list[str]) -> Options:
     """GNU getopt ``c:F:p:t:T:EsnSlLmvhVd`` with argument permutation, plus long extras."""
     opts = Options()
+    i18n = sys.modules.get("stonith.i18n")  # not imported for -L: nothing chosen then
+    if i18n is not None:
+        i18n.choose(None)  # a previous invocation's --lang (in the same process) does not carry over
     positional: list[str] = []
     i = 0
     while i < len(argv):

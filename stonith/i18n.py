@@ -37,9 +37,9 @@ def choose(lang: str | None) -> None:
     from the environment (LANG=fr_FR) falls back silently, as every gettext program does.
     """
     global _chosen
+    _chosen = lang or None  # None: back to the environment's language
     if not lang:
         return
-    _chosen = lang
     code = requested_language(lang)
     if code != "en" and not code.startswith("en_") and not has_catalog(code):
         import sys
@@ -49,7 +49,9 @@ def choose(lang: str | None) -> None:
 
 
 def choose_from_argv(argv: list[str]) -> None:
-    """``--lang L`` / ``--lang=L`` from a raw command line (up to ``--``), chosen before parsing."""
+    """``--lang L`` / ``--lang=L`` from a raw command line (up to ``--``), chosen before parsing;
+    without one, the environment's language (also after an earlier invocation in this process)."""
+    choose(None)
     for i, arg in enumerate(argv):
         if arg == "--":
             return

@@ -283,3 +283,16 @@ def test_a_node_not_fenced_in_german(tmp_path: Path) -> None:
     assert line.split()[:3] == ["node2", "FEHLGESCHLAGEN", "ein"], line
     assert "NICHT abgeschottet (versuchte Ebenen: [1]): pdu2: Steckdose 2 (Outlet 2): nach " in line
     assert line.endswith("; Steckdosen, die als aus zurückgelesen wurden, bleiben aus"), line
+
+
+def test_a_language_does_not_carry_over_to_the_next_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    from stonith import cli
+
+    assert cli.main(["reset", "--lang", "de", "--devices", "/nonexistent"]) == 1
+    assert capsys.readouterr().err.startswith("FEHLER: ")
+    assert cli.main(["reset", "--devices", "/nonexistent"]) == 1
+    assert capsys.readouterr().err.startswith("ERROR: ")
+    assert cli.main(["-t", "null", "-n", "--lang", "de"]) == 0
+    capsys.readouterr()
+    assert cli.main(["reset", "--devices", "/nonexistent"]) == 1
+    assert capsys.readouterr().err.startswith("ERROR: ")
