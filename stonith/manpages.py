@@ -402,6 +402,10 @@ def stonith_mock_8() -> str:
         + _tp("\\fBSTONITH_MOCK_PASSWORD\\fR", "the password, instead of \\-\\-password (which ps shows)")
         + _tp("\\fBSTONITH_MOCK_COMMUNITY\\fR", "the SNMP community of the SNMP mocks")
         + _tp("\\fBSTONITH_MOCK_V3_USERS\\fR", "the SNMPv3 users of the SNMP mocks, separated by ;")
+        + _tp(
+            "\\fBSTONITH_MOCK_SYNC_STATE\\fR",
+            "1: BMC mocks write \\-\\-state\\-file at every change, not at most every 50 ms",
+        )
         + ".SH EXIT STATUS\n"
         "0 after SIGTERM or SIGINT; 2 on a usage error or when the address cannot be served.\n"
         ".SH SEE ALSO\n.BR stonith (8),\n.BR stonith.devices.d (5)\n"
