@@ -594,6 +594,9 @@ def execute(plan: RunPlan, firewall: netlab.Firewall) -> Outcome:
                 outcome.evidence = f"front end exit status {rc}"
                 if outcome.happened:
                     # The killed run said nothing; the next one must work (locks freed by the kernel).
+                    # Commands the killed run gave may still be moving relays (relay delay 0.05 s): the
+                    # next run starts once they are done, or its truth would hold the killed run's deeds.
+                    time.sleep(0.5)
                     wall_start = time.time()
                     rc, out, err, duration, wall_end = _run_front_end(argv, stdin, env, plan, None)
                     outcome.second = "ran"
