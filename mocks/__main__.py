@@ -64,6 +64,23 @@ MOCKS: dict[str, str] = {
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "baytech"
 # The mocks that check a password (the others have no credentials, or SNMP's communities and users).
+# The options every mock takes (the rest are its personality's own).
+COMMON_OPTIONS = frozenset(
+    (
+        "model",
+        "listen",
+        "serial_link",
+        "outlets",
+        "names",
+        "states",
+        "username",
+        "password",
+        "fault",
+        "state_file",
+        "relay_delay",
+        "sessions",
+    )
+)
 PASSWORD_MOCKS = frozenset({"baytech", "apcmaster", "wti_nps", "ipmilan", "redfish", "redfish_pdu"})
 
 
@@ -134,21 +151,7 @@ def start(argv: list[str], warnings: list[str] | None = None) -> RunningMock:
     module = load(type_name)
     parser = parser_for(type_name, module)
     args = parser.parse_args(argv[1:])
-    common = {
-        "model",
-        "listen",
-        "serial_link",
-        "outlets",
-        "names",
-        "states",
-        "username",
-        "password",
-        "fault",
-        "state_file",
-        "relay_delay",
-        "sessions",
-    }
-    options = {k: v for k, v in vars(args).items() if k not in common}
+    options = {k: v for k, v in vars(args).items() if k not in COMMON_OPTIONS}
     password = args.password
     if password is None:
         password = os.environ.get("STONITH_MOCK_PASSWORD", DEFAULT_PASSWORD)

@@ -252,16 +252,9 @@ def install_man_pages(directory: str, types: list[str]) -> list[str]:
 
 
 def _ours_page(path: str) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 200).decode("utf-8", "replace").startswith(
-            MAN_MARKER
-        )
-    finally:
-        os.close(fd)
+    from stonith.local_trust import written_by_us
+
+    return written_by_us(path, MAN_MARKER)
 
 
 def remove_man_pages(directory: str) -> list[str]:

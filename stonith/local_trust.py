@@ -119,6 +119,20 @@ def open_file(
     return fd
 
 
+def written_by_us(path: str, marker: str) -> bool:
+    """Whether ``path`` is a regular file (not a link) that begins with ``marker``: a file one of our
+    installers wrote and may replace or remove; anything else is the administrator's."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        head = os.read(fd, len(marker.encode("utf-8")) + 16).decode("utf-8", "replace")
+        return stat.S_ISREG(os.fstat(fd).st_mode) and head.startswith(marker)
+    finally:
+        os.close(fd)
+
+
 def _is_link(path: str, dir_fd: int | None) -> bool:
     try:
         return stat.S_ISLNK(os.lstat(path, dir_fd=dir_fd).st_mode)

@@ -388,7 +388,7 @@ def stonith_mock_8() -> str:
     out.append(".SH OPTIONS\nCommon to every type:\n")
     # The common options, from the parser of a type that needs no optional library.
     parser = mock_main.parser_for("baytech", mock_main.load("baytech"))
-    common = [a for a in _visible(parser) if a.dest in _MOCK_COMMON]
+    common = [a for a in _visible(parser) if a.dest in mock_main.COMMON_OPTIONS]
     for action in common:
         names = ", ".join(f"\\fB{esc(o)}\\fR" for o in action.option_strings)
         if action.dest == "model":  # its choices are the type's models: TYPE --help lists them
@@ -411,22 +411,6 @@ def stonith_mock_8() -> str:
         ".SH SEE ALSO\n.BR stonith (8),\n.BR stonith.devices.d (5)\n"
     )
     return "".join(out)
-
-
-_MOCK_COMMON = (
-    "model",
-    "listen",
-    "serial_link",
-    "outlets",
-    "names",
-    "states",
-    "username",
-    "password",
-    "fault",
-    "state_file",
-    "relay_delay",
-    "sessions",
-)
 
 
 # ---------------------------------------------------------------------------------------------
