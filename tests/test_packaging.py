@@ -315,6 +315,7 @@ HIDE_OPTIONAL = (
 EXTRA_CONFIGS = {
     "ipmilan": ["hostname=node1", "ipaddr=127.0.0.1:9", "login=a", "password=b"],
     "redfish": ["hostname=node1", "ipaddr=127.0.0.1:9", "login=a", "password=b"],
+    "redfish_pdu": ["ipaddr=127.0.0.1:9", "login=a", "password=b"],
     "apcsmart": ["ttydev=/dev/null", "hostlist=node1"],
     "nw_rpc100s": ["ttydev=/dev/null", "hostlist=node1"],
     "rcd_serial": ["hostlist=node1", "ttydev=/dev/null", "dtr_rts=dtr", "msduration=100"],

@@ -223,7 +223,8 @@ def tap(running: Any) -> Log:
 
                 setattr(chassis, verb, logged)
         return log
-    holder = getattr(running, "agent", None) or running.device  # SNMP agent, or a line/USB device
+    # SNMP agent, Redfish PDU service, or a line/USB device: whichever holds the relays
+    holder = getattr(running, "agent", None) or getattr(running, "service", None) or running.device
     outlets = holder.outlets
     switch = outlets.switch
 
