@@ -10,7 +10,7 @@ from stonith.server.gui.html import esc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 ROW = 28
@@ -50,8 +50,12 @@ def _kind(phase: str, state: str) -> str:
     return "good" if state == phase else "unknown" if state == "unknown" else "bad"
 
 
-def _timed(op: dict[str, Any], tr: Callable[[str], str]) -> str:
-    rows: dict[tuple[str, str, int, str, str], list[tuple[str, str, float, float, str]]] = {}
+Row = tuple[str, str, int, str, str]  # node, device, level, outlet id, outlet name
+
+
+def _outlet_rows(op: dict[str, Any]) -> Iterator[tuple[Row, dict[str, Any], str]]:
+    """Every outlet of every device result of the operation: its row, the device result, its state
+    (``error`` when the device failed)."""
     for node, result in sorted((op.get("nodes") or {}).items()):
         if not isinstance(result, dict):
             continue
@@ -67,35 +71,54 @@ def _timed(op: dict[str, Any], tr: Callable[[str], str]) -> str:
                     str(outlet.get("name", "")),
                 )
                 state = "error" if device.get("error") else str(outlet.get("state", "unknown"))
-                rows.setdefault(key, []).append(
-                    (
-                        str(device.get("phase", "")),
-                        state,
-                        float(device["started"]),
-                        float(device["finished"]),
-                        str(device.get("error") or ""),
-                    )
-                )
-    start = min(b[2] for bars in rows.values() for b in bars)
-    span = max(max(b[3] for bars in rows.values() for b in bars) - start, 0.001)
-    scale = TIME_WIDTH / span
-    width = LABEL_WIDTH + TIME_WIDTH + 230  # room for a label beside the last bar
-    height = ROW * (len(rows) + 3) + 10
+                yield key, device, state
+
+
+def _open(op: dict[str, Any], tr: Callable[[str], str], width: float, height: float) -> list[str]:
+    """The timeline's svg element, its title and the row labels' heading."""
     title = f"{op.get('verb', '')} {op.get('nodeset', '')} — {op.get('user', '')} — {op.get('time', '')}"
-    out = [
+    return [
         f'<svg class="timeline" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
         f' width="{width}" height="{height}" aria-label="{esc(tr("Timeline"))}: {esc(title)}">',
         f"<title>{esc(title)}</title>",
         _text(8, ROW - 8, tr("Node · device · outlet (level)"), "head"),
-        _text(LABEL_WIDTH, ROW - 8, f"{tr('asked')} → {tr('read back')}", "head"),
     ]
+
+
+def _row(out: list[str], r: int, key: Row, width: float, tr: Callable[[str], str]) -> int:
+    """Row ``r``'s stripe and label; its top y."""
+    node, device, level, outlet_id, outlet_name = key
+    y = ROW * (r + 1)
+    if r % 2 == 0:
+        out.append(f'<rect class="stripe" x="0" y="{y}" width="{width}" height="{ROW}"/>')
+    name = f" {outlet_name}" if outlet_name and outlet_name != outlet_id else ""
+    out.append(_text(8, y + ROW - 9, f"{node} · {device} · {outlet_id}{name} ({tr('level')} {level})"))
+    return y
+
+
+def _close(out: list[str], op: dict[str, Any], tr: Callable[[str], str], y: float) -> str:
+    """The operation's result line at baseline ``y``, and the end of the picture."""
+    ended = f" ({op['ended']})" if op.get("ended") else ""
+    out.append(_text(8, y, f"{tr('Result')}: {tr(str(op.get('state', '')))}{ended}", "head"))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _timed(op: dict[str, Any], tr: Callable[[str], str]) -> str:
+    rows: dict[Row, list[tuple[str, str, float, float, str]]] = {}
+    for key, device, state in _outlet_rows(op):
+        phase, error = str(device.get("phase", "")), str(device.get("error") or "")
+        rows.setdefault(key, []).append(
+            (phase, state, float(device["started"]), float(device["finished"]), error)
+        )
+    start = min(b[2] for bars in rows.values() for b in bars)
+    span = max(max(b[3] for bars in rows.values() for b in bars) - start, 0.001)
+    scale = TIME_WIDTH / span
+    width = LABEL_WIDTH + TIME_WIDTH + 230  # room for a label beside the last bar
+    out = _open(op, tr, width, ROW * (len(rows) + 3) + 10)
+    out.append(_text(LABEL_WIDTH, ROW - 8, f"{tr('asked')} → {tr('read back')}", "head"))
     for r, (key, bars) in enumerate(rows.items()):
-        node, device, level, outlet_id, outlet_name = key
-        y = ROW * (r + 1)
-        if r % 2 == 0:
-            out.append(f'<rect class="stripe" x="0" y="{y}" width="{width}" height="{ROW}"/>')
-        name = f" {outlet_name}" if outlet_name and outlet_name != outlet_id else ""
-        out.append(_text(8, y + ROW - 9, f"{node} · {device} · {outlet_id}{name} ({tr('level')} {level})"))
+        y = _row(out, r, key, width, tr)
         for phase, state, began, ended, error in bars:
             kind = _kind(phase, state)
             x = LABEL_WIDTH + (began - start) * scale
@@ -116,61 +139,28 @@ def _timed(op: dict[str, Any], tr: Callable[[str], str]) -> str:
         x = LABEL_WIDTH + TIME_WIDTH * i / 4
         out.append(f'<path class="axis" d="M{x:.0f} {axis_y} l0 5"/>')
         out.append(_text(x, axis_y + 18, f"+{span * i / 4:.2f} s", "tick", "middle"))
-    ended_text = f" ({op['ended']})" if op.get("ended") else ""
-    result_y = ROW * (len(rows) + 2)
-    out.append(
-        _text(8, result_y + ROW - 4, f"{tr('Result')}: {tr(str(op.get('state', '')))}{ended_text}", "head")
-    )
-    out.append("</svg>")
-    return "".join(out)
+    return _close(out, op, tr, ROW * (len(rows) + 2) + ROW - 4)
 
 
 def _columns(op: dict[str, Any], tr: Callable[[str], str]) -> str:
-    rows: dict[tuple[str, str, int, str, str], dict[str, tuple[str, str]]] = {}
+    rows: dict[Row, dict[str, tuple[str, str]]] = {}
     phases: list[str] = []
-    for node, result in sorted((op.get("nodes") or {}).items()):
-        if not isinstance(result, dict):
-            continue
-        for device in result.get("devices") or []:
-            phase = str(device.get("phase", ""))
-            if phase not in phases:
-                phases.append(phase)
-            level = int(device.get("level") or 0)
-            outlets = device.get("outlets") or [{"id": "?", "name": "", "state": "unknown"}]
-            for outlet in outlets:
-                key = (
-                    str(node),
-                    str(device.get("device", "")),
-                    level,
-                    str(outlet.get("id")),
-                    str(outlet.get("name", "")),
-                )
-                state = "error" if device.get("error") else str(outlet.get("state", "unknown"))
-                rows.setdefault(key, {})[phase] = (state, str(device.get("error") or ""))
+    for key, device, state in _outlet_rows(op):
+        phase = str(device.get("phase", ""))
+        if phase not in phases:
+            phases.append(phase)
+        rows.setdefault(key, {})[phase] = (state, str(device.get("error") or ""))
     order = {"off": 0, "on": 1}
     phases.sort(key=lambda p: order.get(p, 2))
     width = LABEL_WIDTH + PHASE_WIDTH * max(1, len(phases)) + 20
-    height = ROW * (len(rows) + 2) + 10
-    title = f"{op.get('verb', '')} {op.get('nodeset', '')} — {op.get('user', '')} — {op.get('time', '')}"
-    out = [
-        f'<svg class="timeline" role="img" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
-        f' width="{width}" height="{height}" aria-label="{esc(tr("Timeline"))}: {esc(title)}">',
-        f"<title>{esc(title)}</title>",
-        _text(8, ROW - 8, tr("Node · device · outlet (level)"), "head"),
-    ]
+    out = _open(op, tr, width, ROW * (len(rows) + 2) + 10)
     for i, phase in enumerate(phases):
         x = LABEL_WIDTH + i * PHASE_WIDTH
         out.append(_text(x + 8, ROW - 8, f"{tr('asked')}: {tr(phase)} → {tr('read back')}", "head"))
         if i:  # the order of the phases: off is read back before on is asked
             out.append(f'<path class="arrow" d="M{x - 14} {ROW / 2} l10 0 m-4 -4 l4 4 l-4 4"/>')
     for r, (key, cells) in enumerate(rows.items()):
-        node, device, level, outlet_id, outlet_name = key
-        y = ROW * (r + 1)
-        if r % 2 == 0:
-            out.append(f'<rect class="stripe" x="0" y="{y}" width="{width}" height="{ROW}"/>')
-        name = f" {outlet_name}" if outlet_name and outlet_name != outlet_id else ""
-        label = f"{node} · {device} · {outlet_id}{name} ({tr('level')} {level})"
-        out.append(_text(8, y + ROW - 9, label))
+        y = _row(out, r, key, width, tr)
         for i, phase in enumerate(phases):
             if phase not in cells:
                 continue
@@ -185,11 +175,7 @@ def _columns(op: dict[str, Any], tr: Callable[[str], str]) -> str:
                 f' fill="{_COLOURS[kind]}"><title>{esc(error or shown)}</title></rect>'
             )
             out.append(_text(x + 12, y + ROW - 9, shown, "cell"))
-    result_y = ROW * (len(rows) + 1)
-    ended = f" ({op['ended']})" if op.get("ended") else ""
-    out.append(_text(8, result_y + ROW - 9, f"{tr('Result')}: {tr(str(op.get('state', '')))}{ended}", "head"))
-    out.append("</svg>")
-    return "".join(out)
+    return _close(out, op, tr, ROW * (len(rows) + 1) + ROW - 9)
 
 
 def topology(
