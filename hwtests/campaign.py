@@ -594,17 +594,22 @@ class Summary:
         lines.append(f"latest end after deadline: {self.max_overshoot:+.3f} s (limit +{GRACE:g} s)")
         lines.append(f"wall time: {self.wall_time:.1f} s")
         lines.append("")
-        lines.append(_table("kind", self.by_kind))
-        lines.append(_table("fault", self.by_fault))
+        lines.append(verdict_table("kind", self.by_kind))
+        lines.append(verdict_table("fault", self.by_fault))
         return "\n".join(lines)
 
 
-def _table(title: str, rows: dict[str, dict[str, int]]) -> str:
-    columns = ["success", "failure", "false-success", "undetectable-lie", "traceback"]
+COLUMNS = ("success", "failure", "false-success", "undetectable-lie", "traceback")
+
+
+def verdict_table(
+    title: str, rows: dict[str, dict[str, int]], columns: tuple[str, ...] = COLUMNS, cell: int = 18
+) -> str:
+    """A count per verdict (``columns``) for each row, rows sorted by name (also hwtests.netcampaign's)."""
     width = max([len(title), *map(len, rows)]) + 2
-    out = [f"{title:<{width}}" + "".join(f"{c:>18}" for c in columns)]
+    out = [f"{title:<{width}}" + "".join(f"{c:>{cell}}" for c in columns)]
     for name in sorted(rows):
-        out.append(f"{name:<{width}}" + "".join(f"{rows[name].get(c, 0):>18}" for c in columns))
+        out.append(f"{name:<{width}}" + "".join(f"{rows[name].get(c, 0):>{cell}}" for c in columns))
     return "\n".join(out) + "\n"
 
 

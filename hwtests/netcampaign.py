@@ -60,7 +60,7 @@ from typing import Any
 
 import hwtests  # the installed stonith first
 from hwtests import netlab
-from hwtests.campaign import GRACE, _all_off_instant, _offs_before_ons
+from hwtests.campaign import GRACE, _all_off_instant, _offs_before_ons, verdict_table
 from hwtests.mocktypes import Kind, available
 
 NODE = "node"
@@ -759,13 +759,11 @@ class Summary:
         return "\n".join(lines)
 
 
+COLUMNS = ("success", "failure", "false-success", "changed-after-fence", "traceback", "not happened")
+
+
 def _table(title: str, rows: dict[str, dict[str, int]]) -> str:
-    columns = ["success", "failure", "false-success", "changed-after-fence", "traceback", "not happened"]
-    width = max([len(title), *map(len, rows)]) + 2
-    out = [f"{title:<{width}}" + "".join(f"{c:>21}" for c in columns)]
-    for name in sorted(rows):
-        out.append(f"{name:<{width}}" + "".join(f"{rows[name].get(c, 0):>21}" for c in columns))
-    return "\n".join(out) + "\n"
+    return verdict_table(title, rows, COLUMNS, cell=21)
 
 
 def campaign(
