@@ -19,17 +19,16 @@ Passwords never go on argv: ours reads a mode-600 ``-F`` file, the peers run
 from __future__ import annotations
 
 import contextlib
-import json
+import importlib
 import os
-import select
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 
 from bench.harness import Command, Row
 from bench.rows import STONITH, _first_installed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FENCE_IPMILAN = _first_installed("/usr/sbin/fence_ipmilan", "/usr/bin/fence_ipmilan")
 FENCE_REDFISH = _first_installed("/usr/sbin/fence_redfish", "/usr/bin/fence_redfish")
@@ -45,35 +44,22 @@ class _Mock:
     def __init__(self, type_name: str, *extra: str) -> None:
         self.type_name = type_name
         self.extra = extra
-        self.process: subprocess.Popen[str] | None = None
+        self.mock: Any = None  # stonith.mocks.harness.MockHandle
         self.tmp = ""
 
     def start(self) -> dict[str, str]:
+        harness = importlib.import_module("stonith.mocks.harness")  # installed only (not in the checkout)
         self.tmp = tempfile.mkdtemp(prefix="bench-bmc-")
-        env = dict(os.environ, STONITH_MOCK_PASSWORD=PASSWORD)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-P",
-                "-m",
-                "stonith.mocks",
-                self.type_name,
-                "--names",
-                "node1",
-                "--username",
-                USER,
-                "--relay-delay",
-                str(POWER_DELAY),
-                "--state-file",
+        argv = [self.type_name, "--names", "node1", "--username", USER, "--relay-delay", str(POWER_DELAY)]
+        try:
+            self.mock = harness.start_process(
+                [*argv, *self.extra],
+                {"STONITH_MOCK_PASSWORD": PASSWORD},
                 os.path.join(self.tmp, "state.json"),
-                *self.extra,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=self.tmp,  # not the checkout's stonith/
-        )
-        info = self._ready()
+            )
+        except harness.MockNotReady:
+            raise RuntimeError(f"mock {self.type_name} did not start") from None
+        info = self.mock.info
         host, _, port = info["address"].rpartition(":")
         subs = {"host": host, "port": port, "address": info["address"], "cfg": os.path.join(self.tmp, "cfg")}
         if self.type_name == "ipmilan":
@@ -85,30 +71,10 @@ class _Mock:
             handle.write(line + "\n")
         return subs
 
-    def _ready(self) -> dict[str, str]:
-        assert self.process is not None and self.process.stdout is not None
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                info: dict[str, str] = json.loads(self.process.stdout.readline())
-                return info
-            if self.process.poll() is not None:
-                break
-        raise RuntimeError(f"mock {self.type_name} did not start")
-
     def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            if self.process.stdout:
-                self.process.stdout.close()
-            self.process = None
+        if self.mock is not None:
+            importlib.import_module("stonith.mocks.harness").stop([self.mock.process], grace=10.0)
+            self.mock = None
         with contextlib.suppress(OSError):
             for name in os.listdir(self.tmp):
                 os.unlink(os.path.join(self.tmp, name))

@@ -458,7 +458,7 @@ def load(args: argparse.Namespace, root: Path) -> None:
         turns = {node: threading.Lock() for node in nodes}
         rss: list[tuple[float, int]] = []
         fds: list[tuple[int, int]] = []  # open files and threads of the service, as rss is sampled
-        mock_pids = [m.process.pid for m in lab.mocks.values()]
+        mock_pids = [m.process.pid for m in lab.mocks.values() if m.process is not None]
         started = pollers.started = resetters.started = time.monotonic()
         stop_at = started + args.seconds
         threads = [

@@ -615,7 +615,11 @@ def split_listen(text: str) -> tuple[str, int]:
 
 
 class RunningMock:
-    """A started mock: its servers, its ready line, its ground truth; ``close`` stops it."""
+    """A mock running in this process: its servers, its ready line, its ground truth; ``close`` stops it.
+
+    The inside of a mock (``stonith-mock`` runs one); a test's or a lab's handle on a started mock,
+    in this process or as a subprocess, is stonith.mocks.harness.MockHandle.
+    """
 
     def __init__(
         self, device: MockDevice, *, listen: str | None = None, serial_link: str | None = None

@@ -36,12 +36,18 @@ _PASSED_TO_MOCKS = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
 
 
 class MockHandle:
-    """A running mock: where it serves and what its relays really did."""
+    """A started mock: its ready-line info, its process and its ground truth.
+
+    The one handle on a running mock, for tests, hwtests, the bench and stonith.lab.  A mock process
+    (``process`` set) writes its truth to a state file, ``truth_source`` is that file's path (None: the
+    mock was started without one); a mock in this process is read directly (``truth_source`` is the
+    stonith.mocks._common.RunningMock, the servers inside a mock).
+    """
 
     def __init__(
         self,
         info: dict[str, Any],
-        truth_source: RunningMock | str,
+        truth_source: RunningMock | str | None,
         process: subprocess.Popen[str] | None = None,
     ) -> None:
         self.info = info
@@ -64,7 +70,14 @@ class MockHandle:
     def serial(self) -> str:
         return str(self.info.get("serial", ""))
 
+    @property
+    def state_file(self) -> str:
+        """Where a mock process writes its ground truth; "" for a mock in this process or none."""
+        return self._truth_source if isinstance(self._truth_source, str) else ""
+
     def truth(self) -> dict[str, Any]:
+        if self._truth_source is None:
+            raise RuntimeError("this mock was started without a state file: it has no ground truth")
         if isinstance(self._truth_source, str):
             with open(self._truth_source, encoding="utf-8") as handle:
                 data: dict[str, Any] = json.load(handle)
@@ -120,14 +133,23 @@ def start_mock(
 @contextlib.contextmanager
 def _subprocess_mock(type_name: str, options: dict[str, Any]) -> Iterator[MockHandle]:
     with tempfile.TemporaryDirectory(prefix="stonith-mock-") as tmp:
-        options.setdefault("state_file", os.path.join(tmp, "state.json"))
+        # state_file=None: no ground truth (instrumentation real hardware does not pay).
+        state_file = options.pop("state_file", os.path.join(tmp, "state.json"))
         password = options.pop("password", None)
         secrets = {} if password is None else {"STONITH_MOCK_PASSWORD": str(password)}
-        process, info = spawn(argv_for(type_name, options), secrets)
+        mock = start_process(argv_for(type_name, options), secrets, state_file)
         try:
-            yield MockHandle(info, str(options["state_file"]), process)
+            yield mock
         finally:
-            stop([process])
+            stop([mock.process])
+
+
+def start_process(argv: list[str], secrets: Mapping[str, str], state_file: str | None) -> MockHandle:
+    """``python -m stonith.mocks ARGV --state-file STATE_FILE`` as spawn starts it; its handle."""
+    if state_file is not None:
+        argv = [*argv, "--state-file", state_file]
+    process, info = spawn(argv, secrets)
+    return MockHandle(info, state_file, process)
 
 
 def spawn(argv: list[str], secrets: Mapping[str, str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -157,15 +179,15 @@ def spawn(argv: list[str], secrets: Mapping[str, str]) -> tuple[subprocess.Popen
         raise
 
 
-def stop(processes: Iterable[subprocess.Popen[str]], grace: float = 5.0) -> None:
+def stop(processes: Iterable[subprocess.Popen[str] | None], grace: float = 5.0) -> None:
     """SIGTERM every mock first, then wait ``grace`` seconds in all for them; kill what is left."""
-    processes = list(processes)
-    for process in processes:
+    started = [process for process in processes if process is not None]
+    for process in started:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
-    for process in processes:
+    for process in started:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

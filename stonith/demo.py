@@ -125,6 +125,7 @@ def demo(directory: str) -> int:
         failures += not safe
         say("Topology: gpu1's BMC hangs (its mock is stopped with SIGSTOP); level 2 is its PDU outlet")
         hung = lab.mocks["bmc-gpu1"].process
+        assert hung is not None  # a lab's mocks are processes
         hung.send_signal(signal.SIGSTOP)
         try:
             failures += run_json("reset", "gpu1", env=env, phases=True) != 0

@@ -18,7 +18,6 @@ only.  Otherwise the lab refuses, naming each device and why: that devices.d is 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 
@@ -26,25 +25,10 @@ from stonith.errors import StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
     from typing import Any
 
     from stonith.inventory import DeviceEntry, Inventory
-
-
-class RunningMock:
-    def __init__(
-        self, device: str, process: subprocess.Popen[str], info: dict[str, Any], state_file: str
-    ) -> None:
-        self.device = device
-        self.process = process
-        self.info = info
-        self.state_file = state_file
-
-    def truth(self) -> dict[str, Any]:
-        with open(self.state_file, encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
-        return data
+    from stonith.mocks.harness import MockHandle
 
 
 class Lab:
@@ -54,7 +38,7 @@ class Lab:
         self.inventory = inventory
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.state_dir = state_dir
-        self.mocks: dict[str, RunningMock] = {}
+        self.mocks: dict[str, MockHandle] = {}
 
     def __enter__(self) -> Lab:
         refused = [
@@ -82,25 +66,24 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _start(self, device: DeviceEntry) -> RunningMock:
-        from stonith.mocks.harness import MockNotReady, spawn
+    def _start(self, device: DeviceEntry) -> MockHandle:
+        from stonith.mocks.harness import MockNotReady, start_process
 
         assert device.mock is not None and self.state_dir is not None
         mock_type = str(device.mock.get("type", device.type))
-        state_file = os.path.join(self.state_dir, f"{device.name}.json")
-        argv = [mock_type, *map(str, device.mock.get("args", [])), "--state-file", state_file]
+        argv = [mock_type, *map(str, device.mock.get("args", []))]
         # SNMP agents: the read-write community is their secret.
         secrets = {
             variable: value
             for name, variable in MOCK_SECRETS.items()
             if isinstance(value := device.driver.config.get(name), str)
         }
+        state_file = os.path.join(self.state_dir, f"{device.name}.json")
         try:
-            process, info = spawn(argv, secrets)
+            return start_process(argv, secrets, state_file)
         except MockNotReady as exc:
-            command = " ".join(argv)
+            command = " ".join([*argv, "--state-file", state_file])
             raise StonithError(f"mock for device {device.name} did not start ({command}): {exc}") from None
-        return RunningMock(device.name, process, info, state_file)
 
     def truth(self, device: str) -> dict[str, Any]:
         return self.mocks[device].truth()
