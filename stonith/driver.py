@@ -18,6 +18,7 @@ drives any number of such devices from one thread.
 from __future__ import annotations
 
 import abc
+from enum import StrEnum
 
 from stonith import redact
 from stonith.errors import Unsupported
@@ -31,17 +32,31 @@ if TYPE_CHECKING:
     from stonith.fields import Field
     from stonith.steps import Steps
 
-# Power states as read back from a device.  Anything a driver cannot read with certainty is UNKNOWN,
-# and UNKNOWN is never taken for OFF.
-ON = "on"
-OFF = "off"
-UNKNOWN = "unknown"
 
-# Status ladder (NUT): how far a driver has been proven.
-EXPERIMENTAL = "experimental"
-BETA = "beta"
-STABLE = "stable"
-TESTING_ONLY = "testing-only"
+class State(StrEnum):
+    """A power state as read back from a device.  Anything a driver cannot read with certainty is
+    UNKNOWN, and UNKNOWN is never taken for OFF.  A StrEnum: equal to (and hashed as) its text, so
+    drivers, mocks and JSON keep speaking "on"/"off"/"unknown"."""
+
+    ON = "on"
+    OFF = "off"
+    UNKNOWN = "unknown"
+
+
+ON, OFF, UNKNOWN = State.ON, State.OFF, State.UNKNOWN
+
+
+class Proven(StrEnum):
+    """The status ladder (NUT's): how far a driver has been proven."""
+
+    EXPERIMENTAL = "experimental"
+    BETA = "beta"
+    STABLE = "stable"
+    TESTING_ONLY = "testing-only"
+
+
+EXPERIMENTAL, BETA, STABLE = Proven.EXPERIMENTAL, Proven.BETA, Proven.STABLE
+TESTING_ONLY = Proven.TESTING_ONLY
 
 
 class Outlet:

@@ -54,6 +54,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from stonith import locks, redact, steps
 from stonith.deadline import Deadline
@@ -100,11 +101,38 @@ IDLE = 0.1  # how often a device with nothing to read looks for work another dev
 # node advanced by another device is due after its settle anyway (20 ms cost 2 ms CPU a PDU a second of
 # settle: bench.powerman)
 
-# Node results
-OK = "ok"
-FAILED = "failed"
-ON_FAILED = "on-failed"  # fenced (all outlets read back off) but power-on was not read back
-UNKNOWN_NODE = "unknown-node"
+
+class Verb(StrEnum):
+    """What a front end asks for a node."""
+
+    ON = "on"
+    OFF = "off"
+    RESET = "reset"  # off, read back off, settle, on, read back on
+    STATUS = "status"
+
+
+FENCING = (Verb.OFF, Verb.RESET)  # a tuple: `in` compares by equality, so a plain "off" matches too
+
+
+class Phase(StrEnum):
+    """Where a node is in its operation; a device result says which phase it belongs to."""
+
+    OFF = "off"
+    ON = "on"  # reset, after the settle; the only phase of an on
+    STATUS = "status"
+    DONE = "done"
+
+
+class Verdict(StrEnum):
+    """A node's result."""
+
+    OK = "ok"
+    FAILED = "failed"
+    ON_FAILED = "on-failed"  # fenced (all outlets read back off) but power-on was not read back
+    UNKNOWN_NODE = "unknown-node"
+
+
+OK, FAILED, ON_FAILED, UNKNOWN_NODE = Verdict.OK, Verdict.FAILED, Verdict.ON_FAILED, Verdict.UNKNOWN_NODE
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -117,7 +145,7 @@ class OutletState:
     state: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "state": self.state}
+        return {"id": self.id, "name": self.name, "state": str(self.state)}
 
 
 @dataclass(slots=True, eq=False)
@@ -142,7 +170,7 @@ class DeviceResult:
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "device": self.device,
-            "phase": self.phase,
+            "phase": str(self.phase),
             "level": self.level,
             "outlets": [o.as_dict() for o in self.outlets],
         }
@@ -176,14 +204,14 @@ class NodeResult:
     @property
     def fenced(self) -> bool:
         """True when every outlet of the node was read back off (even if the on phase then failed)."""
-        return self.result in (OK, ON_FAILED) and self.verb in ("off", "reset")
+        return self.result in (OK, ON_FAILED) and self.verb in FENCING
 
     def as_dict(self) -> dict[str, object]:
         return {
             "node": self.node,
-            "verb": self.verb,
-            "result": self.result,
-            "state": self.state,
+            "verb": str(self.verb),
+            "result": str(self.result),
+            "state": str(self.state),
             "level": self.level,
             "message": self.message,
             "exit_code": self.exit_code,
@@ -344,18 +372,18 @@ def unverified(device: DeviceEntry, node: str, verb: str, deadline: Deadline) ->
             found = [Outlet(node)]
         if not found:
             raise UnknownOutlet(f"host '{node}' is not controlled by this {driver.INFO.name} device")
-        if verb == "reset" and caps.cycle and len(found) == 1:
+        if verb == Verb.RESET and caps.cycle and len(found) == 1:
             driver.cycle(found[0], dl)
-        elif (verb in ("off", "reset") and not caps.power_off) or (verb == "on" and not caps.power_on):
+        elif (verb in FENCING and not caps.power_off) or (verb == Verb.ON and not caps.power_on):
             from stonith.errors import Unsupported
 
-            raise Unsupported(f"{driver.INFO.name} cannot power {'on' if verb == 'on' else 'off'}")
+            raise Unsupported(f"{driver.INFO.name} cannot power {'on' if verb == Verb.ON else 'off'}")
         else:
-            if verb in ("off", "reset"):
+            if verb in FENCING:
                 driver.off_many(found, dl)
-            if verb == "reset":
+            if verb == Verb.RESET:
                 dl.sleep(device.settle)
-            if verb in ("on", "reset"):
+            if verb in (Verb.ON, Verb.RESET):
                 driver.on_many(found, dl)
         return found
 
@@ -611,7 +639,7 @@ class _Node:
     name: str
     result: NodeResult
     parts: list[_Part] = field(default_factory=list)
-    phase: str = "off"  # then "on" (reset), then "done"
+    phase: Phase = Phase.OFF  # then ON (reset), then DONE
     phase_started: float = field(default_factory=time.monotonic)
     due: float = 0.0  # the on phase may not start before this (settle)
 
@@ -639,8 +667,8 @@ class _Group:
         self.lock = threading.Lock()
         self.parts_of: dict[str, list[_Part]] = {}
         for node in nodes:
-            if verb == "on":
-                node.phase = "on"
+            if verb == Verb.ON:
+                node.phase = Phase.ON
             for part in node.parts:
                 self.parts_of.setdefault(part.target.device.name, []).append(part)
 
@@ -648,9 +676,9 @@ class _Group:
     def resolved(self, part: _Part, outlets: list[Outlet]) -> None:
         with self.lock:
             part.jobs = [_Job(o, part) for o in outlets]
-            if part.node.phase != "done":
+            if part.node.phase != Phase.DONE:
                 for job in part.jobs:
-                    job.want = OFF if part.node.phase == "off" else ON
+                    job.want = OFF if part.node.phase == Phase.OFF else ON
             self._advance(part.node)
 
     def read(self, jobs: list[_Job], seen: dict[str, str], read_at: float) -> None:
@@ -672,7 +700,7 @@ class _Group:
         with self.lock:
             for part in parts:
                 part.gone = (error, exit_code)
-                if part.node.phase == "done":
+                if part.node.phase == Phase.DONE:
                     continue
                 if part.jobs is None:
                     part.error, part.exit_code = error, exit_code
@@ -688,7 +716,7 @@ class _Group:
             for part in parts:
                 if part.gone is None:
                     part.gone = ("the deadline passed", ExitCode.S_TIMEOUT)
-                if part.node.phase == "done":
+                if part.node.phase == Phase.DONE:
                     continue
                 if part.jobs is None and part.error is None:
                     part.error = "deadline passed before the device answered"
@@ -710,7 +738,7 @@ class _Group:
         """SIGINT/SIGTERM: nothing more is switched; what was switched is still read back."""
         with self.lock:
             for part in parts:
-                if part.node.phase == "done":
+                if part.node.phase == Phase.DONE:
                     continue
                 if part.jobs is None and part.error is None:
                     part.error, part.exit_code = "interrupted before the device was asked", ExitCode.S_OOPS
@@ -734,13 +762,13 @@ class _Group:
 
     def done_with(self, device: DeviceEntry) -> bool:
         with self.lock:
-            return all(p.node.phase == "done" for p in self.parts_of.get(device.name, []))
+            return all(p.node.phase == Phase.DONE for p in self.parts_of.get(device.name, []))
 
     # -- the rules
     def _advance(self, node: _Node) -> None:
-        if node.phase == "done":
+        if node.phase == Phase.DONE:
             return
-        wanted = OFF if node.phase == "off" else ON
+        wanted = OFF if node.phase == Phase.OFF else ON
         failed = any(p.error for p in node.parts) or any(j.error for p in node.parts for j in p.jobs or [])
         reached = not failed and all(
             p.jobs is not None and p.jobs and all(j.want is None and j.last == wanted for j in p.jobs)
@@ -754,10 +782,10 @@ class _Group:
         self.fencer.audit_phase(node, node.phase, self.level, reached)
         if self.fencer.phases is not None:
             self.fencer.phases(node.name, node.phase, self.level, reached, phase_results)
-        if node.phase == "off" and reached and self.verb == "reset":
+        if node.phase == Phase.OFF and reached and self.verb == Verb.RESET:
             settle = max(p.target.device.settle for p in node.parts)
             node.due = max(p.read_at for p in node.parts) + settle
-            node.phase = "on"
+            node.phase = Phase.ON
             node.phase_started = time.monotonic()
             for part in node.parts:
                 for job in part.jobs or []:
@@ -769,12 +797,12 @@ class _Group:
             return
         if reached:
             _success(result, self.level, wanted)
-        elif node.phase == "on" and self.verb == "reset":
+        elif node.phase == Phase.ON and self.verb == Verb.RESET:
             result.result = ON_FAILED
             result.level = self.level
-            bad = [d for d in result.devices if d.phase == "on" and not d.reached(ON)]
+            bad = [d for d in result.devices if d.phase == Phase.ON and not d.reached(ON)]
             # As status judges it, over every feed of the node: one outlet on is power on.
-            states = [o.state for d in result.devices if d.phase == "on" for o in d.outlets]
+            states = [o.state for d in result.devices if d.phase == Phase.ON for o in d.outlets]
             result.state = (
                 ON if ON in states else OFF if states and all(s == OFF for s in states) else UNKNOWN
             )
@@ -783,7 +811,7 @@ class _Group:
                 f"fenced at level {self.level} (every outlet read back off), but power-on was not "
                 "read back: " + _describe(bad, ON)
             )
-        node.phase = "done"
+        node.phase = Phase.DONE
         for part in node.parts:  # nothing more is switched or read for this node at this level
             for job in part.jobs or []:
                 job.want = None
@@ -804,7 +832,7 @@ class _Group:
             done = part.read_at if part.read_at >= node.phase_started and not error else now
             result = DeviceResult(name, phase, self.level, states, error, code, part.read_at)
             # The on phase is asked once the settle is over: the gap before it is the settle.
-            began = max(node.phase_started, node.due) if phase == "on" else node.phase_started
+            began = max(node.phase_started, node.due) if phase == Phase.ON else node.phase_started
             result.started = wall - (now - min(began, done))
             result.finished = wall - (now - done)
             out.append(result)
@@ -839,7 +867,7 @@ def _device_task(
             else:
                 for job in part.jobs or []:
                     job.sent = False  # a new session after a failed one: give the command again
-        if group.verb in ("off", "reset") and driver.crash_dump_wait() > 0:
+        if group.verb in FENCING and driver.crash_dump_wait() > 0:
             yield from _crash_dump(group, device, driver, parts, dl)
         yield from _serve(group, device, driver, parts, dl)
 
@@ -856,7 +884,7 @@ def _crash_dump(
     group: _Group, device: DeviceEntry, driver: Driver, parts: list[_Part], dl: Deadline
 ) -> Steps[None]:
     """NMI to the running outlets of the nodes about to be fenced; their off waits for the dump."""
-    todo = [p for p in parts if p.jobs and not p.nmi_done and p.node.phase == "off"]
+    todo = [p for p in parts if p.jobs and not p.nmi_done and p.node.phase == Phase.OFF]
     outlets = [j.outlet for p in todo for j in p.jobs or []]
     if not outlets:
         return
@@ -1102,7 +1130,7 @@ class Fencer:
             nodes = self.plan.nodes()
             nodes += [n for n in self.plan.last_known() if n not in nodes]
             nodes += [f"{d}:?" for d in self.plan.unlisted if not _recall(self.inventory.by_name(d))]
-        results = [NodeResult(n, "status") for n in nodes]
+        results = [NodeResult(n, Verb.STATUS) for n in nodes]
         for result in results:
             targets = self._targets(result)
             if targets is not None:
@@ -1129,15 +1157,15 @@ class Fencer:
                 raise failed[name]
             outlets = _resolve(target.device.driver, [o for o, _ in read[name]], target, any_name)
         except StonithError as exc:
-            return DeviceResult(name, "status", 0, [], str(exc), exc.exit_code)
+            return DeviceResult(name, Phase.STATUS, 0, [], str(exc), exc.exit_code)
         states = dict((o.id, s) for o, s in read[name])
         return DeviceResult(
-            name, "status", 0, [OutletState(o.id, o.name, states.get(o.id, UNKNOWN)) for o in outlets]
+            name, Phase.STATUS, 0, [OutletState(o.id, o.name, states.get(o.id, UNKNOWN)) for o in outlets]
         )
 
     def run(self, verb: str, nodes: Sequence[str]) -> list[NodeResult]:
         """``on``, ``off`` or ``reset`` of ``nodes``, verified (see the module's text)."""
-        if verb not in ("on", "off", "reset"):
+        if verb not in (Verb.ON, Verb.OFF, Verb.RESET):
             raise BadConfig(f"unknown verb {verb!r}")
         deadline = self._overall(verb)
         results = {n: NodeResult(n, verb) for n in nodes}
@@ -1386,13 +1414,12 @@ def _describe(devices: Sequence[DeviceResult], wanted: str) -> str:
 
 
 def _failure_message(result: NodeResult, verb: str) -> str:
-    wanted = ON if verb == "on" else OFF
+    wanted = ON if verb == Verb.ON else OFF
     bad = [d for d in result.devices if not d.reached(wanted)]
     levels = sorted({d.level for d in result.devices})
-    text = (
-        f"NOT {'fenced' if verb != 'on' else 'powered on'} (levels tried: {levels}): {_describe(bad, wanted)}"
-    )
-    if verb != "on":
+    what = "fenced" if verb != Verb.ON else "powered on"
+    text = f"NOT {what} (levels tried: {levels}): {_describe(bad, wanted)}"
+    if verb != Verb.ON:
         text += "; outlets that did read back off were left off"
     return text
 

@@ -135,7 +135,7 @@ def info_to_dict(info: DriverInfo) -> dict[str, Any]:
         "description": info.description,
         "family": info.family,
         "models": list(info.models),
-        "status": info.status,
+        "status": str(info.status),
         "capabilities": {c: _enc(getattr(info.capabilities, c)) for c in _CAPS},
         "fields": [field_to_dict(f) for f in info.fields],
     }
@@ -170,13 +170,25 @@ def from_json(text: str) -> Any:
     return json.loads(text)
 
 
+def plain(value: Any) -> Any:
+    """``value`` with every str subclass (the StrEnums: states, verbs, verdicts, driver status) as a
+    plain str, and tuples as lists: xmlrpc.client refuses to marshal subclasses of its basic types."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def to_xmlrpc(data: Any, method: str | None = None) -> str:
     """One XML-RPC document: a methodResponse, or a methodCall when ``method`` is given."""
     import xmlrpc.client
 
     if method:
-        return xmlrpc.client.dumps((data,), methodname=method)
-    return xmlrpc.client.dumps((data,), methodresponse=True)
+        return xmlrpc.client.dumps((plain(data),), methodname=method)
+    return xmlrpc.client.dumps((plain(data),), methodresponse=True)
 
 
 def from_xmlrpc(text: str) -> Any:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from stonith import marshal
 from stonith.errors import BadConfig, StonithError, UnknownType
 from stonith.server.auth import AuthError, Principal
 from stonith.server.gui.sessions import (
@@ -387,7 +388,7 @@ async def _xmlrpc(
     in_thread: Callable[..., Awaitable[Any]],
 ) -> Response:
     def reply(value: Any) -> Response:
-        body = xmlrpc.client.dumps((value,), methodresponse=True, allow_none=True)
+        body = xmlrpc.client.dumps((marshal.plain(value),), methodresponse=True, allow_none=True)
         return Response(body, media_type="text/xml")
 
     def fault(code: int, text: str) -> Response:
