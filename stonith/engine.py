@@ -100,6 +100,26 @@ POLL_MAX = 0.25  # a read-back sees a relay move at most this late (was 1 s: 1.2
 IDLE = 0.1  # how often a device with nothing to read looks for work another device made due: a
 # node advanced by another device is due after its settle anyway (20 ms cost 2 ms CPU a PDU a second of
 # settle: bench.powerman)
+# Descriptors: every device session holds its connection (a socket; an ssh child's pipes) and its
+# lock file.  Sessions beyond what the open-file limit leaves wait their turn (never EMFILE halfway
+# through a fence), and the user is told how to raise the limit.
+FDS_PER_SESSION = 3
+FDS_RESERVED = 64  # stdio, the audit log or journal, the lock directory, modules still to import
+
+
+def session_budget() -> tuple[int | None, int]:
+    """How many device sessions may be open at once (None: no limit), and the soft open-file limit."""
+    import os
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None, soft
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        used = 16
+    return max(1, (soft - used - FDS_RESERVED) // FDS_PER_SESSION), soft
 
 
 class Verb(StrEnum):
@@ -1026,6 +1046,26 @@ class Fencer:
         self.audit_errors: list[str] = []
         self._started = time.monotonic()
         self._interrupted = threading.Event()
+        self._said_budget = False
+
+    def _at_once(self, sessions: int) -> int | None:
+        """How many of ``sessions`` device sessions may be open together (None: all); says once
+        when the open-file limit makes some wait."""
+        budget, soft = session_budget()
+        if budget is None or sessions <= budget:
+            return None
+        if not self._said_budget:
+            self._said_budget = True
+            from stonith import log
+
+            wanted = FDS_RESERVED + FDS_PER_SESSION * sessions + 64
+            log.warn(
+                f"the open-file limit ({soft}) allows {budget} of {sessions} device sessions at "
+                f"once: the others wait their turn; raise it for full parallelism (ulimit -n "
+                f"{wanted} in the shell, LimitNOFILE={wanted} in a systemd unit, nofile in "
+                "/etc/security/limits.conf)"
+            )
+        return budget
 
     def interrupt(self) -> None:
         """Stop at the next safe point: nothing more is switched, what was switched is read back."""
@@ -1054,7 +1094,7 @@ class Fencer:
         if len(items) == 1:
             fn(items[0])
         elif items:
-            fan_out(fn, items, self.max_workers)
+            fan_out(fn, items, min(self.max_workers, self._at_once(len(items)) or len(items)))
 
     def _release_held(self, keep: set[str] | None = None) -> None:
         """Log out of sessions kept for a next step that will not use them (all but ``keep``)."""
@@ -1117,7 +1157,9 @@ class Fencer:
         # ``reader`` blocks, so with one every device gets a thread.
         steps.run(
             steps.gather(
-                [(one(d), reader is None and d.driver.NONBLOCKING) for d in devices], self.max_workers
+                [(one(d), reader is None and d.driver.NONBLOCKING) for d in devices],
+                self.max_workers,
+                self._at_once(len(devices)),
             )
         )
         for device in devices:
@@ -1175,8 +1217,10 @@ class Fencer:
             if not unclaimed:
                 self._run(verb, claimed, results, deadline)
             elif not claimed:
-                # Sessions opened to list are kept: a device's listing and switching are one login.
-                self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel, self.held)
+                # Sessions opened to list are kept: a device's listing and switching are one login
+                # (unless the open-file limit cannot hold them all).
+                keep = self.held if self._at_once(len(self.plan.named)) is None else None
+                self.plan.list_devices(lambda d: self._own(d, "list", deadline), self._parallel, keep)
                 self._run(verb, unclaimed, results, deadline)
             else:
                 self._run_mixed(verb, claimed, unclaimed, results, deadline)
@@ -1302,9 +1346,15 @@ class Fencer:
                 self.max_workers,
             )
 
+        # A group opens a session on each of its devices: the open-file limit bounds groups at once.
+        sessions = sum(len({t.device.name for ts in g.values() for t in ts}) for g in groups)
+        widest = max((len({t.device.name for ts in g.values() for t in ts}) for g in groups), default=1)
+        at_once = self._at_once(sessions)
         steps.run(
             steps.gather(
-                [(one(g), False) for g in threaded] + [(one(g), True) for g in looped], self.max_workers
+                [(one(g), False) for g in threaded] + [(one(g), True) for g in looped],
+                self.max_workers,
+                None if at_once is None else max(1, at_once // widest),
             )
         )
         return finished

@@ -5,9 +5,11 @@ A *step generator* yields requests and returns its result:
 - ``Wait(until, fd)``: resume me when ``fd`` is readable or at monotonic time ``until``, whichever
   comes first (``fd=None``: at ``until``).  Wake-ups may come early or without data: a step
   generator looks again (tries its non-blocking read, reads the clock) and yields again if need be;
-- ``Parallel(children, limit)``: run these step generators concurrently and resume me with the
-  list of their results, in order (the first error, once every child has finished, is raised in
-  me instead).
+- ``Parallel(children, limit, at_once)``: run these step generators concurrently and resume me
+  with the list of their results, in order (the first error, once every child has finished, is
+  raised in me instead); at most ``limit`` threads, and at most ``at_once`` children running at a
+  time, threads and Loop together (each child holds a device session: its descriptors count
+  against the open-file limit; the others wait their turn).
 
 Two runners execute them:
 
@@ -59,13 +61,17 @@ class Wait:
 
 
 class Parallel:
-    """Run ``children`` (step generator, non-blocking?) concurrently, at most ``limit`` threads."""
+    """Run ``children`` (step generator, non-blocking?) concurrently: at most ``limit`` threads, at
+    most ``at_once`` children at a time (None: all of them)."""
 
-    __slots__ = ("children", "limit")
+    __slots__ = ("at_once", "children", "limit")
 
-    def __init__(self, children: Sequence[tuple[Steps[Any], bool]], limit: int = 512) -> None:
+    def __init__(
+        self, children: Sequence[tuple[Steps[Any], bool]], limit: int = 512, at_once: int | None = None
+    ) -> None:
         self.children = list(children)
         self.limit = limit
+        self.at_once = at_once
 
 
 def sleep(deadline: Deadline, seconds: float) -> Steps[None]:
@@ -74,13 +80,15 @@ def sleep(deadline: Deadline, seconds: float) -> Steps[None]:
         yield Wait(min(time.monotonic() + seconds, deadline.at))
 
 
-def gather(children: Sequence[tuple[Steps[_T], bool]], limit: int = 512) -> Steps[list[_T]]:
+def gather(
+    children: Sequence[tuple[Steps[_T], bool]], limit: int = 512, at_once: int | None = None
+) -> Steps[list[_T]]:
     """The results of ``children`` run concurrently (a lone child runs in place: no thread)."""
     if not children:
         return []
     if len(children) == 1:
         return [(yield from children[0][0])]
-    results: list[_T] = yield Parallel(children, limit)
+    results: list[_T] = yield Parallel(children, limit, at_once)
     return results
 
 
@@ -125,6 +133,7 @@ def _parallel(request: Parallel) -> list[Any]:
     results: list[Any] = [None] * len(children)
     threaded = [i for i, (_, nonblocking) in enumerate(children) if not nonblocking]
     looped = [i for i, (_, nonblocking) in enumerate(children) if nonblocking]
+    threads, on_loop_at_once = _shares(len(threaded), len(looped), request.limit, request.at_once)
     jobs: list[Callable[[], None]] = []
     for index in threaded:
 
@@ -135,17 +144,33 @@ def _parallel(request: Parallel) -> list[Any]:
     if looped:
 
         def on_loop() -> None:
-            for index, result in zip(looped, Loop().run([children[i][0] for i in looped]), strict=True):
+            gens = [children[i][0] for i in looped]
+            for index, result in zip(looped, Loop().run(gens, on_loop_at_once), strict=True):
                 results[index] = result
 
         # Started after the threads (the big blocking jobs come first), unless it would then queue
         # behind them for a free thread.
-        jobs.insert(len(jobs) if len(jobs) < request.limit else 0, on_loop)
+        jobs.insert(len(jobs) if len(jobs) <= threads else 0, on_loop)
     if len(jobs) == 1:
         jobs[0]()
     else:
-        fan_out(lambda job: job(), jobs, request.limit)
+        fan_out(lambda job: job(), jobs, threads + (1 if looped else 0))
     return results
+
+
+def _shares(threaded: int, looped: int, limit: int, at_once: int | None) -> tuple[int, int | None]:
+    """Threads for the blocking children (the Loop's own thread not counted) and how many children
+    the Loop runs at a time, so that at most ``at_once`` run together, each side's share in
+    proportion to its number of children (at least one each)."""
+    threads = min(limit - (1 if looped else 0), threaded)
+    if at_once is None or threaded + looped <= at_once:
+        return max(1, threads), None
+    if not looped:
+        return max(1, min(threads, at_once)), None
+    if not threaded:
+        return 1, max(1, at_once)
+    on_loop = max(1, at_once * looped // (threaded + looped))
+    return max(1, min(threads, at_once - on_loop)), on_loop
 
 
 def fan_out(fn: Callable[[_T], object], items: Sequence[_T], limit: int) -> None:
@@ -221,14 +246,21 @@ class _Task:
 class Loop:
     """Runs non-blocking step generators together on the calling thread."""
 
-    def run(self, gens: Sequence[Steps[Any]]) -> list[Any]:
-        """Every generator to its end; their results in order (the first error raised after all)."""
+    def __init__(self) -> None:
+        self._queued: collections.deque[_Task] = collections.deque()  # run's own, not yet started
+
+    def run(self, gens: Sequence[Steps[Any]], at_once: int | None = None) -> list[Any]:
+        """Every generator to its end; their results in order (the first error raised after all).
+        At most ``at_once`` of them run at a time: the next starts when one ends."""
         import selectors
 
         root = _Task(None, None, 0)
         root.pending = len(gens)
         root.results = [None] * len(gens)
-        ready = collections.deque(_Task(gen, root, index) for index, gen in enumerate(gens))
+        tasks = [_Task(gen, root, index) for index, gen in enumerate(gens)]
+        start = len(tasks) if at_once is None else max(1, at_once)
+        ready = collections.deque(tasks[:start])
+        self._queued = collections.deque(tasks[start:])
         timers: list[tuple[float, int, int, _Task]] = []  # (until, tie-break, token, task)
         order = itertools.count()
         selector = selectors.DefaultSelector()
@@ -309,12 +341,13 @@ class Loop:
         task.results = [None] * task.pending
         ready.extend(_Task(gen, task, index) for index, (gen, _) in enumerate(request.children))
 
-    @staticmethod
     def _finish(
-        task: _Task, result: Any, error: BaseException | None, ready: collections.deque[_Task]
+        self, task: _Task, result: Any, error: BaseException | None, ready: collections.deque[_Task]
     ) -> None:
         parent = task.parent
         assert parent is not None
+        if parent.parent is None and self._queued:  # one of run's own ended: the next may start
+            ready.append(self._queued.popleft())
         parent.results[task.index] = result
         if error is not None and parent.error is None:
             parent.error = error
