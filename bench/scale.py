@@ -1,6 +1,7 @@
 """Scale benchmark of the cluster layer: 1,000 nodes on 42 mock PDUs with 24 outlets each.
 
     python -m bench.scale [--pdus 42] [--outlets 24] [--nodes 1000] [--relay-delay 0.2] [--runs 3]
+    python -m bench.scale --pdus 208 --nodes 4992 --bmcs 5000    # 10,000 nodes (issue 25)
 
 Starts the BayTech mocks (one process each, one session each, like the hardware), writes a
 devices.d for them, and times with the installed ``stonith``:
@@ -12,12 +13,21 @@ devices.d for them, and times with the installed ``stonith``:
 
 then prints wall times, the ratio all-nodes / slowest single-device share, and the peak RSS of the
 ``stonith`` process.  Goals (issue: cluster layer): status <= 2 s, reset <= 1.2x the single-device
-minimum.  Not a timed unit test: it reports, it does not assert.
+minimum; at 10,000 nodes also peak RSS <= 500 MB.  When a goal is missed it prints where the time
+goes: start-up and loading devices.d (``stonith devices``), and, from one more ``--json`` run, when
+the first device began and the last one finished.  Not a timed unit test: it reports, it does not
+assert.
+
+Every device session holds a socket and a lock file: with thousands of devices ``stonith`` needs a
+higher open-file limit than many shells give.  The bench does not raise it: it says what to run
+(``ulimit -n N``) and stops, as ``stonith`` itself would tell a user (it would run, but with the
+sessions waiting their turn).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -85,7 +95,8 @@ def start_lab(
     if bmcs:
         # Servers fenced through their BMC (IPMI 2.0): each mock process serves a few BMCs, as
         # each real BMC has its own processor.
-        hosts = [f"bmc{i:03d}" for i in range(1, bmcs + 1)]
+        digits = max(3, len(str(bmcs)))
+        hosts = [f"bmc{i:0{digits}d}" for i in range(1, bmcs + 1)]
         addresses: list[str] = []
         for first in range(0, bmcs, bmcs_per_mock):
             chunk = hosts[first : first + bmcs_per_mock]
@@ -106,7 +117,7 @@ def start_lab(
                 f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[parameters]\nhostname = "{host}"\n'
                 f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
             )
-        nodeset += f",bmc[001-{bmcs:03d}]"
+        nodeset += f",bmc[{1:0{digits}d}-{bmcs:0{digits}d}]"
     return nodeset, shares
 
 
@@ -126,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nodes > args.pdus * args.outlets:
         parser.error("more nodes than outlets")
+    devices_count = -(-args.nodes // args.outlets) + args.bmcs
+    needed = 3 * devices_count + 200  # stonith.engine: 3 a session, and a reserve
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        sys.stderr.write(
+            f"{devices_count} devices need about {needed} open files in the stonith process; the limit "
+            f"is {soft}. Raise it first: ulimit -n {needed} (hard limit: ulimit -Hn)\n"
+        )
+        return 2
     tmp = Path(tempfile.mkdtemp(prefix="stonith-scale-"))
     devices = tmp / "devices.d"
     devices.mkdir()
@@ -157,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         plan += [("reset, all nodes", "reset", nodeset)]
         plan += [(f"reset, {what}", "reset", target) for what, target in alone.items()]
         rows = []
+        loading = statistics.median(
+            _run([STONITH, "devices", "--devices", str(devices)], env)[0] for _ in range(args.runs)
+        )
+        split = _where(nodeset, devices, env)
         for label, verb, target in plan:
             samples = [
                 _run([STONITH, verb, target, "--devices", str(devices), "--quiet"], env)
@@ -177,6 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'command':34} {'wall':>8} {'peak RSS':>10}  exit")
     for label, wall, rss, codes in rows:
         print(f"{label:34} {wall:7.2f}s {rss / 1024:8.1f}MB  {codes}")
+    peak = max(rss for _, _, rss, _ in rows) / 1024
+    verdict = "met" if peak <= 500 else "NOT met"
+    print(f"peak RSS of stonith: {peak:.0f} MB (goal at 10,000 nodes: <= 500 MB: {verdict})")
+    print(
+        f"where the time goes (reset, all nodes, one --json run): start-up and loading devices.d "
+        f"{loading:.2f}s (stonith devices); first device session began at {split[0]:.2f}s, the last "
+        f"device finished at {split[1]:.2f}s, exit at {split[2]:.2f}s"
+    )
     for verb in ("status", "reset"):
         everything = next(wall for label, wall, _, _ in rows if label == f"{verb}, all nodes")
         alone_rows = [(label, wall) for label, wall, _, _ in rows if label.startswith(f"{verb}, ")]
@@ -193,6 +225,30 @@ def main(argv: list[str] | None = None) -> int:
             f"{everything / baseline:.2f}x (goal: {verdict})"
         )
     return 0
+
+
+def _where(nodeset: str, devices: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """One ``stonith reset --json`` of every node: seconds from the start of the process to the first
+    device phase's start, to the last device verdict, and to the exit."""
+    started = time.time()
+    proc = subprocess.run(
+        [STONITH, "reset", nodeset, "--devices", str(devices), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ended = time.time()
+    try:
+        results = json.loads(proc.stdout)
+    except ValueError:
+        return (0.0, 0.0, ended - started)
+    phases = [d for r in results for d in r.get("devices", []) if d.get("finished")]
+    if not phases:
+        return (0.0, 0.0, ended - started)
+    first = min(d["started"] for d in phases) - started
+    last = max(d["finished"] for d in phases) - started
+    return (first, last, ended - started)
 
 
 if __name__ == "__main__":

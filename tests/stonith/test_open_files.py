@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from stonith.mocks.harness import start_mock
 
 from stonith import steps
-from stonith.mocks.harness import start_mock
 from stonith.steps import Loop, Wait
 
 STONITH = str(Path(sys.executable).with_name("stonith"))
