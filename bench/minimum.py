@@ -39,8 +39,10 @@ class Protocol:
 
 
 def _host_port(address: str) -> dict[str, Any]:
-    host, _, port = address.rpartition(":")
-    return {"ipaddr": host, "port": int(port)}
+    from stonith.fields import split_hostport
+
+    host, port = split_hostport(address)
+    return {"ipaddr": host, "port": port}
 
 
 PROTOCOLS = (

@@ -48,6 +48,8 @@ class _Mock:
         self.tmp = ""
 
     def start(self) -> dict[str, str]:
+        from stonith.fields import split_hostport
+
         harness = importlib.import_module("stonith.mocks.harness")  # installed only (not in the checkout)
         self.tmp = tempfile.mkdtemp(prefix="bench-bmc-")
         argv = [self.type_name, "--names", "node1", "--username", USER, "--relay-delay", str(POWER_DELAY)]
@@ -60,8 +62,13 @@ class _Mock:
         except harness.MockNotReady:
             raise RuntimeError(f"mock {self.type_name} did not start") from None
         info = self.mock.info
-        host, _, port = info["address"].rpartition(":")
-        subs = {"host": host, "port": port, "address": info["address"], "cfg": os.path.join(self.tmp, "cfg")}
+        host, port = split_hostport(info["address"])
+        subs = {
+            "host": host,
+            "port": str(port),
+            "address": info["address"],
+            "cfg": os.path.join(self.tmp, "cfg"),
+        }
         if self.type_name == "ipmilan":
             line = f"node1 {host} {port} md5 admin {USER} {PASSWORD} power_cycle"
         else:

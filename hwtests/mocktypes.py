@@ -101,10 +101,12 @@ def _wti_nps(address: str, password: str, hosts: dict[str, list[str]]) -> dict[s
 
 
 def _snmp(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
-    host, _, port = address.rpartition(":")
+    from stonith.fields import split_hostport
+
+    host, port = split_hostport(address)
     # The mock's read-write community is its default ("private"); a wrong community is the
     # refuse-login fault (auth-flap), not a wrong driver password.
-    return {"ipaddr": host, "port": int(port), "community": "private", "snmp_version": "2c"}
+    return {"ipaddr": host, "port": port, "community": "private", "snmp_version": "2c"}
 
 
 def _ipmi(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:

@@ -225,7 +225,9 @@ class Device:
 
     @property
     def port(self) -> int:
-        return int(self.address.rpartition(":")[2])
+        from stonith.fields import split_hostport
+
+        return split_hostport(self.address)[1]
 
     def _current(self) -> dict[str, Any]:
         try:

@@ -39,6 +39,7 @@ import hwtests  # noqa: F401
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.errors import StonithError
+from stonith.fields import split_hostport
 from stonith.transport.stream import Closed, Stream
 
 EXAMPLES = int(os.environ.get("HWTESTS_FUZZ_EXAMPLES", "120"))
@@ -738,8 +739,8 @@ def snmp_agents():
 
 
 def snmp_config(driver_type: str, address: str) -> dict:
-    host, _, port = address.rpartition(":")
-    config = {"ipaddr": host, "port": int(port), "snmp_timeout": 0.05, "snmp_retries": 1}
+    host, port = split_hostport(address)
+    config = {"ipaddr": host, "port": port, "snmp_timeout": 0.05, "snmp_retries": 1}
     version = SNMP_CASES[driver_type][1]
     if version == "3":
         user, _, auth, _, priv = SNMP_V3_USER.split(":")

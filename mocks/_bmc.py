@@ -384,7 +384,3 @@ class RunningBmcs:
             with contextlib.suppress(Exception):
                 close()
         self.lab.close()
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -507,7 +507,9 @@ class TcpServer:
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        from stonith.fields import join_hostport
+
+        return join_hostport(self.host, self.port)
 
     def start(self) -> None:
         thread = threading.Thread(target=self._accept_loop, name=f"mock-accept-{self.port}", daemon=True)
@@ -603,15 +605,13 @@ def _family(host: str) -> socket.AddressFamily:
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); ValueError if malformed."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:]
-    else:
-        host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen {text!r}: expected HOST:PORT")
-    return host, int(port)
+    """``--listen``'s ``HOST:PORT`` or ``[V6]:PORT`` (port 0: any free one); ValueError in its words."""
+    from stonith.fields import split_hostport
+
+    try:
+        return split_hostport(text, lowest=0)
+    except ValueError:
+        raise ValueError(f"--listen {text!r}: expected HOST:PORT") from None
 
 
 class RunningMock:

@@ -33,6 +33,8 @@ import warnings
 
 from stonith.mocks._common import BUSY_GRACE, Channel, Faults, Hangup, MockDevice, run_session, split_listen
 
+from stonith.fields import join_hostport
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -134,7 +136,7 @@ class SshMock:
             self.close()
             raise
         public = key.export_public_key().decode().split()
-        address = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        address = join_hostport(self.host, self.port)
         known = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
         self.info: dict[str, Any] = {
             "type": device.config.type,

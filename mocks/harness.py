@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from stonith.fields import split_hostport
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -60,11 +62,11 @@ class MockHandle:
 
     @property
     def host(self) -> str:
-        return self.address.rpartition(":")[0].strip("[]")
+        return split_hostport(self.address)[0]
 
     @property
     def port(self) -> int:
-        return int(self.address.rpartition(":")[2])
+        return split_hostport(self.address)[1]
 
     @property
     def serial(self) -> str:

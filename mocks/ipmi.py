@@ -40,6 +40,7 @@ import time
 from stonith.mocks import _bmc
 from stonith.mocks._bmc import OFF, ON, Chassis
 
+from stonith.fields import join_hostport
 from stonith.transport import ipmi as wire
 
 TYPE_CHECKING = False
@@ -518,7 +519,7 @@ def run(config: MockConfig, *, listen: str | None = None, serial_link: str | Non
     count = int(config.options.get("count") or 1)
     socks = _sockets(listen, count, str(config.options.get("spread") or "ports"))
     try:
-        addresses = [_bmc.format_address(*s.getsockname()[:2]) for s in socks]
+        addresses = [join_hostport(*s.getsockname()[:2]) for s in socks]
         lab = _bmc.build_lab(config, addresses)
         bmcs = [
             (sock, Bmc(lab.chassis[address], config, suites, kg))

@@ -35,6 +35,8 @@ import time
 
 from stonith.mocks._common import OFF, ON, POLL, MockConfig, MockDevice, RunningMock, split_listen
 
+from stonith.fields import join_hostport
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -298,7 +300,7 @@ class Rfc2217Mock(RunningMock):
         self._listener = socket.create_server((host, port), family=family)
         self._listener.settimeout(POLL)
         bound = self._listener.getsockname()
-        address = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+        address = join_hostport(bound[0], bound[1])
         self.info = {"type": device.config.type, "model": device.config.model, "address": address}
         self.info["url"] = f"rfc2217://{address}"
         self._thread = threading.Thread(target=self._serve, name="mock-rfc2217", daemon=True)

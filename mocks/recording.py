@@ -57,6 +57,8 @@ import sys
 import threading
 import time
 
+from stonith.fields import join_hostport, split_hostport
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -77,18 +79,6 @@ DEFAULT_NORMALIZE: tuple[tuple[str, str], ...] = ((r"\d+(?:\.\d+)? *(Amps|Volts|
 # A threaded TCP proxy with hooks
 
 
-def split_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); ValueError names the problem."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:]
-    else:
-        host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{text!r}: expected HOST:PORT")
-    return host, int(port)
-
-
 class Proxy:
     """Forwards every connection accepted on ``listen`` to ``target()``.
 
@@ -99,7 +89,7 @@ class Proxy:
     """
 
     def __init__(self, listen: str, target: str | Callable[[], str | None]) -> None:
-        host, port = split_address(listen)
+        host, port = split_hostport(listen, lowest=0)
         self._target = target
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.create_server((host, port), family=family)
@@ -113,7 +103,7 @@ class Proxy:
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return join_hostport(self.host, self.port)
 
     def target(self) -> str | None:
         return self._target() if callable(self._target) else self._target
@@ -158,7 +148,7 @@ class Proxy:
         device: socket.socket | None = None
         if where is not None:
             try:
-                device = socket.create_connection(split_address(where), timeout=2.0)
+                device = socket.create_connection(split_hostport(where), timeout=2.0)
             except (OSError, ValueError):
                 device = None
         if device is None:
@@ -432,7 +422,7 @@ def check(recording: Recording, address: str, *, quiet: float = BLOCK_QUIET) -> 
     normalize = recording.normalizer()
     problems: list[str] = []
     for conn, events in sorted(recording.connections().items()):
-        with socket.create_connection(split_address(address), timeout=5.0) as sock:
+        with socket.create_connection(split_hostport(address), timeout=5.0) as sock:
             for number, step in enumerate(steps(events), 1):
                 if step.send:
                     sock.sendall(step.send)
@@ -557,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.listen and args.target and args.out):
         parser.error("recording needs --listen, --target and --out (or use --check FILE)")
     try:
-        split_address(args.target)
+        split_hostport(args.target)
         head = header(
             vendor=args.vendor,
             model=args.model,

@@ -827,6 +827,8 @@ class Listeners:
 
         from stonith.mocks._common import split_listen
 
+        from stonith.fields import join_hostport
+
         if serial_link:
             raise ValueError("a Redfish service has no serial link (use --listen)")
         host, port = split_listen(listen or "127.0.0.1:0")
@@ -846,7 +848,7 @@ class Listeners:
             self.close()
             raise
         self.scheme = "https" if tls_context is not None else "http"
-        self.addresses = [_bmc.format_address(host, s.server_address[1]) for s in self.servers]
+        self.addresses = [join_hostport(host, s.server_address[1]) for s in self.servers]
         # One acceptor thread for every device (200 serve_forever loops would cost 200 threads and a
         # slow shutdown); each request is then handled in a thread of its own (ThreadingHTTPServer).
         self._acceptor = threading.Thread(

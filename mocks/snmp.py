@@ -72,6 +72,8 @@ from dataclasses import dataclass, field
 
 from stonith.mocks._common import OFF, ON, Outlets, split_listen
 
+from stonith.fields import join_hostport
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -1243,7 +1245,7 @@ class SnmpMock:
             raise
         self._sock.settimeout(0.2)
         bound_host, bound_port = self._sock.getsockname()[:2]
-        address = f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"
+        address = join_hostport(bound_host, bound_port)
         self.info: dict[str, Any] = {"type": config.type, "model": self.agent.family.key, "address": address}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"snmp-mock-{bound_port}", daemon=True)

@@ -522,15 +522,44 @@ def check_special(specialtype: str, value: str) -> str | None:
     return None
 
 
-def split_hostport(value: str, default_port: int) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if value.count(":") == 1:
-        host, _, port = value.partition(":")
-        return host, int(port)
-    return value, default_port
+def split_hostport(text: str, default_port: int | None = None, *, lowest: int = 1) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port``, ``[v6]`` or a bare IPv6 address -> (host, port).
+
+    The one reader of a host and port (configurations, listen options, mock addresses); join_hostport
+    writes them.  A text without a port gets ``default_port``; None makes the port required.
+    ValueError when the host is empty, a bracket is not closed, or the port is not a number within
+    ``lowest``-65535 (``lowest=0`` for a listener's "any free port").
+    """
+    try:
+        host, port = _hostport_parts(text)
+    except ValueError:
+        host, port = "", None
+    if host and port is None and default_port is not None:
+        return host, default_port
+    number = port is not None and port.isascii() and port.isdigit()
+    if not host or port is None or not number or not lowest <= int(port) <= 65535:
+        expected = "HOST:PORT" if default_port is None else "HOST, HOST:PORT or [IPV6]:PORT"
+        raise ValueError(f"{text!r}: expected {expected}")
+    return host, int(port)
+
+
+def join_hostport(host: str, port: int) -> str:
+    """``host:port``, or ``[v6]:port`` for an IPv6 address: what split_hostport reads back."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _hostport_parts(text: str) -> tuple[str, str | None]:
+    """The host and the port's text (None: no port); ValueError for ``[`` without its ``]``."""
+    text = text.strip()
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ValueError(text)
+        return host, rest[1:] if rest else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, None  # a name, an IPv4 address or a bare IPv6 address
 
 
 def _check_hostport(value: str) -> str | None:
@@ -538,11 +567,10 @@ def _check_hostport(value: str) -> str | None:
 
     if not re.fullmatch(SPECIAL_REGEX[HOSTPORT], value):
         return "is not host, host:port or [ipv6]:port"
-    try:
-        host, port = split_hostport(value, 1)
-    except ValueError:
+    host, port = _hostport_parts(value)
+    if port is not None and not port.isdigit():
         return "has a bad port number"
-    if not 1 <= port <= 65535:
+    if port is not None and not 1 <= int(port) <= 65535:
         return "has a port outside 1-65535"
     if check_special(HOSTNAME, host) is None:
         return None

@@ -151,7 +151,7 @@ def _host_of(hostport: str) -> str:
     from stonith.fields import split_hostport
 
     try:
-        return split_hostport(hostport, 0)[0]
+        return split_hostport(hostport, 0, lowest=0)[0]
     except ValueError:
         return hostport
 

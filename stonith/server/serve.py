@@ -27,6 +27,7 @@ import socket
 import sys
 
 from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
+from stonith.fields import split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -71,16 +72,16 @@ class ServerConfig:
         self.gui_idle_timeout = float(data.get("gui_idle_timeout", 900))
         self.addresses: list[tuple[str, int]] = []
         for item in self.listen:
-            host, _, port = item.rpartition(":")
-            host = host.strip("[]")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            try:
+                host, port = split_hostport(item)
+            except ValueError:
                 problems.append(f"{path}: listen {item!r} is not host:port")
                 continue
             if not self.tls and not _loopback(host):
                 problems.append(
                     f"{path}: listen {item!r}: plain HTTP is refused beyond loopback; set tls = true"
                 )
-            self.addresses.append((host, int(port)))
+            self.addresses.append((host, port))
         if not 1 <= self.health_interval <= 86400:
             problems.append(f"{path}: health_interval must be 1..86400 seconds")
         if not 10 <= self.gui_idle_timeout <= 86400:

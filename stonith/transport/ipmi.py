@@ -333,15 +333,10 @@ def rakp4_code(suite: tuple[int, int, int], sik: bytes, rm: bytes, sid_c: int, g
 
 
 def split_host(address: str, port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
-    text = address.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else port
-    if text.count(":") == 1:
-        host, _, number = text.partition(":")
-        return host, int(number)
-    return text, port
+    """stonith.fields.split_hostport with the IPMI port (623) as the default."""
+    from stonith.fields import split_hostport
+
+    return split_hostport(address, port)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,21 +147,6 @@ class Credentials:
         return f"Credentials(v{self.version}, community=********)"
 
 
-def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
-    text = address.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    if not host or (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
-        raise ValueError(f"bad SNMP agent address {address!r}")
-    return host, int(port or default_port)
-
-
 class Session:
     """A client of one agent.  Not thread-safe by design; a lock guards against misuse."""
 
@@ -190,7 +175,9 @@ class Session:
 
     @property
     def where(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        from stonith.fields import join_hostport
+
+        return join_hostport(self.host, self.port)
 
     # -- public API ------------------------------------------------------------------------
     def get(self, oids: Sequence[Oid], deadline: Deadline) -> list[tuple[Oid, Any]]:

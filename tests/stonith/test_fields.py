@@ -558,6 +558,60 @@ def test_split_hostport():
     assert F.split_hostport("[fe80::1]:623", 22) == ("fe80::1", 623)
     assert F.split_hostport("[fe80::1]", 22) == ("fe80::1", 22)
     assert F.split_hostport("fe80::1", 22) == ("fe80::1", 22)
+    assert F.split_hostport(" pdu1 ", 161) == ("pdu1", 161)
+    assert F.split_hostport("127.0.0.1:0", lowest=0) == ("127.0.0.1", 0)
+    for bad in (
+        "host:notaport",
+        "host:",
+        ":80",
+        "",
+        "[::1",
+        "[::1]x",
+        "[::1]:",
+        "h:65536",
+        "h:0",
+        "h:-1",
+        "h:\u00b2",
+        "h:\u0661",
+    ):
+        with pytest.raises(ValueError, match="expected HOST"):
+            F.split_hostport(bad, 22)
+    for portless in ("host", "[fe80::1]", "fe80::1", "::1:80"):  # a bare IPv6 address has no port
+        with pytest.raises(ValueError, match="expected HOST:PORT"):
+            F.split_hostport(portless)
+
+
+LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?"
+NAMES = st.from_regex(rf"{LABEL}(\.{LABEL}){{0,3}}", fullmatch=True)
+HOSTS = st.one_of(
+    NAMES,
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+)
+
+
+@FAST
+@given(HOSTS, st.integers(1, 65535), st.integers(1, 65535))
+def test_split_hostport_reads_back_what_join_hostport_writes(host, port, default):
+    assert F.split_hostport(F.join_hostport(host, port)) == (host, port)
+    assert F.split_hostport(F.join_hostport(host, port), default) == (host, port)
+    assert F.split_hostport(host, default) == (host, default)
+    if ":" in host:
+        assert F.split_hostport(f"[{host}]", default) == (host, default)
+    assert F.check_special(F.HOSTPORT, F.join_hostport(host, port)) is None
+
+
+@FAST
+@given(
+    HOSTS,
+    st.one_of(
+        st.integers(65536, 10**7), st.integers(-(10**6), 0), st.from_regex(r"[A-Za-z.+ -]+", fullmatch=True)
+    ),
+)
+def test_split_hostport_refuses_bad_ports(host, port):
+    text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with pytest.raises(ValueError, match="expected HOST"):
+        F.split_hostport(text, 22)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from stonith.mocks.harness import start_mock
 
 from stonith.deadline import Deadline
 from stonith.errors import AuthFailed, DeviceError, Timeout, Unreachable
-from stonith.transport.snmp import END_OF_MIB, NO_SUCH, Credentials, Session, split_address
+from stonith.transport.snmp import END_OF_MIB, NO_SUCH, Credentials, Session
 
 STATE = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 4)
 CONTROL = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 3, 1, 1, 4)
@@ -188,15 +188,6 @@ def test_credentials_never_show_secrets():
         Credentials("3", user="u", priv_protocol="AES", priv_password=PRIV_PASS)
     with pytest.raises(ValueError):
         Credentials("4", community="x")
-
-
-def test_split_address():
-    assert split_address("pdu1") == ("pdu1", 161)
-    assert split_address("10.0.0.5:1161") == ("10.0.0.5", 1161)
-    assert split_address("[::1]:16100") == ("::1", 16100)
-    assert split_address("fe80::1") == ("fe80::1", 161)
-    with pytest.raises(ValueError):
-        split_address("host:notaport")
 
 
 def test_pysnmp_is_imported_lazily_and_only_by_the_transport():
