@@ -88,13 +88,19 @@ def extra_for(module: str) -> list[str]:
     return [extra for extra, modules in EXTRA_MODULES.items() if top in modules]
 
 
+_found: set[str] = set()  # modules a finder has found: a devices.d of 5,000 BMCs asks 5,000 times
+
+
 def importable(module: str) -> bool:
     """Whether ``module`` could be imported, without importing it (a None in sys.modules hides it)."""
     if module in sys.modules:
         return sys.modules[module] is not None
+    if module in _found:
+        return True
     for finder in sys.meta_path:
         find_spec = getattr(finder, "find_spec", None)
         if find_spec is not None and find_spec(module, None) is not None:
+            _found.add(module)
             return True
     return False
 
