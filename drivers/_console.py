@@ -1,14 +1,13 @@
 """The SSH parameters of the console drivers, and opening their stream over telnet or SSH.
 
-One definition serves every console driver that can use SSH (APC MasterSwitch / rack PDUs, WTI), so
-the fields, their help texts and their translations exist once.  The names are fence-agents' where
-it has one (``ssh``, its old name ``secure`` being accepted by the fence agents; ``identity_file``);
-the host-key settings are ours, because fence-agents leaves host keys to ``ssh_options``.
+One definition serves every console driver that can use SSH (APC MasterSwitch / rack PDUs, WTI): the
+fields, their help texts and their translations are the shared parameter library's
+(stonith.params.SSH_FIELDS; the fence agents also accept ``ssh``'s old fence-agents name ``secure``).
 """
 
 from __future__ import annotations
 
-from stonith.fields import BOOLEAN, PATH, Field
+from stonith.params import DEFAULT_KNOWN_HOSTS, SSH_FIELDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,45 +15,7 @@ if TYPE_CHECKING:
     from stonith.driver import Settings
     from stonith.transport.stream import Stream
 
-DEFAULT_KNOWN_HOSTS = "/etc/stonith/ssh_known_hosts"
-
-SSH = Field(
-    "ssh",
-    "Use SSH",
-    basictype=BOOLEAN,
-    default=False,
-    short_text="Log in over SSH instead of telnet (default no; default port 22)",
-    long_text="Log in with the system's ssh client instead of telnet (the device's SSH server; port "
-    "22 unless ipaddr names another). The password is typed at ssh's prompt, never passed on a "
-    "command line.",
-)
-IDENTITY_FILE = Field(
-    "identity_file",
-    "SSH key",
-    specialtype=PATH,
-    short_text="SSH private key to log in with instead of the password",
-    long_text="A private key file (without passphrase) that the device accepts for the login; "
-    "with it, ssh never asks for a password.",
-)
-KNOWN_HOSTS = Field(
-    "ssh_known_hosts",
-    "SSH known hosts",
-    specialtype=PATH,
-    default=DEFAULT_KNOWN_HOSTS,
-    short_text="known_hosts file holding the device's SSH host key",
-    long_text="The known_hosts file that holds the device's SSH host key; a device offering another "
-    "key is refused (exit 2).",
-)
-ACCEPT_NEW = Field(
-    "ssh_accept_new",
-    "Record new SSH host keys",
-    basictype=BOOLEAN,
-    default=False,
-    short_text="Record the host key of a device not yet in ssh_known_hosts (default no)",
-    long_text="First contact: record the SSH host key of a device that ssh_known_hosts does not "
-    "know yet. A changed key is refused all the same. Turn it off again once the key is recorded.",
-)
-FIELDS = (SSH, IDENTITY_FILE, KNOWN_HOSTS, ACCEPT_NEW)
+FIELDS = SSH_FIELDS
 
 
 def uses_ssh(params: Settings) -> bool:

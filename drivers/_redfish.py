@@ -29,9 +29,10 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
+from stonith import params
 from stonith.driver import Driver
 from stonith.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
-from stonith.fields import BOOLEAN, ENUMERATION, PATH, SECONDS, SECRET, Field
+from stonith.fields import ENUMERATION, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,38 +54,11 @@ TASK_FAILED = frozenset({"Exception", "Killed", "Cancelled", "Cancelling", "Inte
 # fence has no time to lose to a long Retry-After (polling sooner is allowed: the header advises).
 TASK_POLL = (0.1, 0.2, 0.5, 1.0)
 
-LOGIN = Field("login", "Login", short_text="Redfish user name", long_text="The Redfish user name.")
-PASSWORD = Field(
-    "password",
-    "Password",
-    specialtype=SECRET,
-    short_text="Redfish password",
-    long_text="The Redfish password.",
-)
-SSL = Field(
-    "ssl",
-    "Use HTTPS",
-    basictype=BOOLEAN,
-    default=True,
-    short_text="Use HTTPS (default yes)",
-    long_text="Talk HTTPS (yes, as Redfish requires) or plain HTTP (no; test services only).",
-)
-SSL_INSECURE = Field(
-    "ssl_insecure",
-    "Skip certificate verification",
-    basictype=BOOLEAN,
-    default=False,
-    short_text="Do not verify the device's TLS certificate",
-    long_text="Accept any TLS certificate (a self-signed device certificate). Prefer ca_bundle.",
-)
-CA_BUNDLE = Field(
-    "ca_bundle",
-    "CA bundle",
-    specialtype=PATH,
-    short_text="CA certificates (PEM file) to verify the device with",
-    long_text="A PEM file of CA certificates that the device's certificate must chain to (a private CA, "
-    "or the device's own self-signed certificate).",
-)
+LOGIN = params.LOGIN
+PASSWORD = params.PASSWORD
+SSL = params.SSL
+SSL_INSECURE = params.SSL_INSECURE
+CA_BUNDLE = params.CA_BUNDLE
 REDFISH_URI = Field(
     "redfish_uri",
     "Service root",
@@ -104,19 +78,9 @@ AUTH_METHOD = Field(
     "delete the session at its end, also after errors. basic: HTTP Basic authentication on every "
     "request (stateless). auto: a session where the service offers one, else basic.",
 )
-REQUEST_TIMEOUT = Field(
-    "request_timeout",
-    "Request timeout",
-    basictype=SECONDS,
-    default=10.0,
-    minval=0.5,
-    maxval=300,
-    short_text="Seconds one HTTP request may take",
-    long_text="The longest one HTTP request may take, from connecting to the last byte of the answer; "
-    "never longer than what is left of the operation's deadline.",
-)
+REQUEST_TIMEOUT = params.REQUEST_TIMEOUT
 # The connection fields after each driver's own address field, in this order.
-SERVICE_FIELDS = (LOGIN, PASSWORD, SSL, SSL_INSECURE, CA_BUNDLE)
+SERVICE_FIELDS = (LOGIN, PASSWORD, *params.HTTP_FIELDS)
 CLIENT_FIELDS = (REDFISH_URI, AUTH_METHOD, REQUEST_TIMEOUT)
 
 

@@ -44,9 +44,9 @@ import re
 
 from stonith.drivers import _console
 
+from stonith import params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, UnknownOutlet
-from stonith.fields import HOSTPORT, SECRET, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,30 +87,9 @@ COMMAND_STEP = 20.0  # an acknowledgement after YES
 LOGOUT_STEP = 2.0
 MAX_BACK = 6  # ESCs that reach the Control Console from any screen
 
-IPADDR = Field(
-    "ipaddr",
-    "IP Address",
-    specialtype=HOSTPORT,
-    required=True,
-    short_text="IP address or host name (host or host:port; default port 23, with ssh 22)",
-    long_text="The IP address or host name of the MasterSwitch, optionally with :port (default 23, "
-    "with ssh 22).",
-)
-LOGIN = Field(
-    "login",
-    "Login",
-    required=True,
-    short_text="Login name",
-    long_text="The user name to log in to the MasterSwitch console with (default apc).",
-)
-PASSWORD = Field(
-    "password",
-    "Password",
-    specialtype=SECRET,
-    required=True,
-    short_text="Password",
-    long_text="The password for the login.",
-)
+IPADDR = params.CONSOLE_ADDRESS
+LOGIN = params.LOGIN.replace(required=True)
+PASSWORD = params.PASSWORD.replace(required=True)
 
 INFO = DriverInfo(
     "apcmaster",

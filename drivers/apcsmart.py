@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import re
 
+from stonith import params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError
-from stonith.fields import TTY, Field, hostlist
+from stonith.fields import hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,15 +49,7 @@ REG1_OFF = 0x40
 REG3_ASLEEP = 0x08 | 0x10
 OUTLET = "ups"
 
-TTYDEV = Field(
-    "ttydev",
-    "TTY device",
-    specialtype=TTY,
-    required=True,
-    short_text="The TTY device used for connecting to the STONITH device",
-    long_text="The serial port the UPS's smart-signalling cable is attached to: a tty path or a "
-    "pyserial URL.",
-)
+TTYDEV = params.TTYDEV
 HOSTLIST = hostlist("Every host fed by the UPS (blank- or comma-separated); all of them lose power together")
 
 INFO = DriverInfo(

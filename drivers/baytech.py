@@ -29,7 +29,7 @@ Assumes:
 
 from __future__ import annotations
 
-from stonith import lazyre
+from stonith import lazyre, params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import (
     AuthFailed,
@@ -41,7 +41,7 @@ from stonith.errors import (
     Timeout,
     UnknownOutlet,
 )
-from stonith.fields import HOSTPORT, INTEGER, SECRET, TTY, Field
+from stonith.fields import INTEGER, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,35 +109,10 @@ LOGIN_STEP = 5.0
 COMMAND_STEP = 10.0  # a status table at 9600 baud takes up to 1.2 s; on/off answer within 10 s
 LOGOUT_STEP = 2.0
 
-IPADDR = Field(
-    "ipaddr",
-    "IP Address",
-    specialtype=HOSTPORT,
-    short_text="IP address or host name (host or host:port; default port 23)",
-    long_text="The IP address or host name of the BayTech telnet port, optionally with :port "
-    "(default 23). Not needed when ttydev is given.",
-)
-LOGIN = Field(
-    "login",
-    "Login",
-    short_text="Login name",
-    long_text="The user name to log in with (menu firmware with user accounts).",
-)
-PASSWORD = Field(
-    "password",
-    "Password",
-    specialtype=SECRET,
-    short_text="Password",
-    long_text="The password for the login (menu firmware); NC firmware without access control needs none.",
-)
-TTYDEV = Field(
-    "ttydev",
-    "Serial device",
-    specialtype=TTY,
-    short_text="Serial console (tty path or pyserial URL)",
-    long_text="The serial port the BayTech console is attached to, or a pyserial URL such as "
-    "socket://host:port. When given, it is used instead of ipaddr.",
-)
+IPADDR = params.TELNET_ADDRESS
+LOGIN = params.LOGIN
+PASSWORD = params.PASSWORD
+TTYDEV = params.TTYDEV.replace(required=False)
 SPEED = Field(
     "speed",
     "Serial speed",

@@ -47,9 +47,10 @@ from __future__ import annotations
 import threading
 import time
 
+from stonith import params
 from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AlreadyOff, BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import ENUMERATION, HOSTNAME, HOSTPORT, INTEGER, SECONDS, SECRET, Field, crash_dump
+from stonith.fields import ENUMERATION, HOSTNAME, SECONDS, SECRET, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,24 +74,8 @@ HOSTNAME_FIELD = Field(
     short_text="Node this BMC resets",
     long_text="The name of the cluster node whose chassis this BMC controls (the only host it lists).",
 )
-IPADDR = Field(
-    "ipaddr",
-    "IP address",
-    specialtype=HOSTPORT,
-    required=True,
-    short_text="BMC address (host or host:port)",
-    long_text="The IP address or host name of the BMC, optionally with :port (which then wins over port).",
-)
-PORT = Field(
-    "port",
-    "UDP port",
-    basictype=INTEGER,
-    default=623,
-    minval=1,
-    maxval=65535,
-    short_text="BMC UDP port (623)",
-    long_text="The UDP port of the BMC's RMCP service; 623 unless the BMC was moved.",
-)
+IPADDR = params.IPMI_ADDRESS
+PORT = params.IPMI_PORT
 AUTH = Field(
     "auth",
     "Authentication (IPMI 1.5)",
@@ -113,21 +98,8 @@ PRIV = Field(
     long_text="The privilege level requested for the session: operator is enough for chassis power "
     "control; admin (administrator) is the fence-agents default.",
 )
-LOGIN = Field(
-    "login",
-    "Login",
-    length=16,
-    short_text="BMC user name",
-    long_text="The BMC user name (at most 16 bytes; empty for the anonymous user).",
-)
-PASSWORD = Field(
-    "password",
-    "Password",
-    specialtype=SECRET,
-    length=20,
-    short_text="BMC password",
-    long_text="The password of the BMC user (at most 20 bytes for IPMI 2.0, 16 for IPMI 1.5).",
-)
+LOGIN = params.IPMI_LOGIN
+PASSWORD = params.IPMI_PASSWORD
 RESET_METHOD = Field(
     "reset_method",
     "Native reset method",

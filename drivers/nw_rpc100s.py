@@ -22,9 +22,10 @@ Assumes: every host of ``hostlist`` is fed by the one outlet.
 
 from __future__ import annotations
 
+from stonith import params
 from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError
-from stonith.fields import INTEGER, TTY, Field, hostlist
+from stonith.fields import INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,15 +44,7 @@ CHECK_STEP = 12.0  # cluster-glue: 12 s for the liveness answer
 COMMAND_STEP = 5.0  # and 5 s for OK
 OUTLET = "1"
 
-TTYDEV = Field(
-    "ttydev",
-    "TTY device",
-    specialtype=TTY,
-    required=True,
-    short_text="The TTY device used for connecting to the STONITH device",
-    long_text="The serial port the RPC100S is attached to: a tty path or a pyserial URL "
-    "(socket://host:port for a terminal server).",
-)
+TTYDEV = params.TTYDEV
 HOSTLIST = hostlist("The hosts fed by the RPC100S outlet (blank- or comma-separated)")
 OFFTIME = Field(
     "offtime",

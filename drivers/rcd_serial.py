@@ -31,9 +31,10 @@ from __future__ import annotations
 import contextlib
 import time
 
+from stonith import params
 from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError, Timeout, Unreachable, Unsupported
-from stonith.fields import ENUMERATION, INTEGER, TTY, Field, hostlist
+from stonith.fields import ENUMERATION, INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,15 +46,7 @@ if TYPE_CHECKING:
 OUTLET = "reset"
 
 HOSTLIST = hostlist("The host(s) whose reset pins the circuit is wired to (blank- or comma-separated)")
-TTYDEV = Field(
-    "ttydev",
-    "Device",
-    specialtype=TTY,
-    required=True,
-    short_text="The serial device",
-    long_text="The serial port the circuit hangs off (a tty with modem lines, or an RFC 2217 "
-    "URL rfc2217://host:port); a pty will not do.",
-)
+TTYDEV = params.MODEM_TTYDEV
 DTR_RTS = Field(
     "dtr_rts",
     "Line",

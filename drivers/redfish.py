@@ -50,9 +50,10 @@ from dataclasses import dataclass
 
 from stonith.drivers._redfish import CLIENT_FIELDS, SERVICE_FIELDS, RedfishClient
 
+from stonith import params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.errors import DeviceError, UnknownOutlet, Unsupported
-from stonith.fields import HOSTNAME, HOSTPORT, Field, crash_dump
+from stonith.fields import HOSTNAME, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -125,15 +126,7 @@ HOSTNAME_FIELD = Field(
     "after it. Leave it empty for a BMC of several systems (a multi-node chassis): each "
     "ComputerSystem is then an outlet, by its Id or its HostName (else its Name).",
 )
-IPADDR = Field(
-    "ipaddr",
-    "BMC address",
-    specialtype=HOSTPORT,
-    required=True,
-    short_text="BMC address (host or host:port)",
-    long_text="The IP address or host name of the BMC's Redfish service, optionally with :port "
-    "(default 443 with ssl, 80 without).",
-)
+IPADDR = params.HTTP_ADDRESS
 SYSTEM = Field(
     "system",
     "System",

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 
 from stonith.drivers._redfish import CLIENT_FIELDS, SERVICE_FIELDS, RedfishClient
 
+from stonith import params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.errors import DeviceError, UnknownOutlet, Unsupported
-from stonith.fields import HOSTPORT, Field
+from stonith.fields import Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,15 +45,7 @@ if TYPE_CHECKING:
 POWER_STATES = {"On": ON, "Off": OFF, "PoweringOff": ON}
 ACTION = "#Outlet.PowerControl"
 
-IPADDR = Field(
-    "ipaddr",
-    "PDU address",
-    specialtype=HOSTPORT,
-    required=True,
-    short_text="PDU address (host or host:port)",
-    long_text="The IP address or host name of the PDU's Redfish service, optionally with :port "
-    "(default 443 with ssl, 80 without).",
-)
+IPADDR = params.HTTP_ADDRESS
 RACK_PDU = Field(
     "rack_pdu",
     "Rack PDU",

@@ -26,9 +26,10 @@ device-dialogues.md section 9 (cluster-glue apcmastersnmp).
 
 from __future__ import annotations
 
+from stonith import params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import ENUMERATION, HOSTPORT, INTEGER, SECONDS, SECRET, Field
+from stonith.fields import ENUMERATION, INTEGER, SECONDS, SECRET, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,26 +60,8 @@ def _oid(text: str) -> Oid:
 # ---------------------------------------------------------------------------------------------
 # Configuration fields (cluster-glue apcmastersnmp: ipaddr port community, in that order)
 
-IPADDR = Field(
-    "ipaddr",
-    "IP Address",
-    specialtype=HOSTPORT,
-    required=True,
-    short_text="IP address or host name of the PDU (host or host:port)",
-    long_text="The IP address or host name of the PDU's SNMP agent, optionally with :port (which then "
-    "takes precedence over the port parameter).",
-)
-PORT = Field(
-    "port",
-    "UDP port",
-    basictype=INTEGER,
-    default=161,
-    minval=1,
-    maxval=65535,
-    short_text="UDP port of the SNMP agent",
-    long_text="The UDP port of the PDU's SNMP agent (default 161). Unlike cluster-glue's "
-    "apcmastersnmp, this port is really used.",
-)
+IPADDR = params.SNMP_ADDRESS
+PORT = params.SNMP_PORT
 COMMUNITY = Field(
     "community",
     "Community",
@@ -97,19 +80,8 @@ VERSION = Field(
     short_text="SNMP version (1, 2c or 3)",
     long_text="The SNMP version: 1, 2c (community) or 3 (user-based security).",
 )
-LOGIN = Field(
-    "login",
-    "SNMPv3 user",
-    short_text="SNMPv3 user name",
-    long_text="The SNMPv3 (USM) user name.",
-)
-PASSWORD = Field(
-    "password",
-    "SNMPv3 auth passphrase",
-    specialtype=SECRET,
-    short_text="SNMPv3 authentication passphrase",
-    long_text="The SNMPv3 authentication passphrase (at least 8 characters); empty for noAuthNoPriv.",
-)
+LOGIN = params.SNMP_USER
+PASSWORD = params.SNMP_AUTH_PASSPHRASE
 AUTH_PROT = Field(
     "snmp_auth_prot",
     "SNMPv3 auth protocol",

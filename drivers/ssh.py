@@ -13,9 +13,10 @@ from __future__ import annotations
 import socket
 import subprocess
 
+from stonith import params
 from stonith.driver import ON, TESTING_ONLY, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import DeviceError, StateMismatch, Timeout
-from stonith.fields import INTEGER, PATH, Field, hostlist
+from stonith.fields import INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,9 +40,7 @@ INFO = DriverInfo(
             default="root",
             long_text="The user to log in as on the target",
         ),
-        Field(
-            "identity_file", "Identity file", specialtype=PATH, long_text="The ssh private key to log in with"
-        ),
+        params.IDENTITY_FILE,
         Field(
             "ssh_port",
             "SSH port",

@@ -28,9 +28,9 @@ import re
 
 from stonith.drivers import _console
 
+from stonith import params
 from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, UnknownOutlet
-from stonith.fields import HOSTPORT, SECRET, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,29 +61,9 @@ COMMAND_STEP = 10.0
 SWITCH_STEP = 60.0  # the prompt returns when a command is done; cluster-glue allows 60 s
 LOGOUT_STEP = 2.0
 
-IPADDR = Field(
-    "ipaddr",
-    "IP Address",
-    specialtype=HOSTPORT,
-    required=True,
-    short_text="IP address or host name (host or host:port; default port 23, with ssh 22)",
-    long_text="The IP address or host name of the WTI switch, optionally with :port (default 23, "
-    "with ssh 22).",
-)
-LOGIN = Field(
-    "login",
-    "Login",
-    short_text="Login name (SSH only)",
-    long_text="The user name to log in with over SSH (the telnet console asks for a password only).",
-)
-PASSWORD = Field(
-    "password",
-    "Password",
-    specialtype=SECRET,
-    required=True,
-    short_text="Password",
-    long_text="The system password (or a plug password owning the node's plugs).",
-)
+IPADDR = params.CONSOLE_ADDRESS
+LOGIN = params.SSH_LOGIN
+PASSWORD = params.PASSWORD.replace(required=True)
 
 INFO = DriverInfo(
     "wti_nps",

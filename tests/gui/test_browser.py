@@ -358,8 +358,8 @@ def test_german_baytech_form(lab, browser) -> None:
     assert browser.find_element("css selector", "html").get_attribute("lang") == "de"
     label = field(browser, "ipaddr").find_element("css selector", ":scope > label").text
     hint = field(browser, "ipaddr").find_element("css selector", ":scope > .hint").text
-    assert label == de("IP Address") != "IP Address"
-    assert hint == de("IP address or host name (host or host:port; default port 23)")
+    assert label == de("IP address") != "IP address"
+    assert hint == de("Address of the telnet console (host or host:port; default port 23)")
     assert by_css(browser, "button.probe").text == de("Test connection") != "Test connection"
     set_value(browser, "speed", "50")
     by_css(browser, "button.check").click()
