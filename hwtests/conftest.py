@@ -30,7 +30,7 @@ from hwtests import REPO
 
 DEFAULT_DEVICES = REPO / "devices.d"
 CONFIG_NAME = "hwtests.conf"
-USB_BACKEND = "STONITH_USB_BACKEND"  # drivers/sispm.py
+USB_BACKEND = "STONITH_USB_BACKEND"  # stonith/transport/usb.py
 
 
 class Target:

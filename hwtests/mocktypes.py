@@ -162,7 +162,7 @@ def _sispm(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str
 def _sispm_backend(driver: Any, endpoint: str) -> None:
     # Sispm.backend is process-wide; the campaign runs many strips at once, so per instance, and
     # each simulated strip sits on a USB bus of its own (its own device lock).
-    from stonith.drivers.sispm import socket_backend
+    from stonith.mocks.usb_socket import socket_backend
 
     driver.backend = socket_backend(endpoint.removeprefix("unix:"))
     driver.device_name = lambda: f"sispm@{endpoint}"

@@ -121,7 +121,7 @@ def clone(entry: DeviceEntry, **config) -> DeviceEntry:
 
 def on_usb_backend(entry: DeviceEntry, endpoint: str) -> DeviceEntry:
     """``entry`` (a USB driver: drivers/sispm.py) talking to the fake USB backend at ``unix:PATH``."""
-    from stonith.drivers.sispm import socket_backend
+    from stonith.mocks.usb_socket import socket_backend
 
     moved = clone(entry)
     # Per instance: STONITH_USB_BACKEND is process-wide and names the lab's own strip.

@@ -21,9 +21,10 @@ outlet 0, is not emulated.)
 A USB device cannot be served over a network, so ``stonith-mock sispm`` does this instead: it
 serves the fake backend on a Unix socket (``--serial-link PATH`` names the socket; default a
 fresh temporary path) and prints ``"usb_backend": "unix:PATH"``.  The driver connects to it when
-``STONITH_USB_BACKEND=unix:PATH`` is set (drivers/sispm.py): every pyusb backend call the driver
-makes is one JSON line over the socket, answered by this module's ``FakeBackend``.  It is a test
-seam, not a USB emulation at the kernel level: sispmctl and other libusb programs cannot see it.
+``STONITH_USB_BACKEND=unix:PATH`` is set (stonith/transport/usb.py): every pyusb backend call the
+driver makes is one JSON line over the socket (mocks/usb_socket.py), answered by this module's
+``FakeBackend``.  It is a test seam, not a USB emulation at the kernel level: sispmctl and other
+libusb programs cannot see it.
 
 Faults: ``silent`` (every transfer times out), ``garble`` (GET_REPORT answers carry a wrong report
 id), ``drop-after=N`` (the strip is unplugged after N transfers: errno 19), ``stuck``/``lie``/
@@ -383,7 +384,7 @@ class FakeBackend(_backend_base()):  # type: ignore[misc]
 
 
 def handle_request(backend: FakeBackend, request: dict[str, Any]) -> dict[str, Any]:
-    """One JSON request of drivers/sispm.py's socket backend, answered from ``backend``."""
+    """One JSON request of the socket backend (mocks/usb_socket.py), answered from ``backend``."""
     import usb.core
 
     op = request.get("op")

@@ -425,7 +425,7 @@ def test_a_language_code_cannot_reach_a_catalog_outside_ours(tmp_path: Path) -> 
 
 
 def test_the_usb_backend_variable_never_imports_a_module(tmp_path: Path, monkeypatch) -> None:
-    from stonith.drivers import sispm
+    from stonith.transport import usb
 
     imported = tmp_path / "imported"
     write(
@@ -435,7 +435,7 @@ def test_the_usb_backend_variable_never_imports_a_module(tmp_path: Path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("STONITH_USB_BACKEND", "evil_usb_backend:get_backend")
     with pytest.raises(BadConfig, match="unix:/PATH"):
-        sispm.load_backend()
+        usb.load_backend()
     assert not imported.exists() and "evil_usb_backend" not in sys.modules
 
 
