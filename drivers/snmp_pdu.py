@@ -8,7 +8,7 @@ family's outlet table: its name is read from the name column, its state from the
 and it is switched by writing the control object.  ``snmp_pdu`` reads sysObjectID and checks the
 candidate family's state column before trusting it (sources disagree on APC product ids).
 
-Tested on: the agent of mocks/snmp.py for every family (which net-snmp's tools and fence-agents'
+Tested on: the agent of mocks/snmp_pdu.py for every family (which net-snmp's tools and fence-agents'
 fence_apc_snmp accept as well), and net-snmp's snmpd serving an APC rPDU outlet table through a
 pass_persist script (tests/drivers/snmpd_apc_pass.py), v2c and v3.  Not yet on hardware.
 

@@ -536,7 +536,7 @@ def test_fuzz_menu_table_parsers(pieces):
 # -- SNMP PDUs: datagrams from a scripted agent ---------------------------------------------------
 #
 # The drivers' real SNMP stack (stonith.transport.snmp over pysnmp) talks UDP to FuzzAgent, which
-# answers each request as the example's script says: honestly (a mocks/snmp.py agent behind it),
+# answers each request as the example's script says: honestly (a mocks/snmp_pdu.py agent behind it),
 # not at all, with a mutated honest answer (cut, bit-flipped, garbage before it), raw bytes, or a
 # response forged with the mock's BER codec (right request-id and community, arbitrary
 # error-status/index and var-binds: OIDs inside or outside the asked tables, values of any type,
@@ -620,7 +620,8 @@ def forge_snmp(
     With ``exact_get`` the answer to a GET has exactly one var-bind per OID asked (missing ones are
     NULL): answers with another count are covered by test_fuzz_snmp_varbind_count.
     """
-    from stonith.mocks import snmp as ber
+    from stonith.mocks import _snmp_wire as ber
+    from stonith.mocks._snmp_agent import SnmpAgent
 
     msg = ber._expect(ber.read_tlv(request, 0), ber.SEQUENCE)
     parts = ber.children(request, msg[1], msg[2])
@@ -628,7 +629,7 @@ def forge_snmp(
     if version not in (0, 1):
         raise ValueError("v3: cannot forge")
     community = request[parts[1][1] : parts[1][2]]
-    kind, request_id, asked, _, _ = ber.SnmpAgent._pdu(request, parts[2])
+    kind, request_id, asked, _, _ = SnmpAgent._pdu(request, parts[2])
     if exact_get and kind == ber.GET:
         filler = [(("asked", i, []), ("typed", (ber.NULL, None))) for i in range(len(asked))]
         varbinds = [*varbinds, *filler[len(varbinds) :]][: len(asked)]
@@ -642,12 +643,12 @@ def forge_snmp(
             encoded.append(ber.enc_varbind(oid, value[1]))
         else:  # any tag, any content: malformed BER inside a well-formed message
             encoded.append(ber.tlv(ber.SEQUENCE, ber.enc_oid(oid) + ber.tlv(value[1], value[2])))
-    body = ber.SnmpAgent._response(request_id, status, index, encoded, tag=pdu_tag)
+    body = SnmpAgent._response(request_id, status, index, encoded, tag=pdu_tag)
     return ber.tlv(ber.SEQUENCE, ber.enc_int(version) + ber.tlv(ber.OCTETS, community) + body)
 
 
 def _ber_values():
-    from stonith.mocks import snmp as ber
+    from stonith.mocks import _snmp_wire as ber
 
     typed = st.one_of(
         st.tuples(
@@ -677,7 +678,7 @@ def _ber_values():
 
 
 def _snmp_actions():
-    from stonith.mocks import snmp as ber
+    from stonith.mocks import _snmp_wire as ber
 
     oid_tail = st.lists(st.integers(0, 2**31), max_size=3)
     where = st.one_of(

@@ -33,34 +33,26 @@ if TYPE_CHECKING:
 
     from stonith.mocks._common import RunningMock
 
-# TYPE -> module; a new mock is one line here (imported only when asked for).
-MOCKS: dict[str, str] = {
-    "baytech": "stonith.mocks.baytech",
-    # SNMP PDUs (issue 6): one agent serves every family; TYPE picks the family's tables.
-    "apcmastersnmp": "stonith.mocks.snmp",
-    "snmp_pdu": "stonith.mocks.snmp",
-    "apc_rpdu": "stonith.mocks.snmp",
-    "apc_rpdu2": "stonith.mocks.snmp",
-    "eaton_epdu": "stonith.mocks.snmp",
-    "raritan_pdu2": "stonith.mocks.snmp",
-    "sentry3": "stonith.mocks.snmp",
-    "sentry4": "stonith.mocks.snmp",
-    "cyberpower_pdu": "stonith.mocks.snmp",
-    "baytech_mrp": "stonith.mocks.snmp",
-    "ifmib": "stonith.mocks.snmp",
-    # BMCs (issue 7)
-    "ipmilan": "stonith.mocks.ipmi",
-    "redfish": "stonith.mocks.redfish",
-    "redfish_pdu": "stonith.mocks.redfish_pdu",
-    # classic switches (issue 8)
-    "apcmaster": "stonith.mocks.apcmaster",
-    "wti_nps": "stonith.mocks.wti_nps",
-    "rps10": "stonith.mocks.rps10",
-    "nw_rpc100s": "stonith.mocks.nw_rpc100s",
-    "apcsmart": "stonith.mocks.apcsmart",
-    "rcd_serial": "stonith.mocks.rcd_serial",
-    "sispm": "stonith.mocks.sispm",
-}
+
+def _mocks() -> dict[str, str]:
+    """Driver type -> its mock module, derived from the driver entry points (the one list of drivers):
+    the mock of ``drivers/X.py`` is ``mocks/X.py`` (driver, mock and tests line up by name; one SNMP
+    agent serves every family of drivers/snmp_pdu.py).  Types whose module has no mock have none."""
+    import importlib.util
+
+    from stonith.registry import entry_points
+
+    found: dict[str, str] = {}
+    for name, ep in entry_points().items():
+        module = ep.value.partition(":")[0]
+        if module.startswith("stonith.drivers."):
+            mock = "stonith.mocks." + module.rpartition(".")[2]
+            if importlib.util.find_spec(mock) is not None:
+                found[name] = mock
+    return found
+
+
+MOCKS: dict[str, str] = _mocks()
 DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD = "baytech"
 # The mocks that check a password (the others have no credentials, or SNMP's communities and users).

@@ -44,31 +44,27 @@ EXTRA_MODULES = {
     "ssh": ("pexpect",),
     "mocks": ("asyncssh",),
 }
-_SNMP_TYPES = (
-    "apcmastersnmp",
-    "snmp_pdu",
-    "apc_rpdu",
-    "apc_rpdu2",
-    "eaton_epdu",
-    "raritan_pdu2",
-    "sentry3",
-    "sentry4",
-    "cyberpower_pdu",
-    "baytech_mrp",
-    "ifmib",
-)
-# Built-in types that cannot open any session without their extra: type -> (extra, modules checked).
+# Built-in driver modules that cannot open any session without their extra: module -> (extra,
+# modules checked); every type a module defines needs it (so a new SNMP family needs no line here).
 # The SNMP types need pysnmp itself (cryptography only for SNMPv3 privacy, which pysnmp reports).
 # baytech needs pyserial only for a ttydev: stonith.transport.serial names the extra when it opens one;
 # apcmaster and wti_nps need pexpect only with ssh = true: stonith.transport.ssh raises MissingExtra.
-TYPE_EXTRAS = {
-    **dict.fromkeys(_SNMP_TYPES, ("snmp", ("pysnmp",))),
-    "ipmilan": ("ipmi", ("cryptography",)),
+MODULE_EXTRAS = {
+    "snmp_pdu": ("snmp", ("pysnmp",)),
+    "ipmi": ("ipmi", ("cryptography",)),
     "redfish": ("redfish", ("requests",)),
     "redfish_pdu": ("redfish", ("requests",)),
     **dict.fromkeys(("apcsmart", "nw_rpc100s", "rcd_serial", "rps10"), ("serial", ("serial",))),
     "sispm": ("usb", ("usb",)),
 }
+
+
+def type_extra(name: str) -> tuple[str, tuple[str, ...]] | None:
+    """The extra a built-in type cannot work without, and the modules it provides (None: none)."""
+    ep = entry_points().get(name)
+    if ep is None or not ep.value.startswith("stonith.drivers."):
+        return None
+    return MODULE_EXTRAS.get(ep.value.partition(":")[0].rpartition(".")[2])
 
 
 class MissingExtra(StonithError):
@@ -291,7 +287,7 @@ def load(name: str) -> type[Driver]:
         raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}{hint}") from None
     except Exception as exc:  # a broken third-party driver must not crash the CLI
         raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}") from None
-    needs = TYPE_EXTRAS.get(name) if ep.value.startswith("stonith.drivers.") else None
+    needs = type_extra(name)
     if needs is not None:
         extra, modules = needs
         missing = [m for m in modules if not importable(m)]

@@ -16,7 +16,7 @@ from tests.conftest import REPO
 
 # Types that switch nothing real, so no device end to mock: cluster-glue's test plugins.
 NO_MOCK = {"null", "meatware", "ssh", "suicide"}
-# SNMP families the fault campaign does not draw: one agent serves every family (mocks/snmp.py), and
+# SNMP families the fault campaign does not draw: one agent serves every family (mocks/snmp_pdu.py), and
 # the campaign already draws it through apc_rpdu, apcmastersnmp, eaton_epdu and sentry4.
 SNMP_NOT_IN_CAMPAIGN = {
     "snmp_pdu",
@@ -48,14 +48,13 @@ def test_every_builtin_type_loads_under_its_own_name() -> None:
 def test_every_builtin_type_has_a_mock_or_is_a_test_plugin() -> None:
     types = set(builtin())
     assert set(MOCKS) <= types, f"mocks of no type: {set(MOCKS) - types}"
-    assert types - set(MOCKS) == NO_MOCK, "a new type needs a mock in mocks/__main__.py MOCKS"
+    assert types - set(MOCKS) == NO_MOCK, "a driver module drivers/X.py needs its mock mocks/X.py"
 
 
 def test_the_snmp_families_are_one_list() -> None:
     snmp = {n for n, target in builtin().items() if target.startswith("stonith.drivers.snmp_pdu:")}
-    assert set(registry._SNMP_TYPES) == snmp, "stonith/registry.py _SNMP_TYPES (the snmp extra)"
     for name in snmp:
-        assert registry.TYPE_EXTRAS[name][0] == "snmp", name
+        assert registry.type_extra(name) == ("snmp", ("pysnmp",)), name
         profile = fence_options.PROFILES.get(name)
         assert profile is not None and profile.options is fence_options.SNMP.options, name
 
@@ -71,7 +70,7 @@ def test_every_type_needing_a_library_names_its_extra() -> None:
     for name, target in builtin().items():
         module = target.partition(":")[0]
         if module in needs:
-            assert registry.TYPE_EXTRAS.get(name, ("",))[0] == needs[module], name
+            assert (registry.type_extra(name) or ("",))[0] == needs[module], name
 
 
 def test_every_mock_has_its_every_mock_d_row_and_campaign_kind() -> None:

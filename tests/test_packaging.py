@@ -299,7 +299,7 @@ def test_extras_match_imports() -> None:
         assert modules <= imported, f"[{extra}] installs {sorted(modules - imported)} that nothing imports"
         assert set(registry.EXTRA_MODULES[extra]) == modules, extra
     assert set(registry.EXTRA_MODULES) == set(extras)
-    for extra, _modules in registry.TYPE_EXTRAS.values():
+    for extra, _modules in registry.MODULE_EXTRAS.values():
         assert extra in extras
 
 
@@ -339,14 +339,16 @@ def _hidden(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def _extra_types() -> list[str]:
     from stonith import registry
 
-    return sorted(registry.TYPE_EXTRAS)
+    return sorted(name for name in registry.entry_points() if registry.type_extra(name) is not None)
 
 
 @pytest.mark.parametrize("type_name", _extra_types())
 def test_missing_extra_is_named_for_every_driver(type_name: str) -> None:
     from stonith import registry
 
-    extra, modules = registry.TYPE_EXTRAS[type_name]
+    needs = registry.type_extra(type_name)
+    assert needs is not None
+    extra, modules = needs
     config = EXTRA_CONFIGS.get(type_name, ["ipaddr=127.0.0.1:9", "community=private"])
     for action in (["-S"], ["-T", "reset", "node1"]):
         proc = _hidden("-t", type_name, *config, *action)

@@ -8,7 +8,7 @@ N outlets (default 8) named ``node1`` .. ``nodeN``.  The ground truth is rewritt
 after every change, as ``{"outlets": {"1": {"name", "state"}}, "events": [...]}``.
 
 Written from net-snmp's snmpd.conf(5) ``pass_persist`` protocol only, so it shares no code with
-our agent (mocks/snmp.py): ``PING`` -> ``PONG``; ``get``/``getnext`` + OID -> OID, type, value or
+our agent (mocks/snmp_pdu.py): ``PING`` -> ``PONG``; ``get``/``getnext`` + OID -> OID, type, value or
 ``NONE``; ``set`` + OID + "type value" -> ``DONE`` or an error name.  An empty line is not EOF:
 snmpd sends one after each set (wire-protocols.md section 3.3, gotcha 4).
 """

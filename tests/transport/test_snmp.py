@@ -192,7 +192,7 @@ def test_credentials_never_show_secrets():
 
 def test_pysnmp_is_imported_lazily_and_only_by_the_transport():
     code = (
-        "import sys, stonith.transport.snmp, stonith.drivers.snmp_pdu, stonith.mocks.snmp; "
+        "import sys, stonith.transport.snmp, stonith.drivers.snmp_pdu, stonith.mocks.snmp_pdu; "
         "print(any(m.startswith('pysnmp') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")

@@ -16,7 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stonith.drivers import snmp_pdu
-from stonith.mocks import snmp as mock_snmp
+from stonith.mocks import _snmp_agent as mock_agent
+from stonith.mocks import _snmp_wire as mock_snmp
+from stonith.mocks import snmp_pdu as mock_pdu
 from stonith.mocks.harness import start_mock
 
 from tests.conftest import require_peer
@@ -418,7 +420,9 @@ def test_oid_round_trip(tail):
 def test_garbage_never_crashes_the_agent(data):
     from stonith.mocks._common import MockConfig
 
-    agent = mock_snmp.SnmpAgent(MockConfig("apc_rpdu", "auto", ["a"], ["on"], "admin", "x"))
+    agent = mock_agent.SnmpAgent(
+        MockConfig("apc_rpdu", "auto", ["a"], ["on"], "admin", "x"), mock_pdu.family_for("apc_rpdu", "auto")
+    )
     try:
         answer = agent.handle(b"\x30" + bytes([len(data)]) + data if len(data) < 128 else data)
         assert answer is None or answer[:1] == b"\x30"
@@ -471,7 +475,7 @@ def _fence_apc_snmp(mock, *args):
 @pytest.mark.peer
 def test_fence_apc_snmp_against_the_rpdu2_mock(tmp_path):
     """fence-agents' own agent reads what an AP89xx serves it (the legacy sPDU/rPDU tables, see
-    mocks/snmp.py LEGACY_APC_TABLES), judged by the mock's ground truth: it said "Already OFF"
+    mocks/snmp_pdu.py LEGACY_APC_TABLES), judged by the mock's ground truth: it said "Already OFF"
     for an outlet that was on."""
     with start_mock("apc_rpdu2", outlets=4, names=NAMES, states="on,off,on,on") as mock:
         status = _fence_apc_snmp(mock, "--plug", "1", "--action", "status")
