@@ -834,6 +834,24 @@ def campaign(
     return summary, outcomes
 
 
+def merge(paths: list[str], timeout: float) -> int:
+    """One summary of several ``--json`` files (each seed's runs are its own; seeds must differ)."""
+    summary = Summary()
+    seeds: list[int] = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data["seed"] in seeds:
+            sys.stderr.write(f"netcampaign: seed {data['seed']} twice ({path}): its runs would count twice\n")
+            return 2
+        seeds.append(data["seed"])
+        for outcome in data["runs"]:
+            summary.add(outcome, timeout)
+        summary.wall_time += data["summary"]["wall_time"]
+    sys.stdout.write(f"seeds {', '.join(map(str, seeds))}, timeout {timeout:g} s\n" + summary.text())
+    return 0 if summary.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hwtests.netcampaign",
@@ -856,6 +874,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write the summary and every run")
     parser.add_argument("--verbose", action="store_true", help="print every run that was not a success")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="FILE",
+        help="sum the --json files of several runs (chunks of a long campaign) into one summary",
+    )
     args = parser.parse_args(argv)
     if args.runs < 0 or args.workers < 1 or not 1.0 <= args.timeout <= 60:
         parser.error("--runs >= 0, --workers >= 1, --timeout within 1..60 s")
@@ -871,6 +895,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args.seed, indices or [], kinds, args.timeout)
         return 0
+    if args.merge:
+        return merge(args.merge, args.timeout)
     why = netlab.unavailable()
     if why is not None:
         sys.stderr.write(f"netcampaign: {why}\n")
