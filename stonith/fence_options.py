@@ -526,22 +526,20 @@ PROFILES: dict[str, Profile] = {
     "apcmaster": APC_TELNET,
     "baytech": TELNET,
     "wti_nps": WTI_TELNET,
-    **{
-        name: SNMP
-        for name in (
-            "apc_rpdu",
-            "apc_rpdu2",
-            "apcmastersnmp",
-            "baytech_mrp",
-            "cyberpower_pdu",
-            "eaton_epdu",
-            "raritan_pdu2",
-            "sentry3",
-            "sentry4",
-            "snmp_pdu",
-        )
-    },
 }
+# Every other family of the SNMP PDU driver takes fence_apc_snmp's options: a new family needs no
+# line here (profile_for).
+_MODULE_PROFILES = {"stonith.drivers.snmp_pdu": SNMP}
+
+
+def profile_for(type_name: str) -> Profile | None:
+    """The fence-agents options ``fence_stonith_<type_name>`` accepts besides the standard ones."""
+    if type_name in PROFILES:
+        return PROFILES[type_name]
+    from stonith.registry import entry_points
+
+    ep = entry_points().get(type_name)
+    return _MODULE_PROFILES.get(ep.value.partition(":")[0]) if ep is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,7 +604,7 @@ class AgentOptions:
 
     def __init__(self, info: DriverInfo) -> None:
         self.info = info
-        self.profile = PROFILES.get(info.name)
+        self.profile = profile_for(info.name)
         own = self.profile.options if self.profile else ()
         # The profile first: its letters win (fence_ipmilan's -C is cipher, not separator).
         self.options = [o for o in (*own, *STANDARD, *COMMON) if _applies(o, info)]

@@ -55,7 +55,7 @@ def test_the_snmp_families_are_one_list() -> None:
     snmp = {n for n, target in builtin().items() if target.startswith("stonith.drivers.snmp_pdu:")}
     for name in snmp:
         assert registry.type_extra(name) == ("snmp", ("pysnmp",)), name
-        profile = fence_options.PROFILES.get(name)
+        profile = fence_options.profile_for(name)
         assert profile is not None and profile.options is fence_options.SNMP.options, name
 
 
