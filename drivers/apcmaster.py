@@ -43,18 +43,19 @@ from __future__ import annotations
 import re
 
 from stonith.drivers import _console
+from stonith.drivers._console import PASSWORD as TYPE_PASSWORD
+from stonith.drivers._console import USER, Ask, Dialogue
 
 from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, UnknownOutlet
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.errors import DeviceError, UnknownOutlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any
+    from collections.abc import Sequence
 
     from stonith.deadline import Deadline
-    from stonith.transport.stream import Expected, Stream
+    from stonith.transport.stream import Expected, Token
 
 # Device text (device-dialogues.md section 3; case-sensitive substrings unless compiled).
 ASK_USER = b"User Name :"
@@ -84,12 +85,24 @@ LOGIN_STEP = 10.0
 WELCOME_STEP = 30.0  # cluster-glue allows 30 s for the login to be accepted
 MENU_STEP = 10.0
 COMMAND_STEP = 20.0  # an acknowledgement after YES
-LOGOUT_STEP = 2.0
 MAX_BACK = 6  # ESCs that reach the Control Console from any screen
 
-IPADDR = params.CONSOLE_ADDRESS
-LOGIN = params.LOGIN.replace(required=True)
-PASSWORD = params.PASSWORD.replace(required=True)
+REFUSED = "the MasterSwitch refused the user name or password (login failed)"
+# Over SSH the login happens in SSH and the console starts with its banner (a console asking again
+# inside SSH gets the same dialogue).
+LOGIN = Dialogue(
+    (
+        Ask(ASK_USER, USER, within=LOGIN_STEP, refused=REFUSED, then="the Password prompt"),
+        Ask(
+            ASK_PASSWORD, TYPE_PASSWORD, within=WELCOME_STEP, refused=REFUSED, then="the result of the login"
+        ),
+        Ask(WELCOME, within=MENU_STEP, then="the Control Console"),
+    ),
+    (PROMPT, CLI_PROMPT),
+    first="the User Name prompt",
+    first_within=LOGIN_STEP,
+    eol=EOL,
+)
 
 INFO = DriverInfo(
     "apcmaster",
@@ -97,7 +110,12 @@ INFO = DriverInfo(
     description="APC MasterSwitch (AP9211-class) and MasterSwitch Plus power switches (telnet menus), "
     "and APC switched rack PDUs with the AOS command line (firmware 5+, apc> prompt), over telnet "
     "or SSH.\nOutlet names are the node names; one session at a time.",
-    fields=(IPADDR, LOGIN, PASSWORD, *_console.FIELDS),
+    fields=(
+        params.CONSOLE_ADDRESS,
+        params.LOGIN.replace(required=True),
+        params.PASSWORD.replace(required=True),
+        *_console.FIELDS,
+    ),
     family="APC MasterSwitch",
     models=("AP9211", "AP9212", "AP9225 (MasterSwitch Plus)", "AP79xx/AP86xx/AP88xx/AP89xx (AOS 5+)"),
     url="https://www.apc.com/",
@@ -105,111 +123,33 @@ INFO = DriverInfo(
 )
 
 
-class ApcMaster(Driver):
+class ApcMaster(_console.ConsoleDriver):
     INFO = INFO
+    DIALOGUE = LOGIN
+    DEVICE = "the MasterSwitch"
+    EMPTY = "the MasterSwitch outlet list shows no outlets"
+    _depth = 0  # screens below the Control Console
+    _list_depth = 0  # depth of the outlet list
+    _identity = "APC MasterSwitch"
+    _cli = False  # the AOS command line (apc>), not the menus
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        self._stream: Stream | None = None
-        self._depth = 0  # screens below the Control Console
-        self._list_depth = 0  # depth of the outlet list
-        self._identity = "APC MasterSwitch"
-        self._failed = False  # an answer went missing: no polite logout, just close
-        self._cli = False  # the AOS command line (apc>), not the menus
-
-    def device_name(self) -> str:
-        return str(self.params.ipaddr)
-
-    # -- session -------------------------------------------------------------------------------
-    def connect(self, deadline: Deadline) -> None:
-        self.disconnect()
-        stream = _console.open_stream(self.params, deadline, login=self.params.login)
-        try:
-            self._login(stream, deadline, ssh=_console.uses_ssh(self.params))
-        except BaseException:
-            stream.close()
-            raise
-        self._stream = stream
-        self._depth = 0
-        self._list_depth = 0
-        self._failed = False
-
-    def _login(self, stream: Stream, deadline: Deadline, *, ssh: bool = False) -> None:
-        # Over SSH the login is done: the console starts with its banner (a console asking again
-        # inside SSH gets the telnet dialogue).
-        first: tuple[bytes, ...] = (ASK_USER, PROMPT, CLI_PROMPT) if ssh else (ASK_USER,)
-        try:
-            got = stream.expect(first, deadline, LOGIN_STEP, "the console" if ssh else "the User Name prompt")
-        except DeviceError as exc:
-            if stream.received == 0 and "closed" in str(exc):
-                raise DeviceBusy(
-                    f"{stream.what} closed the connection before its login prompt (is another session open?)"
-                ) from exc
-            raise
-        if got.index:
-            self._entered(got.before + got.text, cli=got.index == 2)
-            return
-        from stonith.drivers._text import latin1
-
-        stream.write(latin1(self.params.login, "login", INFO.name) + EOL, deadline)
-        _expect(stream, (ASK_PASSWORD,), deadline, LOGIN_STEP, "the Password prompt")
-        stream.write(latin1(self.params.password, "password", INFO.name) + EOL, deadline)
-        got = _expect(stream, (WELCOME, ASK_USER), deadline, WELCOME_STEP, "the result of the login")
-        if got.index == 1:
-            raise AuthFailed("the MasterSwitch refused the user name or password (login failed)")
-        menu = _expect(stream, (PROMPT, CLI_PROMPT), deadline, MENU_STEP, "the Control Console")
-        self._entered(got.text + menu.before, cli=menu.index == 1)
-
-    def _entered(self, banner: bytes, *, cli: bool) -> None:
+    def _logged_in(self, prompt: Expected, transcript: bytes) -> None:
         """The console is at its first prompt: menus or the command line, and who we talk to."""
-        self._cli = cli
-        aos, app = VERSION.search(banner), APP.search(banner)
+        self._depth = self._list_depth = 0
+        self._cli = cli = prompt.index == 1
+        aos, app = VERSION.search(transcript), APP.search(transcript)
         parts = [f"AOS {aos.group(1).decode()}"] if aos else []
         if app:
             parts.append(f"{app.group(1).decode()} APP {app.group(2).decode()}")
         family = "APC rack PDU" if cli else "APC MasterSwitch"
         self._identity = family + (f" ({', '.join(parts)})" if parts else "")
 
-    def disconnect(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
-
-        try:
-            if self._failed:
-                return  # a device that stopped answering will not answer a logout either
-            deadline = self.logout_deadline(LOGOUT_STEP)
-            if self._cli:
-                stream.write(b"exit" + EOL, deadline)
-                return
-            for _ in range(self._depth):
-                stream.discard()
-                stream.write(ESC, deadline)
-                stream.expect((PROMPT,), deadline, LOGOUT_STEP, "the menu prompt")
-            stream.write(b"4" + EOL, deadline)  # 4- Logout
-        except (StonithError, OSError):
-            pass  # the device may already be gone; closing is all that is left
-        finally:
-            stream.close()
-
-    def probe(self, deadline: Deadline) -> str:
-        self.outlets(deadline)
-        return self._identity
+    def _logout(self) -> Sequence[tuple[bytes, Token | None]]:
+        if self._cli:
+            return ((b"exit" + EOL, None),)
+        return (*[(ESC, PROMPT)] * self._depth, (b"4" + EOL, None))  # back to the top, 4- Logout
 
     # -- verbs ---------------------------------------------------------------------------------
-    def outlets(self, deadline: Deadline) -> list[Outlet]:
-        table = self._table(deadline)
-        if not table:
-            raise DeviceError("the MasterSwitch outlet list shows no outlets")
-        return [Outlet(number, name) for number, (name, _) in table.items()]
-
-    def status(self, outlet: Outlet, deadline: Deadline) -> str:
-        return self.status_many([outlet], deadline)[outlet.id]
-
-    def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
-        table = self._table(deadline)
-        return {o.id: table[o.id][1] if o.id in table else UNKNOWN for o in outlets}
-
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         if self._cli:
             self._command_line("olOn", outlet, deadline)
@@ -223,26 +163,9 @@ class ApcMaster(Driver):
             self._control(outlet, "Immediate Off", deadline)
 
     # -- internals -----------------------------------------------------------------------------
-    def _session(self) -> Stream:
-        if self._stream is None:
-            raise DeviceError("no MasterSwitch session (connect first)")
-        return self._stream
-
-    def _send(self, data: bytes, deadline: Deadline, doing: str) -> Expected:
+    def _send(self, data: bytes, deadline: Deadline, doing: str) -> bytes:
         """Send a key or a line; the screen the device answers with (up to its prompt)."""
-        stream = self._session()
-        stream.discard()  # stale output would be taken for this answer
-        stream.write(data, deadline)
-        return self._expect(stream, (PROMPT,), deadline, MENU_STEP, doing)
-
-    def _expect(
-        self, stream: Stream, tokens: Sequence[bytes], deadline: Deadline, step: float, doing: str
-    ) -> Expected:
-        try:
-            return _expect(stream, tokens, deadline, step, doing)
-        except StonithError:
-            self._failed = True
-            raise
+        return self._round_trip(data, deadline, MENU_STEP, prompt=PROMPT, doing=doing)
 
     def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
         if self._cli:
@@ -251,10 +174,7 @@ class ApcMaster(Driver):
 
     def _cli_command(self, command: str, deadline: Deadline, step: float) -> bytes:
         """One command line; its answer (after the echo), which must carry E000."""
-        stream = self._session()
-        stream.discard()  # stale output would be taken for this answer
-        stream.write(command.encode("latin-1") + EOL, deadline)
-        answer = self._expect(stream, (CLI_PROMPT,), deadline, step, f"the answer to {command!r}").before
+        answer = self._round_trip(command.encode("latin-1") + EOL, deadline, step, prompt=CLI_PROMPT)
         code = CLI_RESULT.search(answer)
         if code is None:
             raise DeviceError(f"the PDU answered {command!r} without a result code: {_show(answer)}")
@@ -276,14 +196,14 @@ class ApcMaster(Driver):
     def _outlet_list(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
         """Go to (or refresh) the outlet list; outlet number -> (name, state)."""
         if self._list_depth and self._depth == self._list_depth:
-            screen = self._send(EOL, deadline, "the outlet list").before  # <ENTER>- Refresh
+            screen = self._send(EOL, deadline, "the outlet list")  # <ENTER>- Refresh
         else:
             self._back(self._depth, deadline)
-            screen = self._send(b"1" + EOL, deadline, "the Device Manager").before
+            screen = self._send(b"1" + EOL, deadline, "the Device Manager")
             self._depth = 1
             found = SWITCH_ITEM.search(screen)
             if found and not parse_outlets(screen):  # MasterSwitch Plus: the switches first
-                screen = self._send(found.group(1) + EOL, deadline, "the outlet list").before
+                screen = self._send(found.group(1) + EOL, deadline, "the outlet list")
                 self._depth = 2
             self._list_depth = self._depth
         return parse_outlets(screen)
@@ -293,12 +213,12 @@ class ApcMaster(Driver):
             raise UnknownOutlet(f"MasterSwitch outlet {outlet.id!r} is not an outlet number")
         if not (self._list_depth and self._depth == self._list_depth):
             self._outlet_list(deadline)
-        screen = self._send(outlet.id.encode() + EOL, deadline, f"the screen of outlet {outlet.id}").before
+        screen = self._send(outlet.id.encode() + EOL, deadline, f"the screen of outlet {outlet.id}")
         self._depth += 1
         title = TITLE.search(screen)
         if title is None or title.group(1) != f"Outlet {outlet.id}".encode():
             raise DeviceError(f"the MasterSwitch did not open outlet {outlet.id} (got {_show(screen)})")
-        screen = self._send(b"1" + EOL, deadline, "the Control Outlet screen").before  # 1- Control Outlet
+        screen = self._send(b"1" + EOL, deadline, "the Control Outlet screen")  # 1- Control Outlet
         self._depth += 1
         item = action_item(action).search(screen)
         if item is None:
@@ -362,15 +282,6 @@ def parse_ol_status(answer: bytes) -> dict[str, tuple[str, str]]:
             state = ON if found.group(3) == "On" else OFF
             table.setdefault(str(int(found.group(1))), (found.group(2).strip(), state))
     return table
-
-
-def _expect(
-    stream: Stream, tokens: Sequence[bytes | re.Pattern[bytes]], deadline: Deadline, step: float, doing: str
-) -> Expected:
-    try:
-        return stream.expect(tokens, deadline, step, doing)
-    except DeviceError as exc:
-        raise DeviceError(f"{exc} (while waiting for {doing})") from None
 
 
 def _show(text: bytes) -> str:

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import re
 
+from stonith.drivers._console import SerialDriver
+
 from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.errors import DeviceError
 from stonith.fields import hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any
+    from collections.abc import Sequence
 
     from stonith.deadline import Deadline
     from stonith.transport.stream import Stream
@@ -65,32 +66,13 @@ INFO = DriverInfo(
 )
 
 
-class ApcSmart(Driver):
+class ApcSmart(SerialDriver):
     INFO = INFO
+    SPEED = SPEED
+    DEVICE = "the Smart-UPS"
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        self._stream: Stream | None = None
-
-    def device_name(self) -> str:
-        return str(self.params.ttydev)
-
-    # -- session -------------------------------------------------------------------------------
-    def connect(self, deadline: Deadline) -> None:
-        from stonith.transport import serial
-
-        self.disconnect()
-        self._stream = serial.connect(self.params.ttydev, deadline, speed=SPEED)
-        try:
-            self._smart_mode(deadline)
-        except BaseException:
-            self.disconnect()
-            raise
-
-    def disconnect(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.close()
+    def _start(self, stream: Stream, deadline: Deadline) -> None:
+        self._smart_mode(deadline)
 
     def probe(self, deadline: Deadline) -> str:
         self._smart_mode(deadline)
@@ -125,11 +107,6 @@ class ApcSmart(Driver):
         self.off(outlets[0], deadline)
 
     # -- internals -----------------------------------------------------------------------------
-    def _session(self) -> Stream:
-        if self._stream is None:
-            raise DeviceError("no Smart-UPS session (connect first)")
-        return self._stream
-
     def _ask(self, command: bytes, deadline: Deadline) -> str:
         """Send a command; its one-line reply (a bare ``*`` is a whole reply)."""
         stream = self._session()

@@ -29,18 +29,13 @@ Assumes:
 
 from __future__ import annotations
 
+from stonith.drivers import _console
+from stonith.drivers._console import PASSWORD as TYPE_PASSWORD
+from stonith.drivers._console import USER, Ask, Dialogue
+
 from stonith import lazyre, params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import (
-    AuthFailed,
-    BadConfig,
-    DeviceBusy,
-    DeviceError,
-    FieldProblem,
-    StonithError,
-    Timeout,
-    UnknownOutlet,
-)
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
 from stonith.fields import INTEGER, Field
 
 TYPE_CHECKING = False
@@ -49,7 +44,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.deadline import Deadline
-    from stonith.transport.stream import Stream, Token
+    from stonith.transport.stream import Expected, Stream, Token
 
 
 class Model:
@@ -101,17 +96,38 @@ MENU_ROW_TAIL = lazyre.compile(rb"  {1,16}\d{1,3} {1,16}(\S{0,16}) {0,80}$")
 # NC firmware cell, one or two per line: " 1)...Outlet  1       : On          ".
 NC_CELL = lazyre.compile(rb"(\d{1,3})\)\.\.\.(.{16}): (\w{0,16})")
 STATES = {b"On": ON, b"Off": OFF}
+CONFIRMED = ((CONFIRM, b"Y" + EOL),)  # a command asks at most once (when confirmation is on)
 
 # Per-step limits (seconds), each also bounded by the caller's deadline.
 WAKE_AFTER = 2.0  # no banner by then: send a CR (serial consoles, terminal servers)
 BANNER_STEP = 10.0  # cluster-glue waits 10 s for the banner
 LOGIN_STEP = 5.0
 COMMAND_STEP = 10.0  # a status table at 9600 baud takes up to 1.2 s; on/off answer within 10 s
-LOGOUT_STEP = 2.0
 
-IPADDR = params.TELNET_ADDRESS
-LOGIN = params.LOGIN
-PASSWORD = params.PASSWORD
+# The dialogue only moves forward: username -> password -> main menu -> outlet prompt, each step
+# optional (NC firmware shows its prompt at once).  A silent console gets a CR after WAKE_AFTER.
+REFUSED_NAME = "the BayTech refused the login name"
+REFUSED_PASSWORD = "the BayTech refused the password (login failed)"
+
+
+def login() -> Dialogue:
+    """The login dialogue, with the limits above as they are when a session opens."""
+    return Dialogue(
+        [
+            Ask(ASK_USER, USER, within=LOGIN_STEP, optional=True, refused=REFUSED_NAME),
+            Ask(ASK_PASSWORD, TYPE_PASSWORD, within=LOGIN_STEP, optional=True, refused=REFUSED_PASSWORD),
+            # 1)...Outlet Control
+            Ask(MAIN_MENU, b"1" + EOL, within=COMMAND_STEP, optional=True, then="outlet control prompt"),
+        ],
+        [ANY_PROMPT],
+        refusals=[BAD_PASSWORD],
+        first="banner or prompt",
+        first_within=BANNER_STEP,
+        wake=EOL,
+        wake_after=WAKE_AFTER,
+    )
+
+
 TTYDEV = params.TTYDEV.replace(required=False)
 SPEED = Field(
     "speed",
@@ -129,7 +145,7 @@ INFO = DriverInfo(
     shortdesc="BayTech power switch",
     description="The BayTech RPC-3, RPC-3A, RPC-5 and RPC-3/RPC-28 NC series of remote power "
     "controllers, over telnet or a serial console.\nOutlet names are the node names.",
-    fields=(IPADDR, LOGIN, PASSWORD, TTYDEV, SPEED),
+    fields=(params.TELNET_ADDRESS, params.LOGIN, params.PASSWORD, TTYDEV, SPEED),
     family="BayTech RPC",
     models=("RPC-3", "RPC-3A", "RPC-5", "RPC3-NC", "RPC-28 NC"),
     url="https://www.baytech.net/",
@@ -137,8 +153,10 @@ INFO = DriverInfo(
 )
 
 
-class Baytech(Driver):
+class Baytech(_console.ConsoleDriver):
     INFO = INFO
+    DEVICE = "the BayTech"
+    EMPTY = "the BayTech status table lists no outlets"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -147,99 +165,30 @@ class Baytech(Driver):
                 [FieldProblem("ipaddr", "required parameter is missing (or give ttydev)", missing=True)],
                 "baytech",
             )
-        self._stream: Stream | None = None
         self._model: Model | None = None
         self._identity = ""
         self._listed: frozenset[str] = frozenset()  # every outlet of the last status table
 
-    def device_name(self) -> str:
-        return str(self.params.ttydev or self.params.ipaddr)
-
     # -- session -------------------------------------------------------------------------------
-    def connect(self, deadline: Deadline) -> None:
-        self.disconnect()
+    def _start(self, stream: Stream, deadline: Deadline) -> None:
         self._listed = frozenset()
-        ttydev = self.params.ttydev
-        if ttydev:
-            from stonith.transport import serial
+        super()._start(stream, deadline)
 
-            self._stream = serial.connect(ttydev, deadline, speed=self.params.speed)
-        else:
-            from stonith.transport import telnet
+    def _dialogue(self) -> Dialogue:
+        return login()
 
-            self._stream = telnet.connect(self.params.ipaddr, deadline)
-        try:
-            self._login(self._stream, deadline, wake=bool(ttydev))
-        except BaseException:
-            self._stream.close()
-            self._stream = None
-            raise
+    def _banner(self, text: bytes) -> None:
+        """The model from the banner (a serial console past its banner shows none: the prompt
+        says it then), before anything is typed."""
+        self._model = self._banner_model(text)
+        self._identity = self._firmware(text)
 
-    def _login(self, stream: Stream, deadline: Deadline, *, wake: bool) -> None:
-        from stonith.drivers._text import latin1
-
-        tokens = (ASK_USER, ASK_PASSWORD, MAIN_MENU, ANY_PROMPT)
-        if wake:
-            stream.write(EOL, deadline)  # a serial console prints nothing until a key is pressed
-        # BANNER_STEP bounds the whole wait, the Enter sent after WAKE_AFTER included: a silent
-        # port used to fail "within 10 s" after 12 s.
-        banner_wait = deadline.sub(BANNER_STEP)
-        try:
-            got = stream.expect(tokens, banner_wait, WAKE_AFTER, "banner")
-        except Timeout:
-            if banner_wait.expired():
-                raise
-            stream.write(EOL, deadline)
-            try:
-                got = self._expect(stream, tokens, banner_wait, None, "banner or prompt")
-            except Timeout:
-                if deadline.expired():
-                    raise
-                from stonith import redact
-
-                seen = redact.tail(stream.pending(), 80)
-                raise Timeout(
-                    f"{stream.what}: no banner or prompt within {BANNER_STEP:g} s "
-                    f"(Enter sent after {WAKE_AFTER:g} s; last output: {seen!r})"
-                ) from None
-        except DeviceError as exc:
-            if stream.received == 0:
-                raise DeviceBusy(
-                    f"{stream.what} closed the connection before its banner (is another session open?)"
-                ) from exc
-            raise
-        banner = got.before + got.text
-        self._model = self._banner_model(banner)
-        self._identity = self._firmware(banner)
-        # The dialogue only moves forward: username -> password -> main menu -> outlet prompt.
-        # ``got.index`` says where the device stands (the order of ``tokens``).
-        if got.index == 0:
-            login = self.params.login
-            if not login:
-                raise AuthFailed("the BayTech asks for a username; set login")
-            stream.write(latin1(login, "login", INFO.name) + EOL, deadline)
-            got = self._expect(stream, (ASK_USER, ASK_PASSWORD), deadline, LOGIN_STEP, "password prompt")
-            if got.index == 0:
-                raise AuthFailed("the BayTech refused the login name")
-        if got.index == 1:
-            stream.write(latin1(self.params.password, "password", INFO.name) + EOL, deadline)
-            got = self._expect(
-                stream,
-                (BAD_PASSWORD, ASK_USER, MAIN_MENU),
-                deadline,
-                LOGIN_STEP,
-                "main menu after the password",
-            )
-            if got.index != 2:
-                raise AuthFailed("the BayTech refused the password (login failed)")
-        if got.index == 2:
-            stream.write(b"1" + EOL, deadline)  # 1)...Outlet Control
-            got = self._expect(stream, (ANY_PROMPT,), deadline, COMMAND_STEP, "outlet control prompt")
-        assert got.match is not None  # the outlet prompt is the only regex token
+    def _logged_in(self, prompt: Expected, transcript: bytes) -> None:
+        assert prompt.match is not None  # the outlet prompt is a regex
         if self._model is None:
-            self._model = MODELS.get(PROMPT_MODELS.get(got.match.group(1), ""))
+            self._model = MODELS.get(PROMPT_MODELS.get(prompt.match.group(1), ""))
         if self._model is None:
-            raise DeviceError(f"unsupported BayTech model (prompt {got.text.decode('latin-1')!r})")
+            raise DeviceError(f"unsupported BayTech model (prompt {prompt.text.decode('latin-1')!r})")
         if not self._identity:
             self._identity = f"BayTech {self._model.name}"
 
@@ -260,43 +209,12 @@ class Baytech(Driver):
         version = (found.group(1) or found.group(2)).decode("latin-1") if found else ""
         return f"BayTech {self._model.name}" + (f" firmware {version}" if version else "")
 
-    def disconnect(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return
-
-        try:
-            deadline = self.logout_deadline(LOGOUT_STEP)
-            stream.discard()
-            if self._model is not None and self._model.menus:
-                stream.write(b"menu" + EOL, deadline)
-                stream.expect((MAIN_MENU,), deadline, LOGOUT_STEP, "main menu")
-                stream.write(b"6" + EOL, deadline)  # 6)...Logout
-            else:
-                stream.write(b"logout" + EOL, deadline)
-        except (StonithError, OSError):
-            pass  # the device may already be gone; closing is all that is left
-        finally:
-            stream.close()
-
-    def probe(self, deadline: Deadline) -> str:
-        self.outlets(deadline)
-        return self._identity
+    def _logout(self) -> Sequence[tuple[bytes, Token | None]]:
+        if self._model is not None and self._model.menus:
+            return ((b"menu" + EOL, MAIN_MENU), (b"6" + EOL, None))  # 6)...Logout
+        return ((b"logout" + EOL, None),)
 
     # -- verbs ---------------------------------------------------------------------------------
-    def outlets(self, deadline: Deadline) -> list[Outlet]:
-        table = self._status_table(deadline)
-        if not table:
-            raise DeviceError("the BayTech status table lists no outlets")
-        return [Outlet(number, name) for number, (name, _) in table.items()]
-
-    def status(self, outlet: Outlet, deadline: Deadline) -> str:
-        return self.status_many([outlet], deadline)[outlet.id]
-
-    def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
-        table = self._status_table(deadline)
-        return {o.id: table[o.id][1] if o.id in table else UNKNOWN for o in outlets}
-
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         self._switch("on", outlet, deadline)
 
@@ -310,43 +228,23 @@ class Baytech(Driver):
         self._switch_many("off", outlets, deadline)
 
     # -- internals -----------------------------------------------------------------------------
-    def _session(self) -> tuple[Stream, Model]:
+    def _model_now(self) -> Model:
         if self._stream is None or self._model is None:
             raise DeviceError("no BayTech session (connect first)")
-        return self._stream, self._model
-
-    @staticmethod
-    def _expect(
-        stream: Stream,
-        tokens: Sequence[Token],
-        deadline: Deadline,
-        step: float | None,
-        doing: str,
-    ) -> Any:
-        try:
-            return stream.expect(tokens, deadline, step, doing)
-        except DeviceError as exc:
-            raise DeviceError(f"{exc} (while waiting for {doing})") from None
+        return self._model
 
     def _command(self, command: str, deadline: Deadline) -> bytes:
         """Send one outlet-control command; the text the device printed before its prompt."""
-        stream, model = self._session()
-        stream.discard()  # stale output would be mistaken for this command's answer
-        stream.write(command.encode("ascii") + EOL, deadline)
-        tokens = (model.prompt, CONFIRM, INPUT_ERROR)
-        got = self._expect(stream, tokens, deadline, COMMAND_STEP, f"answer to {command!r}")
-        if got.index == 1:
-            stream.write(b"Y" + EOL, deadline)
-            got = self._expect(stream, tokens, deadline, COMMAND_STEP, f"answer to {command!r} (Y)")
-        if got.index == 2:
-            # Resynchronise on the prompt if we can (no contextlib: this module is on the metadata path).
-            try:  # noqa: SIM105
-                self._expect(stream, (model.prompt,), deadline, LOGOUT_STEP, "prompt")
-            except StonithError:
-                pass
-            raise DeviceError(f"the BayTech refused {command!r} (Input error)")
-        output: bytes = got.before
-        return output
+        prompt, line = self._model_now().prompt, command.encode("ascii") + EOL
+        return self._round_trip(
+            line,
+            deadline,
+            COMMAND_STEP,
+            prompt=prompt,
+            answers=CONFIRMED,
+            refusals=[INPUT_ERROR],
+            max_answers=1,
+        )
 
     def _switch_many(self, verb: str, outlets: Sequence[Outlet], deadline: Deadline) -> None:
         # The firmware takes one outlet, or 0 for every outlet, per command.  ``0`` only when the
@@ -355,7 +253,7 @@ class Baytech(Driver):
         # whose last rows were lost to line noise must not pass for the whole device.
         wanted = {o.id for o in outlets}
         if len(wanted) > 1 and wanted == self._listed:
-            self._status_table(deadline)
+            self._table(deadline)
             if wanted == self._listed:
                 self._command(f"{verb} 0", deadline)
                 return
@@ -367,8 +265,8 @@ class Baytech(Driver):
             raise UnknownOutlet(f"BayTech outlet {outlet.id!r} is not an outlet number")
         self._command(f"{verb} {outlet.id}", deadline)
 
-    def _status_table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
-        _, model = self._session()
+    def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+        model = self._model_now()
         table = parse_status(self._command("status", deadline), model)
         self._listed = frozenset(table)
         return table

@@ -22,15 +22,16 @@ Assumes: every host of ``hostlist`` is fed by the one outlet.
 
 from __future__ import annotations
 
+from stonith.drivers._console import SerialDriver
+
 from stonith import params
-from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.driver import UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.errors import DeviceError
 from stonith.fields import INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any
+    from collections.abc import Sequence
 
     from stonith.deadline import Deadline
     from stonith.transport.stream import Stream
@@ -70,32 +71,13 @@ INFO = DriverInfo(
 )
 
 
-class NwRpc100s(Driver):
+class NwRpc100s(SerialDriver):
     INFO = INFO
+    SPEED = SPEED
+    DEVICE = "the RPC100S"
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        self._stream: Stream | None = None
-
-    def device_name(self) -> str:
-        return str(self.params.ttydev)
-
-    # -- session -------------------------------------------------------------------------------
-    def connect(self, deadline: Deadline) -> None:
-        from stonith.transport import serial
-
-        self.disconnect()
-        self._stream = serial.connect(self.params.ttydev, deadline, speed=SPEED)
-        try:
-            self._alive(deadline)
-        except BaseException:
-            self.disconnect()
-            raise
-
-    def disconnect(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.close()
+    def _start(self, stream: Stream, deadline: Deadline) -> None:
+        self._alive(deadline)
 
     def probe(self, deadline: Deadline) -> str:
         self._alive(deadline)
@@ -124,11 +106,6 @@ class NwRpc100s(Driver):
         self.off(outlets[0], deadline)
 
     # -- internals -----------------------------------------------------------------------------
-    def _session(self) -> Stream:
-        if self._stream is None:
-            raise DeviceError("no RPC100S session (connect first)")
-        return self._stream
-
     def _alive(self, deadline: Deadline) -> None:
         stream = self._session()
         stream.discard()

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import re
 
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.drivers._console import SerialDriver
+
+from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
 from stonith.fields import Field, split_list
 
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.deadline import Deadline
-    from stonith.transport.stream import Stream
 
 PASSWORD = b"\x02\x18\x18\x02\x18\x18"  # ^B^X^X^B^X^X
 OUTLETS = "0123456789*"
@@ -101,28 +102,17 @@ def parse_targets(text: str) -> tuple[str, list[tuple[str, str]]]:
     return tty, pairs
 
 
-class Rps10(Driver):
+class Rps10(SerialDriver):
     INFO = INFO
+    SPEED = SPEED
+    DEVICE = "the RPS-10"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         self.tty, self.pairs = parse_targets(self.params.serial_to_targets)
-        self._stream: Stream | None = None
 
     def device_name(self) -> str:
         return self.tty
-
-    # -- session -------------------------------------------------------------------------------
-    def connect(self, deadline: Deadline) -> None:
-        from stonith.transport import serial
-
-        self.disconnect()
-        self._stream = serial.connect(self.tty, deadline, speed=SPEED)
-
-    def disconnect(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.close()
 
     def probe(self, deadline: Deadline) -> str:
         modules = sorted({o for _, o in self.pairs if o != "*"}) or ["*"]
@@ -159,11 +149,6 @@ class Rps10(Driver):
         self._switch(outlet, OFF, deadline)
 
     # -- internals -----------------------------------------------------------------------------
-    def _session(self) -> Stream:
-        if self._stream is None:
-            raise DeviceError("no RPS-10 session (connect first)")
-        return self._stream
-
     def _frame(self, address: str, op: str, deadline: Deadline) -> bytes:
         """Send one frame; the text up to ``Complete``."""
         stream = self._session()

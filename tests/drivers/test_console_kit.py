@@ -1,0 +1,153 @@
+"""The console kit (drivers/_console.py), through a small switch declared the way a driver is.
+
+The three console drivers' own tests (baytech, apcmaster, wti_nps) cover the kit against their mocks
+and independent peers; these pin its rules on their own: the login only moves forward, a credential
+prompt shown again is a refused login, answers to pagers are bounded, and the polite logout is skipped
+once an answer went missing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from stonith.drivers import _console
+
+from stonith import params
+from stonith.deadline import Deadline
+from stonith.driver import OFF, ON, UNKNOWN, DriverInfo, Outlet
+from stonith.errors import AuthFailed, DeviceError, Timeout
+from tests.drivers.test_baytech import FakeStream
+
+PROMPT = re.compile(rb"(SW\d)> ")
+LOGIN = _console.Dialogue(
+    [
+        _console.Ask(b"login:", _console.USER, within=1, refused="refused"),
+        _console.Ask(b"password:", _console.PASSWORD, within=1, refused="refused"),
+        _console.Ask(b"Welcome", within=1),
+    ],
+    [PROMPT, b"admin# "],
+    refusals=[b"Login incorrect"],
+    first="the login prompt",
+    first_within=1,
+)
+INFO = DriverInfo(
+    "kitswitch",
+    shortdesc="A switch made of the kit",
+    description="A test switch.",
+    fields=(params.CONSOLE_ADDRESS, params.LOGIN, params.PASSWORD),
+)
+
+
+class KitSwitch(_console.ConsoleDriver):
+    INFO = INFO
+    DIALOGUE = LOGIN
+    DEVICE = "the kit switch"
+    UNNAMED = ("---",)
+
+    def _logged_in(self, prompt, transcript):
+        self.prompt_index, self.transcript = prompt.index, transcript
+
+    def _logout(self):
+        return ((b"quit\r", None),)
+
+    def _table(self, deadline):
+        answers = ((b"--More--", b" "), (b"(y/n)", b"y\r"))
+        text = self._round_trip(b"show\r", deadline, 1, prompt=PROMPT, answers=answers, max_answers=3)
+        return _console.header_table(text, ("port", "name", "state"))
+
+    def on(self, outlet, deadline):
+        self._round_trip(b"on " + outlet.id.encode() + b"\r", deadline, 1, prompt=PROMPT, refusals=[b"Bad"])
+
+    def off(self, outlet, deadline):
+        raise NotImplementedError
+
+
+def switch(chunks):
+    driver = KitSwitch({"ipaddr": "127.0.0.1", "login": "me", "password": "pw"})
+    stream = FakeStream(chunks)
+    return driver, stream
+
+
+TABLE = b" Port | Name | State\r\n 1 | n1 | ON\r\n 2 | --- | OFF\r\n 3 | n3 | ???\r\n"
+
+
+def test_login_moves_forward_and_ends_at_a_prompt():
+    driver, stream = switch([b"banner\r\nlogin: ", b"password: ", b"Welcome to SW1\r\n", b"SW1> "])
+    driver._login(stream, Deadline(1))
+    assert stream.sent == b"me\rpw\r"
+    assert stream.sent_after(b"pw", b"password:")
+    assert driver.prompt_index == 0 and driver.transcript.startswith(b"banner")
+
+
+def test_a_required_step_cannot_be_skipped():
+    # The prompt before the login is not the end of the dialogue (the Welcome is required too).
+    driver, stream = switch([b"SW1> ", b"login: ", b"password: ", b"SW1> "])
+    with pytest.raises(DeviceError):  # the fake's EOF: the prompts were never taken for the end
+        driver._login(stream, Deadline(1))
+    assert stream.sent == b"me\rpw\r"
+
+
+def test_ssh_may_start_at_the_prompt():
+    driver, stream = switch([b"admin# "])
+    driver._login(stream, Deadline(1), logged_in=True)
+    assert driver.prompt_index == 1 and stream.sent == b""
+
+
+@pytest.mark.parametrize("again", [b"login: ", b"password: ", b"Login incorrect"])
+def test_a_credential_asked_again_or_a_refusal_is_a_refused_login(again):
+    driver, stream = switch([b"login: ", b"password: ", again])
+    with pytest.raises(AuthFailed, match="refused"):
+        driver._login(stream, Deadline(1))
+
+
+def test_round_trip_answers_pages_and_confirmations_within_bounds():
+    driver, stream = switch([TABLE[:30], b"--More--", TABLE[30:], b"(y/n)", b"SW1> "])
+    driver._stream = stream
+    assert driver.outlets(Deadline(1)) == [Outlet("1", "n1"), Outlet("3", "n3")]
+    assert stream.sent == b"show\r y\r"
+    driver, stream = switch([b"--More--"] * 10)
+    driver._stream = stream
+    with pytest.raises(DeviceError, match="more than 3 pages"):
+        driver.outlets(Deadline(1))
+    driver.disconnect()
+    assert stream.sent == b"show\r" + b" " * 4  # and no logout: the answer never came
+
+
+def test_status_from_the_table():
+    driver, stream = switch([TABLE, b"SW1> "])
+    driver._stream = stream
+    states = driver.status_many([Outlet("1"), Outlet("2"), Outlet("3"), Outlet("9")], Deadline(1))
+    assert states == {"1": ON, "2": OFF, "3": UNKNOWN, "9": UNKNOWN}
+
+
+def test_a_refused_command_keeps_the_session():
+    driver, stream = switch([b"Bad port\r\n", b"SW1> "])
+    driver._stream = stream
+    with pytest.raises(DeviceError, match=r"refused 'on 7' \(Bad\)"):
+        driver.on(Outlet("7"), Deadline(1))
+    driver.disconnect()
+    assert stream.sent == b"on 7\rquit\r"  # still logged in: the polite logout
+
+
+class SilentStream(FakeStream):
+    def _recv(self, timeout):
+        if self.chunks:
+            return super()._recv(timeout)
+        Deadline(timeout).sleep(timeout)
+        return b""
+
+
+def test_no_logout_once_an_answer_went_missing():
+    driver = KitSwitch({"ipaddr": "127.0.0.1", "login": "me", "password": "pw"})
+    stream = SilentStream([])
+    driver._stream = stream
+    with pytest.raises(Timeout):
+        driver.on(Outlet("1"), Deadline(0.2))
+    driver.disconnect()
+    assert stream.sent == b"on 1\r"
+
+
+def test_header_table_finds_columns_by_name():
+    text = b"junk | x\r\n State | PORT | Name\r\n ON | 01 | a\r\n OFF | 1 | dup\r\n on | x | b\r\n"
+    assert _console.header_table(text, ("port", "name", "state")) == {"1": ("a", ON)}
