@@ -236,7 +236,7 @@ class IpmiLan(Driver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        from stonith.transport.ipmi import split_host
+        from stonith.transport.ipmi_wire import split_host
 
         self._host, self._port = split_host(self.params.ipaddr, self.params.port)
         problems = []
@@ -297,11 +297,11 @@ class IpmiLan(Driver):
 
     def probe(self, deadline: Deadline) -> str:
         from stonith.steps import run
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         cc, data = run(self._command(wire.NETFN_APP, wire.GET_DEVICE_ID, b"", deadline, "Get Device ID"))
         if cc != 0 or len(data) < 6:
-            raise DeviceError(f"BMC {self.device_name()} refused Get Device ID ({wire._cc(cc)})")
+            raise DeviceError(f"BMC {self.device_name()} refused Get Device ID ({wire.cc_text(cc)})")
         version = f"{data[4] & 0x0F}.{data[4] >> 4}"
         suite = self._session.suite_used if self._session else None
         how = f"cipher suite {suite}" if suite is not None else "IPMI 1.5 session"
@@ -329,14 +329,14 @@ class IpmiLan(Driver):
         return run(self.status_steps(outlet, deadline))
 
     def status_steps(self, outlet: Outlet, deadline: Deadline) -> Steps[str]:
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         self._check(outlet)
         cc, data = yield from self._command(
             wire.NETFN_CHASSIS, wire.CHASSIS_STATUS, b"", deadline, "Get Chassis Status"
         )
         if cc != 0 or not data:
-            raise DeviceError(f"BMC {self.device_name()} refused Get Chassis Status ({wire._cc(cc)})")
+            raise DeviceError(f"BMC {self.device_name()} refused Get Chassis Status ({wire.cc_text(cc)})")
         return ON if data[0] & 0x01 else OFF
 
     def control(self, outlet: Outlet, verb: str, deadline: Deadline) -> None:
@@ -346,7 +346,7 @@ class IpmiLan(Driver):
         run(self.control_steps(outlet, verb, deadline))
 
     def control_steps(self, outlet: Outlet, verb: str, deadline: Deadline) -> Steps[None]:
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         self._check(outlet)
         cc, _ = yield from self._command(
@@ -359,7 +359,7 @@ class IpmiLan(Driver):
         if cc == 0xD5 and verb in ("cycle", "reset"):
             raise AlreadyOff(f"BMC {self.device_name()} refused power {verb}: the chassis is off")
         if cc != 0:
-            raise DeviceError(f"BMC {self.device_name()} refused chassis power {verb} ({wire._cc(cc)})")
+            raise DeviceError(f"BMC {self.device_name()} refused chassis power {verb} ({wire.cc_text(cc)})")
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         self.control(outlet, "on", deadline)

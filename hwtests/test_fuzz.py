@@ -844,7 +844,7 @@ class FakeBmcSocket:
         self._ring.close()
 
     def send(self, packet: bytes) -> int:
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         with contextlib.suppress(ValueError, IndexError, KeyError, ImportError, __import__("struct").error):
             self.commands.append(wire.parse_message(self._message(packet))[:3:2])
@@ -868,7 +868,7 @@ class FakeBmcSocket:
         """
         import struct
 
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         with contextlib.suppress(ValueError, IndexError, struct.error):
             if answer[4] == 0x06:
@@ -888,14 +888,14 @@ class FakeBmcSocket:
 
     def _message(self, packet: bytes) -> bytes:
         """The IPMI message inside a console datagram (decrypted with the session's keys)."""
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         if packet[4] != 0x06:
             return wire.parse_v15(packet)[4]
         return wire.parse_v20(packet, self.session._keys if packet[5] & 0xC0 else None)[3]
 
     def _answer(self, action: tuple, packet: bytes, honest: bytes | None) -> list[bytes | None]:
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         kind = action[0]
         if kind == "drop":
@@ -922,7 +922,7 @@ class FakeBmcSocket:
 
     def _reframe(self, packet: bytes, honest: bytes | None, cc: int | None, data: bytes | int) -> bytes:
         """A well-framed answer to ``packet``: forged (cc, data) or ``honest`` cut to ``data`` bytes."""
-        from stonith.transport import ipmi as wire
+        from stonith.transport import ipmi_wire as wire
 
         keys = self.session._keys
         if packet[4] != 0x06:  # IPMI 1.5
@@ -1003,7 +1003,8 @@ def ipmi_case(monkeypatch, interface: str, script: list[tuple], full_setup: bool
     from stonith.mocks._common import MockConfig
     from stonith.mocks.ipmi import Bmc
 
-    from stonith.transport import ipmi as wire
+    from stonith.transport import ipmi_wire as wire
+    from stonith.transport.ipmi import Session
 
     config = MockConfig("ipmilan", "generic", ["n1"], ["on"], "admin", "pw")
     lab = _bmc.build_lab(config, ["fake"])
@@ -1016,7 +1017,7 @@ def ipmi_case(monkeypatch, interface: str, script: list[tuple], full_setup: bool
             sockets.append(session._sock)
         return session._sock
 
-    monkeypatch.setattr(wire.Session, "_socket", fake_socket)
+    monkeypatch.setattr(Session, "_socket", fake_socket)
     driver = make_driver(
         "ipmilan",
         {
@@ -1045,7 +1046,7 @@ def test_fuzz_ipmi_decoders(data, suite):
     """The decoders raise only what Session._exchange treats as "not our answer"."""
     import struct
 
-    from stonith.transport import ipmi as wire
+    from stonith.transport import ipmi_wire as wire
 
     keys = None if suite is None else wire.Keys(wire.CIPHER_SUITES[suite], b"k" * 20)
     for packet in (data, wire.RMCP_HEADER + data, wire.RMCP_HEADER + b"\x06" + data):

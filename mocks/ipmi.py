@@ -7,7 +7,7 @@ over UDP, chassis power control, many BMCs from one process.
                  [--slow S] [--fault silent|refuse-login|stuck=1|lie=1|lie-status=1] [--state-file F]
 
 Ground truth, delays and faults: stonith.mocks._bmc.  The wire codec is the console's
-(stonith.transport.ipmi), checked from the other side by ipmitool (``-I lanplus -C 3|17`` and
+(stonith.transport.ipmi_wire), checked from the other side by ipmitool (``-I lanplus -C 3|17`` and
 ``-I lan``), FreeIPMI's ipmipower (``-D LAN_2_0 -I 3|17`` and ``-D LAN``; ``--spread ips`` gives each
 BMC its own loopback address, on port 623 as root) and fence-agents' fence_ipmilan, which run
 unmodified against this mock.
@@ -41,7 +41,7 @@ from stonith.mocks import _bmc
 from stonith.mocks._bmc import OFF, ON, Chassis
 
 from stonith.fields import join_hostport
-from stonith.transport import ipmi as wire
+from stonith.transport import ipmi_wire as wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

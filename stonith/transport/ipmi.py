@@ -1,24 +1,13 @@
 """IPMI over LAN: RMCP, IPMI 1.5 sessions ("lan") and IPMI 2.0 RMCP+ sessions ("lanplus").
 
-A small, dependency-light implementation of the console side (``Session``) plus the wire codec
-that the BMC mock (stonith.mocks.ipmi) shares, so that both ends are written once and checked by
-third parties: ipmitool and fence_ipmilan against our mock, our client against OpenIPMI's
-``ipmi_sim``.  Why not pyghmi: it cannot pick a cipher suite (it proposes 17, then 3), keeps a
-process-global I/O thread and session cache, retries on its own clock rather than our deadline,
-and sends an extra Get Device ID before every high-level call.
+A small, dependency-light implementation of the console side (``Session``), over the wire codec
+that the BMC mock (stonith.mocks.ipmi) shares (stonith.transport.ipmi_wire), so that both ends are
+written once and checked by third parties: ipmitool and fence_ipmilan against our mock, our
+client against OpenIPMI's ``ipmi_sim``.  Why not pyghmi: it cannot pick a cipher suite (it proposes
+17, then 3), keeps a process-global I/O thread and session cache, retries on its own clock rather
+than our deadline, and sends an extra Get Device ID before every high-level call.
 
-Facts (IPMI v2.0 rev 1.1, sections 13 and 22; shared/reference/wire-protocols.md section 1):
-
-- UDP 623; every datagram starts with the RMCP header ``06 00 FF 07``;
-- IPMI 1.5 session header: auth type, sequence (LE32), session id (LE32), [16-byte auth code],
-  message length; auth types 0 none, 2 MD5 (MD5 of password, session id, message, sequence,
-  password), 4 straight password; MD2 is not offered (not in hashlib);
-- RMCP+ header: auth type 06, payload type (bit 7 encrypted, bit 6 authenticated), session id,
-  sequence, payload length; open session (0x10/0x11), RAKP 1-4 (0x12-0x15);
-- cipher suite 3 = RAKP-HMAC-SHA1 / HMAC-SHA1-96 / AES-CBC-128; 17 = RAKP-HMAC-SHA256 /
-  HMAC-SHA256-128 / AES-CBC-128.  Suite 0 (no authentication) is refused;
-- SIK = HMAC_Kg(Rm | Rc | role | name length | name), Kg defaulting to the password;
-  K1 = HMAC_SIK(20 x 01), K2 = HMAC_SIK(20 x 02), AES key = K2[:16].
+The wire (packets, messages, the RAKP key exchange, the constants) is stonith.transport.ipmi_wire.
 
 IPMI 1.5 replies are checked before they are believed (a BMC that does not know the password must
 not be able to report a chassis off): Activate Session's answer must carry the auth type we asked
@@ -41,13 +30,54 @@ extra); it is imported only when an encrypted session is opened.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import socket
 import struct
 
 from stonith.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
+from stonith.transport.ipmi_wire import (
+    ACTIVATE_SESSION,
+    AUTH_ALGORITHMS,
+    AUTH_MD2,
+    AUTH_NONE,
+    AUTH_REJECTED,
+    AUTH_TYPES,
+    CIPHER_SUITES,
+    CLOSE_SESSION,
+    DEFAULT_PORT,
+    GET_AUTH_CAPS,
+    GET_SESSION_CHALLENGE,
+    NETFN_APP,
+    OPEN_REQUEST,
+    OPEN_RESPONSE,
+    PAYLOAD_IPMI,
+    PRIVILEGES,
+    RAKP1,
+    RAKP2,
+    RAKP3,
+    RAKP3_CHECK_FAILED,
+    RAKP4,
+    RMCP_HEADER,
+    RMCP_STATUS,
+    SET_SESSION_PRIV,
+    SUITE_REJECTED,
+    Keys,
+    cc_text,
+    ipmi_request,
+    open_session_request,
+    parse_message,
+    parse_v15,
+    parse_v20,
+    privilege_name,
+    rakp2_code,
+    rakp3_code,
+    rakp4_code,
+    session_key,
+    v15_authcode,
+    v15_packet,
+    v20_packet,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,286 +87,11 @@ if TYPE_CHECKING:
     from stonith.deadline import Deadline
     from stonith.steps import Steps
 
-DEFAULT_PORT = 623
-RMCP_HEADER = b"\x06\x00\xff\x07"
-ASF_PING = b"\x06\x00\xff\x06"
-
-# Network functions and commands we use.
-NETFN_CHASSIS = 0x00
-NETFN_APP = 0x06
-CHASSIS_STATUS = 0x01
-CHASSIS_CONTROL = 0x02
-GET_DEVICE_ID = 0x01
-GET_AUTH_CAPS = 0x38
-GET_SESSION_CHALLENGE = 0x39
-ACTIVATE_SESSION = 0x3A
-SET_SESSION_PRIV = 0x3B
-CLOSE_SESSION = 0x3C
-GET_CIPHER_SUITES = 0x54
-
-# Chassis Control data byte (ipmitool: chassis power off|on|cycle|reset|diag|soft).
-CONTROL = {"off": 0x00, "on": 0x01, "cycle": 0x02, "reset": 0x03, "diag": 0x04, "soft": 0x05}
-
-# Privilege levels.
-PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "admin": 4, "administrator": 4}
-
-# IPMI 1.5 authentication types.
-AUTH_NONE, AUTH_MD2, AUTH_MD5, AUTH_STRAIGHT = 0, 1, 2, 4
-AUTH_TYPES = {
-    "none": AUTH_NONE,
-    "md2": AUTH_MD2,
-    "md5": AUTH_MD5,
-    "straight": AUTH_STRAIGHT,
-    "password": AUTH_STRAIGHT,
-    "key": AUTH_STRAIGHT,
-}
-
-# RMCP+ payload types.
-PAYLOAD_IPMI = 0x00
-OPEN_REQUEST, OPEN_RESPONSE, RAKP1, RAKP2, RAKP3, RAKP4 = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15
-
-# RMCP+ algorithms: authentication (hash), integrity (hash, truncated length), confidentiality.
-AUTH_ALGORITHMS: dict[int, Callable[..., Any]] = {1: hashlib.sha1, 3: hashlib.sha256}
-INTEGRITY_ALGORITHMS: dict[int, tuple[Callable[..., Any], int]] = {
-    1: (hashlib.sha1, 12),
-    4: (hashlib.sha256, 16),
-}
-CONF_NONE, CONF_AES = 0, 1
-# Cipher suite -> (authentication, integrity, confidentiality).
-CIPHER_SUITES = {1: (1, 0, 0), 2: (1, 1, 0), 3: (1, 1, 1), 17: (3, 4, 1)}
-
-# RMCP+ status codes (section 13.24) worth naming.
-RMCP_STATUS = {
-    0x01: "insufficient resources to create a session",
-    0x02: "invalid session ID",
-    0x04: "invalid authentication algorithm",
-    0x05: "invalid integrity algorithm",
-    0x09: "invalid role",
-    0x0A: "unauthorized role or privilege level requested",
-    0x0C: "invalid name length",
-    0x0D: "unauthorized name",
-    0x0F: "invalid integrity check value",
-    0x10: "invalid confidentiality algorithm",
-    0x11: "no cipher suite match with proposed security algorithms",
-    0x12: "illegal or unrecognized parameter",
-}
-# Statuses that mean "try another cipher suite".
-SUITE_REJECTED = (0x04, 0x05, 0x10, 0x11)
-# Statuses that mean "these credentials are not accepted".
-AUTH_REJECTED = (0x09, 0x0A, 0x0C, 0x0D, 0x0F)
-RAKP3_CHECK_FAILED = 0x0F  # RAKP 4's status when the BMC finds RAKP 3's check value invalid
-
-COMPLETION = {
-    0xC0: "node busy",
-    0xC1: "invalid command",
-    0xC3: "timeout",
-    0xC7: "request data length invalid",
-    0xCC: "invalid data field in request",
-    0xD4: "insufficient privilege level",
-    0xD5: "command not supported in present state",
-    0xFF: "unspecified error",
-}
-CONST_1 = b"\x01" * 20
-CONST_2 = b"\x02" * 20
 # How far ahead of the last accepted one an IPMI 1.5 session sequence number may be: every
 # retransmission of a request earns its own answer with the next number, so a few may be lost.
 V15_SEQ_WINDOW = 16
 # Datagrams read in one go before the receive loop lets the other sessions of a Loop run.
 RECEIVE_BATCH = 64
-
-
-# ---------------------------------------------------------------------------------------------
-# Codec shared by console and BMC
-
-
-def checksum(data: bytes) -> int:
-    return (-sum(data)) & 0xFF
-
-
-def ipmi_request(netfn: int, cmd: int, data: bytes, seq: int, *, rs: int = 0x20, rq: int = 0x81) -> bytes:
-    """An IPMI LAN message, console -> BMC."""
-    head = bytes([rs, (netfn << 2) & 0xFC])
-    body = bytes([rq, (seq << 2) & 0xFC, cmd]) + data
-    return head + bytes([checksum(head)]) + body + bytes([checksum(body)])
-
-
-def ipmi_response(request: bytes, cc: int, data: bytes = b"") -> bytes:
-    """The BMC's answer to ``request`` (an IPMI LAN message)."""
-    rs, netfn_lun, _, rq, seq_lun, cmd = request[:6]
-    head = bytes([rq, (((netfn_lun >> 2) | 1) << 2) | (seq_lun & 3)])
-    body = bytes([rs, (seq_lun & 0xFC) | (netfn_lun & 3), cmd, cc]) + data
-    return head + bytes([checksum(head)]) + body + bytes([checksum(body)])
-
-
-def parse_message(msg: bytes) -> tuple[int, int, int, bytes]:
-    """(netfn, seq, cmd, data after cmd) of an IPMI LAN message; ValueError if malformed."""
-    if len(msg) < 7 or checksum(msg[:2]) != msg[2] or checksum(msg[3:-1]) != msg[-1]:
-        raise ValueError("bad IPMI message checksum or length")
-    return msg[1] >> 2, msg[4] >> 2, msg[5], msg[6:-1]
-
-
-def hmac_digest(hash_fn: Callable[..., Any], key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hash_fn).digest()
-
-
-def md5_authcode(password: bytes, session_id: int, message: bytes, seq: int) -> bytes:
-    pw = password.ljust(16, b"\0")[:16]
-    return hashlib.md5(pw + struct.pack("<I", session_id) + message + struct.pack("<I", seq) + pw).digest()
-
-
-def v15_authcode(auth: int, password: bytes, session_id: int, message: bytes, seq: int) -> bytes:
-    """The 16-byte auth code of an IPMI 1.5 packet signed with ``auth`` (b"" for NONE and MD2)."""
-    if auth == AUTH_MD5:
-        return md5_authcode(password, session_id, message, seq)
-    if auth == AUTH_STRAIGHT:
-        return password.ljust(16, b"\0")[:16]
-    return b""
-
-
-def v15_packet(auth: int, seq: int, session_id: int, message: bytes, password: bytes = b"") -> bytes:
-    """An IPMI 1.5 datagram (RMCP header included)."""
-    code = v15_authcode(auth, password, session_id, message, seq) if session_id else b""
-    if not code:
-        auth = AUTH_NONE if not session_id else auth
-    head = struct.pack("<BII", auth, seq, session_id) + code + bytes([len(message)])
-    return RMCP_HEADER + head + message
-
-
-def parse_v15(packet: bytes) -> tuple[int, int, int, bytes, bytes]:
-    """(auth type, seq, session id, auth code, message) of an IPMI 1.5 datagram."""
-    auth, seq, sid = struct.unpack_from("<BII", packet, 4)
-    pos = 13
-    code = b""
-    if auth != AUTH_NONE:
-        code = packet[pos : pos + 16]
-        pos += 16
-    length = packet[pos]
-    message = packet[pos + 1 : pos + 1 + length]
-    if len(message) != length:
-        raise ValueError("truncated IPMI 1.5 packet")
-    return auth, seq, sid, code, message
-
-
-class Keys:
-    """The integrity and confidentiality keys of one RMCP+ session."""
-
-    __slots__ = ("_cipher", "aes", "conf", "integ", "k1")
-
-    def __init__(self, suite: tuple[int, int, int], sik: bytes) -> None:
-        auth, self.integ, self.conf = suite
-        hash_fn = AUTH_ALGORITHMS[auth]
-        self.k1 = hmac_digest(hash_fn, sik, CONST_1)
-        self.aes = hmac_digest(hash_fn, sik, CONST_2)[:16]
-        self._cipher: Any = None
-
-    def cipher(self, iv: bytes) -> Any:
-        """AES-CBC-128 with this session's key and ``iv`` (the key object is built once per session)."""
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        if self._cipher is None:
-            self._cipher = algorithms.AES(self.aes)
-        return Cipher(self._cipher, modes.CBC(iv))
-
-
-def v20_packet(
-    payload_type: int, session_id: int, seq: int, payload: bytes, keys: Keys | None = None
-) -> bytes:
-    """An RMCP+ datagram; encrypted and signed as ``keys`` say (None: in the clear)."""
-    body = payload
-    ptype = payload_type
-    if keys is not None and keys.conf == CONF_AES:
-        iv = os.urandom(16)
-        pad = (16 - (len(payload) + 1) % 16) % 16
-        plain = payload + bytes(range(1, pad + 1)) + bytes([pad])
-        enc = keys.cipher(iv).encryptor()
-        body = iv + enc.update(plain) + enc.finalize()
-        ptype |= 0x80
-    if keys is not None and keys.integ:
-        ptype |= 0x40
-    msg = struct.pack("<BBIIH", 0x06, ptype, session_id, seq, len(body)) + body
-    if keys is not None and keys.integ:
-        pad = (4 - (len(msg) + 2) % 4) % 4
-        msg += b"\xff" * pad + bytes([pad, 0x07])
-        hash_fn, length = INTEGRITY_ALGORITHMS[keys.integ]
-        msg += hmac_digest(hash_fn, keys.k1, msg)[:length]
-    return RMCP_HEADER + msg
-
-
-def parse_v20(packet: bytes, keys: Keys | None = None) -> tuple[int, int, int, bytes]:
-    """(payload type, session id, seq, payload) of an RMCP+ datagram, checked and decrypted.
-
-    ValueError if it is malformed or its integrity code does not match ``keys``.
-    """
-    ptype, sid, seq, length = struct.unpack_from("<BIIH", packet, 5)
-    body = packet[16 : 16 + length]
-    if len(body) != length:
-        raise ValueError("truncated RMCP+ packet")
-    if ptype & 0x40:
-        if keys is None or not keys.integ:
-            raise ValueError("signed packet outside a signed session")
-        hash_fn, code_len = INTEGRITY_ALGORITHMS[keys.integ]
-        signed, code = packet[4:-code_len], packet[-code_len:]
-        if not hmac.compare_digest(hmac_digest(hash_fn, keys.k1, signed)[:code_len], code):
-            raise ValueError("integrity check failed")
-    elif keys is not None and keys.integ:
-        raise ValueError("unsigned packet in a signed session")
-    if ptype & 0x80:
-        if keys is None or keys.conf != CONF_AES or len(body) < 32 or len(body) % 16:
-            raise ValueError("cannot decrypt")
-        dec = keys.cipher(body[:16]).decryptor()
-        plain = dec.update(body[16:]) + dec.finalize()
-        pad = plain[-1]
-        if pad > 15:
-            raise ValueError("bad confidentiality pad")
-        body = plain[: -1 - pad]
-    return ptype & 0x3F, sid, seq, body
-
-
-def open_session_request(tag: int, priv: int, console_sid: int, suite: tuple[int, int, int]) -> bytes:
-    auth, integ, conf = suite
-    return struct.pack("<BBHI", tag, priv, 0, console_sid) + bytes(
-        [0, 0, 0, 8, auth, 0, 0, 0, 1, 0, 0, 8, integ, 0, 0, 0, 2, 0, 0, 8, conf, 0, 0, 0]
-    )
-
-
-def rakp2_code(
-    hash_fn: Callable[..., Any],
-    kuid: bytes,
-    sid_m: int,
-    sid_c: int,
-    rm: bytes,
-    rc: bytes,
-    guid: bytes,
-    role: int,
-    name: bytes,
-) -> bytes:
-    data = struct.pack("<II", sid_m, sid_c) + rm + rc + guid + bytes([role, len(name)]) + name
-    return hmac_digest(hash_fn, kuid, data)
-
-
-def rakp3_code(
-    hash_fn: Callable[..., Any], kuid: bytes, rc: bytes, sid_m: int, role: int, name: bytes
-) -> bytes:
-    return hmac_digest(hash_fn, kuid, rc + struct.pack("<I", sid_m) + bytes([role, len(name)]) + name)
-
-
-def session_key(
-    hash_fn: Callable[..., Any], kg: bytes, rm: bytes, rc: bytes, role: int, name: bytes
-) -> bytes:
-    return hmac_digest(hash_fn, kg, rm + rc + bytes([role, len(name)]) + name)
-
-
-def rakp4_code(suite: tuple[int, int, int], sik: bytes, rm: bytes, sid_c: int, guid: bytes) -> bytes:
-    hash_fn = AUTH_ALGORITHMS[suite[0]]
-    length = INTEGRITY_ALGORITHMS[suite[1]][1] if suite[1] else 12
-    return hmac_digest(hash_fn, sik, rm + struct.pack("<I", sid_c) + guid)[:length]
-
-
-def split_host(address: str, port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """stonith.fields.split_hostport with the IPMI port (623) as the default."""
-    from stonith.fields import split_hostport
-
-    return split_hostport(address, port)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,7 +325,7 @@ class Session:
             "Get Channel Authentication Capabilities",
         )
         if cc != 0 or len(data) < 8:
-            raise DeviceError(f"{self.what} refused Get Channel Authentication Capabilities ({_cc(cc)})")
+            raise DeviceError(f"{self.what} refused Get Channel Authentication Capabilities ({cc_text(cc)})")
         if v2 and not (data[1] & 0x80 and data[3] & 0x02):
             raise DeviceError(f"{self.what} does not support IPMI 2.0 (RMCP+); try interface=lan")
         return data
@@ -593,8 +348,8 @@ class Session:
         cc, _ = yield from self.command_steps(NETFN_APP, SET_SESSION_PRIV, bytes([self.privilege]), deadline)
         if cc != 0:
             raise AuthFailed(
-                f"{self.what} refused privilege level {_priv_name(self.privilege)} for user "
-                f"{self.username.decode('utf-8', 'replace')!r} ({_cc(cc)})"
+                f"{self.what} refused privilege level {privilege_name(self.privilege)} for user "
+                f"{self.username.decode('utf-8', 'replace')!r} ({cc_text(cc)})"
             )
 
     def _rakp(self, suite: tuple[int, int, int], deadline: Deadline) -> Steps[None]:
@@ -695,10 +450,10 @@ class Session:
         )
         if cc in (0x81, 0x82):
             raise AuthFailed(
-                f"{self.what} refused user {self.username.decode('utf-8', 'replace')!r} ({_cc(cc)})"
+                f"{self.what} refused user {self.username.decode('utf-8', 'replace')!r} ({cc_text(cc)})"
             )
         if cc != 0 or len(data) < 20:
-            raise DeviceError(f"{self.what} refused Get Session Challenge ({_cc(cc)})")
+            raise DeviceError(f"{self.what} refused Get Session Challenge ({cc_text(cc)})")
         temp_sid = struct.unpack_from("<I", data)[0]
         challenge = data[4:20]
         outbound = int.from_bytes(os.urandom(4), "little") or 1
@@ -733,7 +488,7 @@ class Session:
                 f"{self.username.decode('utf-8', 'replace')!r} (Activate Session unanswered: wrong password?)"
             ) from None
         if cc in (0x81, 0x82, 0x83, 0x86) or cc != 0:
-            raise AuthFailed(f"{self.what} refused Activate Session ({_cc(cc)})")
+            raise AuthFailed(f"{self.what} refused Activate Session ({cc_text(cc)})")
         if data[0] & 0x0F != self.auth:
             # Auth type NONE for the rest of the session (per-message authentication disabled)
             # would leave every later answer unauthenticated: refused, not downgraded.
@@ -753,7 +508,8 @@ class Session:
             NETFN_APP, SET_SESSION_PRIV, bytes([self.privilege]), deadline
         )
         if cc != 0:
-            raise AuthFailed(f"{self.what} refused privilege level {_priv_name(self.privilege)} ({_cc(cc)})")
+            level = privilege_name(self.privilege)
+            raise AuthFailed(f"{self.what} refused privilege level {level} ({cc_text(cc)})")
 
     # -- in session ----------------------------------------------------------------------------
     def command(
@@ -827,14 +583,6 @@ class _SuiteRejected(Exception):
 
 class Unauthentic(ValueError):
     """An answer to the pending request that failed the session's authentication checks."""
-
-
-def _cc(cc: int) -> str:
-    return f"completion code 0x{cc:02x}" + (f": {COMPLETION[cc]}" if cc in COMPLETION else "")
-
-
-def _priv_name(level: int) -> str:
-    return {1: "callback", 2: "user", 3: "operator", 4: "administrator"}.get(level, str(level))
 
 
 def _rmcp_error(session: Session, status: int, step: str) -> StonithError:

@@ -23,8 +23,8 @@ from stonith.mocks.harness import start_mock
 
 from stonith.deadline import Deadline
 from stonith.driver import OFF, ON, Outlet
-from stonith.errors import AuthFailed, Timeout
-from stonith.transport import ipmi as wire
+from stonith.errors import AuthFailed, DeviceError, Timeout
+from stonith.transport.ipmi import Session
 from tests.conftest import require_peer, run_stonith
 
 USER, PASSWORD = "admin", "s3cret"
@@ -160,9 +160,9 @@ def test_a_bmc_slower_than_retransmit_is_no_refused_login():
     # deadline (6 or 8, whichever attempt the deadline cut); with a retransmit longer than its
     # answers the same BMC is served.
     with bmc(slow=0.4) as mock:
-        session = wire.Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.3)
+        session = Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.3)
         try:
-            with pytest.raises(wire.DeviceError, match="raise retransmit"):
+            with pytest.raises(DeviceError, match="raise retransmit"):
                 session.open(Deadline(5))
         finally:
             session.close()
@@ -257,7 +257,7 @@ def test_rate_limit_applies_to_the_driver():
 
 def test_session_reports_errors_as_stonith_errors():
     with bmc() as mock:
-        session = wire.Session(mock.host, mock.port, username="nobody", password=PASSWORD, cipher=3)
+        session = Session(mock.host, mock.port, username="nobody", password=PASSWORD, cipher=3)
         with pytest.raises(AuthFailed):
             session.open(Deadline(5))
         session.close()

@@ -21,7 +21,8 @@ import pytest
 
 from stonith.deadline import Deadline
 from stonith.errors import AuthFailed, StonithError, Timeout
-from stonith.transport import ipmi as wire
+from stonith.transport import ipmi_wire as wire
+from stonith.transport.ipmi import V15_SEQ_WINDOW, Session, Unauthentic
 from tests.conftest import run_stonith
 
 USER, PASSWORD = "admin", "s3cret"
@@ -158,8 +159,8 @@ def test_a_bmc_that_does_not_know_the_password_never_verifies_an_off(mode: str, 
     assert elapsed < 6  # within the deadline (plus process start-up)
 
 
-def _open(rogue: RogueBmc, deadline: float = 1.0) -> wire.Session:
-    session = wire.Session(
+def _open(rogue: RogueBmc, deadline: float = 1.0) -> Session:
+    session = Session(
         "127.0.0.1", rogue.port, username=USER, password=PASSWORD, interface="lan", retransmit=0.3
     )
     session.open(Deadline(deadline))
@@ -169,7 +170,7 @@ def _open(rogue: RogueBmc, deadline: float = 1.0) -> wire.Session:
 @pytest.mark.parametrize("mode", ["none-in-session", "foreign-session"])
 def test_in_session_answers_must_be_signed_for_this_session(mode: str) -> None:
     with RogueBmc(mode) as rogue:
-        session = wire.Session(
+        session = Session(
             "127.0.0.1", rogue.port, username=USER, password=PASSWORD, interface="lan", retransmit=0.3
         )
         try:
@@ -181,7 +182,7 @@ def test_in_session_answers_must_be_signed_for_this_session(mode: str) -> None:
 
 def test_a_session_without_per_message_authentication_is_refused() -> None:
     with RogueBmc("session-none") as rogue:
-        session = wire.Session(
+        session = Session(
             "127.0.0.1", rogue.port, username=USER, password=PASSWORD, interface="lan", retransmit=0.3
         )
         try:
@@ -204,7 +205,7 @@ def test_a_replayed_sequence_number_is_not_believed() -> None:
 
 
 def test_the_sequence_window() -> None:
-    session = wire.Session("127.0.0.1", 9, username=USER, password=PASSWORD, interface="lan")
+    session = Session("127.0.0.1", 9, username=USER, password=PASSWORD, interface="lan")
     session._inbound = 100
     message = wire.ipmi_response(wire.ipmi_request(wire.NETFN_APP, wire.GET_DEVICE_ID, b"", 5), 0, b"x")
 
@@ -217,10 +218,10 @@ def test_the_sequence_window() -> None:
 
     assert answer(101) == message
     assert answer(105) == message  # a few lost answers (retransmissions) are fine
-    for stale in (105, 104, 100, 105 + wire.V15_SEQ_WINDOW + 1):
-        with pytest.raises(wire.Unauthentic):
+    for stale in (105, 104, 100, 105 + V15_SEQ_WINDOW + 1):
+        with pytest.raises(Unauthentic):
             answer(stale)
-    assert answer(105 + wire.V15_SEQ_WINDOW) == message
+    assert answer(105 + V15_SEQ_WINDOW) == message
 
 
 class _FloodSocket:
@@ -248,7 +249,7 @@ class _FloodSocket:
 
 
 def test_a_flood_of_datagrams_does_not_hold_the_receive_loop_past_the_deadline() -> None:
-    session = wire.Session("127.0.0.1", 9, username=USER, password=PASSWORD, interface="lan", retransmit=0.2)
+    session = Session("127.0.0.1", 9, username=USER, password=PASSWORD, interface="lan", retransmit=0.2)
     flood = _FloodSocket()
     session._sock = flood  # type: ignore[assignment]
     started = time.monotonic()
@@ -263,7 +264,7 @@ def test_the_honest_mock_still_opens_an_ipmi15_session() -> None:
 
     with start_mock("ipmilan", names=["node1"], username=USER, password=PASSWORD) as mock:
         for auth in ("md5", "straight"):
-            session = wire.Session(
+            session = Session(
                 mock.host, mock.port, username=USER, password=PASSWORD, interface="lan", auth=auth
             )
             try:

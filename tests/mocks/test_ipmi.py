@@ -13,7 +13,8 @@ import pytest
 from stonith.mocks.harness import start_mock
 
 from stonith.deadline import Deadline
-from stonith.transport import ipmi as wire
+from stonith.transport import ipmi_wire as wire
+from stonith.transport.ipmi import Session
 from tests.conftest import require_peer
 
 USER, PASSWORD = "admin", "s3cret"
@@ -148,7 +149,7 @@ def test_many_bmcs_from_one_process(tmp_path):
         assert len(addresses) == 200 and len(set(addresses)) == 200
         for index in (0, 57, 199):
             host, port = wire.split_host(addresses[index])
-            session = wire.Session(host, port, username=USER, password=PASSWORD, cipher=17)
+            session = Session(host, port, username=USER, password=PASSWORD, cipher=17)
             session.open(Deadline(5))
             try:
                 assert session.command(0, 2, b"\x00", Deadline(5))[0] == 0
@@ -170,7 +171,7 @@ def test_consecutive_ports_and_host_names():
 
 def test_silent_fault_answers_nothing():
     with bmc(faults=["silent"]) as mock:
-        session = wire.Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.2)
+        session = Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.2)
         from stonith.errors import Timeout
 
         with pytest.raises(Timeout):
