@@ -16,6 +16,7 @@ every connect attempt inside the deadline.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import threading
@@ -121,6 +122,47 @@ def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
         except OSError as exc:
             sock.close()
             last = exc
+    if last is None or isinstance(last, TimeoutError):
+        raise Timeout(f"{host}:{port}: no TCP connection within the deadline of {deadline.what}")
+    raise last
+
+
+# A connecting socket is writable once connected, which a step runner cannot wait for (it waits for
+# input): it is looked at again after a short pause, doubled each time up to CONNECT_POLL_MAX.
+CONNECT_POLL_FIRST = 0.001
+CONNECT_POLL_MAX = 0.05
+_CONNECTING = (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
+
+
+def connect_tcp_steps(host: str, port: int, deadline: Deadline) -> Steps[socket.socket]:
+    """``connect_tcp`` as a step generator: the lookup and every connect attempt yield their waits."""
+    import select
+    import time
+
+    from stonith.steps import Wait
+
+    last: OSError | None = None
+    for family, socktype, proto, _, sockaddr in (
+        yield from addresses_steps(host, port, deadline, socket.SOCK_STREAM)
+    ):
+        if deadline.expired():
+            break
+        sock = socket.socket(family, socktype, proto)
+        sock.setblocking(False)
+        code = sock.connect_ex(sockaddr)
+        pause = CONNECT_POLL_FIRST
+        while code in _CONNECTING and not deadline.expired():
+            # Waiting on the descriptor: a refused or failed connect wakes the wait at once.
+            yield Wait(min(time.monotonic() + pause, deadline.at), sock.fileno())
+            pause = min(pause * 2, CONNECT_POLL_MAX)
+            poller = select.poll()  # not select.select: descriptors above 1023 are common
+            poller.register(sock.fileno(), select.POLLOUT)
+            if poller.poll(0):
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == 0:
+            return sock
+        sock.close()
+        last = TimeoutError() if code in _CONNECTING else OSError(code, os.strerror(code))
     if last is None or isinstance(last, TimeoutError):
         raise Timeout(f"{host}:{port}: no TCP connection within the deadline of {deadline.what}")
     raise last

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from stonith.lazyre import LazyPattern
+    from stonith.steps import Steps
 
     Token = bytes | re.Pattern[bytes] | LazyPattern
 
@@ -102,21 +103,55 @@ class Stream(abc.ABC):
         limit = deadline.sub(step) if step is not None else deadline
         self._searched = 0  # what is left from the last expect was never searched for these tokens
         while True:
-            found = self._search(tokens)
+            found = self._found(tokens, limit, deadline, step, doing)
             if found is not None:
                 return found
-            if len(self._buf) > MAX_BUFFER:
-                raise DeviceError(f"{self.what}: {len(self._buf)} bytes of output without {doing}")
-            remaining = limit.remaining()
-            if remaining <= 0:
-                # Masked: a device that echoes what we type and then hangs holds our password here.
-                seen = redact.tail(bytes(self._buf), 80)
-                cut = step is not None and limit.at < deadline.at
-                within = f"{step:g} s" if cut else f"the deadline of {deadline.what}"
-                raise Timeout(f"{self.what}: no {doing} within {within} (last output: {seen!r})")
-            chunk = self._recv(remaining)
+            chunk = self._recv(max(limit.remaining(), 0.0))
             if chunk:
                 self._take(chunk)
+
+    def expect_steps(
+        self,
+        tokens: Sequence[Token],
+        deadline: Deadline,
+        step: float | None = None,
+        doing: str = "an answer",
+    ) -> Steps[Expected]:
+        """``expect`` as a step generator (stonith.steps): it yields ``Wait(until, fd)`` where
+        ``expect`` would block.  A stream without a descriptor (``fileno`` None) blocks as ``expect``."""
+        fd = self.fileno()
+        if fd is None:
+            yield from ()
+            return self.expect(tokens, deadline, step, doing)
+        from stonith.steps import Wait
+
+        limit = deadline.sub(step) if step is not None else deadline
+        self._searched = 0
+        while True:
+            found = self._found(tokens, limit, deadline, step, doing)
+            if found is not None:
+                return found
+            chunk = self._recv_nowait()
+            if chunk:
+                self._take(chunk)
+            else:
+                yield Wait(limit.at, fd)
+
+    def write_steps(self, data: bytes, deadline: Deadline) -> Steps[None]:
+        """``write`` as a step generator.  A console command is a few bytes, which a connected
+        socket's send buffer takes at once: the write itself does not wait (it is still bounded by
+        the deadline if a peer stops reading)."""
+        yield from ()
+        self.write(data, deadline)
+
+    def fileno(self) -> int | None:
+        """The descriptor a step runner waits on for input; None: this stream can only block."""
+        return None
+
+    def _recv_nowait(self) -> bytes:
+        """Data already received, without waiting (b"" if none); raise Closed at EOF.  Streams with
+        a ``fileno`` implement it."""
+        raise NotImplementedError
 
     def pending(self) -> bytes:
         """Bytes received but not yet consumed by an expect."""
@@ -132,6 +167,23 @@ class Stream(abc.ABC):
             self._close()
 
     # -- internals --------------------------------------------------------------------------
+    def _found(
+        self, tokens: Sequence[Token], limit: Deadline, deadline: Deadline, step: float | None, doing: str
+    ) -> Expected | None:
+        """The first token in what was received; None: none yet, and time is left to wait."""
+        found = self._search(tokens)
+        if found is not None:
+            return found
+        if len(self._buf) > MAX_BUFFER:
+            raise DeviceError(f"{self.what}: {len(self._buf)} bytes of output without {doing}")
+        if limit.remaining() <= 0:
+            # Masked: a device that echoes what we type and then hangs holds our password here.
+            seen = redact.tail(bytes(self._buf), 80)
+            cut = step is not None and limit.at < deadline.at
+            within = f"{step:g} s" if cut else f"the deadline of {deadline.what}"
+            raise Timeout(f"{self.what}: no {doing} within {within} (last output: {seen!r})")
+        return None
+
     def _take(self, chunk: bytes) -> None:
         self.received += len(chunk)
         if self.text_only and not _TEXT_BYTES.issuperset(chunk):

@@ -26,6 +26,7 @@ from stonith.transport.stream import Closed, Stream
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
 
 DEFAULT_PORT = 23
 
@@ -108,13 +109,7 @@ class TelnetStream(Stream):
     def connect(
         cls, address: str, deadline: Deadline, *, default_port: int = DEFAULT_PORT, text_only: bool = True
     ) -> TelnetStream:
-        try:
-            host, port = split_hostport(address, default_port)
-        except ValueError:
-            raise Unreachable(f"bad address {address!r}") from None
-        what = f"{host}:{port}"
-        if deadline.expired():
-            raise Timeout(f"deadline of {deadline.what} passed before connecting to {what}")
+        host, port, what = _target(address, default_port, deadline)
         from stonith.transport.resolve import connect_tcp
 
         try:
@@ -127,11 +122,36 @@ class TelnetStream(Stream):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(sock, what, text_only=text_only)
 
-    def _recv(self, timeout: float) -> bytes:
+    @classmethod
+    def connect_steps(
+        cls, address: str, deadline: Deadline, *, default_port: int = DEFAULT_PORT, text_only: bool = True
+    ) -> Steps[TelnetStream]:
+        """``connect`` as a step generator: the host name's lookup and the TCP connect yield their waits."""
+        host, port, what = _target(address, default_port, deadline)
+        from stonith.transport.resolve import connect_tcp_steps
+
         try:
-            self._sock.settimeout(max(timeout, 0.001))
+            sock = yield from connect_tcp_steps(host, port, deadline)
+        except OSError as exc:
+            reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+            raise Unreachable(f"{what}: cannot connect ({reason})") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(sock, what, text_only=text_only)
+
+    def fileno(self) -> int | None:
+        return self._sock.fileno()
+
+    def _recv(self, timeout: float) -> bytes:
+        return self._read(max(timeout, 0.001))
+
+    def _recv_nowait(self) -> bytes:
+        return self._read(0.0)
+
+    def _read(self, timeout: float) -> bytes:
+        try:
+            self._sock.settimeout(timeout)  # 0: non-blocking
             raw = self._sock.recv(4096)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return b""
         except OSError as exc:
             raise Closed(f"{self.what}: connection lost ({exc.strerror or exc})") from None
@@ -158,6 +178,18 @@ class TelnetStream(Stream):
     def _close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
+
+
+def _target(address: str, default_port: int, deadline: Deadline) -> tuple[str, int, str]:
+    """(host, port, "host:port") of ``address``; Unreachable if it is none, Timeout if too late."""
+    try:
+        host, port = split_hostport(address, default_port)
+    except ValueError:
+        raise Unreachable(f"bad address {address!r}") from None
+    what = f"{host}:{port}"
+    if deadline.expired():
+        raise Timeout(f"deadline of {deadline.what} passed before connecting to {what}")
+    return host, port, what
 
 
 def connect(
