@@ -22,6 +22,15 @@ declares its port speed.  The kit does the rest, the same way for all of them:
   missing (a timeout or a lost connection in any wait): a device that stopped answering will not
   answer a logout either, so the session is just closed.
 
+The login, the round trip and the session opening are written once, as step generators
+(stonith.steps); the blocking verbs run them in the calling thread.  A driver whose own verbs are
+steps too (``STEPS``: ``_table_steps``, ``_switch_steps``; wti_nps) is NONBLOCKING over telnet:
+the engine drives any number of its sessions from one selector thread, as it does BMCs.  Over SSH
+and serial lines (no descriptor to wait on) and for drivers written as blocking code (baytech,
+apcmaster), each session keeps a thread.  The polite logout (``disconnect``, which the engine
+calls as a plain function) still waits for the device's answer, on the selector thread too: at
+most ``LOGOUT_STEP``, a few milliseconds on a healthy device (a failed session is just closed).
+
 Every wait is bounded by the caller's ``Deadline``, per-step limits never past it
 (stonith.transport.stream).  Timeouts quote the device's last output masked (stonith.redact): a
 console that echoes the password and then hangs holds it in that output.
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 
     from stonith.deadline import Deadline
     from stonith.driver import Settings
+    from stonith.steps import Steps
     from stonith.transport.stream import Expected, Stream, Token
 
 FIELDS = SSH_FIELDS
@@ -174,8 +184,18 @@ class StreamDriver(Driver):
     def _open(self, deadline: Deadline) -> Stream:
         raise NotImplementedError
 
+    def _open_steps(self, deadline: Deadline) -> Steps[Stream]:
+        """``_open`` for a NONBLOCKING session."""
+        yield from ()
+        return self._open(deadline)
+
     def _start(self, stream: Stream, deadline: Deadline) -> None:
         """The session's first exchange (log in, check the device); raise to refuse it."""
+
+    def _start_steps(self, stream: Stream, deadline: Deadline) -> Steps[None]:
+        """``_start`` as steps (a driver overrides one of them)."""
+        yield from ()
+        self._start(stream, deadline)
 
     def _logout(self) -> Sequence[tuple[bytes, Token | None]]:
         """The polite session end: what to send, each with the text to wait for (or None)."""
@@ -183,12 +203,20 @@ class StreamDriver(Driver):
 
     # -- session ---------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
+        from stonith.steps import run
+
+        run(self._connect_steps(deadline, nonblocking=False))
+
+    def connect_steps(self, deadline: Deadline) -> Steps[None]:
+        yield from self._connect_steps(deadline, nonblocking=self.NONBLOCKING)
+
+    def _connect_steps(self, deadline: Deadline, *, nonblocking: bool) -> Steps[None]:
         self.disconnect()
-        stream = self._open(deadline)
+        stream = (yield from self._open_steps(deadline)) if nonblocking else self._open(deadline)
         self._stream = stream
         self._failed = False
         try:
-            self._start(stream, deadline)
+            yield from self._start_steps(stream, deadline)
         except BaseException:
             self._stream = None
             stream.close()
@@ -222,8 +250,15 @@ class StreamDriver(Driver):
         self, stream: Stream, tokens: Sequence[Token], deadline: Deadline, step: float | None, doing: str
     ) -> Expected:
         """``stream.expect``; any failure marks the session failed (no polite logout)."""
+        from stonith.steps import run
+
+        return run(self._expect_steps(stream, tokens, deadline, step, doing))
+
+    def _expect_steps(
+        self, stream: Stream, tokens: Sequence[Token], deadline: Deadline, step: float | None, doing: str
+    ) -> Steps[Expected]:
         try:
-            return stream.expect(tokens, deadline, step, doing)
+            return (yield from stream.expect_steps(tokens, deadline, step, doing))
         except DeviceError as exc:
             self._failed = True
             raise DeviceError(f"{exc} (while waiting for {doing})") from None
@@ -231,7 +266,13 @@ class StreamDriver(Driver):
             self._failed = True
             raise
 
-    def _round_trip(
+    def _round_trip(self, *args: Any, **kwargs: Any) -> bytes:
+        """``_round_trip_steps``, waiting in this thread."""
+        from stonith.steps import run
+
+        return run(self._round_trip_steps(*args, **kwargs))
+
+    def _round_trip_steps(
         self,
         data: bytes,
         deadline: Deadline,
@@ -243,7 +284,7 @@ class StreamDriver(Driver):
         max_answers: int = MAX_ANSWERS,
         max_output: int = MAX_OUTPUT,
         doing: str = "",
-    ) -> bytes:
+    ) -> Steps[bytes]:
         """Send ``data``; everything the device printed before its next ``prompt``.
 
         A text of ``answers`` (a pager, a confirmation question) is answered with its bytes, at
@@ -254,24 +295,24 @@ class StreamDriver(Driver):
         stream = self._session()
         doing = doing or f"the answer to {_shown(data)!r}"
         stream.discard()  # stale output would be taken for this answer
-        stream.write(data, deadline)
+        yield from stream.write_steps(data, deadline)
         tokens = (prompt, *(token for token, _ in answers), *refusals)
         output = bytearray()
         for _ in range(max_answers + 1):
-            got = self._expect(stream, tokens, deadline, step, doing)
+            got = yield from self._expect_steps(stream, tokens, deadline, step, doing)
             output += got.before
             if got.index == 0:
                 return bytes(output)
             if got.index > len(answers):
                 try:  # noqa: SIM105 - no contextlib: this module is on the metadata path
-                    self._expect(stream, (prompt,), deadline, RESYNC_STEP, "the prompt")
+                    yield from self._expect_steps(stream, (prompt,), deadline, RESYNC_STEP, "the prompt")
                 except StonithError:
                     pass
                 text = got.text.decode("latin-1").strip()
                 raise DeviceError(f"{self.DEVICE} refused {_shown(data)!r} ({text})")
             if len(output) > max_output:
                 break
-            stream.write(answers[got.index - 1][1], deadline)
+            yield from stream.write_steps(answers[got.index - 1][1], deadline)
         self._failed = True  # mid-command: no polite logout
         raise DeviceError(
             f"{self.DEVICE} answered {_shown(data)!r} with more than {max_answers} pages or "
@@ -303,7 +344,28 @@ class ConsoleDriver(StreamDriver):
     UNNAMED: ClassVar[tuple[str, ...]] = ()  # outlet names that power no node (not listed)
     _identity = ""  # the model and firmware, as the login showed them
 
+    # Whether the verbs are written as steps (``_table_steps``, ``_switch_steps``): then a session
+    # over telnet is NONBLOCKING, driven by the engine's selector thread (SSH and serial block).
+    STEPS: ClassVar[bool] = False
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        if self.STEPS and not self._tty() and not uses_ssh(self.params):
+            vars(self)["NONBLOCKING"] = True  # per instance: the engine reads it from the driver
+
     def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+        """The outlet table (a driver overrides this or ``_table_steps``)."""
+        from stonith.steps import run
+
+        return run(self._table_steps(deadline))
+
+    def _table_steps(self, deadline: Deadline) -> Steps[dict[str, tuple[str, str]]]:
+        yield from ()
+        return self._table(deadline)
+
+    def _switch_steps(self, state: str, outlet: Outlet, deadline: Deadline) -> Steps[None]:
+        """Switch ``outlet`` to ON or OFF (a driver with ``STEPS`` overrides it)."""
+        yield from ()
         raise NotImplementedError
 
     def probe(self, deadline: Deadline) -> str:
@@ -311,7 +373,12 @@ class ConsoleDriver(StreamDriver):
         return self._identity
 
     def outlets(self, deadline: Deadline) -> list[Outlet]:
-        table = self._table(deadline)
+        return self._named(self._table(deadline))
+
+    def outlets_steps(self, deadline: Deadline) -> Steps[list[Outlet]]:
+        return self._named((yield from self._table_steps(deadline)))
+
+    def _named(self, table: dict[str, tuple[str, str]]) -> list[Outlet]:
         if not table:
             raise DeviceError(self.EMPTY)
         return [Outlet(number, name) for number, (name, _) in table.items() if name not in self.UNNAMED]
@@ -320,8 +387,34 @@ class ConsoleDriver(StreamDriver):
         return self.status_many([outlet], deadline)[outlet.id]
 
     def status_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> dict[str, str]:
-        table = self._table(deadline)
-        return {o.id: table[o.id][1] if o.id in table else UNKNOWN for o in outlets}
+        return _states(self._table(deadline), outlets)
+
+    def status_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[dict[str, str]]:
+        return _states((yield from self._table_steps(deadline)), outlets)
+
+    def on_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        yield from self._switch_many_steps(ON, outlets, deadline)
+
+    def off_many_steps(self, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        yield from self._switch_many_steps(OFF, outlets, deadline)
+
+    def _switch_many_steps(self, state: str, outlets: Sequence[Outlet], deadline: Deadline) -> Steps[None]:
+        if not self.STEPS:  # the driver's own (blocking) verbs
+            yield from ()
+            (self.on_many if state == ON else self.off_many)(outlets, deadline)
+            return
+        for outlet in outlets:
+            yield from self._switch_steps(state, outlet, deadline)
+
+    def on(self, outlet: Outlet, deadline: Deadline) -> None:
+        from stonith.steps import run
+
+        run(self._switch_steps(ON, outlet, deadline))
+
+    def off(self, outlet: Outlet, deadline: Deadline) -> None:
+        from stonith.steps import run
+
+        run(self._switch_steps(OFF, outlet, deadline))
 
     def device_name(self) -> str:
         return str(self._tty() or self.params.ipaddr)
@@ -335,8 +428,14 @@ class ConsoleDriver(StreamDriver):
             return open_serial(tty, deadline, speed=self.params.speed)
         return open_stream(self.params, deadline, login=self.params.login or None)
 
-    def _start(self, stream: Stream, deadline: Deadline) -> None:
-        self._login(stream, deadline, wake=bool(self._tty()), logged_in=uses_ssh(self.params))
+    def _open_steps(self, deadline: Deadline) -> Steps[Stream]:
+        from stonith.transport import telnet
+
+        return (yield from telnet.TelnetStream.connect_steps(self.params.ipaddr, deadline))
+
+    def _start_steps(self, stream: Stream, deadline: Deadline) -> Steps[None]:
+        wake, logged_in = bool(self._tty()), uses_ssh(self.params)
+        yield from self._login_steps(stream, deadline, wake=wake, logged_in=logged_in)
 
     # -- hooks -----------------------------------------------------------------------------------
     def _dialogue(self) -> Dialogue:
@@ -356,6 +455,13 @@ class ConsoleDriver(StreamDriver):
     ) -> None:
         """Run ``DIALOGUE`` up to the command prompt (``logged_in``: SSH did the login, so the
         console may show its prompt at once)."""
+        from stonith.steps import run
+
+        run(self._login_steps(stream, deadline, wake=wake, logged_in=logged_in))
+
+    def _login_steps(
+        self, stream: Stream, deadline: Deadline, *, wake: bool = False, logged_in: bool = False
+    ) -> Steps[None]:
         from stonith.transport.stream import Expected
 
         dialogue = self._dialogue()
@@ -383,9 +489,9 @@ class ConsoleDriver(StreamDriver):
                 tokens += [*again, *dialogue.refusals]
                 meaning += [-2] * (len(again) + len(dialogue.refusals))
             if reached < 0:
-                got = self._first(stream, dialogue, tokens, deadline, wake=wake)
+                got = yield from self._first_steps(stream, dialogue, tokens, deadline, wake=wake)
             else:
-                got = self._expect(stream, tokens, deadline, within, doing)
+                got = yield from self._expect_steps(stream, tokens, deadline, within, doing)
             transcript += got.before + got.text
             if reached < 0:
                 self._banner(bytes(transcript))
@@ -400,7 +506,7 @@ class ConsoleDriver(StreamDriver):
             ask = asks[where]
             within, doing = ask.within, ask.then
             if ask.answer is not None:
-                stream.write(self._answer(ask, dialogue.eol), deadline)
+                yield from stream.write_steps(self._answer(ask, dialogue.eol), deadline)
             if ask.credential:
                 refused = ask.refused or f"{self.DEVICE} refused the login"
         raise DeviceError(f"{self.DEVICE}: the login did not reach the prompt")  # unreachable
@@ -415,28 +521,28 @@ class ConsoleDriver(StreamDriver):
             raise AuthFailed(f"{self.DEVICE} asks for a user name; set login")
         return latin1(value, str(ask.answer), self.INFO.name) + eol
 
-    def _first(
+    def _first_steps(
         self, stream: Stream, dialogue: Dialogue, tokens: Sequence[Token], deadline: Deadline, *, wake: bool
-    ) -> Expected:
+    ) -> Steps[Expected]:
         """The first wait: a closed connection before any byte is a busy device; a silent
         console gets the wake key."""
         try:
             if dialogue.wake is None or dialogue.wake_after is None:
-                return stream.expect(tokens, deadline, dialogue.first_within, dialogue.first)
-            if wake:
-                stream.write(
-                    dialogue.wake, deadline
-                )  # a serial console prints nothing until a key is pressed
+                return (
+                    yield from stream.expect_steps(tokens, deadline, dialogue.first_within, dialogue.first)
+                )
+            if wake:  # a serial console prints nothing until a key is pressed
+                yield from stream.write_steps(dialogue.wake, deadline)
             # first_within bounds the whole wait, the key pressed after wake_after included.
             wait = deadline.sub(dialogue.first_within)
             try:
-                return stream.expect(tokens, wait, dialogue.wake_after, dialogue.first)
+                return (yield from stream.expect_steps(tokens, wait, dialogue.wake_after, dialogue.first))
             except Timeout:
                 if wait.expired():
                     raise
-            stream.write(dialogue.wake, deadline)
+            yield from stream.write_steps(dialogue.wake, deadline)
             try:
-                return self._expect(stream, tokens, wait, None, dialogue.first)
+                return (yield from self._expect_steps(stream, tokens, wait, None, dialogue.first))
             except Timeout:
                 if deadline.expired():
                     raise
@@ -453,6 +559,10 @@ class ConsoleDriver(StreamDriver):
                     f"{stream.what} closed the connection before {dialogue.first} (is another session open?)"
                 ) from exc
             raise
+
+
+def _states(table: dict[str, tuple[str, str]], outlets: Sequence[Outlet]) -> dict[str, str]:
+    return {o.id: table[o.id][1] if o.id in table else UNKNOWN for o in outlets}
 
 
 def header_table(text: bytes, keys: tuple[str, str, str], sep: str = "|") -> dict[str, tuple[str, str]]:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.deadline import Deadline
-    from stonith.transport.stream import Expected, Stream, Token
+    from stonith.transport.stream import Expected, Token
 
 
 class Model:
@@ -170,16 +170,13 @@ class Baytech(_console.ConsoleDriver):
         self._listed: frozenset[str] = frozenset()  # every outlet of the last status table
 
     # -- session -------------------------------------------------------------------------------
-    def _start(self, stream: Stream, deadline: Deadline) -> None:
-        self._listed = frozenset()
-        super()._start(stream, deadline)
-
     def _dialogue(self) -> Dialogue:
         return login()
 
     def _banner(self, text: bytes) -> None:
         """The model from the banner (a serial console past its banner shows none: the prompt
         says it then), before anything is typed."""
+        self._listed = frozenset()  # a new session has listed nothing yet
         self._model = self._banner_model(text)
         self._identity = self._firmware(text)
 

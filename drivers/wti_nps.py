@@ -4,7 +4,8 @@ Family: Western Telematic (WTI) NPS / IPS / TPS network power switches.
 Transport: telnet (TCP, default port 23), or SSH (``ssh = true``, default port 22, user ``login``:
 the system's ssh client, the password typed at its prompt, the host key checked against
 ``ssh_known_hosts``; see stonith.transport.ssh).  Over SSH the login happens in SSH and the command
-line starts at the status screen; the commands are the same.
+line starts at the status screen; the commands are the same.  Over telnet the driver is
+NONBLOCKING (its verbs are steps: drivers/_console.py).
 Protocol: the text command line: ``Enter Password:`` (absent when no system password is set), a
 status screen and the ``NPS>`` / ``IPS>`` / ``TPS>`` prompt; ``/S`` prints the plug table
 (`` Plug | Name | ... | Status | ...``), ``/ON n,y`` and ``/OFF n,y`` switch one plug (``,y``
@@ -29,7 +30,7 @@ import re
 from stonith.drivers import _console
 
 from stonith import params
-from stonith.driver import Capabilities, DriverInfo, Outlet
+from stonith.driver import ON, Capabilities, DriverInfo, Outlet
 from stonith.errors import DeviceError, UnknownOutlet
 
 TYPE_CHECKING = False
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
     from stonith.transport.stream import Expected, Token
 
 # Device text (device-dialogues.md section 4; fence_wti's prompt list).
@@ -84,6 +86,7 @@ INFO = DriverInfo(
 class WtiNps(_console.ConsoleDriver):
     INFO = INFO
     DIALOGUE = LOGIN
+    STEPS = True  # over telnet, sessions run on the engine's selector thread
     DEVICE = "the WTI switch"
     EMPTY = "the WTI status table lists no plugs"
     UNNAMED = ("(undefined)", "---", "")  # unnamed plugs power no node (cluster-glue skips them too)
@@ -102,23 +105,12 @@ class WtiNps(_console.ConsoleDriver):
     def _logout(self) -> Sequence[tuple[bytes, Token | None]]:
         return ((b"/X,Y" + EOL, b"Disconnecting"),)
 
-    # -- verbs ---------------------------------------------------------------------------------
-    def on(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._switch("/ON", outlet, deadline)
-
-    def off(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._switch("/OFF", outlet, deadline)
-
-    # -- internals -----------------------------------------------------------------------------
-    def _command(self, command: str, deadline: Deadline, step: float) -> bytes:
-        """Send one command; everything the device printed before its next prompt."""
-        line = command.encode("latin-1") + EOL
-        return self._round_trip(line, deadline, step, prompt=self._prompt, answers=ANSWERS)
-
-    def _switch(self, verb: str, outlet: Outlet, deadline: Deadline) -> None:
+    # -- verbs (as steps; the kit runs them for on, off, outlets and status) ----------------------
+    def _switch_steps(self, state: str, outlet: Outlet, deadline: Deadline) -> Steps[None]:
         if not outlet.id.isdigit() or outlet.id == "0":
             raise UnknownOutlet(f"WTI plug {outlet.id!r} is not a plug number")
-        output = self._command(f"{verb} {outlet.id},Y", deadline, SWITCH_STEP)
+        verb = "/ON" if state == ON else "/OFF"
+        output = yield from self._command_steps(f"{verb} {outlet.id},Y", deadline, SWITCH_STEP)
         refused = REFUSED.search(output)
         if refused:
             line = next((x for x in output.splitlines() if refused.group(0) in x), refused.group(0))
@@ -126,8 +118,13 @@ class WtiNps(_console.ConsoleDriver):
                 f"the WTI switch refused {verb} {outlet.id}: {line.decode('latin-1').strip()!r}"
             )
 
-    def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
-        return parse_status(self._command("/S", deadline, COMMAND_STEP))
+    def _table_steps(self, deadline: Deadline) -> Steps[dict[str, tuple[str, str]]]:
+        return parse_status((yield from self._command_steps("/S", deadline, COMMAND_STEP)))
+
+    def _command_steps(self, command: str, deadline: Deadline, step: float) -> Steps[bytes]:
+        """Send one command; everything the device printed before its next prompt."""
+        line = command.encode("latin-1") + EOL
+        return (yield from self._round_trip_steps(line, deadline, step, prompt=self._prompt, answers=ANSWERS))
 
 
 def session_prompt(name: bytes) -> re.Pattern[bytes]:

@@ -151,3 +151,40 @@ def test_no_logout_once_an_answer_went_missing():
 def test_header_table_finds_columns_by_name():
     text = b"junk | x\r\n State | PORT | Name\r\n ON | 01 | a\r\n OFF | 1 | dup\r\n on | x | b\r\n"
     assert _console.header_table(text, ("port", "name", "state")) == {"1": ("a", ON)}
+
+
+# ---------------------------------------------------------------------------------------------
+# A driver whose verbs are steps (wti_nps): over telnet, sessions share one selector thread
+
+
+def test_wti_over_telnet_runs_on_one_loop_thread():
+    import contextlib
+    import threading
+
+    from stonith.drivers.wti_nps import WtiNps
+
+    from stonith import steps
+    from tests.drivers.test_baytech import eventually
+    from tests.drivers.test_wti_nps import PASSWORD, mock_for
+
+    assert WtiNps({"ipaddr": "127.0.0.1", "password": "x"}).NONBLOCKING
+    assert not WtiNps({"ipaddr": "127.0.0.1", "password": "x", "login": "a", "ssh": True}).NONBLOCKING
+    threads = set()
+
+    def session(driver, deadline):
+        yield from driver.connect_steps(deadline)
+        try:
+            outlets = yield from driver.outlets_steps(deadline)
+            states = yield from driver.status_many_steps(outlets[:2], deadline)
+            yield from driver.off_many_steps(outlets[:1], deadline)
+            threads.add(threading.get_ident())
+            return states
+        finally:
+            driver.disconnect()
+
+    with contextlib.ExitStack() as stack:
+        mocks = [stack.enter_context(mock_for("nps")) for _ in range(4)]
+        drivers = [WtiNps({"ipaddr": m.address, "password": PASSWORD}) for m in mocks]
+        results = steps.Loop().run([session(d, Deadline(10)) for d in drivers])
+        assert results == [{"1": ON, "2": ON}] * 4 and len(threads) == 1
+        eventually(lambda: all(m.state(1) == OFF and m.state(2) == ON for m in mocks))
