@@ -11,6 +11,7 @@ Protocol: the console text dialogue, over telnet (TCP, default port 23) or a ser
   ``RPC3-NC>`` / ``RPC-28>`` / ``RPC-28A>`` prompt, ``status``, ``on N``, ``off N``.
 
 The model is taken from the banner, or from the prompt when a serial console shows no banner.
+Over telnet the driver is NONBLOCKING (its verbs are steps: drivers/_console.py).
 
 Tested on: the mock personalities rpc3, rpc3a, rpc5, rpc3-nc and rpc28-nc (mocks/baytech.py),
 which Debian's cluster-glue 1.0.12 ``baytech`` plugin and PowerMan 2.3.27's ``baytech.dev`` and
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
     from stonith.transport.stream import Expected, Token
 
 
@@ -155,6 +157,7 @@ INFO = DriverInfo(
 
 class Baytech(_console.ConsoleDriver):
     INFO = INFO
+    STEPS = True  # over telnet, sessions run on the engine's selector thread
     DEVICE = "the BayTech"
     EMPTY = "the BayTech status table lists no outlets"
 
@@ -211,18 +214,29 @@ class Baytech(_console.ConsoleDriver):
             return ((b"menu" + EOL, MAIN_MENU), (b"6" + EOL, None))  # 6)...Logout
         return ((b"logout" + EOL, None),)
 
-    # -- verbs ---------------------------------------------------------------------------------
+    # -- verbs, written once as steps ----------------------------------------------------------
+    # Over telnet the engine runs them on its selector thread (NONBLOCKING); the blocking verbs run
+    # them here, each command through ``_command``.
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._switch("on", outlet, deadline)
+        self.on_many([outlet], deadline)
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
-        self._switch("off", outlet, deadline)
+        self.off_many([outlet], deadline)
 
     def on_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
-        self._switch_many("on", outlets, deadline)
+        from stonith.steps import run
+
+        run(self._switch_many_steps(ON, outlets, deadline, blocking=True))
 
     def off_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
-        self._switch_many("off", outlets, deadline)
+        from stonith.steps import run
+
+        run(self._switch_many_steps(OFF, outlets, deadline, blocking=True))
+
+    def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+        from stonith.steps import run
+
+        return run(self._table_steps(deadline, blocking=True))
 
     # -- internals -----------------------------------------------------------------------------
     def _model_now(self) -> Model:
@@ -232,39 +246,51 @@ class Baytech(_console.ConsoleDriver):
 
     def _command(self, command: str, deadline: Deadline) -> bytes:
         """Send one outlet-control command; the text the device printed before its prompt."""
+        from stonith.steps import run
+
+        return run(self._command_steps(command, deadline))
+
+    def _command_steps(self, command: str, deadline: Deadline, *, blocking: bool = False) -> Steps[bytes]:
+        if blocking:  # as the blocking verbs send it
+            yield from ()
+            return self._command(command, deadline)
         prompt, line = self._model_now().prompt, command.encode("ascii") + EOL
-        return self._round_trip(
-            line,
-            deadline,
-            COMMAND_STEP,
-            prompt=prompt,
-            answers=CONFIRMED,
-            refusals=[INPUT_ERROR],
-            max_answers=1,
+        return (
+            yield from self._round_trip_steps(
+                line,
+                deadline,
+                COMMAND_STEP,
+                prompt=prompt,
+                answers=CONFIRMED,
+                refusals=[INPUT_ERROR],
+                max_answers=1,
+            )
         )
 
-    def _switch_many(self, verb: str, outlets: Sequence[Outlet], deadline: Deadline) -> None:
+    def _switch_many_steps(
+        self, state: str, outlets: Sequence[Outlet], deadline: Deadline, *, blocking: bool = False
+    ) -> Steps[None]:
         # The firmware takes one outlet, or 0 for every outlet, per command.  ``0`` only when the
         # outlets asked for are exactly every outlet of the device (PowerMan's *_all rule: never
         # switch a plug nobody asked for), as two status tables of this session agree: a table
         # whose last rows were lost to line noise must not pass for the whole device.
+        verb = "on" if state == ON else "off"
         wanted = {o.id for o in outlets}
         if len(wanted) > 1 and wanted == self._listed:
-            self._table(deadline)
+            yield from self._table_steps(deadline, blocking=blocking)
             if wanted == self._listed:
-                self._command(f"{verb} 0", deadline)
+                yield from self._command_steps(f"{verb} 0", deadline, blocking=blocking)
                 return
         for outlet in outlets:
-            self._switch(verb, outlet, deadline)
+            if not outlet.id.isdigit() or outlet.id == "0":  # 0 would mean every outlet
+                raise UnknownOutlet(f"BayTech outlet {outlet.id!r} is not an outlet number")
+            yield from self._command_steps(f"{verb} {outlet.id}", deadline, blocking=blocking)
 
-    def _switch(self, verb: str, outlet: Outlet, deadline: Deadline) -> None:
-        if not outlet.id.isdigit() or outlet.id == "0":  # 0 would mean every outlet
-            raise UnknownOutlet(f"BayTech outlet {outlet.id!r} is not an outlet number")
-        self._command(f"{verb} {outlet.id}", deadline)
-
-    def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+    def _table_steps(
+        self, deadline: Deadline, *, blocking: bool = False
+    ) -> Steps[dict[str, tuple[str, str]]]:
         model = self._model_now()
-        table = parse_status(self._command("status", deadline), model)
+        table = parse_status((yield from self._command_steps("status", deadline, blocking=blocking)), model)
         self._listed = frozenset(table)
         return table
 
