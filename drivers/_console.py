@@ -25,9 +25,9 @@ declares its port speed.  The kit does the rest, the same way for all of them:
 The login, the round trip and the session opening are written once, as step generators
 (stonith.steps); the blocking verbs run them in the calling thread.  A driver whose own verbs are
 steps too (``STEPS``: ``_table_steps``, ``_switch_steps`` or ``_switch_many_steps``; wti_nps,
-baytech) is NONBLOCKING over telnet: the engine drives any number of its sessions from one selector
-thread, as it does BMCs.  Over SSH and serial lines (no descriptor to wait on) and for drivers
-written as blocking code (apcmaster's menu walk), each session keeps a thread.  The polite
+baytech, apcmaster) is NONBLOCKING over telnet: the engine drives any number of its sessions from
+one selector thread, as it does BMCs.  Over SSH and serial lines (no descriptor to wait on) each
+session keeps a thread, as do drivers written as blocking code.  The polite
 logout (``disconnect``, which the engine calls as a plain function) still waits for the device's
 answer, on the selector thread too: at most ``LOGOUT_STEP``, a few milliseconds on a healthy
 device (a failed session is just closed).

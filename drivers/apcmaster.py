@@ -5,6 +5,7 @@ the AOS command line (AP79xx / AP86xx / AP88xx / AP89xx, firmware 5 and later).
 Transport: telnet (TCP, default port 23), or SSH (``ssh = true``, default port 22: the system's ssh
 client, the password typed at its prompt, the host key checked against ``ssh_known_hosts``; see
 stonith.transport.ssh).  Over SSH the login happens in SSH and the console starts at its banner.
+Over telnet the driver is NONBLOCKING (its verbs are steps: drivers/_console.py).
 
 Protocol 1, the AOS console menus: ``User Name : `` and
 ``Password  : ``, the Control Console (``1- Device Manager`` ... ``4- Logout``), the outlet list
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from stonith.deadline import Deadline
+    from stonith.steps import Steps
     from stonith.transport.stream import Expected, Token
 
 # Device text (device-dialogues.md section 3; case-sensitive substrings unless compiled).
@@ -126,6 +128,7 @@ INFO = DriverInfo(
 class ApcMaster(_console.ConsoleDriver):
     INFO = INFO
     DIALOGUE = LOGIN
+    STEPS = True  # over telnet, sessions run on the engine's selector thread
     DEVICE = "the MasterSwitch"
     EMPTY = "the MasterSwitch outlet list shows no outlets"
     _depth = 0  # screens below the Control Console
@@ -149,32 +152,32 @@ class ApcMaster(_console.ConsoleDriver):
             return ((b"exit" + EOL, None),)
         return (*[(ESC, PROMPT)] * self._depth, (b"4" + EOL, None))  # back to the top, 4- Logout
 
-    # -- verbs ---------------------------------------------------------------------------------
-    def on(self, outlet: Outlet, deadline: Deadline) -> None:
-        if self._cli:
-            self._command_line("olOn", outlet, deadline)
-        else:
-            self._control(outlet, "Immediate On", deadline)
+    # -- verbs (as steps; the kit runs them for on, off, outlets and status) ----------------------
+    def _switch_steps(self, state: str, outlet: Outlet, deadline: Deadline) -> Steps[None]:
+        if not self._cli:
+            yield from self._control_steps(
+                outlet, "Immediate On" if state == ON else "Immediate Off", deadline
+            )
+            return
+        if not outlet.id.isdigit() or int(outlet.id) == 0:
+            raise UnknownOutlet(f"APC outlet {outlet.id!r} is not an outlet number")
+        verb = "olOn" if state == ON else "olOff"
+        yield from self._cli_command_steps(f"{verb} {int(outlet.id)}", deadline, COMMAND_STEP)
 
-    def off(self, outlet: Outlet, deadline: Deadline) -> None:
+    def _table_steps(self, deadline: Deadline) -> Steps[dict[str, tuple[str, str]]]:
         if self._cli:
-            self._command_line("olOff", outlet, deadline)
-        else:
-            self._control(outlet, "Immediate Off", deadline)
+            return parse_ol_status((yield from self._cli_command_steps("olStatus all", deadline, MENU_STEP)))
+        return (yield from self._outlet_list_steps(deadline))
 
     # -- internals -----------------------------------------------------------------------------
-    def _send(self, data: bytes, deadline: Deadline, doing: str) -> bytes:
+    def _send_steps(self, data: bytes, deadline: Deadline, doing: str) -> Steps[bytes]:
         """Send a key or a line; the screen the device answers with (up to its prompt)."""
-        return self._round_trip(data, deadline, MENU_STEP, prompt=PROMPT, doing=doing)
+        return (yield from self._round_trip_steps(data, deadline, MENU_STEP, prompt=PROMPT, doing=doing))
 
-    def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
-        if self._cli:
-            return parse_ol_status(self._cli_command("olStatus all", deadline, MENU_STEP))
-        return self._outlet_list(deadline)
-
-    def _cli_command(self, command: str, deadline: Deadline, step: float) -> bytes:
+    def _cli_command_steps(self, command: str, deadline: Deadline, step: float) -> Steps[bytes]:
         """One command line; its answer (after the echo), which must carry E000."""
-        answer = self._round_trip(command.encode("latin-1") + EOL, deadline, step, prompt=CLI_PROMPT)
+        line = command.encode("latin-1") + EOL
+        answer = yield from self._round_trip_steps(line, deadline, step, prompt=CLI_PROMPT)
         code = CLI_RESULT.search(answer)
         if code is None:
             raise DeviceError(f"the PDU answered {command!r} without a result code: {_show(answer)}")
@@ -183,58 +186,60 @@ class ApcMaster(_console.ConsoleDriver):
             raise DeviceError(f"the PDU refused {command!r}: {text!r}")
         return answer[code.end() :]
 
-    def _command_line(self, verb: str, outlet: Outlet, deadline: Deadline) -> None:
-        if not outlet.id.isdigit() or int(outlet.id) == 0:
-            raise UnknownOutlet(f"APC outlet {outlet.id!r} is not an outlet number")
-        self._cli_command(f"{verb} {int(outlet.id)}", deadline, COMMAND_STEP)
-
-    def _back(self, levels: int, deadline: Deadline) -> None:
+    def _back_steps(self, levels: int, deadline: Deadline) -> Steps[None]:
         for _ in range(levels):
-            self._send(ESC, deadline, "the previous menu")
+            yield from self._send_steps(ESC, deadline, "the previous menu")
             self._depth = max(0, self._depth - 1)
 
-    def _outlet_list(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
+    def _outlet_list_steps(self, deadline: Deadline) -> Steps[dict[str, tuple[str, str]]]:
         """Go to (or refresh) the outlet list; outlet number -> (name, state)."""
         if self._list_depth and self._depth == self._list_depth:
-            screen = self._send(EOL, deadline, "the outlet list")  # <ENTER>- Refresh
+            screen = yield from self._send_steps(EOL, deadline, "the outlet list")  # <ENTER>- Refresh
         else:
-            self._back(self._depth, deadline)
-            screen = self._send(b"1" + EOL, deadline, "the Device Manager")
+            yield from self._back_steps(self._depth, deadline)
+            screen = yield from self._send_steps(b"1" + EOL, deadline, "the Device Manager")
             self._depth = 1
             found = SWITCH_ITEM.search(screen)
             if found and not parse_outlets(screen):  # MasterSwitch Plus: the switches first
-                screen = self._send(found.group(1) + EOL, deadline, "the outlet list")
+                screen = yield from self._send_steps(found.group(1) + EOL, deadline, "the outlet list")
                 self._depth = 2
             self._list_depth = self._depth
         return parse_outlets(screen)
 
-    def _control(self, outlet: Outlet, action: str, deadline: Deadline) -> None:
+    def _control_steps(self, outlet: Outlet, action: str, deadline: Deadline) -> Steps[None]:
         if not outlet.id.isdigit() or not 1 <= int(outlet.id) <= 8:
             raise UnknownOutlet(f"MasterSwitch outlet {outlet.id!r} is not an outlet number")
         if not (self._list_depth and self._depth == self._list_depth):
-            self._outlet_list(deadline)
-        screen = self._send(outlet.id.encode() + EOL, deadline, f"the screen of outlet {outlet.id}")
+            yield from self._outlet_list_steps(deadline)
+        screen = yield from self._send_steps(
+            outlet.id.encode() + EOL, deadline, f"the screen of outlet {outlet.id}"
+        )
         self._depth += 1
         title = TITLE.search(screen)
         if title is None or title.group(1) != f"Outlet {outlet.id}".encode():
             raise DeviceError(f"the MasterSwitch did not open outlet {outlet.id} (got {_show(screen)})")
-        screen = self._send(b"1" + EOL, deadline, "the Control Outlet screen")  # 1- Control Outlet
+        screen = yield from self._send_steps(
+            b"1" + EOL, deadline, "the Control Outlet screen"
+        )  # 1- Control Outlet
         self._depth += 1
         item = action_item(action).search(screen)
         if item is None:
             raise DeviceError(f"the Control Outlet screen of outlet {outlet.id} offers no {action}")
         stream = self._session()
         stream.discard()
-        stream.write(item.group(1) + EOL, deadline)
-        self._expect(stream, (CONFIRM,), deadline, MENU_STEP, f"the confirmation of {action}")
-        stream.write(b"YES" + EOL, deadline)
-        got = self._expect(stream, (PRESS_ENTER,), deadline, COMMAND_STEP, f"the acknowledgement of {action}")
-        self._send(EOL, deadline, "the Control Outlet screen")
+        yield from stream.write_steps(item.group(1) + EOL, deadline)
+        yield from self._expect_steps(
+            stream, (CONFIRM,), deadline, MENU_STEP, f"the confirmation of {action}"
+        )
+        yield from stream.write_steps(b"YES" + EOL, deadline)
+        doing = f"the acknowledgement of {action}"
+        got = yield from self._expect_steps(stream, (PRESS_ENTER,), deadline, COMMAND_STEP, doing)
+        yield from self._send_steps(EOL, deadline, "the Control Outlet screen")
         if not SUCCESS.search(got.before):
             raise DeviceError(
                 f"the MasterSwitch did not accept {action} for outlet {outlet.id}: {_show(got.before)}"
             )
-        self._back(2, deadline)  # Control Outlet -> outlet -> outlet list
+        yield from self._back_steps(2, deadline)  # Control Outlet -> outlet -> outlet list
 
 
 def action_item(action: str) -> re.Pattern[bytes]:

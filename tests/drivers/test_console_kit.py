@@ -161,6 +161,8 @@ def test_wti_over_telnet_runs_on_one_loop_thread():
     import contextlib
     import threading
 
+    from stonith.drivers.apcmaster import ApcMaster
+    from stonith.drivers.baytech import Baytech
     from stonith.drivers.wti_nps import WtiNps
 
     from stonith import steps
@@ -169,6 +171,8 @@ def test_wti_over_telnet_runs_on_one_loop_thread():
 
     assert WtiNps({"ipaddr": "127.0.0.1", "password": "x"}).NONBLOCKING
     assert not WtiNps({"ipaddr": "127.0.0.1", "password": "x", "login": "a", "ssh": True}).NONBLOCKING
+    assert ApcMaster({"ipaddr": "127.0.0.1", "login": "a", "password": "x"}).NONBLOCKING
+    assert Baytech({"ipaddr": "127.0.0.1"}).NONBLOCKING and not Baytech({"ttydev": "/dev/ttyS0"}).NONBLOCKING
     threads = set()
 
     def session(driver, deadline):
