@@ -309,6 +309,12 @@ class Driver(abc.ABC):
         yield from ()  # a generator that runs the blocking verb
         self.connect(deadline)
 
+    def disconnect_steps(self) -> Steps[None]:
+        """``disconnect`` as steps: a NONBLOCKING driver whose logout waits for the device yields
+        those waits here, so a slow logout holds no other session of the engine's selector thread."""
+        yield from ()
+        self.disconnect()
+
     def outlets_steps(self, deadline: Deadline) -> Steps[list[Outlet]]:
         yield from ()
         return self.outlets(deadline)

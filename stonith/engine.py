@@ -310,7 +310,8 @@ def session(
             stack.callback(release)
             driver.session_deadline = deadline
             yield from driver.connect_steps(deadline)
-            stack.callback(driver.disconnect)
+            logout = _Logout(driver)
+            stack.callback(logout)
             result = yield from body(driver, deadline)
         except (AuthFailed, NoAnswer):
             stack.close()
@@ -325,8 +326,29 @@ def session(
             stack.close()
             raise
         else:
+            if not (keep and held is not None):
+                # The logout as steps (a console's polite logout waits for its answer): a slow one
+                # then holds no other session of the Loop.
+                logout.done = True
+                with contextlib.suppress(Exception):
+                    yield from driver.disconnect_steps()
             _park(device, stack, driver, held, keep)
             return result
+
+
+class _Logout:
+    """A session's ``disconnect``, called once: by the stack when the session ends otherwise."""
+
+    __slots__ = ("done", "driver")
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.done = False
+
+    def __call__(self) -> None:
+        if not self.done:
+            self.done = True
+            self.driver.disconnect()
 
 
 def _park(
