@@ -22,15 +22,13 @@ declares its port speed.  The kit does the rest, the same way for all of them:
   missing (a timeout or a lost connection in any wait): a device that stopped answering will not
   answer a logout either, so the session is just closed.
 
-The login, the round trip and the session opening are written once, as step generators
+The login, the round trip, the session opening and its end are written once, as step generators
 (stonith.steps); the blocking verbs run them in the calling thread.  A driver whose own verbs are
 steps too (``STEPS``: ``_table_steps``, ``_switch_steps`` or ``_switch_many_steps``; wti_nps,
 baytech, apcmaster) is NONBLOCKING over telnet: the engine drives any number of its sessions from
-one selector thread, as it does BMCs.  Over SSH and serial lines (no descriptor to wait on) each
-session keeps a thread, as do drivers written as blocking code.  The polite
-logout (``disconnect``, which the engine calls as a plain function) still waits for the device's
-answer, on the selector thread too: at most ``LOGOUT_STEP``, a few milliseconds on a healthy
-device (a failed session is just closed).
+one selector thread, as it does BMCs, the polite logout included (``disconnect_steps``).  Over
+SSH and serial lines (no descriptor to wait on) each session keeps a thread, as do drivers written
+as blocking code.
 
 Every wait is bounded by the caller's ``Deadline``, per-step limits never past it
 (stonith.transport.stream).  Timeouts quote the device's last output masked (stonith.redact): a
@@ -224,6 +222,12 @@ class StreamDriver(Driver):
             raise
 
     def disconnect(self) -> None:
+        from stonith.steps import run
+
+        run(self.disconnect_steps())
+
+    def disconnect_steps(self) -> Steps[None]:
+        """The session end as steps: a NONBLOCKING session's logout holds no other session."""
         stream, self._stream = self._stream, None
         if stream is None:
             return
@@ -233,9 +237,9 @@ class StreamDriver(Driver):
                 deadline = self.logout_deadline(LOGOUT_STEP)
                 for data, wait in script:
                     stream.discard()
-                    stream.write(data, deadline)
+                    yield from stream.write_steps(data, deadline)
                     if wait is not None:
-                        stream.expect((wait,), deadline, LOGOUT_STEP, "the logout")
+                        yield from stream.expect_steps((wait,), deadline, LOGOUT_STEP, "the logout")
         except (StonithError, OSError):
             pass  # the device may already be gone; closing is all that is left
         finally:
