@@ -213,18 +213,14 @@ class Outlets:
                     _, number, state = self._pending.popleft()
                     changed |= self._change(number, state)
                 if changed:
-                    # One state-file write for a command that switched many outlets at once.
-                    self._lock.release()
-                    try:
-                        self._save()
-                    finally:
-                        self._lock.acquire()
+                    # Written before the lock is let go: nobody can read the new state back (and a
+                    # client finish on it) while the ground truth on disk does not show it yet.
+                    self._save_locked()
 
     def _apply(self, number: int, state: str) -> None:
         with self._lock:
-            changed = self._change(number, state)
-        if changed:
-            self._save()
+            if self._change(number, state):
+                self._save_locked()
 
     def _change(self, number: int, state: str) -> bool:
         """Set one relay (the lock held); whether it changed."""
@@ -237,20 +233,28 @@ class Outlets:
     def snapshot(self) -> dict[str, Any]:
         """The ground truth in the state-file format."""
         with self._lock:
-            return {
-                "outlets": {
-                    str(i + 1): {"name": n, "state": s}
-                    for i, (n, s) in enumerate(zip(self.names, self._truth, strict=True))
-                },
-                "events": [dict(e) for e in self._events],
-            }
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        return {
+            "outlets": {
+                str(i + 1): {"name": n, "state": s}
+                for i, (n, s) in enumerate(zip(self.names, self._truth, strict=True))
+            },
+            "events": [dict(e) for e in self._events],
+        }
 
     def _save(self) -> None:
+        with self._lock:
+            self._save_locked()
+
+    def _save_locked(self) -> None:
+        """Write the state file; ``self._lock`` is held (always taken before _SAVE_LOCK, never after)."""
         if not self._state_file:
             return
         # Serialised by a lock of its own so that concurrent writers never interleave renames.
         with _SAVE_LOCK:
-            write_state(self._state_file, self.snapshot())
+            write_state(self._state_file, self._snapshot_locked())
 
     def close(self) -> None:
         with self._lock:

@@ -93,3 +93,35 @@ def test_stuck_and_lying_outlets_ignore_off() -> None:
     assert [outlets.truth(n) for n in (1, 2, 3)] == ["on", "on", "on"]
     assert [outlets.shown(n) for n in (1, 2, 3)] == ["on", "on", "off"]
     outlets.close()
+
+
+def test_a_relay_change_is_on_disk_before_anyone_can_read_it_back(tmp_path, monkeypatch) -> None:
+    """A client that reads OFF back and finishes must find the off in the state file: seed 103 run
+    461 of the network campaign judged a fence false because the relay thread had made the new
+    state visible and was still writing the file when the campaign read it."""
+    from stonith.mocks import _common
+
+    real_write = _common.write_state
+
+    def slow_write(path: str, truth: dict) -> None:
+        time.sleep(0.2)  # a starved relay thread
+        real_write(path, truth)
+
+    state_file = tmp_path / "truth.json"
+    outlets = Outlets(
+        ["a", "b"], ["on", "on"], relay_delay=0.02, faults=parse_faults([]), state_file=str(state_file)
+    )
+    monkeypatch.setattr(_common, "write_state", slow_write)
+    try:
+        for delay in (0.02, 0.0):
+            outlets._relay_delay = delay
+            state = "off" if delay else "on"
+            outlets.switch(1, state)
+            deadline = time.monotonic() + 3
+            while outlets.shown(1) != state and time.monotonic() < deadline:
+                time.sleep(0.001)
+            on_disk = json.loads(state_file.read_text())
+            assert on_disk["outlets"]["1"]["state"] == state
+            assert on_disk["events"][-1]["state"] == state
+    finally:
+        outlets.close()
