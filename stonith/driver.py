@@ -153,11 +153,6 @@ class DriverInfo:
         return None
 
 
-# A value of exactly this type is what stonith.fields.parse_value makes of it (an enumeration may
-# change its case, an array its form: those are parsed).  A devices.d of 5,000 BMCs builds 5,000.
-_TYPED: dict[str, type] = {"string": str, "integer": int, "boolean": bool, "float": float, "seconds": float}
-
-
 class Settings:
     """A driver's configuration as attributes: ``self.params.port``, not ``int(config.get("port", 623))``.
 
@@ -172,7 +167,7 @@ class Settings:
     __slots__ = ("_values",)
 
     def __init__(self, fields: Iterable[Field], config: Mapping[str, Any]) -> None:
-        from stonith.fields import STRING, ValueProblem, parse_value
+        from stonith.fields import PYTHON_TYPE, SIMPLE, STRING, ValueProblem, parse_value
 
         values: dict[str, Any] = {}
         for field in fields:
@@ -183,8 +178,8 @@ class Settings:
                 empty = "" if field.basictype == STRING and not field.isarray else None
                 values[field.fieldname] = field.default if field.default is not None else empty
             elif (
-                type(given) is _TYPED.get(field.basictype)
-                and field.field_class == "simple"
+                type(given) is PYTHON_TYPE.get(field.basictype)
+                and field.field_class == SIMPLE
                 and not field.isarray
             ):
                 # Validated already (the usual case): parsing again would give the same value.

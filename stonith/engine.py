@@ -1369,8 +1369,8 @@ class Fencer:
             )
 
         # A group opens a session on each of its devices: the open-file limit bounds groups at once.
-        sessions = sum(len({t.device.name for ts in g.values() for t in ts}) for g in groups)
-        widest = max((len({t.device.name for ts in g.values() for t in ts}) for g in groups), default=1)
+        per_group = [len({t.device.name for ts in g.values() for t in ts}) for g in groups]
+        sessions, widest = sum(per_group), max(per_group, default=1)
         at_once = self._at_once(sessions)
         steps.run(
             steps.gather(

@@ -28,6 +28,9 @@ INTEGER = "integer"
 FLOAT = "float"
 SECONDS = "seconds"
 ENUMERATION = "enumeration"
+# The Python type stonith.fields.parse_scalar makes of each basictype that has exactly one
+# (an enumeration may change its text's case, so it has none here).
+PYTHON_TYPE: dict[str, type] = {STRING: str, INTEGER: int, BOOLEAN: bool, FLOAT: float, SECONDS: float}
 BASICTYPES = (STRING, BOOLEAN, INTEGER, FLOAT, SECONDS, ENUMERATION)
 
 # class
