@@ -133,7 +133,9 @@ class Chassis:
         self.on_delay = on_delay
         self.events: list[dict[str, Any]] = []
         self._generation = 0  # bumped by every command: a change scheduled before it is void
-        self._lock = threading.Lock()
+        # Reentrant: with STONITH_MOCK_SYNC_STATE the state file is written while it is held (the
+        # lab's snapshot takes it again), so no client reads a state the file does not show yet.
+        self._lock = threading.RLock()
 
     @property
     def truth(self) -> str:
@@ -187,21 +189,26 @@ class Chassis:
 
     def apply(self, generation: int, state: str, rest: list[tuple[float, str]]) -> None:
         """A scheduled change comes due; void if a later command has come in since."""
-        with self._lock:
+        with self.lab.writing(), self._lock:
             if self.lab.closed or generation != self._generation:
                 return
             self._pending = None
             changed = self._truth != state
             self._truth = state
-        if changed:
-            self.record(state)
+            if changed:
+                self._record_locked(state)
         if rest:
             self._schedule(rest)
 
     def record(self, state: str) -> None:
-        with self._lock:
-            self.events.append({"t": time.time(), "outlet": str(self.number), "state": state})
-        self.lab.changed()
+        with self.lab.writing(), self._lock:
+            self._record_locked(state)
+
+    def _record_locked(self, what: str) -> None:
+        # Called with the lab's write lock (sync mode) and our own lock held: in sync mode the
+        # file shows the change before any client can read it from the BMC.
+        self.events.append({"t": time.time(), "outlet": str(self.number), "state": what})
+        self.lab.changed_locked()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -257,8 +264,18 @@ class Lab:
             self._saver.start()
 
     def changed(self) -> None:
+        with self.writing():
+            self.changed_locked()
+
+    def writing(self) -> contextlib.AbstractContextManager[object]:
+        """Held around a change in sync mode: the change and its write are one step."""
+        return self._save_lock if self._sync else contextlib.nullcontext()
+
+    def changed_locked(self) -> None:
+        """A change was made under ``writing()``: write it now (sync) or soon (coalesced)."""
         if self._sync:
-            self._save()
+            if self.state_file:
+                write_state(self.state_file, self.snapshot())
         else:
             self._dirty.set()
 
