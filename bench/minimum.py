@@ -39,7 +39,7 @@ class Protocol:
 
 
 def _host_port(address: str) -> dict[str, Any]:
-    from stonith.fields import split_hostport
+    from stonith.contract.fields import split_hostport
 
     host, port = split_hostport(address)
     return {"ipaddr": host, "port": port}
@@ -79,9 +79,9 @@ PROTOCOLS = (
 def _device(protocol: Protocol, delay: float) -> Iterator[Any]:
     import importlib
 
-    from stonith import registry
-    from stonith.device import check
-    from stonith.inventory import DeviceEntry, Inventory
+    from stonith.fencing import registry
+    from stonith.fencing.device import check
+    from stonith.fencing.inventory import DeviceEntry, Inventory
 
     harness = importlib.import_module("stonith.mocks.harness")  # installed only (not in the checkout)
     with harness.start_mock(protocol.mock, subprocess_=True, relay_delay=delay, **protocol.options) as mock:
@@ -94,9 +94,9 @@ def _device(protocol: Protocol, delay: float) -> Iterator[Any]:
 
 def _round_trip(inventory: Any) -> float:
     """One status read in an open session: the protocol's own cost of a read-back."""
-    from stonith import engine
-    from stonith.deadline import Deadline
-    from stonith.driver import Outlet
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.driver import Outlet
+    from stonith.fencing import engine
 
     device = inventory.devices[0]
     outlets = device.driver.static_outlets() or [Outlet("1")]
@@ -112,7 +112,7 @@ def _round_trip(inventory: Any) -> float:
 
 def measure(protocol: Protocol, delay: float, runs: int) -> tuple[float, float]:
     """(median reset seconds, median round trip seconds)."""
-    from stonith.engine import Fencer
+    from stonith.fencing.engine import Fencer
 
     resets, trips = [], []
     with _device(protocol, delay) as inventory:

@@ -21,7 +21,7 @@ What it does:
    directory off ``sys.path``), its own ``STONITH_LOCK_DIR``, and no bytecode written.
 2. **Self-check**: a deliberate mutant (``_success`` raising) must fail the tests, and the unmutated
    copy must pass them in every worker at once (the baseline, which also sets the per-mutant timeout).
-3. **Session**: ``cosmic-ray init`` over ``stonith/engine.py``; every mutant outside the verification
+3. **Session**: ``cosmic-ray init`` over ``stonith/fencing/engine.py``; every mutant outside the verification
    code (``TARGETS``) or inside an annotation (never evaluated: ``from __future__ import
    annotations``) is marked skipped.
 4. **Run**: ``cosmic-ray exec`` with the http distributor, one worker per copy, listening on
@@ -54,7 +54,7 @@ from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO / "build" / "mutation"
-MODULE = "stonith/engine.py"  # relative to each worker copy: cosmic-ray mutates it in place there
+MODULE = "stonith/fencing/engine.py"  # relative to each worker copy: cosmic-ray mutates it in place there
 
 # The verification code: what decides whether a node is reported fenced.
 TARGETS = (

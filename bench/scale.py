@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes > args.pdus * args.outlets:
         parser.error("more nodes than outlets")
     devices_count = -(-args.nodes // args.outlets) + args.bmcs
-    needed = 3 * devices_count + 200  # stonith.engine: 3 a session, and a reserve
+    needed = 3 * devices_count + 200  # stonith.fencing.engine: 3 a session, and a reserve
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft != resource.RLIM_INFINITY and soft < needed:
         sys.stderr.write(

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.service [--part load|scale|both] [--seconds 60] [--pollers 200]
                                       [--resetters 20] [--scale-runs 10]
 
-**load**: the shipped demo lab (devices.d/, its mocks started by stonith.lab.Lab on free loopback
+**load**: the shipped demo lab (devices.d/, its mocks started by stonith.fencing.lab.Lab on free loopback
 ports instead of the shipped 1710x, so that a demo or a test running at the same time is neither
 disturbed nor disturbing) behind a real ``stonith serve`` over TLS (self-signed certificate, users
 from stonith.server.auth.add_user, its own lock directory, history and audit file).  For
@@ -358,7 +358,7 @@ def expected_outlets(
     state it read of each (device, outlet)."""
     import json
 
-    from stonith.inventory import load_dir
+    from stonith.fencing.inventory import load_dir
 
     levels = {d.name: d.level for d in load_dir(str(devices)).devices}
     out = subprocess.run(
@@ -426,8 +426,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def load(args: argparse.Namespace, root: Path) -> None:
-    from stonith.inventory import load_dir
-    from stonith.lab import Lab
+    from stonith.fencing.inventory import load_dir
+    from stonith.fencing.lab import Lab
 
     devices = root / "demo-devices.d"
     devices.mkdir()

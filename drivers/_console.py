@@ -5,7 +5,7 @@ as data, and keeps only its per-outlet verbs; a serial driver (APC Smart-UPS, Ni
 declares its port speed.  The kit does the rest, the same way for all of them:
 
 - **opening the stream**: telnet (``ipaddr``), SSH (``ssh = true``: stonith.transport.ssh; the
-  fields, help texts and translations are the shared library's stonith.params.SSH_FIELDS) or a
+  fields, help texts and translations are the shared library's stonith.contract.params.SSH_FIELDS) or a
   serial line (``ttydev``: a tty or any pyserial URL; stonith.transport.serial);
 - **the login dialogue** (``Dialogue``): the texts the device may show in the order the dialogue
   moves (``Ask``: a user name or password prompt, a menu to pass, a banner to wait for), what we
@@ -23,7 +23,7 @@ declares its port speed.  The kit does the rest, the same way for all of them:
   answer a logout either, so the session is just closed.
 
 The login, the round trip, the session opening and its end are written once, as step generators
-(stonith.steps); the blocking verbs run them in the calling thread.  A driver whose own verbs are
+(stonith.contract.steps); the blocking verbs run them in the calling thread.  A driver whose own verbs are
 steps too (``STEPS``: ``_table_steps``, ``_switch_steps`` or ``_switch_many_steps``; wti_nps,
 baytech, apcmaster) is NONBLOCKING over telnet: the engine drives any number of its sessions from
 one selector thread, as it does BMCs, the polite logout included (``disconnect_steps``).  Over
@@ -31,7 +31,7 @@ SSH and serial lines (no descriptor to wait on) each session keeps a thread, as 
 as blocking code.
 
 Every wait is bounded by the caller's ``Deadline``, per-step limits never past it
-(stonith.transport.stream).  Timeouts quote the device's last output masked (stonith.redact): a
+(stonith.transport.stream).  Timeouts quote the device's last output masked (stonith.contract.redact): a
 console that echoes the password and then hangs holds it in that output.
 
 The leading underscore: this module is a kit, not a driver (it registers no type).  Like the
@@ -41,18 +41,18 @@ session opens.
 
 from __future__ import annotations
 
-from stonith.driver import OFF, ON, UNKNOWN, Driver, Outlet
-from stonith.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, Timeout
-from stonith.params import DEFAULT_KNOWN_HOSTS, SSH_FIELDS
+from stonith.contract.driver import OFF, ON, UNKNOWN, Driver, Outlet
+from stonith.contract.errors import AuthFailed, DeviceBusy, DeviceError, StonithError, Timeout
+from stonith.contract.params import DEFAULT_KNOWN_HOSTS, SSH_FIELDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, ClassVar
 
-    from stonith.deadline import Deadline
-    from stonith.driver import Settings
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.driver import Settings
+    from stonith.contract.steps import Steps
     from stonith.transport.stream import Expected, Stream, Token
 
 FIELDS = SSH_FIELDS
@@ -202,7 +202,7 @@ class StreamDriver(Driver):
 
     # -- session ---------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self._connect_steps(deadline, nonblocking=False))
 
@@ -222,7 +222,7 @@ class StreamDriver(Driver):
             raise
 
     def disconnect(self) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self.disconnect_steps())
 
@@ -255,7 +255,7 @@ class StreamDriver(Driver):
         self, stream: Stream, tokens: Sequence[Token], deadline: Deadline, step: float | None, doing: str
     ) -> Expected:
         """``stream.expect``; any failure marks the session failed (no polite logout)."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self._expect_steps(stream, tokens, deadline, step, doing))
 
@@ -273,7 +273,7 @@ class StreamDriver(Driver):
 
     def _round_trip(self, *args: Any, **kwargs: Any) -> bytes:
         """``_round_trip_steps``, waiting in this thread."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self._round_trip_steps(*args, **kwargs))
 
@@ -360,7 +360,7 @@ class ConsoleDriver(StreamDriver):
 
     def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
         """The outlet table (a driver overrides this or ``_table_steps``)."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self._table_steps(deadline))
 
@@ -412,12 +412,12 @@ class ConsoleDriver(StreamDriver):
             yield from self._switch_steps(state, outlet, deadline)
 
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self._switch_steps(ON, outlet, deadline))
 
     def off(self, outlet: Outlet, deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self._switch_steps(OFF, outlet, deadline))
 
@@ -460,7 +460,7 @@ class ConsoleDriver(StreamDriver):
     ) -> None:
         """Run ``DIALOGUE`` up to the command prompt (``logged_in``: SSH did the login, so the
         console may show its prompt at once)."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self._login_steps(stream, deadline, wake=wake, logged_in=logged_in))
 
@@ -551,7 +551,7 @@ class ConsoleDriver(StreamDriver):
             except Timeout:
                 if deadline.expired():
                     raise
-                from stonith import redact
+                from stonith.contract import redact
 
                 seen = redact.tail(stream.pending(), 80)
                 raise Timeout(

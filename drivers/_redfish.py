@@ -29,10 +29,10 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from stonith import params
-from stonith.driver import Driver
-from stonith.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
-from stonith.fields import ENUMERATION, Field
+from stonith.contract import params
+from stonith.contract.driver import Driver
+from stonith.contract.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
+from stonith.contract.fields import ENUMERATION, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
     from stonith.transport.http import Answer
 
 OK_STATUS = (200, 201, 202, 204)

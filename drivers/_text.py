@@ -7,7 +7,7 @@ travels to stderr, logs and the audit record (issue 21 item 9).  ``latin1`` name
 
 from __future__ import annotations
 
-from stonith.errors import BadConfig, FieldProblem
+from stonith.contract.errors import BadConfig, FieldProblem
 
 
 def latin1(value: str, field: str, driver: str) -> bytes:

@@ -47,16 +47,16 @@ from stonith.drivers import _console
 from stonith.drivers._console import PASSWORD as TYPE_PASSWORD
 from stonith.drivers._console import USER, Ask, Dialogue
 
-from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import DeviceError, UnknownOutlet
+from stonith.contract import params
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, UnknownOutlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
     from stonith.transport.stream import Expected, Token
 
 # Device text (device-dialogues.md section 3; case-sensitive substrings unless compiled).

@@ -9,7 +9,7 @@ down after ``S``), ``Z`` twice more than 1.5 s apart: output off now, ``^N`` twi
 
 Every host in ``hostlist`` is fed by the UPS: switching any of them switches all of them.  Off and
 on are read back from the registers; a reset is off, read back off, on, read back on
-(stonith.engine) -- not cluster-glue's ``S``/``@`` shutdown, whose success it judged by the "asleep
+(stonith.fencing.engine) -- not cluster-glue's ``S``/``@`` shutdown, whose success it judged by the "asleep
 from @" bit alone (a UPS that accepted ``S`` was reported failed, and the bit does not prove the
 output is off).  The UPS's grace and wake-up delays are left as they are.
 
@@ -26,16 +26,16 @@ import re
 
 from stonith.drivers._console import SerialDriver
 
-from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import DeviceError
-from stonith.fields import hostlist
+from stonith.contract import params
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError
+from stonith.contract.fields import hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
     from stonith.transport.stream import Stream
 
 SPEED = 2400

@@ -23,7 +23,7 @@ Assumes:
   node name (menu firmware: 10 columns on RPC-3/3A, 18 on RPC-5; NC firmware: 16);
 - NC firmware: no access control, command confirmation off (PowerMan's required settings);
 - a ``reboot`` of an outlet that is off leaves it off, so we never use it: a reset is off, read
-  back, on (stonith.engine); the device accepts one session at a time;
+  back, on (stonith.fencing.engine); the device accepts one session at a time;
 - ``on 0`` / ``off 0`` switch every outlet (PowerMan's ``*_all`` scripts): used only when every
   outlet of the device is asked for, as two status tables of the session agree.
 """
@@ -34,18 +34,18 @@ from stonith.drivers import _console
 from stonith.drivers._console import PASSWORD as TYPE_PASSWORD
 from stonith.drivers._console import USER, Ask, Dialogue
 
-from stonith import lazyre, params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import INTEGER, Field
+from stonith.contract import lazyre, params
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
+from stonith.contract.fields import INTEGER, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
     from stonith.transport.stream import Expected, Token
 
 
@@ -224,17 +224,17 @@ class Baytech(_console.ConsoleDriver):
         self.off_many([outlet], deadline)
 
     def on_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self._switch_many_steps(ON, outlets, deadline, blocking=True))
 
     def off_many(self, outlets: Sequence[Outlet], deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self._switch_many_steps(OFF, outlets, deadline, blocking=True))
 
     def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self._table_steps(deadline, blocking=True))
 
@@ -246,7 +246,7 @@ class Baytech(_console.ConsoleDriver):
 
     def _command(self, command: str, deadline: Deadline) -> bytes:
         """Send one outlet-control command; the text the device printed before its prompt."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self._command_steps(command, deadline))
 

@@ -10,7 +10,7 @@ The type keeps cluster-glue's name and parameters (``hostname ipaddr port auth p
 reset_method``, in that ``-p`` order) and adds ``interface``, ``cipher``, ``kg``, ``retransmit``
 and ``min_interval``.  Unlike cluster-glue's plugin: status is read with Get Chassis Status
 (cluster-glue only pinged Get Device ID), a reset is off -> read back off -> on -> read back on
-(stonith.engine) rather than a trusted cycle completion code, ``reset_method`` labels mean what they
+(stonith.fencing.engine) rather than a trusted cycle completion code, ``reset_method`` labels mean what they
 say (``power_cycle`` = control 0x02, ``hard_reset`` = 0x03; used only by ``cycle()``), completion
 codes other than 0x00 are failures, a wrong password is S_ACCESS, and a silent BMC fails within the
 deadline.
@@ -37,7 +37,7 @@ Assumes:
   BMC its full quiet interval, and a status read after a power command comes a full interval
   after the BMC took the command.
 
-The verbs are step generators (``*_steps``, stonith.steps) that yield every wait: the cluster
+The verbs are step generators (``*_steps``, stonith.contract.steps) that yield every wait: the cluster
 layer drives the sessions of hundreds of BMCs from one thread (``NONBLOCKING``); the plain verbs
 run them blocking.
 """
@@ -47,18 +47,18 @@ from __future__ import annotations
 import threading
 import time
 
-from stonith import params
-from stonith.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import AlreadyOff, BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import ENUMERATION, HOSTNAME, SECONDS, SECRET, Field, crash_dump
+from stonith.contract import params
+from stonith.contract.driver import OFF, ON, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import AlreadyOff, BadConfig, DeviceError, FieldProblem, UnknownOutlet
+from stonith.contract.fields import ENUMERATION, HOSTNAME, SECONDS, SECRET, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
     from stonith.transport.ipmi import Session
 
 CHASSIS = "1"
@@ -208,14 +208,14 @@ def answered(key: tuple[str, int]) -> None:
 
 def pace(key: tuple[str, int], interval: float, deadline: Deadline) -> None:
     """Wait until ``interval`` seconds have passed since the last command to ``key``; claim the slot."""
-    from stonith.steps import run
+    from stonith.contract.steps import run
 
     run(pace_steps(key, interval, deadline))
 
 
 def pace_steps(key: tuple[str, int], interval: float, deadline: Deadline) -> Steps[None]:
     """``pace`` as a step generator."""
-    from stonith.steps import Wait
+    from stonith.contract.steps import Wait
 
     while True:
         with _RATE_LOCK:
@@ -254,7 +254,7 @@ class IpmiLan(Driver):
 
     # -- session -------------------------------------------------------------------------------
     def connect(self, deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self.connect_steps(deadline))
 
@@ -296,7 +296,7 @@ class IpmiLan(Driver):
             answered(key)
 
     def probe(self, deadline: Deadline) -> str:
-        from stonith.steps import run
+        from stonith.contract.steps import run
         from stonith.transport import ipmi_wire as wire
 
         cc, data = run(self._command(wire.NETFN_APP, wire.GET_DEVICE_ID, b"", deadline, "Get Device ID"))
@@ -324,7 +324,7 @@ class IpmiLan(Driver):
             raise UnknownOutlet(f'an IPMI BMC has one outlet (the chassis, "1"), not {outlet.id!r}')
 
     def status(self, outlet: Outlet, deadline: Deadline) -> str:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self.status_steps(outlet, deadline))
 
@@ -341,7 +341,7 @@ class IpmiLan(Driver):
 
     def control(self, outlet: Outlet, verb: str, deadline: Deadline) -> None:
         """Chassis Control: off, on, cycle, reset, diag or soft (accepted = completion code 0)."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self.control_steps(outlet, verb, deadline))
 

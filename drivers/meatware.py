@@ -14,17 +14,17 @@ import contextlib
 import os
 import socket
 
-from stonith import log
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import Timeout, UnknownOutlet
-from stonith.fields import HOSTNAME, PATH, Field, check_special, hostlist
+from stonith.contract import log
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import Timeout, UnknownOutlet
+from stonith.contract.fields import HOSTNAME, PATH, Field, check_special, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 DEFAULT_SOCKET_DIR = "/run/stonith"
 REQUEST = "meatware reply {host}\n"

@@ -7,15 +7,15 @@ same.  Outlet state lives in the process: an off is read back as off until the n
 
 from __future__ import annotations
 
-from stonith.driver import OFF, ON, TESTING_ONLY, Capabilities, Driver, DriverInfo, Outlet
-from stonith.fields import hostlist
+from stonith.contract.driver import OFF, ON, TESTING_ONLY, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.fields import hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 HOSTLIST = hostlist()
 

@@ -24,16 +24,16 @@ from __future__ import annotations
 
 from stonith.drivers._console import SerialDriver
 
-from stonith import params
-from stonith.driver import UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import DeviceError
-from stonith.fields import INTEGER, Field, hostlist
+from stonith.contract import params
+from stonith.contract.driver import UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError
+from stonith.contract.fields import INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
     from stonith.transport.stream import Stream
 
 SPEED = 9600

@@ -31,17 +31,17 @@ from __future__ import annotations
 import contextlib
 import time
 
-from stonith import params
-from stonith.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import DeviceError, Timeout, Unreachable, Unsupported
-from stonith.fields import ENUMERATION, INTEGER, Field, hostlist
+from stonith.contract import params
+from stonith.contract.driver import UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, Timeout, Unreachable, Unsupported
+from stonith.contract.fields import ENUMERATION, INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, ClassVar
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 OUTLET = "reset"
 

@@ -21,7 +21,7 @@ PushPowerButton ask the operating system (ACPI), which a node to be fenced may i
 without ForceOff is refused with the types it allows.  On = ``On``, else ``ForceOn``, else
 ``PushPowerButton``, pressed only when the system reads Off (a press of a running system is a
 shutdown request).  A native cycle (``PowerCycle``) exists but is not declared verifiable: resets are
-off -> read back Off -> on -> read back On (stonith.engine).  An action answered 202 Accepted is
+off -> read back Off -> on -> read back On (stonith.fencing.engine).  An action answered 202 Accepted is
 followed to the end of its task.
 
 Vendor differences (``VENDORS``, from public documentation) are data: the driver needs none of them
@@ -50,18 +50,18 @@ from dataclasses import dataclass
 
 from stonith.drivers._redfish import CLIENT_FIELDS, SERVICE_FIELDS, RedfishClient
 
-from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import DeviceError, UnknownOutlet, Unsupported
-from stonith.fields import HOSTNAME, Field, crash_dump
+from stonith.contract import params
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, UnknownOutlet, Unsupported
+from stonith.contract.fields import HOSTNAME, Field, crash_dump
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
 
 CHASSIS = "1"
 POWER_STATES = {"On": ON, "Off": OFF, "PoweringOff": ON, "Paused": ON}

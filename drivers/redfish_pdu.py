@@ -13,7 +13,7 @@ Outlets are detected by walking that tree: id = the Outlet's ``Id`` (``A1``, ``1
 pick one; name = its ``UserLabel``, else its ``Name`` (a name several outlets share is replaced by
 their ids).  ``PowerControl`` values are chosen from ``PowerState@Redfish.AllowableValues`` where the
 outlet lists them; ``PowerCycle`` is not used (a reset is off, read back Off, on, read back On:
-stonith.engine).
+stonith.fencing.engine).
 
 Tested on: our mock (mocks/redfish_pdu.py), and with an SNMP PDU feeding the other supply of a node
 (tests/drivers/test_redfish_pdu.py).  Not yet on hardware.
@@ -30,17 +30,17 @@ from dataclasses import dataclass
 
 from stonith.drivers._redfish import CLIENT_FIELDS, SERVICE_FIELDS, RedfishClient
 
-from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import DeviceError, UnknownOutlet, Unsupported
-from stonith.fields import Field
+from stonith.contract import params
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, UnknownOutlet, Unsupported
+from stonith.contract.fields import Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 POWER_STATES = {"On": ON, "Off": OFF, "PoweringOff": ON}
 ACTION = "#Outlet.PowerControl"

@@ -21,7 +21,7 @@ Assumes:
   switching replies' format; the WTI manual names the command but not its output);
 - the interface accepts frames without the DTR toggle cluster-glue performs before each request
   (the toggle only makes the device print ``RPS-10 Ready``, which we do not need: every frame is
-  answered).  A reset is off, read back, on, read back (stonith.engine), never the blind ``T``.
+  answered).  A reset is off, read back, on, read back (stonith.fencing.engine), never the blind ``T``.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ import re
 
 from stonith.drivers._console import SerialDriver
 
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import Field, split_list
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
+from stonith.contract.fields import Field, split_list
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 PASSWORD = b"\x02\x18\x18\x02\x18\x18"  # ^B^X^X^B^X^X
 OUTLETS = "0123456789*"
@@ -94,7 +94,7 @@ def parse_targets(text: str) -> tuple[str, list[tuple[str, str]]]:
         pairs.append((node, outlet))
     if len(pairs) > MAX_PAIRS:
         raise bad(f"at most {MAX_PAIRS} node/outlet pairs")
-    from stonith.fields import TTY, check_special
+    from stonith.contract.fields import TTY, check_special
 
     problem = check_special(TTY, tty)
     if problem:

@@ -26,16 +26,16 @@ Assumes: outlet state read back by GET_REPORT is the relay's (bit 0 of byte 1).
 
 from __future__ import annotations
 
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet, Unreachable
-from stonith.fields import Field
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet, Unreachable
+from stonith.contract.fields import Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, ClassVar
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
     from stonith.transport.usb import HidDevice
 
 VENDOR = 0x04B4

@@ -18,7 +18,7 @@ Assumes:
   multi-unit PDUs the other units' outlets are addressed by their full index (``2.1.5``);
 - a pending state (command pending, Eaton pendingOff, Sentry offWait, ...) reads as unknown: the
   reset layer reads again until the outlet shows on or off;
-- the device's own reboot command is never used: a reset is off, read back, on (stonith.engine).
+- the device's own reboot command is never used: a reset is off, read back, on (stonith.fencing.engine).
 
 Sources: wire-protocols.md section 3.1 (MIB-checked table), fence-agent-api.md section 9,
 device-dialogues.md section 9 (cluster-glue apcmastersnmp).
@@ -26,17 +26,17 @@ device-dialogues.md section 9 (cluster-glue apcmastersnmp).
 
 from __future__ import annotations
 
-from stonith import params
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.fields import ENUMERATION, INTEGER, SECONDS, SECRET, Field
+from stonith.contract import params
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
+from stonith.contract.fields import ENUMERATION, INTEGER, SECONDS, SECRET, Field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, ClassVar
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
     from stonith.transport.snmp import Session
 
     Oid = tuple[int, ...]
@@ -190,7 +190,7 @@ class SnmpPdu(Driver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        from stonith.fields import split_hostport
+        from stonith.contract.fields import split_hostport
 
         self.family: type[SnmpPdu] = type(self)
         problems = []

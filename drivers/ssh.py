@@ -13,14 +13,14 @@ from __future__ import annotations
 import socket
 import subprocess
 
-from stonith import params
-from stonith.driver import ON, TESTING_ONLY, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import DeviceError, StateMismatch, Timeout
-from stonith.fields import INTEGER, Field, hostlist
+from stonith.contract import params
+from stonith.contract.driver import ON, TESTING_ONLY, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, StateMismatch, Timeout
+from stonith.contract.fields import INTEGER, Field, hostlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 SSH = "/usr/bin/ssh"
 REBOOT_COMMAND = "echo 'sleep 2; /sbin/reboot -nf' | SHELL=/bin/sh at now >/dev/null 2>&1"

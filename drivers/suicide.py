@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 
-from stonith.driver import ON, TESTING_ONLY, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import DeviceError, UnknownOutlet
+from stonith.contract.driver import ON, TESTING_ONLY, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, UnknownOutlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 REBOOT = ["/sbin/reboot", "-nf"]
 POWEROFF = ["/sbin/poweroff", "-nf"]

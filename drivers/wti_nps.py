@@ -20,7 +20,7 @@ tests/drivers/test_ssh_consoles.py).  Not yet on hardware.
 
 Assumes: plug names are the node names; the password is the system (administrator) password or a
 plug password owning every plug of the node; we never use ``/BOOT`` (a reset is off, read back, on,
-read back: stonith.engine); one session at a time.
+read back: stonith.fencing.engine); one session at a time.
 """
 
 from __future__ import annotations
@@ -29,16 +29,16 @@ import re
 
 from stonith.drivers import _console
 
-from stonith import params
-from stonith.driver import ON, Capabilities, DriverInfo, Outlet
-from stonith.errors import DeviceError, UnknownOutlet
+from stonith.contract import params
+from stonith.contract.driver import ON, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError, UnknownOutlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
     from stonith.transport.stream import Expected, Token
 
 # Device text (device-dialogues.md section 4; fence_wti's prompt list).

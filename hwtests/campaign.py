@@ -312,9 +312,9 @@ class Outcome:
 
 
 def _inventory(plan: Plan, sims: list[SimDevice]) -> Any:
-    from stonith import registry
-    from stonith.device import check
-    from stonith.inventory import DeviceEntry, Inventory
+    from stonith.fencing import registry
+    from stonith.fencing.device import check
+    from stonith.fencing.inventory import DeviceEntry, Inventory
 
     entries = []
     for sim in sims:
@@ -381,7 +381,7 @@ def _offs_before_ons(truths: list[tuple[dict[str, Any], list[int]]]) -> bool:
 
 def execute(plan: Plan, kinds: dict[str, Kind]) -> Outcome:
     """Run one schedule and judge it; never raises."""
-    from stonith.engine import Fencer
+    from stonith.fencing.engine import Fencer
 
     outcome = Outcome(
         plan.index,

@@ -37,7 +37,7 @@ class Target:
     """The devices.d under test and what hwtests may do with it."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from stonith.inventory import load_dir
+        from stonith.fencing.inventory import load_dir
 
         self.directory = Path(config.getoption("hw_devices") or DEFAULT_DEVICES)
         self.real_hardware = bool(config.getoption("hw_real_hardware"))
@@ -181,7 +181,7 @@ def target_for(config: pytest.Config) -> Target:
         try:
             _TARGET = Target(config)
         except Exception as exc:  # a bad devices.d is a usage error, not a traceback
-            from stonith.errors import StonithError
+            from stonith.contract.errors import StonithError
 
             if isinstance(exc, StonithError):
                 raise pytest.UsageError(f"hwtests: {exc}") from None
@@ -213,7 +213,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 @pytest.fixture(scope="session")
 def lab(target: Target):
     """The mocks of the devices.d, running for the session (none in a dry run)."""
-    from stonith.lab import Lab
+    from stonith.fencing.lab import Lab
 
     if target.dry_run or not any(d.mock is not None for d in target.inventory.devices):
         yield None

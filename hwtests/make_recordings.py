@@ -32,10 +32,10 @@ def record(vendor: str, model: str, firmware: str, argv: list[str], params: dict
     from stonith.mocks.__main__ import start
     from stonith.mocks.recording import Recorder, header
 
-    from stonith.deadline import Deadline
-    from stonith.device import check
-    from stonith.driver import Outlet
-    from stonith.registry import load
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.driver import Outlet
+    from stonith.fencing.device import check
+    from stonith.fencing.registry import load
 
     mock_argv = [*argv, *COMMON]
     if "nc" in argv[-1]:

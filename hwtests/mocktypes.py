@@ -101,7 +101,7 @@ def _wti_nps(address: str, password: str, hosts: dict[str, list[str]]) -> dict[s
 
 
 def _snmp(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
-    from stonith.fields import split_hostport
+    from stonith.contract.fields import split_hostport
 
     host, port = split_hostport(address)
     # The mock's read-write community is its default ("private"); a wrong community is the
@@ -315,7 +315,7 @@ def _loads(kind: Kind) -> str | None:
     """None if the mock and the driver of ``kind`` load, else why not."""
     from stonith.mocks.__main__ import MOCKS
 
-    from stonith import registry
+    from stonith.fencing import registry
 
     module = MOCKS.get(kind.mock_type)
     if module is None:

@@ -225,7 +225,7 @@ class Device:
 
     @property
     def port(self) -> int:
-        from stonith.fields import split_hostport
+        from stonith.contract.fields import split_hostport
 
         return split_hostport(self.address)[1]
 
@@ -360,7 +360,7 @@ def command(device: Device, workdir: str) -> tuple[list[str], str | None, dict[s
     plug = NODE if not kind.multi_outlet else ",".join(kind.outlet_id(n) for n in plan.node_outlets)
     lines = [f"action={action}", *(f"{k}={v}" for k, v in params.items()), f"plug={plug}"]
     lines += [f"login_timeout={login}", "shell_timeout=0", f"power_timeout={power}"]
-    return [sys.executable, "-P", "-m", "stonith.fence_agent", kind.driver], "\n".join(lines) + "\n", {}
+    return [sys.executable, "-P", "-m", "stonith.cli.fence_agent", kind.driver], "\n".join(lines) + "\n", {}
 
 
 @dataclass

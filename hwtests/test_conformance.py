@@ -16,10 +16,10 @@ import time
 import pytest
 
 import hwtests  # noqa: F401
-from stonith.driver import OFF, ON
-from stonith.engine import FAILED, OK, Fencer
-from stonith.errors import ExitCode
-from stonith.inventory import DeviceEntry, Inventory
+from stonith.contract.driver import OFF, ON
+from stonith.contract.errors import ExitCode
+from stonith.fencing.engine import FAILED, OK, Fencer
+from stonith.fencing.inventory import DeviceEntry, Inventory
 
 GRACE = 1.0  # an operation may end at most this long after its deadline
 USB_TYPES = frozenset({"sispm"})  # drivers reached through a pyusb backend, not an address
@@ -193,7 +193,7 @@ def test_wrong_credentials(target, lab, device):
     assert took <= 5.0 + GRACE
     if entry.hosts is None and results[0].result == "unknown-node":
         # A device that names its own nodes could not be asked for them: the node is unknown,
-        # naming the device and the refusal (stonith.engine._unknown_node), never fenced.
+        # naming the device and the refusal (stonith.fencing.engine._unknown_node), never fenced.
         assert f"could not ask {device}" in results[0].message, results[0].message
         assert results[0].exit_code == 2, results[0].as_dict()  # S_ACCESS, as the refusal says
         return

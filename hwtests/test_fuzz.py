@@ -36,10 +36,10 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import hwtests  # noqa: F401
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN, Outlet
-from stonith.errors import StonithError
-from stonith.fields import split_hostport
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.contract.errors import StonithError
+from stonith.contract.fields import split_hostport
 from stonith.transport.stream import Closed, Stream
 
 EXAMPLES = int(os.environ.get("HWTESTS_FUZZ_EXAMPLES", "120"))
@@ -122,7 +122,7 @@ TOKENS = [
 @given(st.lists(st.one_of(st.sampled_from(TOKENS), st.text(max_size=5)), min_size=1, max_size=6))
 def test_fuzz_cluster_cli(pdu, argv):
     mock, directory = pdu
-    from stonith.cluster_cli import main
+    from stonith.cli.cluster_cli import main
 
     before = len(mock.events())
     full = [*argv]
@@ -201,7 +201,7 @@ def toml_value(value) -> str:
     st.one_of(st.none(), st.text(max_size=60)),
 )
 def test_fuzz_devices_toml(tmp_path_factory, table, raw):
-    from stonith.inventory import InventoryError, load_dir
+    from stonith.fencing.inventory import InventoryError, load_dir
 
     directory = tmp_path_factory.mktemp("devd")
     text = "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items()) if raw is None else raw
@@ -238,7 +238,7 @@ AGENT_VALUES += ["1", "n1", "n9", "0", "-1", "x", "", PASSWORD, "admin", "1.5", 
 )
 def test_fuzz_fence_agent_stdin(pdu, lines):
     mock, _ = pdu
-    from stonith.fence_agent import main
+    from stonith.cli.fence_agent import main
 
     text = "\n".join(line.replace("ADDR", mock.address) for line in lines)
     if "ip=" in text or "ipaddr=" in text:
@@ -262,7 +262,7 @@ def test_fuzz_fence_agent_stdin(pdu, lines):
     # read switch nothing (judged by the mock's event log).
     from stonith.drivers.baytech import Baytech
 
-    from stonith.fence_agent import Failure, Request, parse_stdin
+    from stonith.cli.fence_agent import Failure, Request, parse_stdin
 
     with captured():
         try:
@@ -305,7 +305,7 @@ def read_device(driver, hint: list[Outlet], deadline_s: float = DEADLINE) -> dic
     end within ``deadline_s`` + GRACE.
     """
     deadline = Deadline(deadline_s)
-    driver.session_deadline = deadline  # as stonith.engine.session sets it: bounds the logout
+    driver.session_deadline = deadline  # as stonith.fencing.engine.session sets it: bounds the logout
     started = time.monotonic()
     states: dict[str, str] = {}
     try:
@@ -326,15 +326,15 @@ def read_device(driver, hint: list[Outlet], deadline_s: float = DEADLINE) -> dic
 
 
 def make_driver(driver_type: str, config: dict):
-    from stonith import registry
-    from stonith.device import check
+    from stonith.fencing import registry
+    from stonith.fencing.device import check
 
     driver_cls = registry.load(driver_type)
     return driver_cls(check(driver_cls.INFO, config))
 
 
 def loads(name: str) -> bool:
-    from stonith import registry
+    from stonith.fencing import registry
 
     try:
         registry.load(name)
@@ -826,7 +826,7 @@ class FakeBmcSocket:
         self.full_setup = full_setup
         self.queue: list[bytes] = []
         self.commands: list[tuple[int, int]] = []  # (netfn, cmd) of every IPMI request sent
-        # Readable while answers are queued: the session waits on this descriptor (stonith.steps).
+        # Readable while answers are queued: the session waits on this descriptor (stonith.contract.steps).
         self._bell, self._ring = socket.socketpair()
         self._bell.setblocking(False)
 

@@ -40,7 +40,7 @@ def _mocks() -> dict[str, str]:
     agent serves every family of drivers/snmp_pdu.py).  Types whose module has no mock have none."""
     import importlib.util
 
-    from stonith.registry import entry_points
+    from stonith.fencing.registry import entry_points
 
     found: dict[str, str] = {}
     for name, ep in entry_points().items():
@@ -187,7 +187,7 @@ def exposure_warnings(
     """One line per way this mock is more exposed than a test device should be."""
     from stonith.mocks._common import split_listen
 
-    from stonith.lab import is_loopback
+    from stonith.fencing.lab import is_loopback
 
     found: list[str] = []
     if listen is not None:

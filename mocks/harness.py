@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from stonith.fields import split_hostport
+from stonith.contract.fields import split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ _PASSED_TO_MOCKS = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
 class MockHandle:
     """A started mock: its ready-line info, its process and its ground truth.
 
-    The one handle on a running mock, for tests, hwtests, the bench and stonith.lab.  A mock process
+    The one handle on a running mock, for tests, hwtests, the bench and stonith.fencing.lab.  A mock process
     (``process`` set) writes its truth to a state file, ``truth_source`` is that file's path (None: the
     mock was started without one); a mock in this process is read directly (``truth_source`` is the
     stonith.mocks._common.RunningMock, the servers inside a mock).
@@ -159,10 +159,10 @@ def spawn(argv: list[str], secrets: Mapping[str, str]) -> tuple[subprocess.Popen
 
     ``secrets`` (STONITH_MOCK_PASSWORD, STONITH_MOCK_COMMUNITY) go into the mock's environment: a
     child's argv is visible to every user in ``ps``.  That environment is built, not inherited
-    (stonith.local_trust.child_env): ours may hold other devices' secrets.  Raises MockNotReady when
+    (stonith.fencing.local_trust.child_env): ours may hold other devices' secrets.  Raises MockNotReady when
     no ready line comes.
     """
-    from stonith.local_trust import child_env
+    from stonith.fencing.local_trust import child_env
 
     inherited = {k: os.environ[k] for k in _PASSED_TO_MOCKS if k in os.environ}
     process = subprocess.Popen(

@@ -1,5 +1,5 @@
 """``python -m stonith`` is the ``stonith`` command."""
 
-from stonith.cli import run
+from stonith.cli.main import run
 
 run()

@@ -115,8 +115,8 @@ def node_operation(driver, node: str, verb: str, deadline) -> list[Switched]:
     """What ``stonith -t TYPE -T verb node`` does, for driver tests: the engine's verified operation
     for a verifiable device (a failed result raised as a StonithError with its exit code), the
     unverified one otherwise."""
-    from stonith import engine
-    from stonith.errors import StonithError
+    from stonith.contract.errors import StonithError
+    from stonith.fencing import engine
 
     hosts = {node: [node]} if driver.INFO.capabilities.any_host else None
     inventory = engine.one_device(driver, hosts=hosts, timeout=deadline.remaining())

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from stonith import cli
+from stonith.cli import main as cli
 from tests.conftest import run_stonith
 
 OURS = (*cli.CLUSTER_COMMANDS, *(c for c in cli.SUBCOMMANDS if c != "help"))
@@ -140,7 +140,7 @@ def test_bad_timeout_is_one_clean_line(value: str) -> None:
 def test_start_up_paths_import_neither_argparse_nor_difflib() -> None:
     probe = (
         "import sys, io\n"
-        "from stonith.cli import main\n"
+        "from stonith.cli.main import main\n"
         "out = sys.stdout\n"
         "for argv in (['-L'], ['-t', 'null', '-n'], ['-t', 'null', '-m']):\n"
         "    sys.stdout = io.StringIO()\n"

@@ -122,15 +122,15 @@ def no_clustershell(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("text", ["node[1-3]!node2", "@gpus", "node[1-4]&node[2-6]", "n[1-3]^n2"])
 def test_fallback_refuses_what_it_cannot_read(no_clustershell: None, text: str) -> None:
-    from stonith.errors import UsageError
-    from stonith.nodeset import expand
+    from stonith.contract.errors import UsageError
+    from stonith.fencing.nodeset import expand
 
     with pytest.raises(UsageError, match="need ClusterShell"):
         expand(text)
 
 
 def test_fallback_expands_and_folds(no_clustershell: None) -> None:
-    from stonith.nodeset import expand, fold
+    from stonith.fencing.nodeset import expand, fold
 
     assert expand("node[1-3],gpu[01-02]") == ["node1", "node2", "node3", "gpu01", "gpu02"]
     assert (
@@ -141,7 +141,7 @@ def test_fallback_expands_and_folds(no_clustershell: None) -> None:
 
 def test_clustershell_expands_operators() -> None:
     pytest.importorskip("ClusterShell")
-    from stonith.nodeset import expand
+    from stonith.fencing.nodeset import expand
 
     assert expand("node[1-3]!node2") == ["node1", "node3"]
 
@@ -166,7 +166,7 @@ def test_node_names_keep_their_case(tmp_path: Path, pdu: object) -> None:
 
 
 def test_fallback_keeps_case_when_asked(no_clustershell: None) -> None:
-    from stonith.nodeset import expand
+    from stonith.fencing.nodeset import expand
 
     assert expand("Db[1-2],db1", keep_case=True) == ["Db1", "Db2"]
     assert expand("Db[1-2]") == ["db1", "db2"]
@@ -254,7 +254,8 @@ def test_usage_error_prefix_in_german(tmp_path: Path) -> None:
 def test_an_internal_error_with_json_is_json(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stonith import cli, cluster_cli
+    from stonith.cli import cluster_cli
+    from stonith.cli import main as cli
 
     def broken(argv: list[str]) -> int:
         raise RuntimeError("boom")
@@ -286,7 +287,7 @@ def test_a_node_not_fenced_in_german(tmp_path: Path) -> None:
 
 
 def test_a_language_does_not_carry_over_to_the_next_invocation(capsys: pytest.CaptureFixture[str]) -> None:
-    from stonith import cli
+    from stonith.cli import main as cli
 
     assert cli.main(["reset", "--lang", "de", "--devices", "/nonexistent"]) == 1
     assert capsys.readouterr().err.startswith("FEHLER: ")

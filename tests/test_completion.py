@@ -165,11 +165,12 @@ def test_complete_is_cheap(devices: Path) -> None:
     """No argparse, no driver, no device library: it runs at every TAB."""
     probe = (
         "import sys, io\n"
-        "from stonith.cli import main\n"
+        "from stonith.cli.main import main\n"
         "out, sys.stdout = sys.stdout, io.StringIO()\n"
         f"assert main(['complete', 'nodes', '--devices', {str(devices)!r}]) == 0\n"
         "sys.stdout = out\n"
-        "heavy = ('argparse', 'difflib', 'stonith.registry', 'stonith.inventory', 'stonith.manpages')\n"
+        "heavy = ('argparse', 'difflib', 'stonith.fencing.registry', 'stonith.fencing.inventory',\n"
+        "         'stonith.cli.manpages')\n"
         "print(sorted(m for m in sys.modules if m in heavy or m.startswith(('stonith.drivers', 'pysnmp'))))\n"
     )
     result = subprocess.run(

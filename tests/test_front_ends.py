@@ -5,7 +5,7 @@ mock: a BayTech RPC-3 (telnet) and, for two rows, an IPMI BMC (UDP, RMCP+):
 
 - ``cluster``: ``stonith reset|off|status n2 --devices DIR --json --timeout 3 --audit none``;
 - ``glue``: ``stonith -t TYPE name=value ... --timeout 3 -T reset|off n2``;
-- ``agent``: ``python -m stonith.fence_agent TYPE`` with ``action=reboot|off|status`` on stdin and
+- ``agent``: ``python -m stonith.cli.fence_agent TYPE`` with ``action=reboot|off|status`` on stdin and
   timeouts adding up to the same 3 s (login_timeout + shell_timeout + power_timeout, twice
   power_timeout for reboot).
 
@@ -347,7 +347,7 @@ def command(case: Case, address: str, tmp: Path) -> tuple[list[str], str | None]
     stdin = f"action={action}\nip={address}\nusername=admin\npassword={PASSWORD}\nplug={plug}\n"
     stdin += f"hostname={NODE}\n" if rig is BMC else ""
     stdin += f"login_timeout={login}\nshell_timeout={shell}\npower_timeout={power}\n"
-    return [sys.executable, "-P", "-m", "stonith.fence_agent", rig.type], stdin
+    return [sys.executable, "-P", "-m", "stonith.cli.fence_agent", rig.type], stdin
 
 
 def verdict_of(case: Case, rc: int, stdout: str, stderr: str) -> str:
@@ -391,9 +391,9 @@ def release(holder: socket.socket) -> None:
 # and holds it for argv[3] seconds.
 HOLD_SLOT = """
 import sys, time
-from stonith import engine, locks, registry
-from stonith.deadline import Deadline
-from stonith.device import Device
+from stonith.fencing import engine, locks, registry
+from stonith.contract.deadline import Deadline
+from stonith.fencing.device import Device
 type_name, address, hold = sys.argv[1], sys.argv[2], float(sys.argv[3])
 device = Device(registry.load(type_name), {"ipaddr": address, "login": "admin", "password": "-"})
 entry = engine.one_device(device.driver).devices[0]

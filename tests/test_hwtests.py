@@ -65,7 +65,7 @@ def test_conformance_suite_on_the_shipped_lab(tmp_path: Path) -> None:
 def test_conformance_suite_on_every_mock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stonith.mocks.__main__ import MOCKS
 
-    from stonith.inventory import load_dir
+    from stonith.fencing.inventory import load_dir
 
     report = tmp_path / "hw.json"
     result = run(

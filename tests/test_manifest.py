@@ -11,7 +11,8 @@ from pathlib import Path
 from stonith.drivers import CATALOG
 from stonith.mocks.__main__ import MOCKS
 
-from stonith import fence_options, registry
+from stonith.fencing import registry
+from stonith.render import fence_options
 from tests.conftest import REPO
 
 # Types that switch nothing real, so no device end to mock: cluster-glue's test plugins.

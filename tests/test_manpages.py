@@ -1,4 +1,4 @@
-"""Man pages (issue 22 item 3): the shipped share/man pages are what stonith.manpages generates from
+"""Man pages (issue 22 item 3): the shipped share/man pages are what stonith.cli.manpages generates from
 the installed package, and name every subcommand, option, glue option, exit code, environment
 variable, devices.d key, mock type, driver type and parameter; they render; `pip install .` into a
 fresh venv puts them where `man -M <venv>/share/man stonith` finds them."""
@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from stonith import cli, glue_cli, inventory, manpages
-from stonith.errors import NAMES
+from stonith.cli import glue_cli, manpages
+from stonith.cli import main as cli
+from stonith.contract.errors import NAMES
+from stonith.fencing import inventory
 from tests.conftest import REPO, require_peer
 
 SHARE = REPO / "share"
-REGENERATE = "regenerate them: ./run install && .venv/bin/python -P -m stonith.manpages --write share"
+REGENERATE = "regenerate them: ./run install && .venv/bin/python -P -m stonith.cli.manpages --write share"
 
 
 def _plain(roff: str) -> str:
@@ -111,7 +113,7 @@ def _entry_point_types() -> list[str]:
 
 
 def test_stonith_drivers_7_has_every_type_and_every_parameter() -> None:
-    from stonith import registry
+    from stonith.fencing import registry
 
     page = _page("man/man7/stonith-drivers.7")
     assert manpages.builtin_types() == _entry_point_types()
@@ -139,7 +141,7 @@ def test_pages_render_without_errors(rel: str) -> None:
 
 
 def test_agent_man_pages_are_installed_and_removed(tmp_path: Path) -> None:
-    from stonith import agents_install
+    from stonith.cli import agents_install
 
     written = agents_install.install_man_pages(str(tmp_path), ["baytech", "ipmilan"])
     assert sorted(Path(p).name for p in written) == ["fence_stonith_baytech.8", "fence_stonith_ipmilan.8"]

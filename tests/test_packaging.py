@@ -68,7 +68,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("stonith-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
-        "stonith/cli.py",
+        "stonith/cli/main.py",
         "stonith/drivers/null.py",
         "stonith/drivers/baytech.py",
         "stonith/mocks/baytech.py",
@@ -95,7 +95,7 @@ def test_editable_install_imports_the_mapped_packages(tmp_path: Path) -> None:
         [
             str(python),
             "-c",
-            "import stonith.drivers.null, stonith.mocks.baytech, stonith.cli; "
+            "import stonith.drivers.null, stonith.mocks.baytech, stonith.cli.main; "
             "print(stonith.drivers.null.__file__)",
         ],
         cwd="/",
@@ -285,7 +285,7 @@ def _imported_modules() -> set[str]:
 
 
 def test_extras_match_imports() -> None:
-    from stonith import registry
+    from stonith.fencing import registry
 
     extras = dict(_pyproject()["project"]["optional-dependencies"])
     extras.pop("test")
@@ -307,7 +307,7 @@ HIDE_OPTIONAL = (
     "import sys\n"
     "for name in ('pysnmp', 'cryptography', 'requests', 'serial', 'usb', 'ClusterShell'):\n"
     "    sys.modules[name] = None\n"
-    "from stonith.cli import main\n"
+    "from stonith.cli.main import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 
@@ -337,14 +337,14 @@ def _hidden(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def _extra_types() -> list[str]:
-    from stonith import registry
+    from stonith.fencing import registry
 
     return sorted(name for name in registry.entry_points() if registry.type_extra(name) is not None)
 
 
 @pytest.mark.parametrize("type_name", _extra_types())
 def test_missing_extra_is_named_for_every_driver(type_name: str) -> None:
-    from stonith import registry
+    from stonith.fencing import registry
 
     needs = registry.type_extra(type_name)
     assert needs is not None
@@ -386,18 +386,18 @@ def test_missing_extra_in_devices_d_fails_that_device_only(tmp_path: Path) -> No
 
 
 def test_unknown_missing_module_names_the_extra() -> None:
-    """The last line of defence in stonith.cli names the extra of any module it knows."""
+    """The last line of defence in stonith.cli.main names the extra of any module it knows."""
     proc = subprocess.run(
         [
             sys.executable,
             "-P",
             "-c",
             "import sys\n"
-            "import stonith.commands\n"
+            "import stonith.cli.commands\n"
             "def boom(args):\n"
             "    raise ModuleNotFoundError(\"No module named 'pysnmp'\", name='pysnmp')\n"
-            "stonith.commands.cmd_types = boom\n"
-            "from stonith.cli import main\n"
+            "stonith.cli.commands.cmd_types = boom\n"
+            "from stonith.cli.main import main\n"
             "sys.exit(main(['types']))\n",
         ],
         capture_output=True,

@@ -1,4 +1,4 @@
-"""The shared parameter library (stonith.params) is what every driver uses for its shared parameters.
+"""The shared parameter library (stonith.contract.params) is what every driver uses for its shared parameters.
 
 A driver takes a library field as it is, or changes what is not text (required, length, default,
 aliases) with ``Field.replace``; it never writes its own Field under a library name, so each shared
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from stonith import i18n, params, registry
-from stonith.fields import Field
+from stonith.contract import params
+from stonith.contract.fields import Field
+from stonith.fencing import registry
+from stonith.render import i18n
 from tests.conftest import REPO
 
 # What a driver may set on a library field; everything else (above all the texts) stays the library's.
@@ -52,7 +54,9 @@ def test_every_shared_parameter_of_a_driver_is_a_library_field(name: str) -> Non
             lib for lib in library() if lib.fieldname == field.fieldname and lib.replace(**own) == field
         ]
         only = ", ".join(PER_DRIVER)
-        assert matches, f"{name}: {field.fieldname} is not a field of stonith.params (only {only} may differ)"
+        assert matches, (
+            f"{name}: {field.fieldname} is not a field of stonith.contract.params (only {only} may differ)"
+        )
 
 
 def _installed_driver_modules() -> list[Path]:
@@ -80,7 +84,9 @@ def test_no_driver_module_defines_a_library_parameter() -> None:
             first = node.args[0]
             if called == "Field" and isinstance(first, ast.Constant) and first.value in NAMES:
                 found.append(f"{path.name}:{node.lineno} {first.value}")
-    assert found == [], "use the field of stonith.params (with .replace for required/length/default/aliases)"
+    assert found == [], (
+        "use the field of stonith.contract.params (with .replace for required/length/default/aliases)"
+    )
 
 
 def test_a_text_belongs_to_one_parameter() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stonith import init
+from stonith.cli import init
 from tests.conftest import REPO, require_peer
 from tests.stonith.fakejournal import FakeJournal
 

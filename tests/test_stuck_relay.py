@@ -4,12 +4,12 @@ The gap this closes: a ``reset`` that switched on *without* reading back off fir
 because every driver fault test used ``-T off``.  Here every mock type of ``hwtests/every-mock.d``
 (one device file per shipped mock) is started afresh, in this process, with the node's outlet stuck
 (``--fault stuck=1``: the device acknowledges off, the relay stays on), and a reset of that node is
-run through each of the three front ends (all on one engine, stonith/engine.py):
+run through each of the three front ends (all on one engine, stonith/fencing/engine.py):
 
 - ``cli``: ``stonith reset NODE --devices DIR --json --timeout S --audit none`` over a devices.d
   holding the every-mock.d file, its address replaced by the mock's;
 - ``glue``: ``stonith -t TYPE name=value ... --timeout S -T reset NODE`` with the same parameters;
-- ``agent``: ``python -m stonith.fence_agent TYPE`` with ``action=reboot``, ``plug=``, the driver's
+- ``agent``: ``python -m stonith.cli.fence_agent TYPE`` with ``action=reboot``, ``plug=``, the driver's
   parameters by name and ``login_timeout + 2 * power_timeout`` = S (shell_timeout and power_wait 0).
 
 Every run must (a) not succeed: exit 5 or 6 (cluster-glue's S_RESETFAIL / S_TIMEOUT) from ``cli``
@@ -30,7 +30,7 @@ acknowledgements, hangs and the rest are hwtests/campaign.py's).
 A control replays the issue-17 bug itself (off, then on, no read-back) on every driver and shows
 that the ground-truth check fails it.
 
-Exempt types (EXEMPT, checked against ``stonith.engine.verifiable``) cannot read outlets back, so
+Exempt types (EXEMPT, checked against ``stonith.fencing.engine.verifiable``) cannot read outlets back, so
 no front end can verify anything through them: the cluster CLI and the agent must refuse them
 (never exit 0) without switching anything; the cluster-glue syntax switches them unverified and
 must say "NOT verified" when it exits 0.
@@ -300,15 +300,15 @@ def command(case: Case, address: str | None, tmp: Path) -> tuple[list[str], str 
     lines += [f"{k}={glue_value(v)}" for k, v in config.items()]
     lines += [f"{k}={PASSWORD}" for k in rig.secrets]
     lines += [f"login_timeout={login}", f"power_timeout={power}", "shell_timeout=0", "power_wait=0"]
-    return [sys.executable, "-P", "-m", "stonith.fence_agent", rig.type], "\n".join(lines) + "\n"
+    return [sys.executable, "-P", "-m", "stonith.cli.fence_agent", rig.type], "\n".join(lines) + "\n"
 
 
 # The control: what issue 17 found, a reset switching on without reading back off first.
 NAIVE_RESET = """
 import json, sys
-from stonith import engine
-from stonith.deadline import Deadline
-from stonith.device import construct
+from stonith.fencing import engine
+from stonith.contract.deadline import Deadline
+from stonith.fencing.device import construct
 args = json.load(sys.stdin)
 driver = construct(sys.argv[1], args["config"]).driver
 entry = engine.one_device(driver).devices[0]
@@ -372,7 +372,7 @@ def test_every_mock_type_is_covered() -> None:
     exactly the types the engine cannot verify."""
     from stonith.mocks.__main__ import MOCKS
 
-    from stonith import engine, registry
+    from stonith.fencing import engine, registry
 
     types = {r.mock_type for r in RIGS.values()}
     assert set(MOCKS) <= types, f"mock types without an every-mock.d file: {set(MOCKS) - types}"

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from stonith import marshal
-from stonith.errors import BadConfig, StonithError, UnknownType
+from stonith.contract.errors import BadConfig, StonithError, UnknownType
+from stonith.render import marshal
 from stonith.server.auth import AuthError, Principal
 from stonith.server.gui.sessions import (
     COOKIE,

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from stonith.errors import ExitCode
+from stonith.contract.errors import ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def run(
 ) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from stonith.nodeset import expand
+    from stonith.fencing.nodeset import expand
 
     nodes = expand(nodeset) if nodeset else None
     headers = _headers(token_file)

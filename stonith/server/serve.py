@@ -26,8 +26,8 @@ import os
 import socket
 import sys
 
-from stonith.errors import USAGE, BadConfig, ExitCode, StonithError
-from stonith.fields import split_hostport
+from stonith.contract.errors import USAGE, BadConfig, ExitCode, StonithError
+from stonith.contract.fields import split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The service's operations, framework-free: what the JSON API, XML-RPC and the GUI ask for.
 
-Every power operation goes through stonith.engine (the same device locks, retries and per-outlet
+Every power operation goes through stonith.fencing.engine (the same device locks, retries and per-outlet
 read-back as ``stonith reset``), so the service and the CLI give the same verdict for the same
 device behaviour and serialize on one-session devices.  Around the engine this module keeps:
 
@@ -27,18 +27,18 @@ import threading
 import time
 import uuid
 
-from stonith.errors import BadConfig, StonithError
+from stonith.contract.errors import BadConfig, StonithError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
-    from stonith.deadline import Deadline
-    from stonith.driver import Outlet
-    from stonith.engine import DeviceResult, NodeResult
-    from stonith.inventory import DeviceEntry, Inventory
-    from stonith.prepare import Prepared
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.driver import Outlet
+    from stonith.fencing.engine import DeviceResult, NodeResult
+    from stonith.fencing.inventory import DeviceEntry, Inventory
+    from stonith.fencing.prepare import Prepared
 
 VERBS = ("on", "off", "reset")
 # A device file name: plain, so it is safe as a path component, in TOML and in a URL.
@@ -214,7 +214,7 @@ class Reads:
     def read(self, device: DeviceEntry, deadline: Deadline) -> list[tuple[Outlet, str]]:
         from concurrent.futures import Future
 
-        from stonith import engine
+        from stonith.fencing import engine
 
         now = time.monotonic()
         with self._lock:
@@ -281,9 +281,9 @@ class Service:
         return self.prepared().inventory
 
     def prepared(self) -> Prepared:
-        """devices.d as the CLI prepares it (stonith.prepare): a broken file fails only the nodes
+        """devices.d as the CLI prepares it (stonith.fencing.prepare): a broken file fails only the nodes
         that may depend on it, every other node is fenced; reloaded whenever a file changed."""
-        from stonith.prepare import prepare
+        from stonith.fencing.prepare import prepare
 
         signature = self._dir_signature()
         with self._lock:
@@ -309,7 +309,7 @@ class Service:
 
     # -- metadata (no device contact)
     def types(self) -> list[dict[str, str]]:
-        from stonith import registry
+        from stonith.fencing import registry
 
         out = []
         for name in registry.types():
@@ -320,18 +320,21 @@ class Service:
         return out
 
     def metadata(self, type_name: str, lang: str | None = None) -> dict[str, Any]:
-        from stonith import device, marshal
+        from stonith.fencing import device
+        from stonith.render import marshal
 
         return marshal.info_to_dict(device.metadata(type_name, lang))
 
     def defaults(self, type_name: str) -> dict[str, Any]:
-        from stonith import device, marshal
+        from stonith.fencing import device
+        from stonith.render import marshal
 
         return marshal.config_to_wire(device.metadata(type_name), device.defaults(type_name))
 
     def validate(self, type_name: str, config: dict[str, Any]) -> dict[str, Any]:
         """A configuration checked against the driver's metadata: its redacted form, or every problem."""
-        from stonith import device, marshal
+        from stonith.fencing import device
+        from stonith.render import marshal
 
         info = device.metadata(type_name)
         try:
@@ -359,8 +362,8 @@ class Service:
 
     def device_config(self, name: str) -> dict[str, Any]:
         """A device's configuration in force, secrets redacted, with the version a change must name."""
-        from stonith import device as device_api
-        from stonith import marshal
+        from stonith.fencing import device as device_api
+        from stonith.render import marshal
 
         entry = self.device(name)
         built = device_api.Device(type(entry.driver), entry.driver.config)
@@ -379,8 +382,8 @@ class Service:
 
         import tomli_w
 
-        from stonith.device import REDACTED
-        from stonith.inventory import load_file
+        from stonith.fencing.device import REDACTED
+        from stonith.fencing.inventory import load_file
 
         entry = self.device(name)
         with self._modify_lock:
@@ -445,10 +448,10 @@ class Service:
 
         import tomli_w
 
-        from stonith import device as device_api
-        from stonith import marshal
-        from stonith.errors import FieldProblem
-        from stonith.inventory import load_file
+        from stonith.contract.errors import FieldProblem
+        from stonith.fencing import device as device_api
+        from stonith.fencing.inventory import load_file
+        from stonith.render import marshal
 
         if not isinstance(name, str) or not re.fullmatch(DEVICE_NAME, name):
             raise BadConfig([FieldProblem("name", "must be 1-64 letters, digits, '.', '_' or '-'")])
@@ -509,12 +512,13 @@ class Service:
         the saved device the form edits; a secret the form left empty or redacted is taken from it,
         since secrets are never sent to the browser.
         """
-        from stonith import device as device_api
-        from stonith import engine, marshal, registry
-        from stonith.deadline import Deadline
-        from stonith.device import REDACTED
-        from stonith.inventory import DEFAULT_TIMEOUT
-        from stonith.inventory import DeviceEntry as Entry
+        from stonith.contract.deadline import Deadline
+        from stonith.fencing import device as device_api
+        from stonith.fencing import engine, registry
+        from stonith.fencing.device import REDACTED
+        from stonith.fencing.inventory import DEFAULT_TIMEOUT
+        from stonith.fencing.inventory import DeviceEntry as Entry
+        from stonith.render import marshal
 
         info = device_api.metadata(type_name)
         given = dict(config)
@@ -573,7 +577,7 @@ class Service:
         return self._check(self.device(name)).as_dict()
 
     def _check(self, entry: DeviceEntry) -> Health:
-        from stonith.deadline import Deadline
+        from stonith.contract.deadline import Deadline
 
         health = Health()
         started = time.monotonic()
@@ -607,7 +611,7 @@ class Service:
         self._stop.set()
 
     def _monitor_loop(self) -> None:
-        from stonith.steps import fan_out
+        from stonith.contract.steps import fan_out
 
         while not self._stop.is_set():
             started = time.monotonic()
@@ -618,7 +622,7 @@ class Service:
 
     # -- power
     def status(self, nodeset: str | None, actor: Actor) -> list[dict[str, Any]]:
-        from stonith.engine import Fencer
+        from stonith.fencing.engine import Fencer
 
         nodes = _expand(nodeset)
         prepared = self.prepared()
@@ -640,8 +644,8 @@ class Service:
 
     def power(self, verb: str, nodeset: str, actor: Actor) -> dict[str, Any]:
         """on/off/reset of a node set through the engine; recorded in the history as it goes."""
-        from stonith.audit import Audit
-        from stonith.engine import Fencer, worst_exit_code
+        from stonith.fencing.audit import Audit
+        from stonith.fencing.engine import Fencer, worst_exit_code
 
         if verb not in VERBS:
             raise NotFound(f"no operation {verb!r} (one of {', '.join(VERBS)})")
@@ -731,14 +735,14 @@ class Service:
 def _expand(nodeset: str | None) -> list[str] | None:
     if nodeset is None or not nodeset.strip():
         return None
-    from stonith.nodeset import expand
+    from stonith.fencing.nodeset import expand
 
     return expand(nodeset)
 
 
 def _unprefixed(problem: Any, path: str) -> Any:
     """A load_file problem ``<staging path>:parameters.x`` as ``parameters.x`` (the staging path is ours)."""
-    from stonith.errors import FieldProblem
+    from stonith.contract.errors import FieldProblem
 
     field = problem.field[len(path) + 1 :] if problem.field.startswith(path + ":") else problem.field
     return FieldProblem(field if field != path else "", problem.message, problem.missing)

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 
-from stonith.errors import DeviceError, Timeout
+from stonith.contract.errors import DeviceError, Timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def _resolve_first(conn: Any) -> None:
     have urllib3 connect to the address found; ``host`` stays the name, for TLS (SNI and the
     certificate check) and the Host header.  urllib3 2.x connects to ``_dns_host``; without it
     (another urllib3) the lookup stays urllib3's own."""
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
     from stonith.transport.resolve import addresses
 
     watchdog: Watchdog | None = getattr(_ACTIVE, "watchdog", None)

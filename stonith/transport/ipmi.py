@@ -22,7 +22,7 @@ encrypted, MD5 of a short password can be brute-forced from one captured packet,
 
 Every wait is bounded by a ``Deadline``: a request is sent again every ``retransmit`` seconds and
 given up when the deadline passes, also while unrelated datagrams keep arriving.  The session is
-written as step generators (``open_steps``, ``command_steps``; see stonith.steps) that yield their
+written as step generators (``open_steps``, ``command_steps``; see stonith.contract.steps) that yield their
 waits for the socket, so that one thread can drive hundreds of BMC sessions; ``open`` and
 ``command`` run them blocking.  AES needs the ``cryptography`` package (pulled in by the ``ipmi``
 extra); it is imported only when an encrypted session is opened.
@@ -35,7 +35,7 @@ import os
 import socket
 import struct
 
-from stonith.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
+from stonith.contract.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
 from stonith.transport.ipmi_wire import (
     ACTIVATE_SESSION,
     AUTH_ALGORITHMS,
@@ -84,8 +84,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
 
 # How far ahead of the last accepted one an IPMI 1.5 session sequence number may be: every
 # retransmission of a request earns its own answer with the next number, so a few may be lost.
@@ -149,7 +149,7 @@ class Session:
                 raise Unreachable(f"{self.what}: the session was not opened (no address)")
             family, _, _, _, sockaddr = self._address[0]
             sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)  # waits are yielded (stonith.steps), never spent in recv
+            sock.setblocking(False)  # waits are yielded (stonith.contract.steps), never spent in recv
             try:
                 sock.connect(sockaddr)
             except OSError as exc:
@@ -170,7 +170,7 @@ class Session:
         """
         import time
 
-        from stonith.steps import Wait
+        from stonith.contract.steps import Wait
 
         sock = self._socket()
         forged = 0
@@ -293,7 +293,7 @@ class Session:
         return result
 
     def open(self, deadline: Deadline) -> None:
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         run(self.open_steps(deadline))
 
@@ -516,7 +516,7 @@ class Session:
         self, netfn: int, cmd: int, data: bytes, deadline: Deadline, doing: str = ""
     ) -> tuple[int, bytes]:
         """One request in the session: (completion code, response data)."""
-        from stonith.steps import run
+        from stonith.contract.steps import run
 
         return run(self.command_steps(netfn, cmd, data, deadline, doing))
 

@@ -21,14 +21,14 @@ import os
 import socket
 import threading
 
-from stonith.errors import Timeout, Unreachable
+from stonith.contract.errors import Timeout, Unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
 
     AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
 
@@ -91,7 +91,7 @@ def addresses_steps(
     host: str, port: int, deadline: Deadline, socktype: int = socket.SOCK_DGRAM
 ) -> Steps[list[AddrInfo]]:
     """``addresses`` as a step generator: waits are yielded, the Loop's thread never blocks."""
-    from stonith.steps import Wait
+    from stonith.contract.steps import Wait
 
     literal = _literal(host, port, socktype)
     if literal is not None:
@@ -139,7 +139,7 @@ def connect_tcp_steps(host: str, port: int, deadline: Deadline) -> Steps[socket.
     import select
     import time
 
-    from stonith.steps import Wait
+    from stonith.contract.steps import Wait
 
     last: OSError | None = None
     for family, socktype, proto, _, sockaddr in (

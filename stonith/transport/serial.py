@@ -22,14 +22,14 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from stonith.errors import Timeout, Unreachable
+from stonith.contract.errors import Timeout, Unreachable
 from stonith.transport.stream import Closed, Stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 DEFAULT_SPEED = 9600
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import threading
 
-from stonith.errors import AuthFailed, DeviceError, NoAnswer, StonithError, Timeout, Unreachable
+from stonith.contract.errors import AuthFailed, DeviceError, NoAnswer, StonithError, Timeout, Unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
     Oid = tuple[int, ...]
 
@@ -175,7 +175,7 @@ class Session:
 
     @property
     def where(self) -> str:
-        from stonith.fields import join_hostport
+        from stonith.contract.fields import join_hostport
 
         return join_hostport(self.host, self.port)
 

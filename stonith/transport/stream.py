@@ -22,16 +22,16 @@ from __future__ import annotations
 import abc
 import re
 
-from stonith import redact
-from stonith.deadline import Deadline
-from stonith.errors import DeviceError, Timeout
+from stonith.contract import redact
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import DeviceError, Timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from stonith.lazyre import LazyPattern
-    from stonith.steps import Steps
+    from stonith.contract.lazyre import LazyPattern
+    from stonith.contract.steps import Steps
 
     Token = bytes | re.Pattern[bytes] | LazyPattern
 
@@ -117,13 +117,13 @@ class Stream(abc.ABC):
         step: float | None = None,
         doing: str = "an answer",
     ) -> Steps[Expected]:
-        """``expect`` as a step generator (stonith.steps): it yields ``Wait(until, fd)`` where
+        """``expect`` as a step generator (stonith.contract.steps): it yields ``Wait(until, fd)`` where
         ``expect`` would block.  A stream without a descriptor (``fileno`` None) blocks as ``expect``."""
         fd = self.fileno()
         if fd is None:
             yield from ()
             return self.expect(tokens, deadline, step, doing)
-        from stonith.steps import Wait
+        from stonith.contract.steps import Wait
 
         limit = deadline.sub(step) if step is not None else deadline
         self._searched = 0

@@ -19,14 +19,14 @@ import contextlib
 import errno
 import socket
 
-from stonith.errors import Timeout, Unreachable
-from stonith.fields import split_hostport
+from stonith.contract.errors import Timeout, Unreachable
+from stonith.contract.fields import split_hostport
 from stonith.transport.stream import Closed, Stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from stonith.deadline import Deadline
-    from stonith.steps import Steps
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
 
 DEFAULT_PORT = 23
 

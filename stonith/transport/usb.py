@@ -20,14 +20,14 @@ from __future__ import annotations
 import errno
 import os
 
-from stonith.errors import BadConfig, DeviceError, Timeout, Unreachable
+from stonith.contract.errors import BadConfig, DeviceError, Timeout, Unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Collection
     from typing import Any
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
 ENV_BACKEND = "STONITH_USB_BACKEND"
 # pyusb's own backends, by the name STONITH_USB_BACKEND may give (usb.backend.<module>.get_backend).
@@ -48,7 +48,7 @@ def find(vendor: int, products: Collection[int], backend: Any = None) -> list[An
     try:
         import usb.core
     except ImportError:
-        from stonith.registry import MissingExtra, missing_extra_message
+        from stonith.fencing.registry import MissingExtra, missing_extra_message
 
         raise MissingExtra(missing_extra_message("a USB device", "usb", ["usb"])) from None
     if backend is None:

@@ -23,10 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stonith.mocks.harness import start_mock
 
-from stonith import registry
-from stonith.fence_agent import Failure, Request, parse_argv, parse_stdin
-from stonith.fence_options import UNNAMED_NODE, agent_options
-from stonith.metadata import fence_xml
+from stonith.cli.fence_agent import Failure, Request, parse_argv, parse_stdin
+from stonith.fencing import registry
+from stonith.render.fence_options import UNNAMED_NODE, agent_options
+from stonith.render.metadata import fence_xml
 from tests.conftest import REQUIRE_PEERS, require_peer, run_stonith
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ FENCE_IPMILAN, FENCE_APC_SNMP = set(IPMILAN_WORDS.split()), set(APC_SNMP_WORDS.s
 
 def ours(type_name: str, stdin: str = "", *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-P", "-m", "stonith.fence_agent", type_name, *args],
+        [sys.executable, "-P", "-m", "stonith.cli.fence_agent", type_name, *args],
         input=stdin,
         capture_output=True,
         text=True,

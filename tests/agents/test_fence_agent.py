@@ -20,7 +20,7 @@ def agent(
     type_name: str, stdin: str = "", *args: str, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-P", "-m", "stonith.fence_agent", type_name, *args],
+        [sys.executable, "-P", "-m", "stonith.cli.fence_agent", type_name, *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -136,8 +136,8 @@ SWITCHING = {"on", "off"}
 def recorder_type(monkeypatch: pytest.MonkeyPatch) -> None:
     """Type "recorder": a driver that logs every device action (tests/stonith/test_glue_cli.py's
     Recorder) and whose outlets read back what was last switched, so a verified fence can pass."""
-    from stonith import registry
-    from stonith.driver import Outlet
+    from stonith.contract.driver import Outlet
+    from stonith.fencing import registry
     from tests.stonith.test_glue_cli import Recorder
 
     states: dict[str, str] = {}
@@ -160,7 +160,7 @@ def recorder_type(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def agent_in_process(stdin: str) -> tuple[int, str, str]:
-    from stonith import fence_agent
+    from stonith.cli import fence_agent
 
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stdin
@@ -182,7 +182,7 @@ def test_fuzz_stdin_judged_by_what_was_switched(recorder_type: None, base: bool,
     """Random stdin: fence-agents' exit codes only (0, 1, 2), never a traceback, nothing switched
     on input the parser rejects or for an action that does not switch, and a switching action that
     exits 0 really switched (the recording driver's log is the ground truth)."""
-    from stonith.fence_agent import Failure, Request, parse_stdin
+    from stonith.cli.fence_agent import Failure, Request, parse_stdin
     from tests.stonith.test_glue_cli import Recorder
 
     # Half the examples start from a complete request, so the random lines also reach switching.

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from stonith.drivers.apcmaster import ApcMaster, parse_outlets
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN
-from stonith.errors import StonithError
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN
+from stonith.contract.errors import StonithError
 from tests.conftest import require_peer, require_root, run_stonith
 from tests.drivers.test_baytech import FakeStream, changes, eventually, free_port, pm, pm_states
 
@@ -131,7 +131,7 @@ def test_parser_never_raises(data):
 def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
     from stonith.drivers.apcmaster import CONFIRM, SUCCESS
 
-    from stonith.driver import Outlet
+    from stonith.contract.driver import Outlet
 
     driver = ApcMaster({"ipaddr": "127.0.0.1", "login": "a", "password": "pw-fuzz"})
     stream = FakeStream(chunks)
@@ -217,7 +217,7 @@ def test_unreachable_device_fails_fast():
     assert result.returncode == 8 and "refused" in result.stderr and "Traceback" not in result.stderr
 
 
-# A dropped or garbled session is tried again (stonith.engine.RETRY_BACKOFF) while the deadline
+# A dropped or garbled session is tried again (stonith.fencing.engine.RETRY_BACKOFF) while the deadline
 # leaves time for it: the last attempt's error is the device's (8), or, when a busy machine makes
 # that attempt outlast the 2 s deadline, the deadline's (6).  Either is a failure in time.
 FAULTS = [

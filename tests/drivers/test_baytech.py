@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from stonith.drivers.baytech import MODELS, Baytech, parse_status
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN
-from stonith.errors import BadConfig, StonithError
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN
+from stonith.contract.errors import BadConfig, StonithError
 from stonith.transport.stream import Closed, Stream
 from tests.conftest import require_peer, require_root, run_stonith
 
@@ -241,7 +241,7 @@ def _recording(driver):
 
 @pytest.mark.parametrize("model", ["rpc3", "rpc3-nc"])
 def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(model):
-    from stonith import engine
+    from stonith.fencing import engine
 
     with mock_for(model) as mock:
         driver = Baytech(

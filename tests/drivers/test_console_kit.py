@@ -13,10 +13,10 @@ import re
 import pytest
 from stonith.drivers import _console
 
-from stonith import params
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN, DriverInfo, Outlet
-from stonith.errors import AuthFailed, DeviceError, Timeout
+from stonith.contract import params
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN, DriverInfo, Outlet
+from stonith.contract.errors import AuthFailed, DeviceError, Timeout
 from tests.drivers.test_baytech import FakeStream
 
 PROMPT = re.compile(rb"(SW\d)> ")
@@ -165,7 +165,7 @@ def test_wti_over_telnet_runs_on_one_loop_thread():
     from stonith.drivers.baytech import Baytech
     from stonith.drivers.wti_nps import WtiNps
 
-    from stonith import steps
+    from stonith.contract import steps
     from tests.drivers.test_baytech import eventually
     from tests.drivers.test_wti_nps import PASSWORD, mock_for
 

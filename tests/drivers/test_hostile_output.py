@@ -20,10 +20,10 @@ import pytest
 from stonith.drivers.wti_nps import MAX_OUTPUT, MAX_PROMPTS, WtiNps
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import DeviceError
-from stonith.fields import Field
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import DeviceError
+from stonith.contract.fields import Field
 from tests.conftest import run_stonith
 
 # ---------------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ EVIL_NAMES = (
 
 
 def test_list_hosts_drops_names_with_c0_c1_and_esc(capsys: pytest.CaptureFixture[str]) -> None:
-    from stonith import glue_cli
+    from stonith.cli import glue_cli
 
     NamesDevice.NAMES = EVIL_NAMES
     opts = glue_cli.Options()
@@ -201,7 +201,7 @@ def test_list_hosts_through_the_command_against_a_console() -> None:
 
 
 def test_cluster_tables_show_controls_escaped() -> None:
-    from stonith.cluster_cli import _table
+    from stonith.cli.cluster_cli import _table
 
     text = _table([[name, "ok", "multi\nline"] for name in EVIL_NAMES], ["NODE", "RESULT", "DETAIL"])
     assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in text)

@@ -21,9 +21,9 @@ import pytest
 from stonith.drivers.ipmi import IpmiLan, answered, pace
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, Outlet
-from stonith.errors import AuthFailed, DeviceError, Timeout
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, Outlet
+from stonith.contract.errors import AuthFailed, DeviceError, Timeout
 from stonith.transport.ipmi import Session
 from tests.conftest import require_peer, run_stonith
 
@@ -199,7 +199,7 @@ def test_native_cycle_of_an_off_chassis_is_refused():
         deadline = Deadline(5)
         driver.connect(deadline)
         try:
-            from stonith.errors import AlreadyOff
+            from stonith.contract.errors import AlreadyOff
 
             with pytest.raises(AlreadyOff):
                 driver.cycle(Outlet("1", "node1"), deadline)
@@ -267,9 +267,9 @@ def test_the_cluster_layer_drives_many_bmcs_from_one_thread(tmp_path, monkeypatc
     # 40 BMC nodes and a PDU with 2: every session shares one Loop (NONBLOCKING: the BMCs, and the
     # BayTech over telnet since the console kit yields its waits), run in the calling thread, so no
     # thread is started at all; every BMC is read back off before it is switched on again.
-    from stonith import steps
-    from stonith.engine import OK, Fencer
-    from stonith.inventory import load_dir
+    from stonith.contract import steps
+    from stonith.fencing.engine import OK, Fencer
+    from stonith.fencing.inventory import load_dir
 
     hosts = [f"srv{i:02d}" for i in range(40)]
     monkeypatch.setenv("LAB_PW", PASSWORD)
@@ -434,7 +434,7 @@ def test_fence_agent_wrapper_reboots(tmp_path):
         )
         env = dict(os.environ)
         result = subprocess.run(
-            [sys.executable, "-m", "stonith.fence_agent", "ipmilan"],
+            [sys.executable, "-m", "stonith.cli.fence_agent", "ipmilan"],
             input=stdin,
             capture_output=True,
             text=True,

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from stonith.deadline import Deadline
-from stonith.errors import AuthFailed, StonithError, Timeout
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import AuthFailed, StonithError, Timeout
 from stonith.transport import ipmi_wire as wire
 from stonith.transport.ipmi import V15_SEQ_WINDOW, Session, Unauthentic
 from tests.conftest import run_stonith

@@ -11,7 +11,7 @@ import time
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith.driver import OFF, ON
+from stonith.contract.driver import OFF, ON
 from tests.conftest import require_peer, run_stonith
 
 FAST = {"time_scale": 0.05}

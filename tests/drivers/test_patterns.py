@@ -23,7 +23,7 @@ import time
 import pytest
 import stonith.drivers
 
-from stonith.lazyre import LazyPattern
+from stonith.contract.lazyre import LazyPattern
 from stonith.transport.stream import SEARCH_OVERLAP
 from tests.conftest import run_stonith
 

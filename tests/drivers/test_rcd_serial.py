@@ -18,9 +18,9 @@ from stonith.mocks import rcd_serial as mock_rcd
 from stonith.mocks._common import MockConfig
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import Outlet
-from stonith.errors import DeviceError, Timeout, Unsupported
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import Outlet
+from stonith.contract.errors import DeviceError, Timeout, Unsupported
 from tests.conftest import node_operation, run_stonith
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith.driver import OFF, ON
+from stonith.contract.driver import OFF, ON
 from tests.conftest import REQUIRE_PEERS, run_stonith
 
 USER, PASSWORD = "admin", "s3cret"
@@ -104,7 +104,7 @@ def test_silent_service_fails_within_the_deadline():
         result = glue(*args(mock), "-S", timeout="2")
         # Every session attempt ends at the request timeout; the engine tries a silent device again
         # with back-off, a bounded number of times, as it does on every path.
-        from stonith.engine import RETRY_BACKOFF
+        from stonith.fencing.engine import RETRY_BACKOFF
 
         attempts = len(RETRY_BACKOFF) + 1
         assert time.monotonic() - started < attempts * 1 + sum(RETRY_BACKOFF) + 2
@@ -142,7 +142,7 @@ def test_silent_tcp_port_fails_within_request_timeout():
         )
         # Every session attempt ends at the request timeout; the engine tries a silent device again
         # with back-off, a bounded number of times, as it does on every path.
-        from stonith.engine import RETRY_BACKOFF
+        from stonith.fencing.engine import RETRY_BACKOFF
 
         attempts = len(RETRY_BACKOFF) + 1
         assert time.monotonic() - started < attempts * 1 + sum(RETRY_BACKOFF) + 2

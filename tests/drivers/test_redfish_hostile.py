@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from stonith.drivers.redfish import Redfish
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, Outlet
-from stonith.errors import DeviceError, StonithError, Timeout
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, Outlet
+from stonith.contract.errors import DeviceError, StonithError, Timeout
 from stonith.transport import http
 from tests.conftest import run_stonith
 

@@ -17,9 +17,9 @@ import pytest
 from stonith.drivers.redfish_pdu import RedfishPdu
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, Outlet
-from stonith.errors import UnknownOutlet
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, Outlet
+from stonith.contract.errors import UnknownOutlet
 from tests.conftest import run_stonith
 
 USER, PASSWORD = "admin", "pdu-secret"

@@ -23,9 +23,9 @@ import pytest
 from stonith.drivers.redfish import Redfish
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, Outlet
-from stonith.errors import DeviceError
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, Outlet
+from stonith.contract.errors import DeviceError
 from tests.conftest import REQUIRE_PEERS, run_stonith
 
 USER, PASSWORD = "admin", "rf-secret"
@@ -235,7 +235,7 @@ def test_a_failed_task_is_a_clear_error_at_once() -> None:
 
 
 def test_a_task_running_past_the_deadline_is_a_timeout() -> None:
-    from stonith.errors import Timeout
+    from stonith.contract.errors import Timeout
 
     with bmc(names=["node1"], async_tasks=True, task_seconds=30) as mock:
         device = driver(mock)

@@ -12,8 +12,8 @@ import pytest
 from stonith.drivers.rps10 import Rps10, parse_targets
 from stonith.mocks.harness import start_mock
 
-from stonith.driver import OFF, ON
-from stonith.errors import BadConfig
+from stonith.contract.driver import OFF, ON
+from stonith.contract.errors import BadConfig
 from tests.conftest import require_peer, require_root, run_stonith
 
 FAST = {"relay_delay": 0.05, "toggle_delay": 0.3}

@@ -13,9 +13,9 @@ from stonith.mocks import sispm as mock_sispm
 from stonith.mocks._common import MockConfig, parse_faults
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON
-from stonith.errors import StonithError
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON
+from stonith.contract.errors import StonithError
 from tests.conftest import node_operation, run_stonith
 
 

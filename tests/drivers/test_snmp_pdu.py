@@ -22,10 +22,10 @@ import pytest
 from stonith.drivers import snmp_pdu
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.device import construct
-from stonith.driver import OFF, ON, UNKNOWN, Outlet
-from stonith.errors import BadConfig, Timeout
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.contract.errors import BadConfig, Timeout
+from stonith.fencing.device import construct
 from tests.conftest import require_peer, run_stonith
 
 FAMILIES = [cls.INFO.name for cls in snmp_pdu.FAMILIES]

@@ -20,7 +20,7 @@ import time
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith.driver import OFF, ON
+from stonith.contract.driver import OFF, ON
 from tests.conftest import REPO, require_peer, run_stonith, stonith_cmd
 from tests.drivers.test_baytech import changes, eventually, free_port
 
@@ -104,7 +104,7 @@ def test_menus_over_ssh_too(tmp_path):
 def test_probe_names_the_rack_pdu(tmp_path):
     from stonith.drivers.apcmaster import ApcMaster
 
-    from stonith.deadline import Deadline
+    from stonith.contract.deadline import Deadline
 
     with ssh_mock("apcmaster", "ap8xxx", tmp_path) as (mock, hosts):
         config = {"ipaddr": mock.address, "login": USER, "password": PASSWORD, "ssh": True}
@@ -281,8 +281,8 @@ def test_a_device_going_silent_ends_within_the_deadline(type_name, model, fault,
 def test_second_session_is_busy(tmp_path):
     from stonith.drivers.wti_nps import WtiNps
 
-    from stonith.deadline import Deadline
-    from stonith.errors import DeviceBusy
+    from stonith.contract.deadline import Deadline
+    from stonith.contract.errors import DeviceBusy
 
     with ssh_mock("wti_nps", "ips", tmp_path) as (mock, hosts):
         config = {"ipaddr": mock.address, "login": USER, "password": PASSWORD, "ssh": True}
@@ -304,8 +304,8 @@ def test_second_session_is_busy(tmp_path):
 def test_missing_pexpect_is_a_missing_extra(monkeypatch, tmp_path):
     from stonith.drivers.apcmaster import ApcMaster
 
-    from stonith.deadline import Deadline
-    from stonith.registry import MissingExtra
+    from stonith.contract.deadline import Deadline
+    from stonith.fencing.registry import MissingExtra
 
     monkeypatch.setitem(sys.modules, "pexpect", None)
     driver = ApcMaster(
@@ -391,8 +391,8 @@ def test_fence_apc_refuses_a_changed_host_key_too(tmp_path):
 
 @pytest.mark.parametrize(("type_name", "flag"), [("apcmaster", "ssh=1"), ("wti_nps", "secure=yes")])
 def test_fence_agent_ssh_options_set_the_fields(type_name, flag):
-    from stonith import registry
-    from stonith.fence_agent import Request, parse_stdin
+    from stonith.cli.fence_agent import Request, parse_stdin
+    from stonith.fencing import registry
 
     stdin = f"ip=pdu\n{flag}\nidentity_file=/etc/stonith/pdu.key\nusername=apc\npassword=p\n"
     config = Request(registry.load(type_name).INFO, parse_stdin(stdin)).config
@@ -408,7 +408,7 @@ def test_our_fence_agent_over_ssh(type_name, model, tmp_path):
             f"ssh_known_hosts={hosts}\naction=off\nplug=2\n"
         )
         result = subprocess.run(
-            [sys.executable, "-P", "-m", "stonith.fence_agent", type_name],
+            [sys.executable, "-P", "-m", "stonith.cli.fence_agent", type_name],
             input=stdin,
             capture_output=True,
             text=True,
@@ -434,7 +434,7 @@ def test_our_fence_agent_over_ssh(type_name, model, tmp_path):
 def test_channel_of_a_console(fields, level):
     from stonith.drivers.wti_nps import WtiNps
 
-    from stonith import channels
+    from stonith.fencing import channels
 
     driver = WtiNps({"ipaddr": "pdu", "password": "p", "login": "a", **fields})
     assert channels.channel_strength(driver)[0] == level

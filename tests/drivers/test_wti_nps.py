@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from stonith.drivers.wti_nps import WtiNps, parse_status
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN, Outlet
-from stonith.errors import StonithError
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
+from stonith.contract.errors import StonithError
 from tests.conftest import require_peer, require_root, run_stonith
 from tests.drivers.test_baytech import FakeStream, changes, eventually, free_port, pm, pm_states
 

@@ -25,8 +25,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "gui-screenshots"
 # (as pluggy's tests do): no shipped driver has a struct field, an array of structs or a specialtype
 # the GUI does not know, and the form must render all of them from metadata alone.
 _PLUGIN = """
-from stonith import fields as F
-from stonith.driver import Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract import fields as F
+from stonith.contract.driver import Capabilities, Driver, DriverInfo, Outlet
 
 
 class GuiTest(Driver):

@@ -173,7 +173,7 @@ def sample(spec: dict) -> str:
 
 
 def shipped_types() -> list[str]:
-    from stonith import registry
+    from stonith.fencing import registry
 
     return [n for n, ep in registry.entry_points().items() if ep.value.startswith("stonith.drivers.")]
 
@@ -349,7 +349,7 @@ def test_monitor_has_no_fence_button_and_forged_requests_get_403(lab, browser) -
 
 
 def test_german_baytech_form(lab, browser) -> None:
-    from stonith.i18n import translator
+    from stonith.render.i18n import translator
 
     server, _, _ = lab
     de = translator("de")

@@ -136,7 +136,7 @@ def test_static_files_ship_in_the_installed_package() -> None:
 
 
 def test_every_gui_text_is_a_catalog_string() -> None:
-    from stonith import i18n
+    from stonith.render import i18n
     from stonith.server.gui.strings import GUI_STRINGS
 
     source = "".join(p.read_text() for p in (REPO / "stonith" / "server" / "gui").glob("*.py"))
@@ -150,7 +150,7 @@ def test_every_gui_text_is_a_catalog_string() -> None:
     "path", ["/ui/nodes", "/ui/devices", "/ui/history", "/ui/devices/pdu1", "/ui/nodes/n1"]
 )
 def test_pages_in_german_by_accept_language(lab, path: str) -> None:
-    from stonith.i18n import translator
+    from stonith.render.i18n import translator
 
     server, _, _ = lab
     session, _ = _login(server, "mona")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from stonith import registry
-from stonith.metadata import fence_xml, glue_xml
+from stonith.fencing import registry
+from stonith.render.metadata import fence_xml, glue_xml
 from tests.conftest import fence_rng, require_peer, run_stonith
 
 HERE = Path(__file__).parent

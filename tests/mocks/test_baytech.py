@@ -347,8 +347,8 @@ def test_subprocess_harness_reads_truth_from_the_state_file():
 
 
 def test_subprocess_harness_hands_the_password_over_outside_argv():
-    from stonith.deadline import Deadline
-    from stonith.device import construct
+    from stonith.contract.deadline import Deadline
+    from stonith.fencing.device import construct
 
     with start_mock("baytech", model="rpc3", password="hush-4711", subprocess_=True) as mock:
         assert mock.process is not None

@@ -12,7 +12,7 @@ import time
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
+from stonith.contract.deadline import Deadline
 from stonith.transport import ipmi_wire as wire
 from stonith.transport.ipmi import Session
 from tests.conftest import require_peer
@@ -172,7 +172,7 @@ def test_consecutive_ports_and_host_names():
 def test_silent_fault_answers_nothing():
     with bmc(faults=["silent"]) as mock:
         session = Session(mock.host, mock.port, username=USER, password=PASSWORD, retransmit=0.2)
-        from stonith.errors import Timeout
+        from stonith.contract.errors import Timeout
 
         with pytest.raises(Timeout):
             session.open(Deadline(0.6))

@@ -146,7 +146,8 @@ def outlet_events(mock, outlet: str) -> list[str]:
 
 
 def test_xmlrpc_client_metadata_and_a_reset(lab) -> None:
-    from stonith import marshal, registry
+    from stonith.fencing import registry
+    from stonith.render import marshal
 
     server, mock = lab
     proxy = server.rpc("otto")
@@ -321,7 +322,9 @@ def test_sigkill_mid_reset_is_recorded_as_interrupted_never_as_success(lab, tmp_
 
 
 def test_stonith_l_does_not_import_the_web_stack() -> None:
-    code = "import sys; from stonith.cli import main; main(['-L']); print(sorted(m for m in sys.modules))"
+    code = (
+        "import sys; from stonith.cli.main import main; main(['-L']); print(sorted(m for m in sys.modules))"
+    )
     out = subprocess.run(
         [sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True
     ).stdout
@@ -404,7 +407,7 @@ def test_the_event_stream_shows_each_phase_as_it_is_read_back(lab) -> None:
 
 
 def test_a_broken_device_file_fails_only_the_nodes_that_may_depend_on_it(lab, tmp_path: Path) -> None:
-    """As the CLI (stonith.prepare): the service fences every node a broken file cannot feed, and
+    """As the CLI (stonith.fencing.prepare): the service fences every node a broken file cannot feed, and
     refuses, naming the file, a node it may feed; nothing is switched for that node."""
     server, mock = lab
     broken = tmp_path / "devices.d" / "pdu2.toml"

@@ -1,7 +1,7 @@
 """A fake journald: a unix datagram socket in a temporary directory that parses the native protocol.
 
 The parser is written from the protocol description (systemd.io/JOURNAL_NATIVE_PROTOCOL), not from
-stonith.journal, so that a test compares two readings of the format.
+stonith.fencing.journal, so that a test compares two readings of the format.
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import AuthFailed, DeviceBusy, DeviceError, Timeout, Unreachable
-from stonith.fields import INTEGER, Field
-from stonith.steps import Wait
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import AuthFailed, DeviceBusy, DeviceError, Timeout, Unreachable
+from stonith.contract.fields import INTEGER, Field
+from stonith.contract.steps import Wait
 
 if TYPE_CHECKING:
-    from stonith.steps import Steps
+    from stonith.contract.steps import Steps
 
 _clock = itertools.count()
 

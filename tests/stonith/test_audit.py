@@ -1,4 +1,4 @@
-"""The audit log (stonith/audit.py): one JSON line per node and device action, written per phase."""
+"""The audit log (stonith/fencing/audit.py): one JSON line per node and device action, written per phase."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from stonith.audit import Audit, Entry
+from stonith.fencing.audit import Audit, Entry
 
 
 def test_a_phase_is_one_line_per_node_in_a_private_file(tmp_path) -> None:

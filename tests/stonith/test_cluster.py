@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, Capabilities, DriverInfo, Outlet
-from stonith.engine import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
-from stonith.inventory import DeviceEntry, Inventory
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, Capabilities, DriverInfo, Outlet
+from stonith.fencing.engine import FAILED, OK, ON_FAILED, UNKNOWN_NODE, Fencer, worst_exit_code
+from stonith.fencing.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, FakeStepPdu, Truth
 
 # Every test runs twice: with a blocking driver (a thread per device) and with a NONBLOCKING one
@@ -216,7 +216,7 @@ def test_a_device_reported_name_never_overrides_a_map() -> None:
     a, ta = device("a", 115, None, names=["web1", "db1"], level=1)
     c, tc = device("c", 116, {"db1": ["1"]}, level=2)
     inventory = Inventory([a, c], "/test")
-    from stonith.engine import Plan
+    from stonith.fencing.engine import Plan
 
     plan = Plan(inventory)
     plan.list_devices(lambda d: Deadline(5), lambda fn, items: [fn(item) for item in items])
@@ -414,7 +414,7 @@ def test_a_device_without_read_back_is_refused_before_anything_is_switched(verb:
 
 
 def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
-    from stonith.engine import fan_out
+    from stonith.fencing.engine import fan_out
 
     lock = threading.Lock()
     active, peak, seen = [0], [0], []
@@ -446,7 +446,7 @@ def test_fan_out_runs_every_item_at_most_limit_at_a_time_and_reraises() -> None:
 def test_fan_out_goes_on_with_the_threads_it_could_start(monkeypatch: pytest.MonkeyPatch) -> None:
     import _thread
 
-    from stonith.engine import fan_out
+    from stonith.fencing.engine import fan_out
 
     real = _thread.start_new_thread
     calls = [0]

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from stonith import device
-from stonith import fields as F
-from stonith.driver import Driver, DriverInfo, Outlet
-from stonith.errors import BadConfig, DeviceError, ExitCode
-from stonith.fields import Field
+from stonith.contract import fields as F
+from stonith.contract.driver import Driver, DriverInfo, Outlet
+from stonith.contract.errors import BadConfig, DeviceError, ExitCode
+from stonith.contract.fields import Field
+from stonith.fencing import device
 from tests.conftest import run_stonith
 
 INFO = DriverInfo(

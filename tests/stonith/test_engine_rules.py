@@ -1,6 +1,6 @@
 """The engine's verification rules, one by one, against in-memory PDUs (issue 17: mutation testing).
 
-Each test pins a rule of stonith/engine.py that a mutant of its verification code broke without
+Each test pins a rule of stonith/fencing/engine.py that a mutant of its verification code broke without
 test_cluster.py noticing (``python -m bench.mutation`` lists the mutants).  Short deadlines: the
 mutation run executes this file first for every mutant.
 """
@@ -14,11 +14,11 @@ import threading
 
 import pytest
 
-from stonith.deadline import Deadline
-from stonith.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
-from stonith.engine import FAILED, OK, ON_FAILED, Fencer
-from stonith.errors import ExitCode
-from stonith.inventory import DeviceEntry, Inventory
+from stonith.contract.deadline import Deadline
+from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
+from stonith.contract.errors import ExitCode
+from stonith.fencing.engine import FAILED, OK, ON_FAILED, Fencer
+from stonith.fencing.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, FakeStepPdu, Truth
 
 # Every test runs with a blocking driver (a thread per device) and a NONBLOCKING one (the Loop).
@@ -238,7 +238,7 @@ def test_an_on_that_does_not_read_back_on_fails_with_the_state_read() -> None:
 
 
 def test_fold_is_ascii_only_and_keeps_the_host_name_rule_unless_any_name() -> None:
-    from stonith.engine import fold
+    from stonith.fencing.engine import fold
 
     assert fold("DB1") == "db1"
     assert fold("web server") is None  # not a host name
@@ -253,13 +253,13 @@ def test_fold_is_ascii_only_and_keeps_the_host_name_rule_unless_any_name() -> No
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stonith import engine
+    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.01, 0.01, 0.01, 0.01))
 
 
 def test_no_retry_is_started_that_the_deadline_would_cut_short(monkeypatch) -> None:
-    from stonith import engine
+    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.1, 0.2, 0.5, 1.0))
     a, ta = device("a", {"n": ["1"]})
@@ -366,7 +366,7 @@ def test_an_interrupt_after_the_off_reads_it_back_and_switches_nothing_on() -> N
 
 
 def test_an_interrupt_before_a_device_switched_leaves_it_untouched(monkeypatch) -> None:
-    from stonith import engine
+    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.2,) * 4)
     a, ta = device("a", {"db": ["1"]})
@@ -419,7 +419,7 @@ def test_an_interrupt_before_a_device_was_asked_leaves_it_alone(monkeypatch) -> 
 
 
 def test_no_power_on_through_a_device_whose_session_failed_after_its_off(monkeypatch) -> None:
-    from stonith import engine
+    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", ())  # a failed session is not opened again
     a, ta = device("a", {"db": ["1"], "n": ["2"]})
@@ -519,7 +519,7 @@ def test_a_failed_node_is_reported_as_its_last_level_read_it() -> None:
 
 
 def test_conflicts_name_each_collision_once() -> None:
-    from stonith.engine import Plan
+    from stonith.fencing.engine import Plan
 
     a, _ = device("a", None, names=["web1", "db1", "x1"])
     b, _ = device("b", None, names=["web1", "y1"])
@@ -629,7 +629,7 @@ def test_on_failed_counts_an_outlet_not_yet_read_back_on_as_a_reset_failure() ->
 
 
 def test_a_device_failure_fails_every_node_still_waiting_on_it(monkeypatch) -> None:
-    from stonith import engine
+    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", ())
     a, ta = device("a", {"early": ["1"], "late": ["2"]})
@@ -662,7 +662,7 @@ def test_an_interrupt_stops_the_on_of_every_node_after_one_that_finished() -> No
 
 
 def test_a_device_that_answers_after_its_node_failed_switches_nothing(monkeypatch) -> None:
-    from stonith import engine
+    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.2,) * 4)
     a, ta = device("a", {"db": ["1"], "other": ["2"]})
@@ -762,7 +762,7 @@ def test_status_through_a_reader_opens_no_session() -> None:
 
 
 def test_a_reader_that_fails_makes_only_its_devices_nodes_unknown() -> None:
-    from stonith.errors import Unreachable
+    from stonith.contract.errors import Unreachable
 
     a, _ = device("a", {"n": ["1"]})
     b, _ = device("b", {"m": ["1"]})

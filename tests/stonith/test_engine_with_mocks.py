@@ -90,7 +90,7 @@ def test_two_agents_and_a_cluster_reset_share_a_one_session_device(tmp_path: Pat
         common = f"ip={mock.address}\nusername=admin\npassword={PASSWORD}\npower_timeout=10\n"
         agents = [
             subprocess.Popen(
-                [sys.executable, "-P", "-m", "stonith.fence_agent", "baytech"],
+                [sys.executable, "-P", "-m", "stonith.cli.fence_agent", "baytech"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -126,8 +126,8 @@ def test_two_agents_and_a_cluster_reset_share_a_one_session_device(tmp_path: Pat
 
 @pytest.mark.slow
 def test_a_frozen_pdu_costs_only_its_own_nodes(tmp_path: Path) -> None:
-    from stonith.inventory import load_dir
-    from stonith.lab import Lab
+    from stonith.fencing.inventory import load_dir
+    from stonith.fencing.lab import Lab
 
     env = lab_env(tmp_path, STONITH_LAB_PASSWORD=PASSWORD)
     os.environ["STONITH_LAB_PASSWORD"] = PASSWORD

@@ -1,4 +1,4 @@
-"""stonith.fields: parsing, constraints, specialtypes, validation, text round trips.
+"""stonith.contract.fields: parsing, constraints, specialtypes, validation, text round trips.
 
 The hypothesis strategies ``fields_st`` and ``values_for`` (arbitrary valid Field trees and valid
 typed values for a field) are shared with test_marshal.py.
@@ -12,8 +12,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from stonith import fields as F
-from stonith.fields import Field, ValueProblem, check_special, check_value, parse_value, to_text, validate
+from stonith.contract import fields as F
+from stonith.contract.fields import (
+    Field,
+    ValueProblem,
+    check_special,
+    check_value,
+    parse_value,
+    to_text,
+    validate,
+)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

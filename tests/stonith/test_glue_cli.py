@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stonith import glue_cli, registry
-from stonith.driver import ON, Capabilities, Driver, DriverInfo, Outlet
-from stonith.errors import StonithError
-from stonith.fields import ENUMERATION, INTEGER, SECRET, Field
+from stonith.cli import glue_cli
+from stonith.contract.driver import ON, Capabilities, Driver, DriverInfo, Outlet
+from stonith.contract.errors import StonithError
+from stonith.contract.fields import ENUMERATION, INTEGER, SECRET, Field
+from stonith.fencing import registry
 from tests.conftest import run_stonith, stonith_cmd
 
 
@@ -242,7 +243,7 @@ def test_fuzz_argument_parser_never_tracebacks_never_acts_on_bad_input(argv: lis
         if opts.type and not (opts.help or opts.version or opts.list_types or opts.names or opts.meta):
             info = registry.load(opts.type).INFO
             raw = glue_cli.gather_config(opts, info)
-            from stonith.device import check
+            from stonith.fencing.device import check
 
             check(info, raw)
             if len(opts.nodes) > 1:

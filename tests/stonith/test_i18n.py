@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stonith import i18n, registry
+from stonith.fencing import registry
+from stonith.render import i18n
 from tests.conftest import REPO, run_stonith
 
 PO = REPO / "stonith" / "locale" / "de" / "LC_MESSAGES" / "stonith.po"
@@ -16,7 +17,7 @@ PO = REPO / "stonith" / "locale" / "de" / "LC_MESSAGES" / "stonith.po"
 def test_every_string_has_a_german_translation() -> None:
     catalog = i18n.parse_po(PO.read_text(encoding="utf-8"))
     missing = [s for s in i18n.all_strings() if not catalog.get(s)]
-    assert missing == [], f"untranslated (run python -m stonith.i18n stonith/locale): {missing[:10]}"
+    assert missing == [], f"untranslated (run python -m stonith.render.i18n stonith/locale): {missing[:10]}"
 
 
 def test_installed_mo_matches_the_po(tmp_path: Path) -> None:

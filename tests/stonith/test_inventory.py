@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stonith import registry
-from stonith.driver import Driver
-from stonith.errors import BadConfig
-from stonith.inventory import load_dir, load_file
+from stonith.contract.driver import Driver
+from stonith.contract.errors import BadConfig
+from stonith.fencing import registry
+from stonith.fencing.inventory import load_dir, load_file
 from tests.conftest import run_stonith
 from tests.stonith.test_glue_cli import Recorder
 

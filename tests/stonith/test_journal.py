@@ -1,4 +1,4 @@
-"""journald's native protocol (stonith/journal.py) and the audit log's journal destination, against a
+"""journald's native protocol (stonith/fencing/journal.py) and the audit log's journal destination, against a
 fake journal socket in a temporary directory (STONITH_JOURNAL_SOCKET)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from stonith import journal
-from stonith.audit import Audit, AuditError, Entry
+from stonith.fencing import journal
+from stonith.fencing.audit import Audit, AuditError, Entry
 from tests.stonith.fakejournal import FakeJournal, parse
 
 
@@ -70,7 +70,7 @@ def test_audit_records_go_to_the_journal_with_structured_fields(fake) -> None:
 
 
 def test_secrets_are_masked_in_journal_records(fake) -> None:
-    from stonith import redact
+    from stonith.contract import redact
 
     redact.remember("s3cret-marker")
     audit = Audit("journal")

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith import agents_install, engine, i18n, locks
-from stonith.audit import Audit, AuditError, Entry
-from stonith.deadline import Deadline
-from stonith.errors import BadConfig, DeviceBusy, StonithError
-from stonith.inventory import UnsafeFile, load_dir, load_file, scan_dir
+from stonith.cli import agents_install
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import BadConfig, DeviceBusy, StonithError
+from stonith.fencing import engine, locks
+from stonith.fencing.audit import Audit, AuditError, Entry
+from stonith.fencing.inventory import UnsafeFile, load_dir, load_file, scan_dir
+from stonith.render import i18n
 from tests.conftest import run_stonith, stonith_cmd
 from tests.stonith.test_locks import file_slot
 

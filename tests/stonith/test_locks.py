@@ -1,4 +1,4 @@
-"""Per-device session slots (stonith/locks.py): across processes with flock, bounded by deadlines."""
+"""Per-device session slots (stonith/fencing/locks.py): across processes with flock, bounded by deadlines."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from stonith import locks, steps
-from stonith.deadline import Deadline
-from stonith.errors import DeviceBusy
+from stonith.contract import steps
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import DeviceBusy
+from stonith.fencing import locks
 
 
 @contextlib.contextmanager
@@ -60,7 +61,7 @@ def test_a_slot_held_by_another_process_is_waited_for(lock_dir) -> None:
             "-c",
             "import sys, time\n"
             "from stonith import locks\n"
-            "from stonith.deadline import Deadline\n"
+            "from stonith.contract.deadline import Deadline\n"
             "with locks.device_slot('bmc', 1, Deadline(5)):\n"
             "    print('held', flush=True); time.sleep(0.5)\n",
         ],

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from stonith import cli
-from stonith.errors import ExitCode
+from stonith.cli import main as cli
+from stonith.contract.errors import ExitCode
 from tests.conftest import require_root
 
 NULL = b'type = "null"\n[parameters]\nhostlist = ["n1", "n2"]\n'

@@ -1,4 +1,4 @@
-"""stonith.marshal: metadata and configurations through JSON and XML-RPC, exactly."""
+"""stonith.render.marshal: metadata and configurations through JSON and XML-RPC, exactly."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stonith import fields as F
-from stonith import marshal, registry
-from stonith.driver import BETA, EXPERIMENTAL, STABLE, TESTING_ONLY, Capabilities, DriverInfo
-from stonith.errors import BadConfig
-from stonith.fields import Field
+from stonith.contract import fields as F
+from stonith.contract.driver import BETA, EXPERIMENTAL, STABLE, TESTING_ONLY, Capabilities, DriverInfo
+from stonith.contract.errors import BadConfig
+from stonith.contract.fields import Field
+from stonith.fencing import registry
+from stonith.render import marshal
 from tests.stonith.test_fields import clean_chars, fields_st, names, unicode_label, values_for
 
 FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

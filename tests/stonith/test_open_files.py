@@ -3,7 +3,7 @@
 Every device session holds a socket and a lock file.  Before, 400 BMCs under ``ulimit -n 200``
 ended ``stonith off`` in "internal error: OSError: [Errno 24] Too many open files" after some BMCs
 were already switched: a half-done fence without a verdict.  Now the engine opens at most what the
-limit leaves (stonith.engine.session_budget), says so once with how to raise it, and every node
+limit leaves (stonith.fencing.engine.session_budget), says so once with how to raise it, and every node
 gets its verified verdict, judged by the mocks' ground truth.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith import steps
-from stonith.steps import Loop, Wait
+from stonith.contract import steps
+from stonith.contract.steps import Loop, Wait
 
 STONITH = str(Path(sys.executable).with_name("stonith"))
 PASSWORD = "open-files-pw"
@@ -85,7 +85,7 @@ def test_a_loop_runs_at_most_at_once_of_its_generators_and_all_of_them() -> None
 
 
 def test_shares_keep_threads_and_loop_within_at_once() -> None:
-    from stonith.steps import _shares
+    from stonith.contract.steps import _shares
 
     assert _shares(10, 0, 512, None) == (10, None)
     assert _shares(10, 5, 512, None) == (10, None)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stonith import registry
-from stonith.errors import UnknownType
+from stonith.contract.errors import UnknownType
+from stonith.fencing import registry
 from tests.conftest import run_stonith
 
 

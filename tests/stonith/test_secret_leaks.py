@@ -145,7 +145,7 @@ def test_glue_cli(tmp_path: Path) -> None:
 
 def agent(type_name: str, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-P", "-m", "stonith.fence_agent", type_name, *args],
+        [sys.executable, "-P", "-m", "stonith.cli.fence_agent", type_name, *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -210,7 +210,7 @@ def test_glue_config_file_missing_a_field(tmp_path: Path, line: str) -> None:
 
 
 def test_redaction_rules() -> None:
-    from stonith import redact
+    from stonith.contract import redact
 
     redact.remember("Kx7-unit-secret")
     redact.remember("x")  # too short to mask without garbling every message

@@ -1,4 +1,4 @@
-"""stonith-slurm-suspend / stonith-slurm-resume (stonith/slurm.py) without Slurm: as slurmctld runs
+"""stonith-slurm-suspend / stonith-slurm-resume (stonith/cli/slurm.py) without Slurm: as slurmctld runs
 them (host list only, stdio closed, no PATH), detached, logged, failed nodes set DOWN.  The real
 slurmctld drives them in tests/integration/test_slurm.py."""
 
@@ -127,7 +127,7 @@ def test_bad_input_is_refused_at_once_and_logged(tmp_path: Path) -> None:
 
 
 def test_a_broken_device_file_fails_only_the_nodes_it_may_map(tmp_path: Path) -> None:
-    # As for stonith off (stonith.prepare): n1 is named in a file that does not load, so it is not
+    # As for stonith off (stonith.fencing.prepare): n1 is named in a file that does not load, so it is not
     # switched (another feed might be in that file) and is set DOWN; n2 is switched.
     fake = tmp_path / "bin"
     fake.mkdir()

@@ -1,4 +1,4 @@
-"""Step generators and their two runners (stonith/steps.py): in a thread, and many on one Loop."""
+"""Step generators and their two runners (stonith/contract/steps.py): in a thread, and many on one Loop."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stonith import steps
-from stonith.deadline import Deadline
-from stonith.steps import Loop, Parallel, Wait
+from stonith.contract import steps
+from stonith.contract.deadline import Deadline
+from stonith.contract.steps import Loop, Parallel, Wait
 
 
 def nap(seconds: float, value: Any = None) -> steps.Steps[Any]:

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from stonith import steps
-from stonith.deadline import Deadline
-from stonith.errors import Timeout, Unreachable
+from stonith.contract import steps
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import Timeout, Unreachable
 from stonith.transport import resolve
 
 SLOW = "pdu.dead-dns.example"

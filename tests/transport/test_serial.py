@@ -10,8 +10,8 @@ import tty
 
 import pytest
 
-from stonith.deadline import Deadline
-from stonith.errors import DeviceError, Timeout, Unreachable
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import DeviceError, Timeout, Unreachable
 from stonith.transport import serial
 
 pytest.importorskip("serial")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith.deadline import Deadline
-from stonith.errors import AuthFailed, DeviceError, Timeout, Unreachable
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import AuthFailed, DeviceError, Timeout, Unreachable
 from stonith.transport.snmp import END_OF_MIB, NO_SUCH, Credentials, Session
 
 STATE = (1, 3, 6, 1, 4, 1, 318, 1, 1, 12, 3, 5, 1, 1, 4)

@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-from stonith.errors import ExitCode
+from stonith.contract.errors import ExitCode
 from tests.conftest import run_stonith
 
 DEADLINE = 2.0

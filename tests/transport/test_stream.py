@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stonith.deadline import Deadline
-from stonith.errors import DeviceError
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import DeviceError
 from stonith.transport.stream import MAX_BUFFER, SEARCH_OVERLAP, Closed, Expected, Stream
 
 

@@ -1,5 +1,5 @@
 """The byte streams as step generators (issue 25 item 3): telnet's connect and expect yield their
-waits, so a selector thread (stonith.steps.Loop) can drive many console sessions at once."""
+waits, so a selector thread (stonith.contract.steps.Loop) can drive many console sessions at once."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from stonith import steps
-from stonith.deadline import Deadline
-from stonith.errors import Timeout, Unreachable
+from stonith.contract import steps
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import Timeout, Unreachable
 from stonith.transport import telnet
 
 

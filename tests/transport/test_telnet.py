@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stonith.deadline import Deadline
-from stonith.errors import DeviceError, Timeout, Unreachable
+from stonith.contract.deadline import Deadline
+from stonith.contract.errors import DeviceError, Timeout, Unreachable
 from stonith.transport import telnet
 from stonith.transport.stream import Closed
 from stonith.transport.telnet import DO, DONT, IAC, SB, SE, WILL, WONT, TelnetDecoder

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from stonith.errors import StonithError
+from stonith.contract.errors import StonithError
 from stonith.server.auth import AuthError
 from stonith.server.gui import pages
 from stonith.server.gui.sessions import COOKIE, Sessions, WebSession
@@ -65,7 +65,7 @@ def gui_routes(
     sessions: Sessions,
     in_thread: Callable[..., Awaitable[Any]],
 ) -> list[Route]:
-    from stonith.i18n import translator
+    from stonith.render.i18n import translator
 
     def secure(request: Request) -> bool:
         return request.url.scheme == "https"
@@ -265,9 +265,9 @@ def gui_routes(
 
 
 def _special() -> dict[str, Any]:
-    """What the page's script needs to check specialtypes as stonith.fields does: its regexes and
+    """What the page's script needs to check specialtypes as stonith.contract.fields does: its regexes and
     the pyserial URL schemes a tty accepts (the one table, sent, not copied into the script)."""
-    from stonith.fields import SERIAL_URL_SCHEMES, SPECIAL_REGEX
+    from stonith.contract.fields import SERIAL_URL_SCHEMES, SPECIAL_REGEX
 
     return {"regex": SPECIAL_REGEX, "serial_schemes": list(SERIAL_URL_SCHEMES)}
 

@@ -1,0 +1,11 @@
+"""The cluster layer (internal): nodes, devices.d, the one fencing engine under every front end.
+
+``engine`` (sessions, device locks, retries, read back, settle, cycle, topology levels, deadlines),
+``inventory`` (devices.d), ``registry`` (driver discovery), ``device`` (a configured driver),
+``channels``/``locks`` (how far a device's sessions go), ``audit``/``journal``, ``nodeset``,
+``prepare`` (what an operation needs before it switches anything), ``external`` (cluster-glue
+``external/*`` plugins), ``local_trust`` (which local files and programs are trusted), ``lab``
+(mock devices for the demo and tests).  Not an API: use a front end, or ``stonith.contract``.
+"""
+
+__all__: list[str] = []
