@@ -39,7 +39,7 @@ class Protocol:
 
 
 def _host_port(address: str) -> dict[str, Any]:
-    from stonith.contract.fields import split_hostport
+    from stonith.contract.validation import split_hostport
 
     host, port = split_hostport(address)
     return {"ipaddr": host, "port": port}

@@ -48,7 +48,7 @@ class _Mock:
         self.tmp = ""
 
     def start(self) -> dict[str, str]:
-        from stonith.contract.fields import split_hostport
+        from stonith.contract.validation import split_hostport
 
         harness = importlib.import_module("stonith.mocks.harness")  # installed only (not in the checkout)
         self.tmp = tempfile.mkdtemp(prefix="bench-bmc-")

@@ -17,7 +17,8 @@ import socket
 from stonith.contract import log
 from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, Driver, DriverInfo, Outlet
 from stonith.contract.errors import Timeout, UnknownOutlet
-from stonith.contract.fields import HOSTNAME, PATH, Field, check_special, hostlist
+from stonith.contract.fields import HOSTNAME, PATH, Field, hostlist
+from stonith.contract.validation import check_special
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

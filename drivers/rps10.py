@@ -32,7 +32,8 @@ from stonith.drivers._console import SerialDriver
 
 from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.contract.errors import BadConfig, DeviceError, FieldProblem, UnknownOutlet
-from stonith.contract.fields import Field, split_list
+from stonith.contract.fields import Field
+from stonith.contract.validation import split_list
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ def parse_targets(text: str) -> tuple[str, list[tuple[str, str]]]:
         pairs.append((node, outlet))
     if len(pairs) > MAX_PAIRS:
         raise bad(f"at most {MAX_PAIRS} node/outlet pairs")
-    from stonith.contract.fields import TTY, check_special
+    from stonith.contract.fields import TTY
+    from stonith.contract.validation import check_special
 
     problem = check_special(TTY, tty)
     if problem:

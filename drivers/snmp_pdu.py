@@ -190,7 +190,7 @@ class SnmpPdu(Driver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        from stonith.contract.fields import split_hostport
+        from stonith.contract.validation import split_hostport
 
         self.family: type[SnmpPdu] = type(self)
         problems = []

@@ -101,7 +101,7 @@ def _wti_nps(address: str, password: str, hosts: dict[str, list[str]]) -> dict[s
 
 
 def _snmp(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
-    from stonith.contract.fields import split_hostport
+    from stonith.contract.validation import split_hostport
 
     host, port = split_hostport(address)
     # The mock's read-write community is its default ("private"); a wrong community is the

@@ -225,7 +225,7 @@ class Device:
 
     @property
     def port(self) -> int:
-        from stonith.contract.fields import split_hostport
+        from stonith.contract.validation import split_hostport
 
         return split_hostport(self.address)[1]
 

@@ -39,7 +39,7 @@ import hwtests  # noqa: F401
 from stonith.contract.deadline import Deadline
 from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.contract.errors import StonithError
-from stonith.contract.fields import split_hostport
+from stonith.contract.validation import split_hostport
 from stonith.transport.stream import Closed, Stream
 
 EXAMPLES = int(os.environ.get("HWTESTS_FUZZ_EXAMPLES", "120"))

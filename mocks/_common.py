@@ -511,7 +511,7 @@ class TcpServer:
 
     @property
     def address(self) -> str:
-        from stonith.contract.fields import join_hostport
+        from stonith.contract.validation import join_hostport
 
         return join_hostport(self.host, self.port)
 
@@ -610,7 +610,7 @@ def _family(host: str) -> socket.AddressFamily:
 
 def split_listen(text: str) -> tuple[str, int]:
     """``--listen``'s ``HOST:PORT`` or ``[V6]:PORT`` (port 0: any free one); ValueError in its words."""
-    from stonith.contract.fields import split_hostport
+    from stonith.contract.validation import split_hostport
 
     try:
         return split_hostport(text, lowest=0)

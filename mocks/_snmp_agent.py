@@ -72,7 +72,7 @@ from stonith.mocks._snmp_wire import (
     tlv,
 )
 
-from stonith.contract.fields import join_hostport
+from stonith.contract.validation import join_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ import warnings
 
 from stonith.mocks._common import BUSY_GRACE, Channel, Faults, Hangup, MockDevice, run_session, split_listen
 
-from stonith.contract.fields import join_hostport
+from stonith.contract.validation import join_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from stonith.contract.fields import split_hostport
+from stonith.contract.validation import split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ import time
 from stonith.mocks import _bmc
 from stonith.mocks._bmc import OFF, ON, Chassis
 
-from stonith.contract.fields import join_hostport
+from stonith.contract.validation import join_hostport
 from stonith.transport import ipmi_wire as wire
 
 TYPE_CHECKING = False

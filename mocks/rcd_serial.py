@@ -35,7 +35,7 @@ import time
 
 from stonith.mocks._common import OFF, ON, POLL, MockConfig, MockDevice, RunningMock, split_listen
 
-from stonith.contract.fields import join_hostport
+from stonith.contract.validation import join_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

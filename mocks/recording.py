@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 
-from stonith.contract.fields import join_hostport, split_hostport
+from stonith.contract.validation import join_hostport, split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -827,7 +827,7 @@ class Listeners:
 
         from stonith.mocks._common import split_listen
 
-        from stonith.contract.fields import join_hostport
+        from stonith.contract.validation import join_hostport
 
         if serial_link:
             raise ValueError("a Redfish service has no serial link (use --listen)")

@@ -287,7 +287,7 @@ def gather_config(opts: Options, info: DriverInfo) -> dict[str, str]:
 
 
 def _check_node(node: str) -> str:
-    from stonith.contract.fields import has_control_chars
+    from stonith.contract.validation import has_control_chars
 
     if not node.strip() or has_control_chars(node) or len(node) > 255:
         from stonith.contract.errors import BadConfig, FieldProblem

@@ -11,6 +11,8 @@ The names below are the stable API, importable from here or from their module:
   ``Settings`` (the typed configuration a driver receives), ``State``/``ON``/``OFF``/``UNKNOWN``,
   ``Proven``, ``TESTING_ONLY``;
 - ``fields``: ``Field`` (one configuration parameter as data) and the basic/special types;
+- ``validation``: raw input made typed values and checked against its ``Field`` (``validate``,
+  ``parse_value``, ``check_special``, ``split_hostport`` ...);
 - ``params``: the shared parameter library (addresses, logins, secrets, ttys, SSH, HTTPS);
 - ``errors``: the typed errors a driver raises (``DeviceError``, ``Timeout``, ``AuthFailed`` ...);
 - ``deadline``: ``Deadline``, the one clock every wait is bounded by;
@@ -85,11 +87,22 @@ _HOME = {
     **dict.fromkeys(("Steps", "Wait", "run"), "steps"),
 }
 
-__all__ = sorted([*_HOME, "driver", "fields", "params", "errors", "deadline", "steps"])
+__all__ = sorted([*_HOME, "driver", "fields", "validation", "params", "errors", "deadline", "steps"])
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("driver", "fields", "params", "errors", "deadline", "steps", "lazyre", "log", "redact"):
+    if name in (
+        "driver",
+        "fields",
+        "validation",
+        "params",
+        "errors",
+        "deadline",
+        "steps",
+        "lazyre",
+        "log",
+        "redact",
+    ):
         return importlib.import_module(f"{__name__}.{name}")
     home = _HOME.get(name)
     if home is None:

@@ -156,7 +156,7 @@ class DriverInfo:
 class Settings:
     """A driver's configuration as attributes: ``self.params.port``, not ``int(config.get("port", 623))``.
 
-    Every field of ``INFO.fields`` is an attribute: the value given, typed by stonith.contract.fields (an
+    Every field of ``INFO.fields`` is an attribute: the value given, typed by stonith.contract.validation (an
     integer is an int, seconds a float, a flag a bool, a list a list), else the field's default; a
     field given no value and without default is ``""`` for text and None otherwise.  The framework
     validated the configuration before the driver saw it; values are parsed again here so that a
@@ -167,7 +167,8 @@ class Settings:
     __slots__ = ("_values",)
 
     def __init__(self, fields: Iterable[Field], config: Mapping[str, Any]) -> None:
-        from stonith.contract.fields import PYTHON_TYPE, SIMPLE, STRING, ValueProblem, parse_value
+        from stonith.contract.fields import PYTHON_TYPE, SIMPLE, STRING
+        from stonith.contract.validation import ValueProblem, parse_value
 
         values: dict[str, Any] = {}
         for field in fields:

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 from stonith.contract.errors import BadConfig, FieldProblem
-from stonith.contract.fields import defaults as field_defaults
-from stonith.contract.fields import validate
+from stonith.contract.validation import defaults as field_defaults
+from stonith.contract.validation import validate
 from stonith.fencing import registry
 
 TYPE_CHECKING = False

@@ -257,7 +257,8 @@ def fold(name: str, any_name: bool = False) -> str | None:
     ``db１`` match db1.  ``any_name``: any printable ASCII name (the one-device front ends, where
     cluster-glue's users name outlets "web server"; they name the device too).
     """
-    from stonith.contract.fields import HOSTNAME, check_special, has_control_chars
+    from stonith.contract.fields import HOSTNAME
+    from stonith.contract.validation import check_special, has_control_chars
 
     if not name.isascii() or has_control_chars(name):
         return None

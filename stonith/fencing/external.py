@@ -183,7 +183,7 @@ class External(Driver):
         rc, out = self._run(["gethosts"], deadline)
         if rc != 0:
             raise DeviceError(f"{self.INFO.name}: gethosts exited {rc}")
-        from stonith.contract.fields import split_list
+        from stonith.contract.validation import split_list
 
         return [Outlet(h) for h in split_list(out)]
 

@@ -271,7 +271,7 @@ def resolve_device_secrets(device: DeviceEntry, seconds: float) -> list[FieldPro
     give the entry a driver built with them.  The problems found (the entry is then unusable)."""
     import threading
 
-    from stonith.contract.fields import validate
+    from stonith.contract.validation import validate
 
     problems: list[FieldProblem] = []
     values: dict[str, str] = {}
@@ -429,7 +429,7 @@ def load_file(
         elif isinstance(value, str):
             config[field.fieldname] = value
 
-    from stonith.contract.fields import validate
+    from stonith.contract.validation import validate
 
     typed, field_problems = validate(info.fields, config)
     for field_name, message, missing in field_problems:
@@ -481,7 +481,8 @@ def _load_hosts(path: str, hosts: Any, problems: list[FieldProblem]) -> dict[str
     if not isinstance(hosts, dict):
         problems.append(_problem(path, "hosts", "must be a table: node = outlet or node = [outlet, ...]"))
         return None
-    from stonith.contract.fields import HOSTNAME, check_special, has_control_chars
+    from stonith.contract.fields import HOSTNAME
+    from stonith.contract.validation import check_special, has_control_chars
 
     result: dict[str, list[str]] = {}
     owner: dict[str, str] = {}

@@ -148,7 +148,7 @@ def _option(args: list[str], name: str) -> str | None:
 
 
 def _host_of(hostport: str) -> str:
-    from stonith.contract.fields import split_hostport
+    from stonith.contract.validation import split_hostport
 
     try:
         return split_hostport(hostport, 0, lowest=0)[0]

@@ -313,8 +313,8 @@ def _constraints(field: Field, tr: Callable[[str], str] = str) -> list[str]:
     if field.enumset:
         parts.append(tr("one of") + " " + "|".join(field.enumset))
     if field.minval is not None or field.maxval is not None:
-        lo = "" if field.minval is None else F._num(field.minval)
-        hi = "" if field.maxval is None else F._num(field.maxval)
+        lo = "" if field.minval is None else F.number_text(field.minval)
+        hi = "" if field.maxval is None else F.number_text(field.maxval)
         parts.append(f"{tr('range')} {lo}..{hi}")
     if field.length is not None:
         parts.append(tr("max {n} chars").format(n=field.length))

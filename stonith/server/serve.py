@@ -27,7 +27,7 @@ import socket
 import sys
 
 from stonith.contract.errors import USAGE, BadConfig, ExitCode, StonithError
-from stonith.contract.fields import split_hostport
+from stonith.contract.validation import split_hostport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -304,8 +304,8 @@ def rakp4_code(suite: tuple[int, int, int], sik: bytes, rm: bytes, sid_c: int, g
 
 
 def split_host(address: str, port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """stonith.contract.fields.split_hostport with the IPMI port (623) as the default."""
-    from stonith.contract.fields import split_hostport
+    """stonith.contract.validation.split_hostport with the IPMI port (623) as the default."""
+    from stonith.contract.validation import split_hostport
 
     return split_hostport(address, port)
 

@@ -175,7 +175,7 @@ class Session:
 
     @property
     def where(self) -> str:
-        from stonith.contract.fields import join_hostport
+        from stonith.contract.validation import join_hostport
 
         return join_hostport(self.host, self.port)
 

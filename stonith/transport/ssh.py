@@ -46,7 +46,7 @@ import select
 import time
 
 from stonith.contract.errors import AuthFailed, DeviceBusy, DeviceError, HostKeyRejected, Timeout, Unreachable
-from stonith.contract.fields import split_hostport
+from stonith.contract.validation import split_hostport
 from stonith.transport.stream import Closed, Stream
 
 TYPE_CHECKING = False

@@ -20,7 +20,7 @@ import errno
 import socket
 
 from stonith.contract.errors import Timeout, Unreachable
-from stonith.contract.fields import split_hostport
+from stonith.contract.validation import split_hostport
 from stonith.transport.stream import Closed, Stream
 
 TYPE_CHECKING = False

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from stonith.contract import fields as F
+from stonith.contract import validation as V
 from stonith.contract.driver import Driver, DriverInfo, Outlet
 from stonith.contract.errors import BadConfig, DeviceError, ExitCode
 from stonith.contract.fields import Field
@@ -97,7 +98,7 @@ def test_defaults():
     assert device.defaults("ssh") == {"user": "root", "ssh_port": 22}
     assert device.defaults("null") == {}
     assert device.defaults("meatware") == {"socket_dir": "/run/stonith"}
-    assert F.defaults(INFO.fields) == {"port": 623, "action": "reboot", "timeout": 5.0}
+    assert V.defaults(INFO.fields) == {"port": 623, "action": "reboot", "timeout": 5.0}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""stonith.contract.fields: parsing, constraints, specialtypes, validation, text round trips.
+"""stonith.contract.fields and validation: parsing, constraints, specialtypes, validation, text round trips.
 
 The hypothesis strategies ``fields_st`` and ``values_for`` (arbitrary valid Field trees and valid
 typed values for a field) are shared with test_marshal.py.
@@ -13,15 +13,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from stonith.contract import fields as F
-from stonith.contract.fields import (
-    Field,
-    ValueProblem,
-    check_special,
-    check_value,
-    parse_value,
-    to_text,
-    validate,
-)
+from stonith.contract import validation as V
+from stonith.contract.fields import Field, to_text
+from stonith.contract.validation import ValueProblem, check_special, check_value, parse_value, validate
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -319,7 +313,7 @@ def test_array_from_text_splits_on_blanks_and_commas():
     assert parse_value(field, "a b,c\td\ne\rf\fg,, ,h ") == list("abcdefgh")
     assert parse_value(field, "") == []
     assert parse_value(field, " , ") == []
-    assert F.split_list("node1,node2 node3") == ["node1", "node2", "node3"]
+    assert V.split_list("node1,node2 node3") == ["node1", "node2", "node3"]
 
 
 def test_array_from_json_text_and_lists():
@@ -561,13 +555,13 @@ def test_generated_specialtype_values_are_accepted(data):
 
 
 def test_split_hostport():
-    assert F.split_hostport("host", 22) == ("host", 22)
-    assert F.split_hostport("host:2222", 22) == ("host", 2222)
-    assert F.split_hostport("[fe80::1]:623", 22) == ("fe80::1", 623)
-    assert F.split_hostport("[fe80::1]", 22) == ("fe80::1", 22)
-    assert F.split_hostport("fe80::1", 22) == ("fe80::1", 22)
-    assert F.split_hostport(" pdu1 ", 161) == ("pdu1", 161)
-    assert F.split_hostport("127.0.0.1:0", lowest=0) == ("127.0.0.1", 0)
+    assert V.split_hostport("host", 22) == ("host", 22)
+    assert V.split_hostport("host:2222", 22) == ("host", 2222)
+    assert V.split_hostport("[fe80::1]:623", 22) == ("fe80::1", 623)
+    assert V.split_hostport("[fe80::1]", 22) == ("fe80::1", 22)
+    assert V.split_hostport("fe80::1", 22) == ("fe80::1", 22)
+    assert V.split_hostport(" pdu1 ", 161) == ("pdu1", 161)
+    assert V.split_hostport("127.0.0.1:0", lowest=0) == ("127.0.0.1", 0)
     for bad in (
         "host:notaport",
         "host:",
@@ -583,10 +577,10 @@ def test_split_hostport():
         "h:\u0661",
     ):
         with pytest.raises(ValueError, match="expected HOST"):
-            F.split_hostport(bad, 22)
+            V.split_hostport(bad, 22)
     for portless in ("host", "[fe80::1]", "fe80::1", "::1:80"):  # a bare IPv6 address has no port
         with pytest.raises(ValueError, match="expected HOST:PORT"):
-            F.split_hostport(portless)
+            V.split_hostport(portless)
 
 
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?"
@@ -601,12 +595,12 @@ HOSTS = st.one_of(
 @FAST
 @given(HOSTS, st.integers(1, 65535), st.integers(1, 65535))
 def test_split_hostport_reads_back_what_join_hostport_writes(host, port, default):
-    assert F.split_hostport(F.join_hostport(host, port)) == (host, port)
-    assert F.split_hostport(F.join_hostport(host, port), default) == (host, port)
-    assert F.split_hostport(host, default) == (host, default)
+    assert V.split_hostport(V.join_hostport(host, port)) == (host, port)
+    assert V.split_hostport(V.join_hostport(host, port), default) == (host, port)
+    assert V.split_hostport(host, default) == (host, default)
     if ":" in host:
-        assert F.split_hostport(f"[{host}]", default) == (host, default)
-    assert F.check_special(F.HOSTPORT, F.join_hostport(host, port)) is None
+        assert V.split_hostport(f"[{host}]", default) == (host, default)
+    assert V.check_special(F.HOSTPORT, V.join_hostport(host, port)) is None
 
 
 @FAST
@@ -619,7 +613,7 @@ def test_split_hostport_reads_back_what_join_hostport_writes(host, port, default
 def test_split_hostport_refuses_bad_ports(host, port):
     text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with pytest.raises(ValueError, match="expected HOST"):
-        F.split_hostport(text, 22)
+        V.split_hostport(text, 22)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -688,7 +682,7 @@ def test_validate_defaults_are_fresh_copies():
     typed, _ = validate(DEVICE_FIELDS, {"host": "h", "user": "u"})
     typed["outlets"].append(99)
     assert DEVICE_FIELDS[5].default == [1]
-    assert F.defaults(DEVICE_FIELDS)["outlets"] == [1]
+    assert V.defaults(DEVICE_FIELDS)["outlets"] == [1]
 
 
 def test_validate_reports_every_problem_at_once():

@@ -5,7 +5,7 @@ chooses the input, a known ``specialtype`` a fitting widget, ``enumset`` a selec
 rows with add/remove buttons bounded by ``minelem``/``maxelem``, ``class=struct`` a fieldset of
 its members (arrays of structs: a fieldset per row).  A specialtype it does not know falls back to
 basictype + regex + length, as the design asks of every consumer.  Every constraint travels in
-``data-*`` attributes, where the page's script checks it as ``stonith.contract.fields`` does; the server
+``data-*`` attributes, where the page's script checks it as ``stonith.contract.validation`` does; the server
 checks again.  A secret is a password input whose value is never written into the page.
 """
 
@@ -143,7 +143,7 @@ class FormRenderer:
         elif basictype == "float":
             extra = attrs(type="number", step="any", min=field.get("minval"), max=field.get("maxval"))
         elif basictype == "seconds":
-            # Text, not number: "500ms" and "2min" are seconds too (stonith.contract.fields._parse_number).
+            # Text, not number: "500ms" and "2min" are seconds too (see stonith.contract.validation).
             extra = attrs(type="text", inputmode="decimal", placeholder="1.5, 500ms, 2min")
         elif special == "url":
             extra = attrs(type="url", placeholder=_EXAMPLES["url"], spellcheck="false")

@@ -265,7 +265,7 @@ def gui_routes(
 
 
 def _special() -> dict[str, Any]:
-    """What the page's script needs to check specialtypes as stonith.contract.fields does: its regexes and
+    """What the page's script needs to check specialtypes as stonith.contract.validation does: its regexes and
     the pyserial URL schemes a tty accepts (the one table, sent, not copied into the script)."""
     from stonith.contract.fields import SERIAL_URL_SCHEMES, SPECIAL_REGEX
 

@@ -1,4 +1,4 @@
-// stonith GUI: checks of the device form (as stonith/contract/fields.py checks), array rows, test
+// stonith GUI: checks of the device form (as stonith/contract/validation.py checks), array rows, test
 // connection and save through /api/v1, live node states from the event stream, the fence dialog.
 // Plain script, no framework; every text comes translated from the page (#strings).
 "use strict";
@@ -21,7 +21,7 @@
     return { status: response.status, data: data || {} };
   }
 
-  // -- checks, mirroring stonith.contract.fields (the server checks again) ---------------------------
+  // -- checks, mirroring stonith.contract.validation (the server checks again) ---------------------------
   const SPECIAL = jsonOf("special-regex");
   const TRUE_WORDS = ["1", "yes", "on", "true", "y"], FALSE_WORDS = ["0", "no", "off", "false", "n"];
   const UNITS = [["ms", 0.001], ["min", 60], ["s", 1], ["m", 60], ["h", 3600]];
