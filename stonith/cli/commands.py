@@ -13,6 +13,8 @@
 - ``stonith completion bash|zsh``: the shell completion script (stonith.cli.completion).
 - ``stonith init [--root DIR]``, ``stonith install-units``: the /etc/stonith layout, the systemd units
   (stonith.cli.init).
+- ``stonith new-driver NAME --kit console|snmp|bmc|http [--repo DIR]``: a new driver type with its
+  mock, tests and registration lines, in a source checkout (stonith.cli.new_driver).
 - ``stonith help [COMMAND|TYPE]``: the overview, a command's help or a type's parameters.
 
 ``unknown_command`` answers a first word that is no command: "did you mean" (stonith.cli.main sends it).
@@ -107,6 +109,17 @@ HELP: dict[str, tuple[str, str, str]] = {
         "never replaced; --remove deletes the ones it wrote.",
         "stonith install-units && systemctl daemon-reload && systemd-tmpfiles --create stonith.conf\n"
         "  systemctl enable --now stonith-check.timer",
+    ),
+    "new-driver": (
+        "scaffold a new driver type in a source checkout",
+        "Write drivers/NAME.py (a working driver of the kit's shape), mocks/NAME.py (its mock),\n"
+        "tests/drivers/test_NAME.py (status, off, on, reset against the mock, judged by its ground\n"
+        "truth), empty golden metadata files (the golden test fills them on its first run) and the\n"
+        "registration lines (pyproject.toml entry point, drivers/__init__.py CATALOG, README row,\n"
+        "hwtests).  Works in a source checkout of stonith (the current directory or --repo); never\n"
+        "overwrites a file.  Exit 1: NAME is no lowercase identifier or exists; 3: no checkout.",
+        "stonith new-driver acme_ps --kit console\n"
+        "  stonith new-driver acme_pdu --kit snmp --repo ~/src/stonith",
     ),
     "help": (
         "this overview, or the help of a command or a driver type",
@@ -203,6 +216,17 @@ def _parser() -> argparse.ArgumentParser:
         help="tmpfiles.d directory (default %(default)s)",
     )
     units.add_argument("--remove", action="store_true", help="delete the files installed before")
+    scaffold = _sub(sub, "new-driver")
+    scaffold.add_argument("name", metavar="NAME", help="the new type and module name (lowercase identifier)")
+    scaffold.add_argument(
+        "--kit",
+        required=True,
+        choices=("console", "snmp", "bmc", "http"),
+        help="console: telnet/SSH command line; snmp: SNMP outlet table; bmc: IPMI; http: Redfish",
+    )
+    scaffold.add_argument(
+        "--repo", metavar="DIR", help="the source checkout to write into (default: the current directory)"
+    )
     helper = _sub(sub, "help")
     helper.add_argument("topic", nargs="?", help="a command or a driver type")
     return parser
@@ -376,6 +400,14 @@ def cmd_install_units(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_driver(args: argparse.Namespace) -> int:
+    from stonith.cli import new_driver
+
+    for line in new_driver.main(args.name, args.kit, args.repo):
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def cmd_help(args: argparse.Namespace) -> int:
     from stonith.cli import main as cli
 
@@ -440,6 +472,7 @@ def main(argv: list[str]) -> int:
         "completion": cmd_completion,
         "init": cmd_init,
         "install-units": cmd_install_units,
+        "new-driver": cmd_new_driver,
         "slurm-suspend": cmd_slurm_suspend,
         "slurm-resume": cmd_slurm_resume,
     }[args.command]

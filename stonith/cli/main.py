@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     "completion",
     "init",
     "install-units",
+    "new-driver",
     "help",
 )
 SERVER_COMMANDS = ("serve", "user", "token")  # stonith.server: only these import the web stack

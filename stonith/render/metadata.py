@@ -124,6 +124,7 @@ Driver commands:
   meatclient -c NODE        confirm a manual reset to a waiting meatware device
   init | install-units      create /etc/stonith (devices.d 0700) | install the systemd units
   completion bash|zsh       print the shell completion script
+  new-driver NAME --kit KIT scaffold a driver, its mock and its tests (in a source checkout)
   help [COMMAND|TYPE]       this overview, a command's help, a type's parameters
 
 Remote administration (pip install 'stonith[server]'):
