@@ -159,10 +159,10 @@ def spawn(argv: list[str], secrets: Mapping[str, str]) -> tuple[subprocess.Popen
 
     ``secrets`` (STONITH_MOCK_PASSWORD, STONITH_MOCK_COMMUNITY) go into the mock's environment: a
     child's argv is visible to every user in ``ps``.  That environment is built, not inherited
-    (stonith.fencing.local_trust.child_env): ours may hold other devices' secrets.  Raises MockNotReady when
+    (stonith.contract.local_trust.child_env): ours may hold other devices' secrets.  Raises MockNotReady when
     no ready line comes.
     """
-    from stonith.fencing.local_trust import child_env
+    from stonith.contract.local_trust import child_env
 
     inherited = {k: os.environ[k] for k in _PASSED_TO_MOCKS if k in os.environ}
     process = subprocess.Popen(

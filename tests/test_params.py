@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from stonith.cli import catalogs
 from stonith.contract import params
 from stonith.contract.fields import Field
 from stonith.fencing import registry
-from stonith.render import i18n
 from tests.conftest import REPO
 
 # What a driver may set on a library field; everything else (above all the texts) stays the library's.
@@ -110,7 +110,7 @@ def test_variants_of_a_parameter_say_how_they_differ() -> None:
 
 
 def test_every_library_text_has_its_german_translation() -> None:
-    catalog = i18n.parse_po(PO.read_text(encoding="utf-8"))
+    catalog = catalogs.parse_po(PO.read_text(encoding="utf-8"))
     missing = [getattr(f, attr) for f in library() for attr in TEXTS if not catalog.get(getattr(f, attr))]
     assert missing == []
 

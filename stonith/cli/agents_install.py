@@ -144,7 +144,7 @@ def install(directory: str, types: list[str], python: str | None = None) -> list
             "refusing to install agents that Pacemaker runs as root: a non-root user could change "
             "what they run: " + "; ".join(untrusted) + " (install stonith as root, e.g. a venv under /opt)"
         )
-    from stonith.fencing.local_trust import UnsafePath, open_directory
+    from stonith.contract.local_trust import UnsafePath, open_directory
 
     try:
         dir_fd = open_directory(directory)
@@ -252,7 +252,7 @@ def install_man_pages(directory: str, types: list[str]) -> list[str]:
 
 
 def _ours_page(path: str) -> bool:
-    from stonith.fencing.local_trust import written_by_us
+    from stonith.contract.local_trust import written_by_us
 
     return written_by_us(path, MAN_MARKER)
 

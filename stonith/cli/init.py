@@ -154,7 +154,7 @@ def unit_text(name: str, program: str) -> str:
 
 
 def _ours(path: str) -> bool:
-    from stonith.fencing.local_trust import written_by_us
+    from stonith.contract.local_trust import written_by_us
 
     return written_by_us(path, UNIT_MARKER)
 

@@ -144,7 +144,8 @@ def _not_glue_syntax(args: list[str]) -> bool:
 
 
 def _missing_module(exc: ModuleNotFoundError, args: list[str]) -> str:
-    from stonith.fencing.registry import extra_for, missing_extra_message
+    from stonith.contract.errors import missing_extra_message
+    from stonith.fencing.registry import extra_for
 
     extras = extra_for(exc.name or "")
     if not extras:

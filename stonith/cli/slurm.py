@@ -141,7 +141,7 @@ class PowerLog:
             os.close(self._open())
 
     def _open(self) -> int:
-        from stonith.fencing.local_trust import UnsafePath, open_file
+        from stonith.contract.local_trust import UnsafePath, open_file
 
         assert self.path is not None
         try:

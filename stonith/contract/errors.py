@@ -157,3 +157,14 @@ class AlreadyOff(StonithError):
     """A reboot was asked of an outlet that is off and the device refuses (BayTech)."""
 
     exit_code = ExitCode.S_ISOFF
+
+
+class MissingExtra(StonithError):
+    """An optional library the operation needs is not installed.  Never retried."""
+
+
+def missing_extra_message(what: str, extra: str, modules: list[str]) -> str:
+    return (
+        f"{what} needs the {extra} extra: pip install 'stonith[{extra}]' "
+        f"(missing module{'s' if len(modules) > 1 else ''} {', '.join(modules)})"
+    )

@@ -2,8 +2,9 @@
 
 A *step generator* yields requests and returns its result:
 
-- ``Wait(until, fd)``: resume me when ``fd`` is readable or at monotonic time ``until``, whichever
-  comes first (``fd=None``: at ``until``).  Wake-ups may come early or without data: a step
+- ``Wait(until, fd, write=False)``: resume me when ``fd`` is readable (``write=True``: writable,
+  as a connecting socket becomes once connected) or at monotonic time ``until``, whichever comes
+  first (``fd=None``: at ``until``).  Wake-ups may come early or without data: a step
   generator looks again (tries its non-blocking read, reads the clock) and yields again if need be;
 - ``Parallel(children, limit, at_once)``: run these step generators concurrently and resume me
   with the list of their results, in order (the first error, once every child has finished, is
@@ -51,13 +52,14 @@ if TYPE_CHECKING:
 
 
 class Wait:
-    """Resume when ``fd`` is readable or at monotonic time ``until``."""
+    """Resume when ``fd`` is readable (``write``: writable) or at monotonic time ``until``."""
 
-    __slots__ = ("fd", "until")
+    __slots__ = ("fd", "until", "write")
 
-    def __init__(self, until: float, fd: int | None = None) -> None:
+    def __init__(self, until: float, fd: int | None = None, write: bool = False) -> None:
         self.until = until
         self.fd = fd
+        self.write = write
 
 
 class Parallel:
@@ -124,7 +126,7 @@ def _block(wait: Wait) -> None:
     import select
 
     poller = select.poll()  # not select.select: descriptors above 1023 are common with many BMCs
-    poller.register(wait.fd, select.POLLIN)
+    poller.register(wait.fd, select.POLLOUT if wait.write else select.POLLIN)
     poller.poll(max(0, int(pause * 1000 + 0.999)))
 
 
@@ -321,7 +323,8 @@ class Loop:
                 import selectors
 
                 try:
-                    selector.register(request.fd, selectors.EVENT_READ, task)
+                    events = selectors.EVENT_WRITE if request.write else selectors.EVENT_READ
+                    selector.register(request.fd, events, task)
                 except (OSError, ValueError, KeyError) as exc:  # closed, or watched by another task
                     task.error = exc  # the task's error, not the Loop's: the others go on
                     ready.append(task)

@@ -11,7 +11,7 @@ channel: how far the device's channel can be trusted, ``LEVEL: reason`` (stonith
 ``weak: SNMP v2c: the community travels in clear and replies are not authenticated``.
 
 An audit file is opened without following a symbolic link and must be a regular file owned by root
-or the caller, not writable by group or others (stonith.fencing.local_trust), or a character device of
+or the caller, not writable by group or others (stonith.contract.local_trust), or a character device of
 root's (/dev/null): whoever could plant a link or write the file could send root's records anywhere
 or forge them.
 
@@ -30,8 +30,8 @@ import time
 
 from stonith.contract import redact
 from stonith.contract.errors import ExitCode, StonithError
+from stonith.contract.local_trust import UnsafePath, open_file
 from stonith.fencing import journal
-from stonith.fencing.local_trust import UnsafePath, open_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

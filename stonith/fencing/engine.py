@@ -627,7 +627,7 @@ def _remember(device: DeviceEntry, names: list[str]) -> None:
 def _read_names_file(path: str) -> str | None:
     import os
 
-    from stonith.fencing.local_trust import UnsafePath, open_file
+    from stonith.contract.local_trust import UnsafePath, open_file
 
     try:
         with os.fdopen(open_file(path), encoding="utf-8") as handle:

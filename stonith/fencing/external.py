@@ -5,7 +5,7 @@ gethosts, on, off, reset, status, getconfignames, getinfo-devid, getinfo-devname
 getinfo-devdescr, getinfo-devurl, getinfo-xml.  The configuration travels in the environment
 (never on argv, so secrets stay out of ``ps``); exit 0 is success.
 
-A script's environment is built, not inherited (stonith.fencing.local_trust.child_env): a PATH of
+A script's environment is built, not inherited (stonith.contract.local_trust.child_env): a PATH of
 cluster-glue's share directory and system directories, LANG, HOME, cluster-glue's logging
 variables, and exactly this device's parameters.  Our own environment may hold another device's
 ``{ env = ... }`` secret, and the caller's PATH may name the working directory.
@@ -50,7 +50,7 @@ _LOGGING_VARIABLES = ("HA_LOGFACILITY", "HA_LOGFILE", "HA_DEBUGLOG", "HA_use_log
 
 
 def _env(name: str, config: Mapping[str, str]) -> dict[str, str]:
-    from stonith.fencing.local_trust import SAFE_PATH, child_env
+    from stonith.contract.local_trust import SAFE_PATH, child_env
 
     env = {k: os.environ[k] for k in _LOGGING_VARIABLES if k in os.environ}
     env["HA_LOGTAG"] = f"stonith: {name}"

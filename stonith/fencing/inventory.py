@@ -52,8 +52,9 @@ import os
 import stat
 import subprocess
 
+from stonith.contract import local_trust
 from stonith.contract.errors import BadConfig, FieldProblem, StonithError
-from stonith.fencing import local_trust, registry
+from stonith.fencing import registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -235,7 +236,8 @@ def _run_secret_command(
     problems: list[FieldProblem],
     timeout: float = SECRET_COMMAND_TIMEOUT,
 ) -> str | None:
-    """Run a secret command as root: no shell, from /, with a fixed environment (stonith.fencing.local_trust).
+    """Run a secret command as root: no shell, from /, with a fixed environment
+    (stonith.contract.local_trust).
 
     Our own environment may hold other devices' ``{ env = ... }`` secrets; the command gets none.
     ``timeout``: what is left of the operation's deadline (never more than SECRET_COMMAND_TIMEOUT).
@@ -331,7 +333,7 @@ def load_file(
 ) -> tuple[DeviceEntry | None, list[FieldProblem]]:
     """One device file: its entry, or every problem found (as ``file:field``).
 
-    The file and its directory must be safe (stonith.fencing.local_trust): owned by root or the caller,
+    The file and its directory must be safe (stonith.contract.local_trust): owned by root or the caller,
     not writable by group or others, no symbolic link; the file is read from the descriptor that
     was checked.  ``dir_fd``: the already checked directory the file is in.
 

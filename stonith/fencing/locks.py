@@ -41,7 +41,7 @@ RUN_DIR = "/run/stonith"
 
 def lock_dir() -> str:
     """The checked lock directory (DeviceBusy naming the reason when there is no safe one)."""
-    from stonith.fencing.local_trust import UnsafePath, private_directory
+    from stonith.contract.local_trust import UnsafePath, private_directory
 
     configured = os.environ.get("STONITH_LOCK_DIR")
     if configured:
@@ -145,7 +145,7 @@ def _file_slot(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], N
 
 def open_lock_file(path: str) -> int:
     """A lock file of the lock directory: never a planted symbolic link, never another user's file."""
-    from stonith.fencing.local_trust import UnsafePath, open_file
+    from stonith.contract.local_trust import UnsafePath, open_file
 
     try:
         return open_file(path, flags=os.O_RDWR | os.O_CREAT)

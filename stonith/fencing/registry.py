@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stonith.contract.errors import StonithError, UnknownType
+from stonith.contract.errors import MissingExtra, UnknownType, missing_extra_message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,17 +65,6 @@ def type_extra(name: str) -> tuple[str, tuple[str, ...]] | None:
     if ep is None or not ep.value.startswith("stonith.drivers."):
         return None
     return MODULE_EXTRAS.get(ep.value.partition(":")[0].rpartition(".")[2])
-
-
-class MissingExtra(StonithError):
-    """An optional library the operation needs is not installed.  Never retried."""
-
-
-def missing_extra_message(what: str, extra: str, modules: list[str]) -> str:
-    return (
-        f"{what} needs the {extra} extra: pip install 'stonith[{extra}]' "
-        f"(missing module{'s' if len(modules) > 1 else ''} {', '.join(modules)})"
-    )
 
 
 def extra_for(module: str) -> list[str]:

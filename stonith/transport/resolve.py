@@ -127,18 +127,19 @@ def connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     raise last
 
 
-# A connecting socket is writable once connected, which a step runner cannot wait for (it waits for
-# input): it is looked at again after a short pause, doubled each time up to CONNECT_POLL_MAX.
-CONNECT_POLL_FIRST = 0.001
-CONNECT_POLL_MAX = 0.05
 _CONNECTING = (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
+
+
+def _writable(sock: socket.socket) -> bool:
+    import select
+
+    poller = select.poll()  # not select.select: descriptors above 1023 are common with many devices
+    poller.register(sock.fileno(), select.POLLOUT)
+    return bool(poller.poll(0))
 
 
 def connect_tcp_steps(host: str, port: int, deadline: Deadline) -> Steps[socket.socket]:
     """``connect_tcp`` as a step generator: the lookup and every connect attempt yield their waits."""
-    import select
-    import time
-
     from stonith.contract.steps import Wait
 
     last: OSError | None = None
@@ -150,14 +151,12 @@ def connect_tcp_steps(host: str, port: int, deadline: Deadline) -> Steps[socket.
         sock = socket.socket(family, socktype, proto)
         sock.setblocking(False)
         code = sock.connect_ex(sockaddr)
-        pause = CONNECT_POLL_FIRST
         while code in _CONNECTING and not deadline.expired():
-            # Waiting on the descriptor: a refused or failed connect wakes the wait at once.
-            yield Wait(min(time.monotonic() + pause, deadline.at), sock.fileno())
-            pause = min(pause * 2, CONNECT_POLL_MAX)
-            poller = select.poll()  # not select.select: descriptors above 1023 are common
-            poller.register(sock.fileno(), select.POLLOUT)
-            if poller.poll(0):
+            # A connecting socket becomes writable when the connect ends, refused or failed too
+            # (then SO_ERROR says why).  A wake-up may come without it (the deadline, or early):
+            # look, and wait again while time is left.
+            yield Wait(deadline.at, sock.fileno(), write=True)
+            if _writable(sock):
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code == 0:
             return sock

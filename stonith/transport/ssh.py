@@ -27,7 +27,7 @@ Safety rules, each a reason for one of the options below:
 - every wait is bounded by the caller's ``Deadline``: ssh's ConnectTimeout is set from it, and the
   pexpect object is given a zero default timeout and no send delay, so a call we did not bound
   returns at once instead of waiting pexpect's default 30 s;
-- ssh runs with a built environment (stonith.fencing.local_trust.child_env), never ours.
+- ssh runs with a built environment (stonith.contract.local_trust.child_env), never ours.
 
 How we know ssh is through (host key accepted, authenticated): ssh runs a ``LocalCommand`` after it
 has connected and authenticated, before any byte of the session; it prints a marker with a random
@@ -196,7 +196,7 @@ def connect(
     try:
         import pexpect
     except ImportError:
-        from stonith.fencing.registry import MissingExtra, missing_extra_message
+        from stonith.contract.errors import MissingExtra, missing_extra_message
 
         raise MissingExtra(missing_extra_message("an SSH console", "ssh", ["pexpect"])) from None
     try:
@@ -223,7 +223,7 @@ def connect(
         identity_file=identity_file,
         accept_new=accept_new,
     )
-    from stonith.fencing.local_trust import child_env
+    from stonith.contract.local_trust import child_env
 
     try:
         child = pexpect.spawn(
@@ -251,7 +251,7 @@ def connect(
 def _check_known_hosts(path: str, accept_new: bool) -> None:
     """The host-key file is a trust anchor: it must exist (unless keys may be recorded) and be ours."""
     from stonith.contract.errors import BadConfig
-    from stonith.fencing.local_trust import stat_problem
+    from stonith.contract.local_trust import stat_problem
 
     if not path or not path.startswith("/"):
         raise BadConfig(f"ssh_known_hosts must be an absolute path (got {path!r})")
@@ -268,7 +268,7 @@ def _check_known_hosts(path: str, accept_new: bool) -> None:
         raise BadConfig(f"ssh_known_hosts {path}: {exc.strerror or exc}") from None
     problem = stat_problem(path, st)
     if problem is not None:
-        from stonith.fencing.local_trust import UnsafePath
+        from stonith.contract.local_trust import UnsafePath
 
         raise UnsafePath(f"ssh_known_hosts: {problem}")
 

@@ -48,7 +48,7 @@ def find(vendor: int, products: Collection[int], backend: Any = None) -> list[An
     try:
         import usb.core
     except ImportError:
-        from stonith.fencing.registry import MissingExtra, missing_extra_message
+        from stonith.contract.errors import MissingExtra, missing_extra_message
 
         raise MissingExtra(missing_extra_message("a USB device", "usb", ["usb"])) from None
     if backend is None:

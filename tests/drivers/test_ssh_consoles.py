@@ -305,7 +305,7 @@ def test_missing_pexpect_is_a_missing_extra(monkeypatch, tmp_path):
     from stonith.drivers.apcmaster import ApcMaster
 
     from stonith.contract.deadline import Deadline
-    from stonith.fencing.registry import MissingExtra
+    from stonith.contract.errors import MissingExtra
 
     monkeypatch.setitem(sys.modules, "pexpect", None)
     driver = ApcMaster(

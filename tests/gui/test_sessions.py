@@ -136,14 +136,14 @@ def test_static_files_ship_in_the_installed_package() -> None:
 
 
 def test_every_gui_text_is_a_catalog_string() -> None:
-    from stonith.render import i18n
+    from stonith.cli import catalogs
     from stonith.server.gui.strings import GUI_STRINGS
 
     source = "".join(p.read_text() for p in (REPO / "stonith" / "server" / "gui").glob("*.py"))
     used = set(re.findall(r'tr\("([^"]+)"\)', source)) | set(re.findall(r"tr\('([^']+)'\)", source))
     used.discard("...")
-    assert used - set(i18n.all_strings()) == set()
-    assert set(GUI_STRINGS) <= set(i18n.all_strings())
+    assert used - set(catalogs.all_strings()) == set()
+    assert set(GUI_STRINGS) <= set(catalogs.all_strings())
 
 
 @pytest.mark.parametrize(

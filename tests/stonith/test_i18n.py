@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from stonith.cli import catalogs
 from stonith.fencing import registry
 from stonith.render import i18n
 from tests.conftest import REPO, run_stonith
@@ -15,20 +16,20 @@ PO = REPO / "stonith" / "locale" / "de" / "LC_MESSAGES" / "stonith.po"
 
 
 def test_every_string_has_a_german_translation() -> None:
-    catalog = i18n.parse_po(PO.read_text(encoding="utf-8"))
-    missing = [s for s in i18n.all_strings() if not catalog.get(s)]
-    assert missing == [], f"untranslated (run python -m stonith.render.i18n stonith/locale): {missing[:10]}"
+    catalog = catalogs.parse_po(PO.read_text(encoding="utf-8"))
+    missing = [s for s in catalogs.all_strings() if not catalog.get(s)]
+    assert missing == [], f"untranslated (run python -m stonith.cli.catalogs stonith/locale): {missing[:10]}"
 
 
 def test_installed_mo_matches_the_po(tmp_path: Path) -> None:
-    catalog = i18n.parse_po(PO.read_text(encoding="utf-8"))
+    catalog = catalogs.parse_po(PO.read_text(encoding="utf-8"))
     compiled = tmp_path / "stonith.mo"
     entries = {k: v for k, v in catalog.items() if v or k == ""}
-    i18n.write_mo(entries, str(compiled))
+    catalogs.write_mo(entries, str(compiled))
     with open(compiled, "rb") as handle:
         fresh = gettext.GNUTranslations(handle)
     installed = gettext.translation("stonith", i18n.LOCALEDIR, languages=["de"])
-    for msgid in i18n.all_strings():
+    for msgid in catalogs.all_strings():
         assert installed.gettext(msgid) == fresh.gettext(msgid), msgid
 
 

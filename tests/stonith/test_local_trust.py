@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from stonith.mocks.harness import start_mock
 
-from stonith.cli import agents_install
+from stonith.cli import agents_install, catalogs
 from stonith.contract.deadline import Deadline
 from stonith.contract.errors import BadConfig, DeviceBusy, StonithError
 from stonith.fencing import engine, locks
@@ -414,7 +414,7 @@ def test_the_audit_record_carries_the_devices_channel(tmp_path: Path) -> None:
 def test_a_language_code_cannot_reach_a_catalog_outside_ours(tmp_path: Path) -> None:
     evil = tmp_path / "evil" / "LC_MESSAGES"
     evil.mkdir(parents=True)
-    i18n.write_mo(
+    catalogs.write_mo(
         {"": "Content-Type: text/plain; charset=UTF-8\n", "Parameters:": "PWNED"}, str(evil / "stonith.mo")
     )
     traversal = os.path.relpath(tmp_path / "evil", i18n.LOCALEDIR)

@@ -243,3 +243,41 @@ def test_a_wait_on_a_closed_descriptor_fails_that_task_only() -> None:
         return "waited"
 
     assert Loop().run([broken(), nap(0.01, "other")]) == ["refused: OSError", "other"]  # EBADF
+
+
+def test_a_write_wait_ends_when_the_descriptor_is_writable() -> None:
+    """``Wait(..., write=True)``: a connecting socket is waited for until it is writable (connected
+    or failed), on the Loop and in a thread alike, instead of being looked at on a timer."""
+    a, b = socket.socketpair()
+    try:
+
+        def writable(until: float) -> steps.Steps[float]:
+            yield Wait(until, a.fileno(), write=True)
+            return time.monotonic()
+
+        for runner in (steps.run, lambda gen: Loop().run([gen])[0]):
+            started = time.monotonic()
+            assert runner(writable(started + 5)) - started < 0.5
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_nonblocking_connect_ends_when_the_connection_does() -> None:
+    from stonith.contract.errors import Timeout
+    from stonith.transport.resolve import connect_tcp_steps
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    try:
+        started = time.monotonic()
+        [sock] = Loop().run([connect_tcp_steps("127.0.0.1", port, Deadline(5))])
+        assert time.monotonic() - started < 0.5
+        sock.close()
+    finally:
+        server.close()
+    started = time.monotonic()  # nothing listens now: refused at once, not at the deadline
+    with pytest.raises(OSError) as refused:
+        Loop().run([connect_tcp_steps("127.0.0.1", port, Deadline(5))])
+    assert not isinstance(refused.value, Timeout)
+    assert time.monotonic() - started < 0.5

@@ -1,6 +1,6 @@
 """Every text the GUI shows, as English msgids of the ``stonith`` gettext catalog.
 
-``GUI_STRINGS`` joins the catalog through ``stonith.render.i18n.all_strings`` (so the German catalog test
+``GUI_STRINGS`` joins the catalog through ``stonith.cli.catalogs.all_strings`` (so the German catalog test
 covers the GUI too); ``SCRIPT_STRINGS`` are the page script's texts by key, sent translated with
 every page.  tests/gui/test_gui_strings.py checks that every ``tr("...")`` of the GUI is listed.
 Pure data: importing it costs nothing and needs no web framework.
