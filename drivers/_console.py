@@ -329,6 +329,7 @@ class SerialDriver(StreamDriver):
     """A device on a serial line (``ttydev``) at a fixed speed."""
 
     SPEED: ClassVar[int]
+    EXTRA = ("serial", ("serial",))
 
     def device_name(self) -> str:
         return str(self.params.ttydev)

@@ -89,6 +89,7 @@ class RedfishClient(Driver):
 
     # Used in messages: "Redfish service https://..." is the default.
     WHAT = "Redfish service"
+    EXTRA = ("redfish", ("requests",))
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -233,6 +233,7 @@ def pace_steps(key: tuple[str, int], interval: float, deadline: Deadline) -> Ste
 class IpmiLan(Driver):
     INFO = INFO
     NONBLOCKING = True
+    EXTRA = ("ipmi", ("cryptography",))
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -88,6 +88,7 @@ def _open_pyserial(url: str) -> Any:
 
 class RcdSerial(Driver):
     INFO = INFO
+    EXTRA = ("serial", ("serial",))
     # How a port object is made from ``ttydev`` (tests hand in the mock's FakePort).  The object
     # needs pyserial's ``dtr``, ``rts``, ``open()`` and ``close()``, and must not be open yet.
     port_factory: ClassVar[Callable[[str], Any] | None] = None

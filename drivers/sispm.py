@@ -83,6 +83,7 @@ INFO = DriverInfo(
 
 class Sispm(Driver):
     INFO = INFO
+    EXTRA = ("usb", ("usb",))
     LOWERCASE_HOSTS = False
     # A pyusb backend object to use instead of STONITH_USB_BACKEND / libusb (tests).
     backend: ClassVar[Any] = None

@@ -174,6 +174,8 @@ def _info(
 class SnmpPdu(Driver):
     """A PDU family is data: the class attributes below; the verbs are written once, here."""
 
+    # pysnmp itself; cryptography only for SNMPv3 privacy, which pysnmp reports when it is missing.
+    EXTRA = ("snmp", ("pysnmp",))
     #: Outlet name column (walked); the outlet index follows.
     NAMES: ClassVar[Oid] = ()
     #: State column and its values; any other value is UNKNOWN.

@@ -299,8 +299,9 @@ def test_extras_match_imports() -> None:
         assert modules <= imported, f"[{extra}] installs {sorted(modules - imported)} that nothing imports"
         assert set(registry.EXTRA_MODULES[extra]) == modules, extra
     assert set(registry.EXTRA_MODULES) == set(extras)
-    for extra, _modules in registry.MODULE_EXTRAS.values():
-        assert extra in extras
+    for name in registry.entry_points():
+        needs = registry.type_extra(name)
+        assert needs is None or needs[0] in extras, name
 
 
 HIDE_OPTIONAL = (

@@ -217,6 +217,11 @@ class Driver(abc.ABC):
     LOGOUT_GRACE: ClassVar[float] = 0.3
     # The *_steps verbs yield every wait and ``disconnect`` does not block (see the module's text).
     NONBLOCKING: ClassVar[bool] = False
+    # The pip extra without which no session can open, and the modules it provides: (extra,
+    # modules).  Subclasses inherit it (a new SNMP family needs no line anywhere else); the
+    # registry checks the modules when it loads the type, so the metadata stays usable without
+    # them and every session refuses naming the extra (stonith.fencing.registry).
+    EXTRA: ClassVar[tuple[str, tuple[str, ...]] | None] = None
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)

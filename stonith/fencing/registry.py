@@ -44,27 +44,15 @@ EXTRA_MODULES = {
     "ssh": ("pexpect",),
     "mocks": ("asyncssh",),
 }
-# Built-in driver modules that cannot open any session without their extra: module -> (extra,
-# modules checked); every type a module defines needs it (so a new SNMP family needs no line here).
-# The SNMP types need pysnmp itself (cryptography only for SNMPv3 privacy, which pysnmp reports).
-# baytech needs pyserial only for a ttydev: stonith.transport.serial names the extra when it opens one;
-# apcmaster and wti_nps need pexpect only with ssh = true: stonith.transport.ssh raises MissingExtra.
-MODULE_EXTRAS = {
-    "snmp_pdu": ("snmp", ("pysnmp",)),
-    "ipmi": ("ipmi", ("cryptography",)),
-    "redfish": ("redfish", ("requests",)),
-    "redfish_pdu": ("redfish", ("requests",)),
-    **dict.fromkeys(("apcsmart", "nw_rpc100s", "rcd_serial", "rps10"), ("serial", ("serial",))),
-    "sispm": ("usb", ("usb",)),
-}
+# A driver that cannot open any session without an extra says so (``Driver.EXTRA``, inherited: a
+# new SNMP family needs no line here).  baytech needs pyserial only for a ttydev:
+# stonith.transport.serial names the extra when it opens one; apcmaster and wti_nps need pexpect
+# only with ssh = true: stonith.transport.ssh raises MissingExtra.
 
 
 def type_extra(name: str) -> tuple[str, tuple[str, ...]] | None:
-    """The extra a built-in type cannot work without, and the modules it provides (None: none)."""
-    ep = entry_points().get(name)
-    if ep is None or not ep.value.startswith("stonith.drivers."):
-        return None
-    return MODULE_EXTRAS.get(ep.value.partition(":")[0].rpartition(".")[2])
+    """The extra a type cannot work without, and the modules it provides (None: none)."""
+    return load(name).EXTRA
 
 
 def extra_for(module: str) -> list[str]:
@@ -276,9 +264,8 @@ def load(name: str) -> type[Driver]:
         raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}{hint}") from None
     except Exception as exc:  # a broken third-party driver must not crash the CLI
         raise UnknownType(f"Cannot load device type '{name}' from {ep.value}: {exc}") from None
-    needs = type_extra(name)
-    if needs is not None:
-        extra, modules = needs
+    if driver.EXTRA is not None:
+        extra, modules = driver.EXTRA
         missing = [m for m in modules if not importable(m)]
         if missing:
             return _needs_extra(driver, name, extra, missing)

@@ -536,19 +536,27 @@ PROFILES: dict[str, Profile] = {
     "baytech": TELNET,
     "wti_nps": WTI_TELNET,
 }
-# Every other family of the SNMP PDU driver takes fence_apc_snmp's options: a new family needs no
-# line here (profile_for).
-_MODULE_PROFILES = {"stonith.drivers.snmp_pdu": SNMP}
+# Every other SNMP PDU family (a class of the SNMP table kit, or a subclass of one elsewhere) takes
+# fence_apc_snmp's options: a new family needs no line here (profile_for).
+_KIT_PROFILES = {"stonith.drivers.snmp_pdu.SnmpPdu": SNMP}
 
 
 def profile_for(type_name: str) -> Profile | None:
     """The fence-agents options ``fence_stonith_<type_name>`` accepts besides the standard ones."""
     if type_name in PROFILES:
         return PROFILES[type_name]
-    from stonith.fencing.registry import entry_points
+    from stonith.contract.errors import StonithError
+    from stonith.fencing.registry import load
 
-    ep = entry_points().get(type_name)
-    return _MODULE_PROFILES.get(ep.value.partition(":")[0]) if ep is not None else None
+    try:
+        driver = load(type_name)
+    except StonithError:
+        return None
+    for cls in driver.__mro__:
+        profile = _KIT_PROFILES.get(f"{cls.__module__}.{cls.__qualname__}")
+        if profile is not None:
+            return profile
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
