@@ -11,7 +11,7 @@ The fuzzers, one file per thing fuzzed (``python -m pytest hwtests/test_fuzz_*.p
 
 Which driver types the reply fuzzers cover comes from the driver entry points: every stream driver
 (a ``StreamDriver`` of stonith.drivers._console) is fuzzed and needs its case in STREAM_CASES; the
-SNMP families share one driver module and are sampled by SNMP_CASES; four drivers have a fuzzer of
+SNMP families share one driver module and are sampled by SNMP_CASES; the others have a fuzzer of
 their own (DEDICATED).  tests/test_manifest.py fails, naming the type, when a type with a mock is
 fuzzed nowhere or a table names a type the entry points do not have (``disagreements``).
 
@@ -83,13 +83,14 @@ SNMP_CASES = {
 DEDICATED = {
     "ipmilan": "test_fuzz_ipmi.py",
     "redfish": "test_fuzz_redfish.py",
+    "redfish_pdu": "test_fuzz_redfish.py",
     "sispm": "test_fuzz_usb.py",
     "rcd_serial": "test_fuzz_modem_lines.py",
 }
 
 # Types with a mock whose replies no fuzzer reads yet, and why (tests/test_manifest.py holds the
 # fuzzers to every other type with a mock).
-NOT_FUZZED = {"redfish_pdu": "no reply fuzzer yet (test_fuzz_redfish.py covers drivers/redfish.py only)"}
+NOT_FUZZED: dict[str, str] = {}
 
 
 def builtin_types() -> dict[str, str]:

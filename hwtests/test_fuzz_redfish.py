@@ -1,4 +1,4 @@
-"""Fuzzing the Redfish driver with HTTP responses (basic and session authentication).
+"""Fuzzing the Redfish drivers (redfish, redfish_pdu) with HTTP responses (basic and session auth).
 
 Properties and budgets: hwtests/fuzzing.py.
 """
@@ -55,75 +55,113 @@ REDFISH_ARRAYS = ("Members", "Parameters", "@Message.ExtendedInfo")
 REDFISH_STRING_KEYS = ("@odata.id", "target", "@Redfish.ActionInfo", "PowerState", "HostName", "Name")
 REDFISH_STRING_KEYS += ("MessageId", "code", "RedfishVersion")
 REDFISH_VALUE_LISTS = ("ResetType@Redfish.AllowableValues", "AllowableValues")
-REDFISH_KEYS = REDFISH_OBJECTS + REDFISH_ARRAYS + REDFISH_STRING_KEYS + REDFISH_VALUE_LISTS
 
-_string = st.one_of(st.sampled_from(REDFISH_STRINGS), st.text(max_size=6))
-_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _string)
-_any_json = st.recursive(
-    _leaf,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(REDFISH_KEYS), inner, max_size=4)
-    ),
-    max_leaves=8,
-)
+# The same for a PDU's service (mocks/redfish_pdu.py): PowerEquipment, RackPDUs, their Outlets.
+PDU_STRINGS = [
+    "/redfish/v1",
+    "/redfish/v1/PowerEquipment",
+    "/redfish/v1/PowerEquipment/RackPDUs",
+    "/redfish/v1/PowerEquipment/RackPDUs/1",
+    "/redfish/v1/PowerEquipment/RackPDUs/1/Outlets",
+    "/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/A1",
+    "/redfish/v1/PowerEquipment/RackPDUs/1/Outlets/A1/Actions/Outlet.PowerControl",
+    "/redfish/v1/SessionService/Sessions",
+    "http://fake:80/redfish/v1/PowerEquipment",
+    "https://other/x",
+    "RackPDU",
+    "A1",
+    "1",
+    "On",
+    "Off",
+    "PoweringOff",
+    "PowerCycle",
+    "n1",
+    "",
+]
+PDU_OBJECTS = ("Links", "Sessions", "PowerEquipment", "RackPDUs", "Outlets", "Actions", "error")
+PDU_OBJECTS += ("#Outlet.PowerControl",)
+PDU_ARRAYS = ("Members", "@Message.ExtendedInfo")
+PDU_STRING_KEYS = ("@odata.id", "target", "PowerState", "UserLabel", "Id", "Name", "EquipmentType")
+PDU_STRING_KEYS += ("MessageId", "code", "RedfishVersion")
+PDU_VALUE_LISTS = ("PowerState@Redfish.AllowableValues",)
 
 
-def _redfish_document(loose: bool):
-    """A Redfish-shaped object: the members the driver reads, each optional, values arbitrary."""
+def _scripts(strings, objects, arrays, string_keys, value_lists):
+    """Scripts for a service whose documents have these members: ``actions(loose)`` draws one step."""
+    keys = objects + arrays + string_keys + value_lists
+    string = st.one_of(st.sampled_from(strings), st.text(max_size=6))
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), string)
+    any_json = st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(keys), inner, max_size=4)
+        ),
+        max_leaves=8,
+    )
 
-    def member(strategy):
-        return st.one_of(strategy, _any_json) if loose else strategy
+    def redfish_document(loose: bool):
+        """A Redfish-shaped object: the members the driver reads, each optional, values arbitrary."""
 
-    document = st.deferred(
-        lambda: st.fixed_dictionaries(
+        def member(strategy):
+            return st.one_of(strategy, any_json) if loose else strategy
+
+        document = st.deferred(
+            lambda: st.fixed_dictionaries(
+                {},
+                optional={
+                    **{k: member(document) for k in objects},
+                    **{k: member(st.lists(document, max_size=2)) for k in arrays},
+                    **{k: member(string) for k in string_keys},
+                    **{k: member(st.lists(leaf, max_size=3)) for k in value_lists},
+                },
+            )
+        )
+        return document
+
+    def actions(loose: bool):
+        import json
+
+        body = st.one_of(
+            redfish_document(loose).map(lambda d: json.dumps(d).encode()),
+            redfish_document(loose).map(lambda d: json.dumps(d).encode()),
+            (any_json if loose else string).map(lambda d: json.dumps(d).encode()),
+            st.binary(max_size=40),
+            st.just(b""),
+        )
+        if loose:  # any bytes but CR, LF and NUL, as http.client decodes them (Latin-1)
+            text = st.text(st.characters(max_codepoint=255, blacklist_characters="\r\n\x00"), max_size=8)
+        else:  # UTF-8 text, as it arrives from a BMC
+            text = st.text(st.characters(blacklist_characters="\r\n\x00"), max_size=6).map(
+                lambda t: t.encode("utf-8").decode("latin-1")
+            )
+        headers = st.fixed_dictionaries(
             {},
             optional={
-                **{k: member(document) for k in REDFISH_OBJECTS},
-                **{k: member(st.lists(document, max_size=2)) for k in REDFISH_ARRAYS},
-                **{k: member(_string) for k in REDFISH_STRING_KEYS},
-                **{k: member(st.lists(_leaf, max_size=3)) for k in REDFISH_VALUE_LISTS},
+                "Location": st.one_of(st.sampled_from(strings), text),
+                "X-Auth-Token": text,
+                "Content-Type": st.sampled_from(
+                    ["application/json", "text/html", "application/json; charset=utf-16"]
+                ),
             },
         )
-    )
-    return document
-
-
-def _redfish_actions(loose: bool):
-    import json
-
-    body = st.one_of(
-        _redfish_document(loose).map(lambda d: json.dumps(d).encode()),
-        _redfish_document(loose).map(lambda d: json.dumps(d).encode()),
-        (_any_json if loose else _string).map(lambda d: json.dumps(d).encode()),
-        st.binary(max_size=40),
-        st.just(b""),
-    )
-    if loose:  # any bytes but CR, LF and NUL, as http.client decodes them (Latin-1)
-        text = st.text(st.characters(max_codepoint=255, blacklist_characters="\r\n\x00"), max_size=8)
-    else:  # UTF-8 text, as it arrives from a BMC
-        text = st.text(st.characters(blacklist_characters="\r\n\x00"), max_size=6).map(
-            lambda t: t.encode("utf-8").decode("latin-1")
+        status = st.one_of(
+            st.sampled_from([200] * 8 + [201, 202, 204, 301, 302, 307, 400, 401, 403, 404, 409, 500, 503]),
+            st.integers(100, 599),
         )
-    headers = st.fixed_dictionaries(
-        {},
-        optional={
-            "Location": st.one_of(st.sampled_from(REDFISH_STRINGS), text),
-            "X-Auth-Token": text,
-            "Content-Type": st.sampled_from(
-                ["application/json", "text/html", "application/json; charset=utf-16"]
-            ),
-        },
-    )
-    status = st.one_of(
-        st.sampled_from([200] * 8 + [201, 202, 204, 301, 302, 307, 400, 401, 403, 404, 409, 500, 503]),
-        st.integers(100, 599),
-    )
-    return st.one_of(
-        st.just(("pass",)),
-        st.tuples(st.just("error"), st.sampled_from(["refused", "timeout", "tls", "chunked"])),
-        st.tuples(st.just("forge"), status, headers, body),
-        st.tuples(st.just("forge"), status, headers, body),
-    )
+        return st.one_of(
+            st.just(("pass",)),
+            st.tuples(st.just("error"), st.sampled_from(["refused", "timeout", "tls", "chunked"])),
+            st.tuples(st.just("forge"), status, headers, body),
+            st.tuples(st.just("forge"), status, headers, body),
+        )
+
+    return actions
+
+
+_redfish_actions = _scripts(
+    REDFISH_STRINGS, REDFISH_OBJECTS, REDFISH_ARRAYS, REDFISH_STRING_KEYS, REDFISH_VALUE_LISTS
+)
+_pdu_actions = _scripts(PDU_STRINGS, PDU_OBJECTS, PDU_ARRAYS, PDU_STRING_KEYS, PDU_VALUE_LISTS)
 
 
 class FakeRedfish:
@@ -233,3 +271,38 @@ def test_fuzz_redfish_replies(monkeypatch, auth_method, script):
 @example(script=[("forge", 301, {"Location": "\x80"}, b"")])
 def test_fuzz_redfish_loose_replies(monkeypatch, script):
     _redfish_case(monkeypatch, script, "basic")
+
+
+# -- Redfish PDUs -----------------------------------------------------------------------------------
+#
+# drivers/redfish_pdu.py against mocks/redfish_pdu.py's service (two outlets, A1 and A2, on one
+# RackPDU), the documents shaped as a PDU's: reading never posts Outlet.PowerControl.
+
+REDFISH_PDU_READY = needs("requests") and loads("redfish_pdu")
+
+
+@pytest.mark.skipif(not REDFISH_PDU_READY, reason="requests or the redfish_pdu driver is not installed")
+@pytest.mark.parametrize("auth_method", ["basic", "session"])
+@FUZZ
+@given(script=st.lists(_pdu_actions(loose=False), max_size=8))
+def test_fuzz_redfish_pdu_replies(monkeypatch, auth_method, script):
+    import requests
+    from stonith.mocks._common import Faults, MockConfig, Outlets
+    from stonith.mocks.redfish_pdu import PduService
+
+    config = MockConfig("redfish_pdu", "generic", ["n1", "n2"], ["on", "off"], "admin", "pw")
+    outlets = Outlets(config.names, config.states, relay_delay=0.0, faults=Faults(), state_file=None)
+    fake = FakeRedfish(PduService(outlets, config, "http://fake:80"), script)
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", lambda a, r, **k: fake.send(a, r, **k))
+    driver = make_driver(
+        "redfish_pdu",
+        {"ipaddr": "fake:80", "login": "admin", "password": "pw", "ssl": False, "auth_method": auth_method},
+    )
+    try:
+        read_device(driver, [Outlet("A1", "n1")])
+        events = outlets.snapshot()["events"]
+    finally:
+        outlets.close()
+    controls = [r for r in fake.requests if r[0] == "POST" and "PowerControl" in r[1]]
+    assert not controls, controls  # reading never switches an outlet
+    assert events == []
