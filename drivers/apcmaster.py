@@ -122,6 +122,7 @@ INFO = DriverInfo(
     models=("AP9211", "AP9212", "AP9225 (MasterSwitch Plus)", "AP79xx/AP86xx/AP88xx/AP89xx (AOS 5+)"),
     url="https://www.apc.com/",
     capabilities=Capabilities(sessions=1),
+    summary="APC MasterSwitch over telnet menus",
 )
 
 

@@ -63,6 +63,7 @@ INFO = DriverInfo(
     models=("Smart-UPS",),
     url="https://www.apc.com/",
     capabilities=Capabilities(sessions=1),
+    summary="APC Smart-UPS over the smart serial protocol",
 )
 
 

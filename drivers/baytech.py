@@ -152,6 +152,7 @@ INFO = DriverInfo(
     models=("RPC-3", "RPC-3A", "RPC-5", "RPC3-NC", "RPC-28 NC"),
     url="https://www.baytech.net/",
     capabilities=Capabilities(multi=True, sessions=1),
+    summary="BayTech RPC-3/3A/5 and RPC3-NC/RPC-28 power switches over telnet or serial",
 )
 
 

@@ -193,6 +193,7 @@ INFO = DriverInfo(
     models=("IPMI 2.0 (lanplus)", "IPMI 1.5 (lan)"),
     url="https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-home.html",
     capabilities=Capabilities(cycle=False, sessions=4),
+    summary="IPMI 2.0 (lanplus) BMC chassis power control",
 )
 
 # Per-BMC rate limiting, shared by every driver instance of this process.

@@ -50,6 +50,7 @@ INFO = DriverInfo(
     family="manual",
     status="beta",
     capabilities=Capabilities(cycle=True, any_host=True, sessions=0),
+    summary="Human operator confirms each reset (like cluster-glue's meatware)",
 )
 
 

@@ -27,6 +27,7 @@ INFO = DriverInfo(
     family="none",
     status=TESTING_ONLY,
     capabilities=Capabilities(any_host=True, multi=True, cycle=True, sessions=0),
+    summary="Dummy (do-nothing) STONITH device, for testing",
 )
 
 

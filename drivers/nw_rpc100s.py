@@ -68,6 +68,7 @@ INFO = DriverInfo(
     family="Night/Ware RPC100S",
     models=("RPC100S",),
     capabilities=Capabilities(cycle=True, status=False, sessions=1),
+    summary="Micro Energetics Night/Ware RPC100S serial switch",
 )
 
 

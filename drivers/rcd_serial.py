@@ -77,6 +77,7 @@ INFO = DriverInfo(
     fields=(HOSTLIST, TTYDEV, DTR_RTS, MSDURATION),
     family="RC-delayed serial reset circuit",
     capabilities=Capabilities(cycle=True, power_on=False, power_off=False, status=False, sessions=1),
+    summary="RC-delayed reset circuit on a serial DTR/RTS line",
 )
 
 

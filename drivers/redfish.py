@@ -164,6 +164,7 @@ INFO = DriverInfo(
     models=("Redfish 1.x ComputerSystem", *(v.name for v in VENDORS)),
     url="https://www.dmtf.org/standards/redfish",
     capabilities=Capabilities(cycle=False, sessions=4),
+    summary="Redfish BMC (ComputerSystem reset) over HTTPS",
 )
 
 

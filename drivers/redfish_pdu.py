@@ -67,6 +67,7 @@ INFO = DriverInfo(
     models=("DMTF PowerDistribution (RackPDUs)", "Raritan PX3/PX4", "ServerTech PRO3X/PRO4X", "Vertiv Geist"),
     url="https://www.dmtf.org/standards/redfish",
     capabilities=Capabilities(cycle=False, sessions=4),
+    summary="Redfish rack PDU outlets (DMTF PowerDistribution) over HTTPS",
 )
 
 

@@ -72,6 +72,7 @@ INFO = DriverInfo(
     models=("RPS-10M",),
     url="https://www.wti.com/",
     capabilities=Capabilities(sessions=1),
+    summary="WTI RPS-10M serial power switch chain",
 )
 
 

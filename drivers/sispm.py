@@ -78,6 +78,7 @@ INFO = DriverInfo(
     models=("SIS-PM", "mSIS-PM", "Silver Shield", "EG-PMS2"),
     url="https://sispmctl.sourceforge.net/",
     capabilities=Capabilities(sessions=1),
+    summary="Gembird SIS-PM / Silver Shield USB power strip",
 )
 
 

@@ -152,6 +152,7 @@ def _info(
     models: Sequence[str],
     url: str,
     *,
+    summary: str,
     version: str = "2c",
 ) -> DriverInfo:
     fields = tuple(f.replace(default=version) if f is VERSION else f for f in FIELDS)
@@ -164,6 +165,7 @@ def _info(
         models=models,
         url=url,
         capabilities=Capabilities(multi=True, sessions=0),
+        summary=summary,
     )
 
 
@@ -376,6 +378,7 @@ class ApcMasterSnmp(SnmpPdu):
         ("AP9211", "AP9212", "AP9224"),
         "https://www.apc.com/",
         version="1",
+        summary="APC MasterSwitch / switched rack PDU over SNMP (cluster-glue apcmastersnmp)",
     )
     LABEL = "APC MasterSwitch"
     NAMES = _oid(f"{APC}.1.1.4.4.2.1.4")  # sPDUOutletCtlName
@@ -406,6 +409,7 @@ class ApcRpdu(SnmpPdu):
         "APC rPDU",
         ("AP7900", "AP7901", "AP7902", "AP7920", "AP7921", "AP7930", "AP7940", "AP7941"),
         "https://www.apc.com/",
+        summary="APC rack PDU (rPDU) over SNMP",
     )
     LABEL = "APC rPDU"
     NAMES = _oid(f"{APC}.1.1.12.3.5.1.1.2")  # rPDUOutletStatusOutletName
@@ -436,6 +440,7 @@ class ApcRpdu2(SnmpPdu):
         "APC rPDU2",
         ("AP8641", "AP8659", "AP8853", "AP8941", "AP8959"),
         "https://www.apc.com/",
+        summary="APC rack PDU 2 (rPDU2) over SNMP",
     )
     LABEL = "APC rPDU2"
     NAMES = _oid(f"{APC}.1.1.26.9.2.3.1.3")  # rPDU2OutletSwitchedStatusName
@@ -465,6 +470,7 @@ class EatonEpdu(SnmpPdu):
         "Eaton ePDU",
         ("EMA", "EMAB", "ePDU G3 Switched", "ePDU G3 Managed"),
         "https://www.eaton.com/",
+        summary="Eaton ePDU over SNMP",
     )
     LABEL = "Eaton ePDU"
     INDEX = (0,)
@@ -491,6 +497,7 @@ class RaritanPdu2(SnmpPdu):
         "Raritan PX2/PX3",
         ("PX2", "PX3"),
         "https://www.raritan.com/",
+        summary="Raritan PX2/PX3 (PDU2-MIB) over SNMP",
     )
     LABEL = "Raritan PDU2"
     INDEX = (1,)
@@ -520,6 +527,7 @@ class Sentry3(SnmpPdu):
         "ServerTech Sentry3",
         ("CW-8H1", "CW-24V2", "CS-16V1"),
         "https://www.servertech.com/",
+        summary="ServerTech Sentry3 over SNMP",
     )
     LABEL = "ServerTech Sentry3"
     INDEX = (1, 1)
@@ -548,6 +556,7 @@ class Sentry4(SnmpPdu):
         "ServerTech Sentry4",
         ("C2S24TE", "C2W36TE", "PRO2"),
         "https://www.servertech.com/",
+        summary="ServerTech Sentry4 over SNMP",
     )
     LABEL = "ServerTech Sentry4"
     INDEX = (1, 1)
@@ -576,6 +585,7 @@ class CyberPowerPdu(SnmpPdu):
         "CyberPower ePDU",
         ("PDU41004", "PDU81005", "PDU15SWHVIEC8FNET"),
         "https://www.cyberpowersystems.com/",
+        summary="CyberPower switched PDU over SNMP",
     )
     LABEL = "CyberPower ePDU"
     NAMES = _oid("1.3.6.1.4.1.3808.1.1.3.3.5.1.1.2")  # ePDUOutletStatusOutletName
@@ -601,6 +611,7 @@ class BaytechMrp(SnmpPdu):
         "BayTech MRP",
         ("MRP-27", "RPC-14", "RPC-22"),
         "https://www.baytech.net/",
+        summary="BayTech MRP over SNMP",
     )
     LABEL = "BayTech MRP"
     INDEX = (1,)
@@ -639,6 +650,7 @@ class IfMib(SnmpPdu):
         "IF-MIB switch",
         ("any SNMP-managed Ethernet or Fibre Channel switch with IF-MIB",),
         "https://www.rfc-editor.org/rfc/rfc2863",
+        summary="Switch ports (fabric fencing) over SNMP IF-MIB, like fence_ifmib",
     )
     LABEL = "IF-MIB switch"
     NAMES = _oid(f"{IF_MIB}.31.1.1.1.1")  # ifName
@@ -689,6 +701,7 @@ class AutoPdu(SnmpPdu):
         "SNMP PDUs",
         tuple(f.LABEL for f in FAMILIES),
         "https://www.rfc-editor.org/rfc/rfc3416",
+        summary="Switched PDU over SNMP, family detected from sysObjectID",
     )
     LABEL = "SNMP PDU"
 

@@ -54,6 +54,7 @@ INFO = DriverInfo(
     family="none",
     status=TESTING_ONLY,
     capabilities=Capabilities(cycle=True, power_on=False, power_off=False, sessions=0),
+    summary="Reboot through ssh; for testing only",
 )
 
 

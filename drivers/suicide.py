@@ -29,6 +29,7 @@ INFO = DriverInfo(
     family="none",
     status=TESTING_ONLY,
     capabilities=Capabilities(cycle=True, power_on=False, status=False, sessions=0),
+    summary="Reset the local host only; for testing only",
 )
 
 

@@ -80,6 +80,7 @@ INFO = DriverInfo(
     models=("NPS-115", "NPS-230", "IPS-800", "IPS-1600", "TPS-2"),
     url="https://www.wti.com/",
     capabilities=Capabilities(sessions=1),
+    summary="WTI NPS/TPS network power switch over telnet",
 )
 
 

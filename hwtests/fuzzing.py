@@ -87,6 +87,12 @@ DEDICATED = {
     "sispm": "test_fuzz_usb.py",
     "rcd_serial": "test_fuzz_modem_lines.py",
 }
+# A type built on one of these kits runs the kit's code, which that file fuzzes (through the type
+# it names): a new BMC or Redfish type (``stonith new-driver --kit bmc|http``) needs no line here.
+KIT_FUZZERS = {
+    "stonith.drivers.ipmi:IpmiLan": "test_fuzz_ipmi.py",
+    "stonith.drivers._redfish:RedfishClient": "test_fuzz_redfish.py",
+}
 
 # Types with a mock whose replies no fuzzer reads yet, and why (tests/test_manifest.py holds the
 # fuzzers to every other type with a mock).
@@ -135,6 +141,8 @@ def fuzz_targets() -> dict[str, str]:
     """Built-in type -> the file that fuzzes its replies."""
     targets = dict.fromkeys(stream_types(), "test_fuzz_streams.py")
     targets.update(dict.fromkeys(snmp_types(), "test_fuzz_snmp.py"))  # one driver module, sampled
+    for kit, fuzzer in KIT_FUZZERS.items():
+        targets.update(dict.fromkeys(_types_of(kit), fuzzer))
     targets.update(DEDICATED)
     return targets
 

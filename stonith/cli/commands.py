@@ -115,9 +115,9 @@ HELP: dict[str, tuple[str, str, str]] = {
         "Write drivers/NAME.py (a working driver of the kit's shape), mocks/NAME.py (its mock),\n"
         "tests/drivers/test_NAME.py (status, off, on, reset against the mock, judged by its ground\n"
         "truth), empty golden metadata files (the golden test fills them on its first run) and the\n"
-        "registration lines (pyproject.toml entry point, drivers/__init__.py CATALOG, README row,\n"
-        "hwtests).  Works in a source checkout of stonith (the current directory or --repo); never\n"
-        "overwrites a file.  Exit 1: NAME is no lowercase identifier or exists; 3: no checkout.",
+        "registration lines (pyproject.toml entry point, README row, hwtests).  Works in a source\n"
+        "checkout of stonith (the current directory or --repo); never overwrites a file.\n"
+        "Exit 1: NAME is no lowercase identifier or exists; 3: no checkout.",
         "stonith new-driver acme_ps --kit console\n"
         "  stonith new-driver acme_pdu --kit snmp --repo ~/src/stonith",
     ),

@@ -13,9 +13,9 @@ templates (stonith.cli.new_driver_templates):
 - ``hwtests/every-mock.d/NAME.toml``: the conformance row of the new mock;
 
 and adds the lines that cannot be derived, each where its neighbours are, as one more line: the
-entry point (``pyproject.toml``), the ``CATALOG`` row (``drivers/__init__.py``), the campaign's
-``Kind`` (``hwtests/mocktypes.py``) and the README's drivers table row; tests/test_manifest.py holds
-them to agree.  It never overwrites a file: everything is checked before the first byte is written.
+entry point (``pyproject.toml``), the campaign's ``Kind`` (``hwtests/mocktypes.py``) and the
+README's drivers table row; tests/test_manifest.py holds them to agree.  It never overwrites a
+file: everything is checked before the first byte is written.
 
 Exit status: 0 written; 1 NAME is no lowercase Python identifier, or a type, module or file of
 that name exists already; 3 the directory is no source checkout of stonith (or lacks a file the
@@ -36,8 +36,9 @@ NOT_A_CHECKOUT = ExitCode.S_INVAL  # 3
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME = 40
 
-# Per kit: the CATALOG line, the README row's device and transport, the hwtests Kind's arguments.
-CATALOG_TEXT = {
+# Per kit: the listing line (INFO.summary), the README row's device and transport, the hwtests
+# Kind's arguments.
+SUMMARY_TEXT = {
     "console": "{title} power switch over telnet or SSH",
     "snmp": "{title} switched PDU over SNMP",
     "bmc": "{title} BMC chassis power over IPMI",
@@ -178,10 +179,11 @@ def find_checkout(repo: str | None) -> str:
     return root
 
 
-def render(template: str, name: str) -> str:
+def render(template: str, name: str, kit: str) -> str:
     return (
         template.replace("__NAME__", name)
         .replace("__CLASS__", class_name(name))
+        .replace("__SUMMARY__", SUMMARY_TEXT[kit].format(title=title(name)))
         .replace("__TITLE__", title(name))
         .replace("__UPPER__", name.upper())
     )
@@ -193,9 +195,9 @@ def generated(name: str, kit: str) -> dict[str, str]:
 
     test = t.TEST.replace("__SETUP__", t.SETUPS[kit])
     return {
-        f"drivers/{name}.py": render(t.DRIVERS[kit], name),
-        f"mocks/{name}.py": render(t.MOCKS[kit], name),
-        f"tests/drivers/test_{name}.py": render(test, name),
+        f"drivers/{name}.py": render(t.DRIVERS[kit], name, kit),
+        f"mocks/{name}.py": render(t.MOCKS[kit], name, kit),
+        f"tests/drivers/test_{name}.py": render(test, name, kit),
         f"tests/metadata/{name}.glue.xml": "",
         f"tests/metadata/{name}.fence.xml": "",
     }
@@ -230,18 +232,6 @@ def add_entry_point(text: str, name: str) -> str:
     return "".join(lines)
 
 
-def add_catalog_row(text: str, name: str, kit: str) -> str:
-    """One more row at the end of ``CATALOG`` in drivers/__init__.py."""
-    start = text.find("CATALOG: dict[str, str] = {")
-    end = text.find("\n}", start)
-    if start < 0 or end < 0:
-        raise NewDriverError("drivers/__init__.py has no CATALOG table", NOT_A_CHECKOUT)
-    if f'\n    "{name}":' in text[start:end]:
-        raise NewDriverError(f"drivers/__init__.py CATALOG already lists {name!r}", BAD_NAME)
-    row = f'\n    "{name}": "{CATALOG_TEXT[kit].format(title=title(name))}",'
-    return text[:end] + row + text[end:]
-
-
 def add_readme_row(text: str, name: str, kit: str) -> str:
     """A row of the README's drivers table, before the testing types' row (else at its end)."""
     lines = text.splitlines(keepends=True)
@@ -268,6 +258,20 @@ def add_kind(text: str, name: str, kit: str) -> str:
     args = [f'"{name.replace("_", "-")}"', f'"{name}"', *_split_args(KIND_ARGS[kit].format(name=name))]
     kind = "    Kind(\n" + "".join(f"        {arg.strip()},\n" for arg in args) + "    ),\n"
     return text[: end + 1] + kind + text[end + 1 :]
+
+
+def add_stream_case(text: str, name: str) -> str:
+    """A console type's case in hwtests/fuzzing.py ``STREAM_CASES``: its configuration against the
+    fake device, its transport, and the bytes a read must never send (the switching commands)."""
+    start = text.find("STREAM_CASES = {")
+    end = text.find("\n}\n", start)
+    if start < 0 or end < 0:
+        raise NewDriverError("hwtests/fuzzing.py has no STREAM_CASES table", NOT_A_CHECKOUT)
+    case = (
+        f'    "{name}": ({{"ipaddr": "fake:23", "password": "pw"}}, "telnet", '
+        'rb"(?i)(^|[\\r\\n])(on|off) "),\n'
+    )
+    return text[: end + 1] + case + text[end + 1 :]
 
 
 def _split_args(args: str) -> list[str]:
@@ -321,12 +325,13 @@ def scaffold(name: str, kit: str, repo: str | None = None) -> tuple[list[str], l
         raise NewDriverError(f"{name!r} exists already: {', '.join(taken)} (nothing written)", BAD_NAME)
     edits = {
         "pyproject.toml": add_entry_point(_read(root, "pyproject.toml"), name),
-        "drivers/__init__.py": add_catalog_row(_read(root, "drivers/__init__.py"), name, kit),
     }
     if os.path.exists(os.path.join(root, "README.md")):
         edits["README.md"] = add_readme_row(_read(root, "README.md"), name, kit)
     if row is not None and os.path.exists(os.path.join(root, "hwtests", "mocktypes.py")):
         edits["hwtests/mocktypes.py"] = add_kind(_read(root, "hwtests/mocktypes.py"), name, kit)
+    if kit == "console" and os.path.exists(os.path.join(root, "hwtests", "fuzzing.py")):
+        edits["hwtests/fuzzing.py"] = add_stream_case(_read(root, "hwtests/fuzzing.py"), name)
     for path, text in files.items():
         os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
         with open(os.path.join(root, path), "x", encoding="utf-8") as handle:  # "x": never overwrite

@@ -83,6 +83,7 @@ INFO = DriverInfo(
     models=("TODO-8",),
     url="https://example.com/TODO",
     capabilities=Capabilities(sessions=1),
+    summary="__SUMMARY__",
 )
 
 
@@ -274,6 +275,7 @@ class __CLASS__(SnmpPdu):
         "__TITLE__",
         ("TODO-8",),
         "https://example.com/TODO",
+        summary="__SUMMARY__",
     )
     LABEL = "__TITLE__"
     NAMES = _oid(ENTERPRISE + ".1.2.1.2")  # TODOOutletName
@@ -368,6 +370,7 @@ INFO = DriverInfo(
     models=("TODO",),
     url="https://example.com/TODO",
     capabilities=Capabilities(cycle=False, sessions=4),
+    summary="__SUMMARY__",
 )
 
 
@@ -435,6 +438,7 @@ INFO = DriverInfo(
     models=("TODO",),
     url="https://example.com/TODO",
     capabilities=Capabilities(cycle=False, sessions=4),
+    summary="__SUMMARY__",
 )
 
 

@@ -120,6 +120,7 @@ class DriverInfo:
         "name",
         "shortdesc",
         "status",
+        "summary",
         "url",
     )
 
@@ -135,9 +136,12 @@ class DriverInfo:
         url: str | None = None,
         status: str = EXPERIMENTAL,
         capabilities: Capabilities | None = None,
+        summary: str = "",
     ) -> None:
         self.name = name
         self.shortdesc = shortdesc  # cluster-glue ST_DEVICEID
+        # The one line ``stonith types`` and the service list the type with (shortdesc if empty).
+        self.summary = summary or shortdesc
         self.description = description  # cluster-glue ST_DEVICEDESCR
         self.fields = tuple(fields)
         self.family = family

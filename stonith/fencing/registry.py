@@ -221,14 +221,8 @@ def types() -> list[str]:
 
 
 def describe(name: str) -> str:
-    """One line about a type, without importing its driver if it is a built-in."""
-    ep = entry_points().get(name)
-    if ep is not None and ep.value.startswith("stonith.drivers."):
-        from stonith.drivers import CATALOG
-
-        if name in CATALOG:
-            return CATALOG[name]
-    return load(name).INFO.shortdesc
+    """The line a type is listed with (``DriverInfo.summary``): imports its driver."""
+    return load(name).INFO.summary
 
 
 def provenance(name: str) -> str:
