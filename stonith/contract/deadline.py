@@ -45,16 +45,33 @@ class Deadline:
         return f"Deadline({self.remaining():.3f}s left, {self.what})"
 
 
-# Monotonic time the ``stonith`` process started, set by the command's launcher (stonith.cli.main.run);
-# None when stonith runs inside another program (tests, the service), where budgets start at call.
-command_started: float | None = None
+_started: float | None = None
+
+
+def command_started() -> float | None:
+    """Monotonic time the ``stonith`` process started, interpreter start-up included; None when
+    stonith runs inside another program (tests, the service), where budgets start at call.
+
+    Worked out when first needed, not at launch (``stonith -L`` never needs it): the process's
+    start time does not change, and the launch time stands in where /proc cannot say.
+    """
+    global _started
+    import stonith
+
+    if stonith.launched is None:
+        return None
+    if _started is None:
+        age = process_age()
+        _started = time.monotonic() - age if age else stonith.launched
+    return _started
 
 
 def budget(seconds: float) -> float:
     """What is left of a command's ``--timeout`` of ``seconds`` (counted from process start)."""
-    if command_started is None:
+    started = command_started()
+    if started is None:
         return seconds
-    return max(0.01, seconds - (time.monotonic() - command_started))
+    return max(0.01, seconds - (time.monotonic() - started))
 
 
 def process_age() -> float:
