@@ -16,8 +16,9 @@ The names below are the stable API, importable from here or from their module:
 - ``params``: the shared parameter library (addresses, logins, secrets, ttys, SSH, HTTPS);
 - ``errors``: the typed errors a driver raises (``DeviceError``, ``Timeout``, ``AuthFailed`` ...);
 - ``deadline``: ``Deadline``, the one clock every wait is bounded by;
-- ``steps``: ``Steps``/``Wait``/``run``, an operation written once as a generator so the engine can
-  drive many devices from one thread (NONBLOCKING drivers);
+- ``steps``: ``Wait``/``Parallel``/``run``/``gather`` (and the ``Steps`` type, for annotations): an
+  operation written once as a generator, so the engine can drive many devices from one thread
+  (NONBLOCKING drivers);
 - ``local_trust``: which local files and programs a driver may read or run (``child_env`` for a child
   process that must not see our secrets).
 
@@ -86,7 +87,7 @@ _HOME = {
         "errors",
     ),
     "Deadline": "deadline",
-    **dict.fromkeys(("Steps", "Wait", "run"), "steps"),
+    **dict.fromkeys(("Wait", "Parallel", "run", "gather"), "steps"),
 }
 
 __all__ = sorted([*_HOME, "driver", "fields", "validation", "params", "errors", "deadline", "steps"])
