@@ -34,8 +34,10 @@ import hmac
 import os
 import socket
 import struct
+import time
 
 from stonith.contract.errors import AuthFailed, DeviceError, StonithError, Timeout, Unreachable
+from stonith.contract.steps import Wait
 from stonith.transport.ipmi_wire import (
     ACTIVATE_SESSION,
     AUTH_ALGORITHMS,
@@ -168,37 +170,39 @@ class Session:
         the request fails as ``AuthFailed`` (a device that cannot prove it knows the password),
         not as a silent BMC.
         """
-        import time
-
-        from stonith.contract.steps import Wait
-
         sock = self._socket()
+        fd = sock.fileno()
+        monotonic = time.monotonic
         forged = 0
         why = ""
         while True:
-            deadline.check(f"waiting for {self.what} ({doing})")
+            if monotonic() >= deadline.at:  # the message only built when it is needed
+                deadline.check(f"waiting for {self.what} ({doing})")
             try:
                 sock.send(packet)
             except BlockingIOError:
                 pass  # the send buffer is full: as good as a lost datagram, sent again in a moment
             except OSError as exc:
                 raise Unreachable(f"{self.what}: {exc} ({doing})") from None
-            resend_at = min(time.monotonic() + self.retransmit, deadline.at)
+            resend_at = min(monotonic() + self.retransmit, deadline.at)
+            # The answer is a round trip away: wait for it before the first read (a read now would
+            # almost always find nothing, at the cost of a system call and an exception).
+            yield Wait(resend_at, fd)
             batch = 0
             # A flood of datagrams (ours answered twice, a confused BMC, an attacker) must not keep
             # this loop from its resend time and deadline, nor a Loop from its other sessions.
-            while time.monotonic() < resend_at:
+            while monotonic() < resend_at:
                 if batch >= RECEIVE_BATCH:
                     batch = 0
-                    yield Wait(time.monotonic())
+                    yield Wait(monotonic())
                 try:
                     data = sock.recv(65536)
                 except BlockingIOError:
-                    yield Wait(resend_at, sock.fileno())
+                    yield Wait(resend_at, fd)
                     continue
                 except ConnectionRefusedError:
                     # ICMP port unreachable: nothing listens there (yet); keep trying to the deadline.
-                    yield Wait(min(time.monotonic() + 0.1, resend_at))
+                    yield Wait(min(monotonic() + 0.1, resend_at))
                     continue
                 except OSError as exc:
                     raise Unreachable(f"{self.what}: {exc} ({doing})") from None

@@ -147,7 +147,7 @@ def parse_message(msg: bytes) -> tuple[int, int, int, bytes]:
 
 
 def hmac_digest(hash_fn: Callable[..., Any], key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hash_fn).digest()
+    return hmac.digest(key, data, hash_fn)  # one call into OpenSSL, no HMAC object
 
 
 def md5_authcode(password: bytes, session_id: int, message: bytes, seq: int) -> bytes:
@@ -189,47 +189,101 @@ def parse_v15(packet: bytes) -> tuple[int, int, int, bytes, bytes]:
 
 
 class Keys:
-    """The integrity and confidentiality keys of one RMCP+ session."""
+    """The integrity and confidentiality keys of one RMCP+ session, ready to use per datagram.
 
-    __slots__ = ("_cipher", "aes", "conf", "integ", "k1")
+    Built once per session, used for every datagram of it: the integrity HMAC keyed with K1 (each
+    datagram signs a copy), and AES-128 block contexts from which ``encrypt`` and ``decrypt`` make
+    CBC with the datagram's own IV (CBC is C_i = AES(P_i xor C_i-1), C_0 = IV; the ``cryptography``
+    contexts take no new IV, and a CBC context per datagram cost more than the rest of the packet).
+    """
+
+    __slots__ = ("_decryptor", "_encryptor", "_mac", "aes", "code_len", "conf", "integ", "k1")
 
     def __init__(self, suite: tuple[int, int, int], sik: bytes) -> None:
         auth, self.integ, self.conf = suite
         hash_fn = AUTH_ALGORITHMS[auth]
         self.k1 = hmac_digest(hash_fn, sik, CONST_1)
         self.aes = hmac_digest(hash_fn, sik, CONST_2)[:16]
-        self._cipher: Any = None
+        self._mac: Any = None
+        self.code_len = 0
+        if self.integ:
+            integrity_fn, self.code_len = INTEGRITY_ALGORITHMS[self.integ]
+            self._mac = hmac.new(self.k1, None, integrity_fn)
+        self._encryptor: Any = None
+        self._decryptor: Any = None
 
-    def cipher(self, iv: bytes) -> Any:
-        """AES-CBC-128 with this session's key and ``iv`` (the key object is built once per session)."""
+    def sign(self, data: bytes) -> bytes:
+        """The integrity code (AuthCode) of ``data``: HMAC with K1, truncated as the algorithm says."""
+        mac = self._mac.copy()
+        mac.update(data)
+        code: bytes = mac.digest()[: self.code_len]
+        return code
+
+    def _blocks(self) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-        if self._cipher is None:
-            self._cipher = algorithms.AES(self.aes)
-        return Cipher(self._cipher, modes.CBC(iv))
+        # Single blocks only (every input is checked to be whole blocks): no state carries over.
+        block = Cipher(algorithms.AES(self.aes), modes.ECB())  # CBC is chained in encrypt/decrypt
+        self._encryptor = block.encryptor()
+        self._decryptor = block.decryptor()
+
+    def encrypt(self, iv: bytes, plain: bytes) -> bytes:
+        """AES-CBC-128 of ``plain`` (whole 16-byte blocks) with ``iv``: the cipher text, without the IV."""
+        if len(iv) != 16 or len(plain) % 16:
+            raise ValueError("AES-CBC takes a 16-byte IV and whole blocks")
+        if self._encryptor is None:
+            self._blocks()
+        update = self._encryptor.update
+        chained = iv
+        out = []
+        for start in range(0, len(plain), 16):
+            mixed = int.from_bytes(plain[start : start + 16], "big") ^ int.from_bytes(chained, "big")
+            chained = update(mixed.to_bytes(16, "big"))
+            out.append(chained)
+        return b"".join(out)
+
+    def decrypt(self, body: bytes) -> bytes:
+        """The plain text of ``body`` (a 16-byte IV, then whole blocks of AES-CBC-128 cipher text)."""
+        if len(body) < 32 or len(body) % 16:
+            raise ValueError("AES-CBC takes a 16-byte IV and whole blocks")
+        if self._decryptor is None:
+            self._blocks()
+        size = len(body) - 16
+        decrypted = self._decryptor.update(body[16:])
+        # P_i = AES^-1(C_i) xor C_i-1: the whole message at once against the IV and C_1..C_n-1.
+        plain = int.from_bytes(decrypted, "big") ^ int.from_bytes(body[:size], "big")
+        return plain.to_bytes(size, "big")
+
+
+# The RMCP+ session header after the RMCP header: auth type 06, payload type, session id,
+# sequence, payload length (IPMI v2.0 table 13-8).
+_V20_HEADER = struct.Struct("<BBIIH")
+_V20_FIELDS = struct.Struct("<BIIH")  # what parse_v20 reads from offset 5
+# Integrity pad (0xFF to a multiple of 4 with the two bytes that follow), pad length, next header 07.
+_INTEGRITY_TRAILER = tuple(b"\xff" * pad + bytes([pad, 0x07]) for pad in range(4))
+# Confidentiality trailer: pad bytes 1, 2, 3, ... and the pad length (IPMI v2.0 section 13.29).
+_CONF_TRAILER = tuple(bytes(range(1, pad + 1)) + bytes([pad]) for pad in range(16))
 
 
 def v20_packet(
     payload_type: int, session_id: int, seq: int, payload: bytes, keys: Keys | None = None
 ) -> bytes:
     """An RMCP+ datagram; encrypted and signed as ``keys`` say (None: in the clear)."""
+    if keys is None:
+        return RMCP_HEADER + _V20_HEADER.pack(0x06, payload_type, session_id, seq, len(payload)) + payload
     body = payload
     ptype = payload_type
-    if keys is not None and keys.conf == CONF_AES:
+    if keys.conf == CONF_AES:
         iv = os.urandom(16)
         pad = (16 - (len(payload) + 1) % 16) % 16
-        plain = payload + bytes(range(1, pad + 1)) + bytes([pad])
-        enc = keys.cipher(iv).encryptor()
-        body = iv + enc.update(plain) + enc.finalize()
+        body = iv + keys.encrypt(iv, payload + _CONF_TRAILER[pad])
         ptype |= 0x80
-    if keys is not None and keys.integ:
+    if keys.integ:
         ptype |= 0x40
-    msg = struct.pack("<BBIIH", 0x06, ptype, session_id, seq, len(body)) + body
-    if keys is not None and keys.integ:
-        pad = (4 - (len(msg) + 2) % 4) % 4
-        msg += b"\xff" * pad + bytes([pad, 0x07])
-        hash_fn, length = INTEGRITY_ALGORITHMS[keys.integ]
-        msg += hmac_digest(hash_fn, keys.k1, msg)[:length]
+    msg = _V20_HEADER.pack(0x06, ptype, session_id, seq, len(body)) + body
+    if keys.integ:
+        msg += _INTEGRITY_TRAILER[(4 - (len(msg) + 2) % 4) % 4]
+        msg += keys.sign(msg)
     return RMCP_HEADER + msg
 
 
@@ -238,24 +292,22 @@ def parse_v20(packet: bytes, keys: Keys | None = None) -> tuple[int, int, int, b
 
     ValueError if it is malformed or its integrity code does not match ``keys``.
     """
-    ptype, sid, seq, length = struct.unpack_from("<BIIH", packet, 5)
+    ptype, sid, seq, length = _V20_FIELDS.unpack_from(packet, 5)
     body = packet[16 : 16 + length]
     if len(body) != length:
         raise ValueError("truncated RMCP+ packet")
     if ptype & 0x40:
         if keys is None or not keys.integ:
             raise ValueError("signed packet outside a signed session")
-        hash_fn, code_len = INTEGRITY_ALGORITHMS[keys.integ]
-        signed, code = packet[4:-code_len], packet[-code_len:]
-        if not hmac.compare_digest(hmac_digest(hash_fn, keys.k1, signed)[:code_len], code):
+        code_len = keys.code_len
+        if not hmac.compare_digest(keys.sign(packet[4:-code_len]), packet[-code_len:]):
             raise ValueError("integrity check failed")
     elif keys is not None and keys.integ:
         raise ValueError("unsigned packet in a signed session")
     if ptype & 0x80:
         if keys is None or keys.conf != CONF_AES or len(body) < 32 or len(body) % 16:
             raise ValueError("cannot decrypt")
-        dec = keys.cipher(body[:16]).decryptor()
-        plain = dec.update(body[16:]) + dec.finalize()
+        plain = keys.decrypt(body)
         pad = plain[-1]
         if pad > 15:
             raise ValueError("bad confidentiality pad")

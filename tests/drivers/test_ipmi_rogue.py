@@ -231,6 +231,9 @@ class _FloodSocket:
         self.reads = 0
         self._junk = wire.v15_packet(0, 0, 0, wire.ipmi_response(wire.ipmi_request(6, 0x38, b"", 63), 0))
         self._started = time.monotonic()
+        # A descriptor that always polls readable, as the flooded socket's would.
+        self._readable, self._writer = socket.socketpair()
+        self._writer.send(b"x")
 
     def send(self, data: bytes) -> int:
         return len(data)
@@ -242,10 +245,11 @@ class _FloodSocket:
         return self._junk
 
     def fileno(self) -> int:
-        return -1
+        return self._readable.fileno()
 
     def close(self) -> None:
-        pass
+        self._readable.close()
+        self._writer.close()
 
 
 def test_a_flood_of_datagrams_does_not_hold_the_receive_loop_past_the_deadline() -> None:
