@@ -361,6 +361,7 @@ def _devices(inventory: Inventory, as_json: bool) -> int:
                 "address": d.driver.device_name(),
                 "hosts": d.hosts,
                 "file": d.path,
+                "fleet": d.fleet,
             }
         )
     if as_json:

@@ -8,6 +8,8 @@ configuration, never from a guess:
 - ``[hosts]`` becomes ``pcmk_host_map`` (``node:outlet[,outlet]``: Pacemaker hands the outlets to
   the agent as its plug);
 - a device named by its configuration (a BMC's ``hostname``, a host list) becomes ``pcmk_host_list``;
+- each member of a fleet file (stonith.fencing.fleet) is a resource of its own, ``<fleet>-<node>``
+  (a Pacemaker id takes no ``:``), with its own address and the file's shared parameters;
 - nodes named by the outlet names a device reports (no ``[hosts]``, or ``device_names = true``) are
   not static: they are left out with a warning, unless ``--query`` asks the devices now and freezes
   the names they report into ``pcmk_host_map``;
@@ -88,8 +90,14 @@ def pcs_commands(
     # node (folded) -> its spelling, and level -> devices feeding it at that level
     spelling: dict[str, str] = {}
     feeds: dict[str, dict[int, list[str]]] = {}
+    taken: set[str] = set()
     for device in inventory.devices:
-        name = device.name
+        # A fleet member (rack:cn1) as an XML ID: rack-cn1.
+        name = device.name.replace(":", "-") if device.fleet is not None else device.name
+        if name in taken:
+            out.warn(device.name, f"resource id {name} is taken by another device: not exported")
+            continue
+        taken.add(name)
         if not name or name[0] not in ID_FIRST or any(c not in ID_REST for c in name):
             out.warn(name, "not a valid Pacemaker resource id (a letter or _, then letters, digits, . - _)")
             continue
@@ -194,7 +202,12 @@ def _parameters(
     raw = _raw(device)
     info = device.info
     params: list[tuple[str, str]] = []
-    for key in raw.get("parameters", {}):
+    keys = list(raw.get("parameters", {}))
+    if device.fleet is not None:  # the members' own parameter; their node is the host list
+        from stonith.fencing.fleet import ADDRESS_FIELD
+
+        keys.append(ADDRESS_FIELD)
+    for key in keys:
         field = info.field(key)
         if field is None or field.fieldname not in device.driver.config:
             continue

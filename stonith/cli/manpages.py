@@ -433,6 +433,9 @@ DEVICE_KEYS: dict[str, str] = {
     "Without it, the node names are the outlet names the device reports",
     "device_names": "true: with [hosts], the outlet names the device reports place other nodes too",
     "mock": "table: how stonith lab starts a mock for this device: type, args = [...]",
+    "fleet": "table: one device per node of a node set, for BMC types (ipmilan, redfish): "
+    'nodes = "cn[0001\\-0500]" and ipaddr = a template with {node} or {index}, or a node set of as many '
+    "addresses; members are named FLEET:NODE (see the fleet section of the README)",
 }
 
 

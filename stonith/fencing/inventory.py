@@ -77,6 +77,7 @@ TOP_KEYS = {
     "mock",
     "description",
     "device_names",
+    "fleet",
 }
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_SETTLE = 1.0
@@ -102,6 +103,7 @@ class DeviceEntry:
         device_names: bool = False,
         pending_secrets: tuple[str, ...] = (),
         secret_commands: dict[str, list[str]] | None = None,
+        fleet: str | None = None,
     ) -> None:
         self.name = name
         self.type = type_name
@@ -121,6 +123,9 @@ class DeviceEntry:
         # field -> argv of each pending secret: run later, for an operation that needs this device
         # (stonith.fencing.prepare), in parallel with the others and within the operation's deadline.
         self.secret_commands = secret_commands or {}
+        # The fleet this device is a member of (stonith.fencing.fleet): its name; None for a file of
+        # its own.  Members share ``path`` (the fleet file) and their secrets are resolved once.
+        self.fleet = fleet
 
     @property
     def info(self) -> DriverInfo:
@@ -308,6 +313,15 @@ def resolve_device_secrets(device: DeviceEntry, seconds: float) -> list[FieldPro
     return []
 
 
+def share_secrets(source: DeviceEntry, members: list[DeviceEntry]) -> None:
+    """Give fleet ``members`` the secrets resolved for ``source``, a member of the same fleet file
+    (resolve_device_secrets ran its commands once for the file; they were validated there)."""
+    values = {field: source.driver.config[field] for field in members[0].secret_commands} if members else {}
+    for member in members:
+        member.driver = type(member.driver)({**member.driver.config, **values})
+        member.pending_secrets, member.secret_commands = (), {}
+
+
 def _number(
     data: Mapping[str, Any],
     key: str,
@@ -340,19 +354,33 @@ def load_file(
     ``run_secret_commands=False`` (``stonith devices``, the validation pass of ``stonith check``):
     a ``{ command = [...] }`` secret is checked (absolute path, safe program) but not run; the entry
     names it in ``pending_secrets`` and holds a placeholder, so it can be listed but never logs in.
+
+    A fleet file (stonith.fencing.fleet) is several devices: a problem here, see load_entries.
     """
+    entries, problems = load_entries(path, run_secret_commands=run_secret_commands, dir_fd=dir_fd)
+    if problems:
+        return None, problems
+    if len(entries) != 1 or entries[0].fleet is not None:
+        return None, [_problem(path, "fleet", "a fleet file describes several devices, not one")]
+    return entries[0], []
+
+
+def load_entries(
+    path: str, *, run_secret_commands: bool = True, dir_fd: int | None = None
+) -> tuple[list[DeviceEntry], list[FieldProblem]]:
+    """The devices of one file: one, or every member of a fleet (stonith.fencing.fleet); or no
+    device and every problem found.  Otherwise as load_file."""
     import tomllib
 
-    problems: list[FieldProblem] = []
     own_dir_fd: int | None = None
     try:
         if dir_fd is None:
             own_dir_fd = dir_fd = local_trust.open_directory(os.path.dirname(path) or ".")
         fd = local_trust.open_file(os.path.basename(path), dir_fd=dir_fd, shown=path)
     except local_trust.UnsafePath as exc:
-        return None, [_unsafe(path, "", str(exc))]
+        return [], [_unsafe(path, "", str(exc))]
     except OSError as exc:
-        return None, [_problem(path, "", f"cannot read: {exc.strerror}")]
+        return [], [_problem(path, "", f"cannot read: {exc.strerror}")]
     finally:
         if own_dir_fd is not None:
             os.close(own_dir_fd)
@@ -361,17 +389,28 @@ def load_file(
             mode = os.fstat(handle.fileno()).st_mode
             data = tomllib.load(handle)
     except OSError as exc:
-        return None, [_problem(path, "", f"cannot read: {exc.strerror}")]
+        return [], [_problem(path, "", f"cannot read: {exc.strerror}")]
     except tomllib.TOMLDecodeError as exc:
-        return None, [_problem(path, "", f"malformed TOML: {exc}")]
+        return [], [_problem(path, "", f"malformed TOML: {exc}")]
     except UnicodeDecodeError as exc:
         # TOML is UTF-8 throughout, comments included (tomllib decodes the whole file first).
-        return None, [
+        return [], [
             _problem(path, "", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})")
         ]
     except RecursionError:
         # tomllib parses nested arrays and inline tables recursively; no device file nests deeply.
-        return None, [_problem(path, "", "malformed TOML: nested too deeply")]
+        return [], [_problem(path, "", "malformed TOML: nested too deeply")]
+    return _entries(path, data, mode, run_secret_commands)
+
+
+def _entries(
+    path: str, data: dict[str, Any], mode: int, run_secret_commands: bool
+) -> tuple[list[DeviceEntry], list[FieldProblem]]:
+    """The devices of a parsed file, or every problem (see load_entries)."""
+    from stonith.fencing import fleet
+    from stonith.fencing.fleet import ADDRESS_FIELD, NODE_FIELD
+
+    problems: list[FieldProblem] = []
     stem = os.path.basename(path)[: -len(".toml")]
     for key in data:
         if key not in TOP_KEYS:
@@ -383,13 +422,24 @@ def load_file(
     type_name = data.get("type")
     if not isinstance(type_name, str):
         problems.append(_problem(path, "type", "required: the driver type (see stonith -L)"))
-        return None, problems
+        return [], problems
     try:
         driver_cls = registry.load(type_name)
     except StonithError as exc:
         problems.append(_problem(path, "type", str(exc)))
-        return None, problems
+        return [], problems
     info = driver_cls.INFO
+    fleet_table = data.get("fleet")
+    pairs: list[tuple[str, str]] = []
+    if fleet_table is not None:
+        why = fleet.fleet_type_problem(info)
+        if why is not None:
+            problems.append(_problem(path, "type", why))
+            return [], problems
+        for key in fleet.NOT_IN_FLEET:
+            if key in data:
+                problems.append(_problem(path, key, "has no meaning in a fleet file (see [fleet])"))
+        pairs = fleet.members(path, fleet_table, problems)
     level = int(_number(data, "level", 1, 1, 99, path, problems, integer=True))
     settle = _number(data, "settle", DEFAULT_SETTLE, 0, 600, path, problems)
     timeout = _number(data, "timeout", DEFAULT_TIMEOUT, 0.1, 3600, path, problems)
@@ -401,6 +451,19 @@ def load_file(
         problems.append(_problem(path, "parameters", "must be a table"))
         params = {}
     config: dict[str, Any] = dict(params)
+    if fleet_table is not None:
+        for key in params:
+            field = info.field(key)
+            if field is not None and field.fieldname in (NODE_FIELD, ADDRESS_FIELD):
+                problems.append(
+                    _problem(path, f"parameters.{key}", "set by [fleet] for each member, not here")
+                )
+        # Validated once, with the first member's node and address (each member's own are
+        # checked below): what the members share is checked once for the file.
+        config.pop(NODE_FIELD, None)
+        config.pop(ADDRESS_FIELD, None)
+        if pairs:
+            config[NODE_FIELD], config[ADDRESS_FIELD] = pairs[0]
     inline_secrets = [k for k in params if (f := info.field(k)) is not None and f.secret and params[k]]
     if inline_secrets and mode & 0o044:
         for key in inline_secrets:
@@ -437,8 +500,28 @@ def load_file(
     for field_name, message, missing in field_problems:
         if missing and field_name in pending:
             continue  # its command was not run: nothing to check yet
+        if fleet_table is not None and field_name in (NODE_FIELD, ADDRESS_FIELD):
+            continue  # each member's, checked below
         section = "secrets" if field_name in secrets else "parameters"
         problems.append(_problem(path, f"{section}.{field_name}", message))
+    if fleet_table is not None:
+        if pairs:
+            fleet.check_members(path, info, pairs, problems)
+        description = data.get("description", "")
+        if problems:
+            return [], problems
+        return _members(
+            path,
+            name,
+            type_name,
+            driver_cls,
+            {**typed, **dict.fromkeys(pending, PENDING_PLACEHOLDER)},
+            pairs,
+            (level, settle, timeout, max_sessions),
+            description if isinstance(description, str) else "",
+            tuple(pending),
+            commands,
+        )
 
     hosts = _load_hosts(path, data.get("hosts"), problems)
     device_names = data.get("device_names", False)
@@ -450,31 +533,87 @@ def load_file(
         problems.append(_problem(path, "mock", 'must be a table with type = "..." and args = [...]'))
         mock = None
     if problems:
-        return None, problems
+        return [], problems
     try:
         driver = driver_cls({**typed, **dict.fromkeys(pending, PENDING_PLACEHOLDER)})
     except BadConfig as exc:
-        return None, [_problem(path, f"parameters.{p.field}", p.message) for p in exc.problems]
+        return [], [_problem(path, f"parameters.{p.field}", p.message) for p in exc.problems]
     description = data.get("description", "")
     return (
-        DeviceEntry(
-            name,
-            type_name,
-            path,
-            driver,
-            hosts,
-            level,
-            settle,
-            timeout,
-            max_sessions,
-            mock,
-            description if isinstance(description, str) else "",
-            device_names,
-            tuple(pending),
-            commands,
-        ),
+        [
+            DeviceEntry(
+                name,
+                type_name,
+                path,
+                driver,
+                hosts,
+                level,
+                settle,
+                timeout,
+                max_sessions,
+                mock,
+                description if isinstance(description, str) else "",
+                device_names,
+                tuple(pending),
+                commands,
+            )
+        ],
         [],
     )
+
+
+def _members(
+    path: str,
+    fleet_name: str,
+    type_name: str,
+    driver_cls: type[Driver],
+    typed: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    numbers: tuple[int, float, float, int],
+    description: str,
+    pending: tuple[str, ...],
+    commands: dict[str, list[str]],
+) -> tuple[list[DeviceEntry], list[FieldProblem]]:
+    """The devices of a fleet whose shared configuration ``typed`` was validated: one per (node,
+    address), each a driver built with its own two parameters (stonith.fencing.fleet)."""
+    from stonith.fencing.fleet import ADDRESS_FIELD, NODE_FIELD, member_name
+
+    level, settle, timeout, max_sessions = numbers
+    entries: list[DeviceEntry] = []
+    for node, address in pairs:
+        try:
+            driver = driver_cls({**typed, NODE_FIELD: node, ADDRESS_FIELD: address})
+        except BadConfig as exc:
+            where = {NODE_FIELD: "fleet.nodes", ADDRESS_FIELD: f"fleet.{ADDRESS_FIELD}"}
+            return [], [
+                _problem(path, where.get(p.field, f"parameters.{p.field}"), f"{node}: {p.message}")
+                for p in exc.problems
+            ]
+        if not entries:  # the type's word that the member is its node, as a single file's
+            static = driver.static_outlets()
+            if static is None or [o.name for o in static] != [node]:
+                why = f"{type_name} with {NODE_FIELD} does not fence that one node: it cannot be a fleet"
+                return [], [_problem(path, "type", why)]
+        entries.append(
+            DeviceEntry(
+                member_name(fleet_name, node),
+                type_name,
+                path,
+                driver,
+                None,
+                level,
+                settle,
+                timeout,
+                max_sessions,
+                None,
+                description,
+                False,
+                pending,
+                commands,
+                fleet=fleet_name,
+            )
+        )
+    return entries, []
 
 
 def _load_hosts(path: str, hosts: Any, problems: list[FieldProblem]) -> dict[str, list[str]] | None:
@@ -548,7 +687,9 @@ def scan_files(
         return [], {}, [FieldProblem(directory, f"cannot read the devices directory: {exc.strerror}")]
     devices: list[DeviceEntry] = []
     broken: dict[str, list[FieldProblem]] = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}  # device name -> its file
+    # (lock key, outlet id) of a device its configuration names (a BMC) -> (file, node, fleet)
+    bmcs: dict[tuple[str, str], tuple[str, str, str | None]] = {}
     try:
         try:
             names = sorted(n for n in os.listdir(dir_fd) if n.endswith(".toml"))
@@ -562,22 +703,63 @@ def scan_files(
             except OSError as exc:
                 broken[path] = [_problem(path, "", f"cannot read: {exc.strerror}")]
                 continue
-            entry, file_problems = load_file(path, run_secret_commands=run_secret_commands, dir_fd=dir_fd)
-            if entry is None:
+            entries, file_problems = load_entries(
+                path, run_secret_commands=run_secret_commands, dir_fd=dir_fd
+            )
+            if not entries:
                 broken[path] = file_problems
                 continue
-            if entry.name in seen:
-                broken[path] = [
-                    _problem(path, "name", f"device name {entry.name!r} is also used by {seen[entry.name]}")
-                ]
+            clashes = _clashes(path, entries, seen, bmcs)
+            if clashes:
+                broken[path] = clashes
                 continue
-            seen[entry.name] = path
-            devices.append(entry)
+            for entry in entries:
+                seen[entry.name] = path
+                if entry.hosts is None and (static := entry.driver.static_outlets()) is not None:
+                    for outlet in static:
+                        bmcs.setdefault((entry.lock_key(), outlet.id), (path, outlet.name, entry.fleet))
+            devices.extend(entries)
     finally:
         os.close(dir_fd)
     if not names:
         return devices, broken, [FieldProblem(directory, "no *.toml device files")]
     return devices, broken, []
+
+
+def _clashes(
+    path: str,
+    entries: list[DeviceEntry],
+    seen: dict[str, str],
+    bmcs: dict[tuple[str, str], tuple[str, str, str | None]],
+) -> list[FieldProblem]:
+    """Why the devices of ``path`` clash with those of the files read before (empty: they do not).
+
+    A device name used twice; and, where a fleet takes part (stonith.fencing.fleet), one BMC
+    configured by two files (a leftover single file of a fleet member, or another node's).
+    """
+    names: list[str] = []
+    twice: list[str] = []
+    for entry in entries:
+        if entry.name in seen:
+            names.append(f"{entry.name!r} is also used by {seen[entry.name]}")
+        if entry.hosts is None and (static := entry.driver.static_outlets()) is not None:
+            for outlet in static:
+                other = bmcs.get((entry.lock_key(), outlet.id))
+                if other is not None and other[0] != path and (entry.fleet or other[2]):
+                    twice.append(
+                        f"{entry.lock_key()} (node {outlet.name}) is also configured by {other[0]} "
+                        f"(node {other[1]})"
+                    )
+    from stonith.fencing.fleet import ADDRESS_FIELD, some
+
+    problems: list[FieldProblem] = []
+    fleet = entries[0].fleet is not None
+    if names:
+        problems.append(_problem(path, "fleet.nodes" if fleet else "name", "device name " + some(names)))
+    if twice:
+        field = f"fleet.{ADDRESS_FIELD}" if fleet else f"parameters.{ADDRESS_FIELD}"
+        problems.append(_problem(path, field, "one BMC, one device file: " + some(twice)))
+    return problems
 
 
 def load_dir(directory: str = DEFAULT_DIR, *, run_secret_commands: bool = True) -> Inventory:

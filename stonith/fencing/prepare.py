@@ -12,7 +12,9 @@ file used to stop every fence of the cluster.  Now every broken file is reported
 (exit 1, naming the file) when the file could take part in its fence:
 
 - a node the file names anywhere: a ``[hosts]`` key, or any word of any value (a BMC's
-  ``hostname``, a host list) when the file is TOML; any whole-word mention when it is not;
+  ``hostname``, a host list) when the file is TOML; any whole-word mention when it is not; a node
+  of a fleet's node set (stonith.fencing.fleet; of any bracketed node set when the file is not
+  TOML), and every node when the file is TOML with a ``[fleet]`` whose node set cannot be read;
 - every node, when nothing of the file can be read (a dangling symbolic link, no permission): it
   could map any node, as a second feed of a dual-supply node or as another level, and fencing
   through the other devices alone could report a node off while that feed still powers it;
@@ -70,7 +72,37 @@ def names_in_file(path: str) -> frozenset[str] | None:
             data = handle.read(MAX_SCAN_BYTES)
     except OSError:
         return None
-    return frozenset(_words(data.decode("utf-8", "replace").lower()))
+    text = data.decode("utf-8", "replace")
+    words = _words(text.lower())
+    # A fleet file (stonith.fencing.fleet) names its nodes as a node set: its nodes, or None when
+    # that set cannot be read (it could name any node); from the text's node sets when it is not TOML.
+    import tomllib
+
+    from stonith.fencing.fleet import nodes_of_file
+
+    try:
+        nodes = nodes_of_file(tomllib.loads(text))
+    except (ValueError, RecursionError):
+        nodes = _node_sets(text)
+    if nodes is None:
+        return None
+    return frozenset(words.union(nodes))
+
+
+def _node_sets(text: str) -> list[str]:
+    """The names of every bracketed node set of a text (``cn[0001-0500]``) that expands."""
+    import re
+
+    from stonith.contract.errors import UsageError
+    from stonith.fencing.nodeset import expand
+
+    names: list[str] = []
+    for found in re.finditer(r"[A-Za-z0-9._-]*(?:\[[0-9,/ -]+\][A-Za-z0-9._-]*)+", text):
+        try:
+            names.extend(expand(found.group(0)))
+        except UsageError:
+            continue
+    return names
 
 
 def _words(text: str) -> set[str]:
@@ -159,13 +191,16 @@ def prepare(directory: str, nodes: list[str] | None, seconds: float | None) -> P
     failed = resolve_secrets([d for d in devices if d.name in needed and d.secret_commands], seconds)
     spent = time.monotonic() - started
     usable: list[DeviceEntry] = []
+    unfetched: dict[str, list[DeviceEntry]] = {}  # file -> its devices whose secrets failed
     for device in devices:
         if device.name in failed:
-            hosts = sorted(_claimed_nodes([device]))
-            names = names_in_file(device.path) or frozenset()
-            broken.append(Broken(device.path, failed[device.name], names | frozenset(hosts), hosts))
+            unfetched.setdefault(device.path, []).append(device)
         elif not device.secret_commands:
             usable.append(device)
+    for path, group in unfetched.items():  # a fleet's members: one broken file, not one per member
+        hosts = sorted(_claimed_nodes(group))
+        names = names_in_file(path) or frozenset()
+        broken.append(Broken(path, failed[group[0].name], names | frozenset(hosts), hosts))
     if seconds is None:
         for device in usable:
             device.timeout = max(0.1, device.timeout - spent)
@@ -176,12 +211,15 @@ def _hosts_of(path: str) -> list[str]:
     """The [hosts] keys of a broken file that is valid TOML (listed by a status of every node)."""
     import tomllib
 
+    from stonith.fencing.fleet import nodes_of_file
+
     try:
         with open(path, "rb") as handle:
-            hosts = tomllib.loads(handle.read(MAX_SCAN_BYTES).decode("utf-8")).get("hosts")
+            data = tomllib.loads(handle.read(MAX_SCAN_BYTES).decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return []
-    return [str(n).lower() for n in hosts] if isinstance(hosts, dict) else []
+    hosts = data.get("hosts")
+    return [str(n).lower() for n in hosts] if isinstance(hosts, dict) else nodes_of_file(data) or []
 
 
 def _needed(devices: list[DeviceEntry], nodes: list[str] | None) -> set[str]:
@@ -210,18 +248,25 @@ def resolve_secrets(devices: list[DeviceEntry], seconds: float | None) -> dict[s
     """Run the pending secret commands of ``devices``, all at once, each within ``seconds`` (or its
     device's timeout); give each device a driver built with its secrets.  Device name -> problems
     of the devices whose secrets could not be fetched."""
-    from stonith.fencing.inventory import resolve_device_secrets
+    from stonith.fencing.inventory import resolve_device_secrets, share_secrets
 
     failed: dict[str, list[FieldProblem]] = {}
     lock = threading.Lock()
+    # A fleet's members share their file's secrets: its commands run once, for the first member.
+    groups: dict[str, list[DeviceEntry]] = {}
+    for device in devices:
+        groups.setdefault(device.path, []).append(device)
 
-    def one(device: DeviceEntry) -> None:
-        problems = resolve_device_secrets(device, device.timeout if seconds is None else seconds)
+    def one(group: list[DeviceEntry]) -> None:
+        first = group[0]
+        problems = resolve_device_secrets(first, first.timeout if seconds is None else seconds)
         if problems:
             with lock:
-                failed[device.name] = problems
+                failed.update((d.name, problems) for d in group)
+        else:
+            share_secrets(first, group[1:])
 
-    threads = [threading.Thread(target=one, args=(d,), daemon=True) for d in devices]
+    threads = [threading.Thread(target=one, args=(g,), daemon=True) for g in groups.values()]
     for thread in threads:
         thread.start()
     for thread in threads:

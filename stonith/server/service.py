@@ -357,6 +357,7 @@ class Service:
             "hosts": d.hosts,
             "device_names": d.device_names,
             "description": d.description,
+            "fleet": d.fleet,
             "health": health.as_dict() if health is not None else None,
         }
 
@@ -386,6 +387,11 @@ class Service:
         from stonith.fencing.inventory import load_file
 
         entry = self.device(name)
+        if entry.fleet is not None:
+            raise Conflict(
+                f"{name} is a member of the fleet {entry.fleet} ({entry.path}): its members are changed "
+                "together, in that file, not one by one"
+            )
         with self._modify_lock:
             with open(entry.path, "rb") as handle:
                 old = handle.read()
