@@ -2,6 +2,7 @@
 
     python -m bench.scale [--pdus 42] [--outlets 24] [--nodes 1000] [--relay-delay 0.2] [--runs 3]
     python -m bench.scale --pdus 208 --nodes 4992 --bmcs 5000    # 10,000 nodes (issue 25)
+    python -m bench.scale --pdus 0 --nodes 0 --bmcs 5000 --compare-fleet   # one file per BMC vs a fleet
 
 Starts the BayTech mocks (one process each, one session each, like the hardware), writes a
 devices.d for them, and times with the installed ``stonith``:
@@ -27,6 +28,7 @@ sessions waiting their turn).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import resource
@@ -66,9 +68,16 @@ def start_lab(
     bmcs: int,
     bmcs_per_mock: int,
     relay_delay: float,
+    fleet: bool = False,
+    also: Path | None = None,
 ) -> tuple[str, list[list[str]]]:
     """Start the scale lab's mocks (stopped when ``stack`` closes) and write their devices.d into
-    ``devices`` (passwords from $SCALE_PW): the node set of every node, and the nodes of each PDU."""
+    ``devices`` (passwords from $SCALE_PW): the node set of every node, and the nodes of each PDU.
+
+    ``fleet``: the BMCs as one fleet file (stonith.fencing.fleet) instead of one file each; they
+    then listen on consecutive addresses 127.1.0.1... at one port, so that their addresses are a
+    node set.  ``also``: a second devices.d with the BMCs the other way (same mocks): for paired
+    comparisons."""
     from stonith.mocks.harness import start_mock
 
     width = len(str(nodes))
@@ -92,15 +101,17 @@ def start_lab(
             f'login = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n[hosts]\n'
             + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
         )
-    nodeset = f"node[{1:0{width}d}-{nodes:0{width}d}]"
+    nodeset = f"node[{1:0{width}d}-{nodes:0{width}d}]" if nodes else ""
     if bmcs:
         # Servers fenced through their BMC (IPMI 2.0): each mock process serves a few BMCs, as
         # each real BMC has its own processor.
         digits = max(3, len(str(bmcs)))
         hosts = [f"bmc{i:0{digits}d}" for i in range(1, bmcs + 1)]
         addresses: list[str] = []
+        port = _free_udp_port() if fleet or also else None
         for first in range(0, bmcs, bmcs_per_mock):
             chunk = hosts[first : first + bmcs_per_mock]
+            spread = {} if port is None else {"listen": f"{FLEET_BASE + first}:{port}", "spread": "ips"}
             mock = stack.enter_context(
                 start_mock(
                     "ipmilan",
@@ -110,16 +121,51 @@ def start_lab(
                     password=PASSWORD,
                     relay_delay=relay_delay,
                     state_file=None,
+                    **spread,
                 )
             )
             addresses += mock.info["addresses"]
+        bmc_set = f"bmc[{1:0{digits}d}-{bmcs:0{digits}d}]"
+        for directory, as_fleet in ((devices, fleet), (also, not fleet)):
+            if directory is not None:
+                _write_bmcs(directory, hosts, addresses, bmc_set if as_fleet else None, port)
+        nodeset = f"{nodeset},{bmc_set}" if nodeset else bmc_set
+    return nodeset, shares
+
+
+FLEET_BASE = ipaddress.ip_address("127.1.0.1")  # the first BMC's address with --fleet
+
+
+def _free_udp_port() -> int:
+    """A UDP port free on the loopback now (the BMC mocks bind it on every 127.1.x.y)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_bmcs(
+    directory: Path, hosts: list[str], addresses: list[str], fleet: str | None, port: int | None
+) -> None:
+    """The BMCs' device files: one per BMC, or (``fleet``: their node set) one fleet file whose
+    addresses are a node set (per /24: 127.1.C.[lo-hi]:PORT)."""
+    if fleet is None:
         for host, address in zip(hosts, addresses, strict=True):
-            (devices / f"{host}.toml").write_text(
+            (directory / f"{host}.toml").write_text(
                 f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[parameters]\nhostname = "{host}"\n'
                 f'ipaddr = "{address}"\nlogin = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n'
             )
-        nodeset += f",bmc[{1:0{digits}d}-{bmcs:0{digits}d}]"
-    return nodeset, shares
+        return
+    octets: dict[str, list[int]] = {}
+    for address in addresses:
+        net, _, last = address.rpartition(":")[0].rpartition(".")
+        octets.setdefault(net, []).append(int(last))
+    ranges = ",".join(f"{net}.[{min(last)}-{max(last)}]:{port}" for net, last in octets.items())
+    (directory / "bmcs.toml").write_text(
+        f'type = "ipmilan"\nsettle = 0.5\ntimeout = 60\n[fleet]\nnodes = "{fleet}"\nipaddr = "{ranges}"\n'
+        '[parameters]\nlogin = "admin"\n[secrets]\npassword = { env = "SCALE_PW" }\n'
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bmcs", type=int, default=200, help="BMC-fenced nodes (IPMI mocks; 0: none)")
     parser.add_argument("--bmcs-per-mock", type=int, default=200, help="BMCs served by one mock process")
+    parser.add_argument(
+        "--fleet", action="store_true", help="the BMCs as one fleet file instead of one file each"
+    )
+    parser.add_argument(
+        "--compare-fleet",
+        action="store_true",
+        help="time status (all nodes, 24 BMCs, one BMC) with one file per BMC and with one fleet file, "
+        "alternating, against the same mocks; print CPU and the paired ratios, nothing else",
+    )
     args = parser.parse_args(argv)
     if args.nodes > args.pdus * args.outlets:
         parser.error("more nodes than outlets")
@@ -157,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         STONITH_LOCK_DIR=str(tmp / "locks"),
         PYTHONUNBUFFERED="1",
     )
+    fleet_devices = tmp / "devices-fleet.d" if args.compare_fleet else None
+    if fleet_devices is not None:
+        fleet_devices.mkdir()
     with ExitStack() as stack:
         nodeset, shares = start_lab(
             stack,
@@ -166,10 +224,14 @@ def main(argv: list[str] | None = None) -> int:
             bmcs=args.bmcs,
             bmcs_per_mock=args.bmcs_per_mock,
             relay_delay=args.relay_delay,
+            fleet=args.fleet,
+            also=fleet_devices,
         )
+        if fleet_devices is not None:
+            return _compare_fleet(nodeset, devices, fleet_devices, env, args.runs, args.bmcs)
         # One share of each kind: what differs between devices is how much one session has to do.
-        alone = {f"a full PDU ({len(shares[0])} nodes)": ",".join(shares[0])}
-        if len(shares[-1]) != len(shares[0]):
+        alone = {f"a full PDU ({len(shares[0])} nodes)": ",".join(shares[0])} if shares else {}
+        if shares and len(shares[-1]) != len(shares[0]):
             alone[f"the last PDU ({len(shares[-1])} nodes)"] = ",".join(shares[-1])
         if args.bmcs:
             alone["one BMC"] = f"bmc{1:0{max(3, len(str(args.bmcs)))}d}"
@@ -227,6 +289,38 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{verb:6} all / slowest single device ({slowest.split(', ', 1)[1]}): "
             f"{everything / baseline:.2f}x (goal: {verdict})"
+        )
+    return 0
+
+
+def _compare_fleet(nodeset: str, files: Path, fleet: Path, env: dict[str, str], runs: int, bmcs: int) -> int:
+    """``stonith status`` over one file per BMC and over one fleet file, in alternating pairs (the
+    machine's speed drifts; a pair shares its minute): medians and the median paired CPU ratio."""
+    digits = max(3, len(str(bmcs)))
+    plan = [
+        ("status, all nodes", nodeset),
+        ("status, 24 BMCs", f"bmc[{1:0{digits}d}-{24:0{digits}d}]"),
+        ("status, one BMC", f"bmc{1:0{digits}d}"),
+        ("devices (load only)", None),
+    ]
+    print(f"{bmcs} BMCs: one file each vs one fleet file, {runs} pairs (median)")
+    print(
+        f"{'command':22} {'files wall':>10} {'CPU':>7} {'fleet wall':>10} {'CPU':>7} {'CPU ratio':>9}  exit"
+    )
+    for label, target in plan:
+        pairs = []
+        for _ in range(runs):
+            pair = []
+            for directory in (files, fleet):
+                argv = [STONITH, "status", target] if target else [STONITH, "devices"]
+                pair.append(_run([*argv, "--devices", str(directory), *(["--quiet"] if target else [])], env))
+            pairs.append(pair)
+        wall = [statistics.median(p[i][0] for p in pairs) for i in (0, 1)]
+        cpu = [statistics.median(p[i][3] for p in pairs) for i in (0, 1)]
+        ratio = statistics.median(p[1][3] / p[0][3] for p in pairs if p[0][3] > 0)
+        codes = sorted({p[i][1] for p in pairs for i in (0, 1)})
+        print(
+            f"{label:22} {wall[0]:9.2f}s {cpu[0]:6.2f}s {wall[1]:9.2f}s {cpu[1]:6.2f}s {ratio:8.2f}x  {codes}"
         )
     return 0
 

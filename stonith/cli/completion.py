@@ -371,11 +371,16 @@ def names(what: str, directory: str) -> list[str]:
         from stonith.fencing import registry
 
         return registry.types()
+    from stonith.fencing.fleet import member_name, nodes_of_file
+
     out: set[str] = set()
     for stem, data in _device_files(directory):
+        fleet = nodes_of_file(data, keep_case=True) or []  # a fleet file's members (stonith.fencing.fleet)
         if what == "devices":
-            out.add(str(data.get("name", stem)))
+            name = str(data.get("name", stem))
+            out.update([member_name(name, node) for node in fleet] if fleet else [name])
             continue
+        out.update(fleet)
         hosts = data.get("hosts")
         if isinstance(hosts, dict):
             out.update(hosts)

@@ -229,9 +229,9 @@ def check_members(
         problems.append(_problem(path, f"fleet.{ADDRESS_FIELD}", "address " + some(bad_addresses)))
 
 
-def nodes_of_file(data: Any) -> list[str] | None:
-    """The nodes a parsed device file's ``[fleet]`` names (lowercase); [] when it is no fleet;
-    None when it is one whose node set cannot be read (it could name any node)."""
+def nodes_of_file(data: Any, keep_case: bool = False) -> list[str] | None:
+    """The nodes a parsed device file's ``[fleet]`` names (lowercase unless ``keep_case``); [] when
+    it is no fleet; None when it is one whose node set cannot be read (it could name any node)."""
     table = data.get("fleet") if isinstance(data, dict) else None
     if table is None:
         return []
@@ -239,6 +239,6 @@ def nodes_of_file(data: Any) -> list[str] | None:
     if not isinstance(text, str):
         return None
     try:
-        return [n.lower() for n in _node_set(text)]
+        return [n if keep_case else n.lower() for n in _node_set(text)]
     except UsageError:
         return None

@@ -463,3 +463,12 @@ def test_a_fleet_gives_the_verdicts_and_switching_of_single_files(tmp_path: Path
     assert all(code == 0 for code, _ in verdicts), verdicts
     assert [r["state"] for r in verdicts[2][1]] == ["on", "off", "on", "on"]
     assert truth == {"cn1": [], "cn2": ["off", "on"], "cn3": ["off", "on"], "cn4": ["off", "on"]}
+
+
+def test_completion_names_fleet_nodes_and_members(devices: Path) -> None:
+    write(devices, "rack.toml", fleet("CN[1-2]", "{node}-bmc"))
+    write(devices, "db.toml", single("db1", "db1-bmc"))
+    nodes = run_stonith("complete", "nodes", "--devices", str(devices))
+    assert nodes.stdout.split() == ["CN1", "CN2", "db1"]
+    names = run_stonith("complete", "devices", "--devices", str(devices))
+    assert names.stdout.split() == ["db", "rack:CN1", "rack:CN2"]
