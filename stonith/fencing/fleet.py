@@ -21,7 +21,7 @@ Rules:
   ``ipaddr = <address i>`` (and the file's other keys) would be, without ``[hosts]``: it fences
   its node through the chassis (outlet "1"), as a single BMC file does, so every verdict is the
   one N single files give.  Its name is ``<fleet>:<node>`` (``rack-bmcs:cn0001``; the fleet's
-  name is ``name``, else the file name without ``.toml``): ``stonith devices``, ``--json``,
+  name is ``name``, else the file name without ``.toml``, and has no ``:``): ``stonith devices``, ``--json``,
   audit lines and ``stonith check`` show that name, and the device lock is the BMC's
   (``ipmilan@<address>``), as for a single file.
 - **Order.**  Both node sets are taken in natural order (``cn2`` before ``cn10``; ClusterShell

@@ -436,6 +436,12 @@ def _entries(
         if why is not None:
             problems.append(_problem(path, "type", why))
             return [], problems
+        if fleet.SEPARATOR in name:
+            problems.append(
+                _problem(
+                    path, "name", f"a fleet's name has no {fleet.SEPARATOR!r} (its members are NAME:NODE)"
+                )
+            )
         for key in fleet.NOT_IN_FLEET:
             if key in data:
                 problems.append(_problem(path, key, "has no meaning in a fleet file (see [fleet])"))

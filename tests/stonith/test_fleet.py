@@ -171,6 +171,10 @@ ERRORS = {
         fleet("cn[1-2]", "{node}-bmc") + '[mock]\ntype = "ipmilan"\n',
         "x.toml:mock: has no meaning in a fleet file",
     ),
+    "colon in a fleet's name": (
+        'name = "a:b"\n' + fleet("cn[1-2]", "{node}-bmc"),
+        "x.toml:name: a fleet's name has no ':' (its members are NAME:NODE)",
+    ),
     "a PDU cannot be a fleet": (
         'type = "baytech"\n[fleet]\nnodes = "cn[1-2]"\nipaddr = "{node}"\n',
         "x.toml:type: baytech cannot be a fleet",
