@@ -60,7 +60,7 @@ def test_a_slot_held_by_another_process_is_waited_for(lock_dir) -> None:
             "-P",
             "-c",
             "import sys, time\n"
-            "from stonith import locks\n"
+            "from stonith.fencing import locks\n"
             "from stonith.contract.deadline import Deadline\n"
             "with locks.device_slot('bmc', 1, Deadline(5)):\n"
             "    print('held', flush=True); time.sleep(0.5)\n",
