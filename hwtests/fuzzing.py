@@ -232,3 +232,32 @@ def needs(*modules: str) -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+# -- datagram mutations the UDP fakes share ---------------------------------------------------------
+
+
+def mutate(action: tuple, honest: bytes | None, junk_prefix: bytes = b"") -> list[bytes] | None:
+    """What a fake sends back for one request under ``action``, from the honest answer: nothing
+    (``drop``, or no honest answer), raw bytes, the honest answer cut, flipped, doubled or after a
+    junk datagram (``junk_prefix`` + the junk: a header the protocol's parser gets past).  None: the
+    action is the fake's own (``pass``, or one that needs the protocol's framing, such as a forged
+    answer)."""
+    kind = action[0]
+    if kind == "drop":
+        return []
+    if kind == "raw":
+        return [action[1]]
+    if honest is None:
+        return []
+    if kind == "cut":
+        return [honest[: action[1] % (len(honest) + 1)]]
+    if kind == "flip":
+        out = bytearray(honest)
+        out[action[1] % len(out)] ^= action[2]
+        return [bytes(out)]
+    if kind == "junk-first":
+        return [junk_prefix + action[1], honest]
+    if kind == "twice":
+        return [honest, honest]
+    return None

@@ -13,7 +13,7 @@ from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 import hwtests  # noqa: F401  (the installed stonith first)
-from hwtests.fuzzing import FUZZ, loads, make_driver, needs, read_device
+from hwtests.fuzzing import FUZZ, loads, make_driver, mutate, needs, read_device
 from stonith.contract.driver import Outlet
 
 # -- IPMI: datagrams from a scripted BMC ------------------------------------------------------------
@@ -106,24 +106,11 @@ class FakeBmcSocket:
         from stonith.transport import ipmi_wire as wire
 
         kind = action[0]
-        if kind == "drop":
-            return []
-        if kind == "raw":
-            return [action[1]]
         if kind == "forge":
             return [self._reframe(packet, None, action[1], action[2])]
-        if honest is None:
-            return []
-        if kind == "cut":
-            return [honest[: action[1] % (len(honest) + 1)]]
-        if kind == "flip":
-            out = bytearray(honest)
-            out[action[1] % len(out)] ^= action[2]
-            return [bytes(out)]
-        if kind == "junk-first":
-            return [wire.RMCP_HEADER + action[1], honest]
-        if kind == "twice":
-            return [honest, honest]
+        out = mutate(action, honest, wire.RMCP_HEADER)
+        if out is not None:
+            return list(out)
         if kind == "shorten":
             return [self._reframe(packet, honest, None, action[1])]
         return [honest]

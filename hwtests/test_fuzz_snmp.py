@@ -15,7 +15,7 @@ from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 import hwtests  # noqa: F401  (the installed stonith first)
-from hwtests.fuzzing import EXAMPLES, FUZZ, SNMP_CASES, fewer, loads, make_driver, needs, read_device
+from hwtests.fuzzing import EXAMPLES, FUZZ, SNMP_CASES, fewer, loads, make_driver, mutate, needs, read_device
 from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.contract.validation import split_hostport
 
@@ -74,22 +74,9 @@ class FuzzAgent:
         action = self.script.pop(0) if self.script else ("pass",)
         honest = self.honest.handle(data)  # the PDU acts on what was sent: SETs would show
         kind = action[0]
-        if kind == "drop":
-            return []
-        if kind == "raw":
-            return [action[1]]
-        if honest is None:
-            return []
-        if kind == "cut":
-            return [honest[: action[1] % (len(honest) + 1)]]
-        if kind == "flip":
-            out = bytearray(honest)
-            out[action[1] % len(out)] ^= action[2]
-            return [bytes(out)]
-        if kind == "junk-first":
-            return [action[1], honest]
-        if kind == "twice":
-            return [honest, honest]
+        out = mutate(action, honest)
+        if out is not None:
+            return out
         if kind == "forge":
             with contextlib.suppress(ValueError, IndexError, KeyError):
                 return [forge_snmp(data, *action[1:], exact_get=self.exact_get)]

@@ -53,41 +53,27 @@ KIND_ARGS = {
     'mock_options={{"tls": False}}, weight=0.5',
 }
 ROW_HEAD = "# {title} ({what}): the conformance row `stonith new-driver` wrote.\n"
+# A PDU-like row (console, snmp): the secret and the mock's kind differ.
+_PDU_ROW = """type = "{{name}}"
+settle = 0.5
+timeout = 20
+description = "{{title}} ({what} mock)"
+
+[parameters]
+ipaddr = "127.0.0.1:{{port}}"
+
+[secrets]
+{secret} = {{{{ env = "STONITH_LAB_PASSWORD" }}}}
+
+[hosts]
+{{node}} = "1"
+
+[mock]
+args = ["--listen", "127.0.0.1:{{port}}", "--outlets", "8", "--relay-delay", "0.2", "--names", "{{node}}"]
+"""
 ROWS = {
-    "console": """type = "{name}"
-settle = 0.5
-timeout = 20
-description = "{title} (telnet mock)"
-
-[parameters]
-ipaddr = "127.0.0.1:{port}"
-
-[secrets]
-password = {{ env = "STONITH_LAB_PASSWORD" }}
-
-[hosts]
-{node} = "1"
-
-[mock]
-args = ["--listen", "127.0.0.1:{port}", "--outlets", "8", "--relay-delay", "0.2", "--names", "{node}"]
-""",
-    "snmp": """type = "{name}"
-settle = 0.5
-timeout = 20
-description = "{title} (SNMP mock)"
-
-[parameters]
-ipaddr = "127.0.0.1:{port}"
-
-[secrets]
-community = {{ env = "STONITH_LAB_PASSWORD" }}
-
-[hosts]
-{node} = "1"
-
-[mock]
-args = ["--listen", "127.0.0.1:{port}", "--outlets", "8", "--relay-delay", "0.2", "--names", "{node}"]
-""",
+    "console": _PDU_ROW.format(what="telnet", secret="password"),
+    "snmp": _PDU_ROW.format(what="SNMP", secret="community"),
     "bmc": """type = "{name}"
 settle = 0.5
 timeout = 20
