@@ -8,61 +8,34 @@ mock our driver is tested with, so the mock's dialogue is checked by third parti
 
 from __future__ import annotations
 
-import contextlib
-import random
 import re
-import signal
-import socket
-import subprocess
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stonith.drivers.baytech import MODELS, Baytech, parse_status
-from stonith.mocks.harness import start_mock
 
 from stonith.contract.deadline import Deadline
 from stonith.contract.driver import OFF, ON, UNKNOWN
 from stonith.contract.errors import BadConfig, StonithError
-from stonith.transport.stream import Closed, Stream
-from tests.conftest import require_peer, require_root, run_stonith
+from tests.conftest import require_peer
+from tests.drivers import console_suite as suite
+
+# Shared with the other console drivers' tests; other test files import them from here too.
+from tests.drivers.console_suite import FakeStream as FakeStream
+from tests.drivers.console_suite import changes as changes
+from tests.drivers.console_suite import eventually as eventually
+from tests.drivers.console_suite import free_port as free_port
+from tests.drivers.console_suite import pm as pm
+from tests.drivers.console_suite import pm_states as pm_states
 
 PERSONALITIES = ("rpc3", "rpc3a", "rpc5", "rpc3-nc", "rpc28-nc")
-NAMES = ["node1", "node2", "web server", "node1"]  # node1 has two supplies
+NAMES = suite.NAMES  # node1 has two supplies
 USER, PASSWORD = "admin", "s3cret"
-FAST = {"relay_delay": 0.05, "reboot_delay": 0.2}
-
-
-def mock_for(model, **options):
-    settings_ = {"model": model, "names": NAMES, "username": USER, "password": PASSWORD, **FAST}
-    settings_.update(options)
-    return start_mock("baytech", **settings_)
-
-
-def config_args(mock, password=PASSWORD):
-    where = f"ttydev={mock.serial}" if mock.serial else f"ipaddr={mock.address}"
-    return [where, f"login={USER}", f"password={password}"]
-
-
-def glue(mock, *args, timeout="10", password=PASSWORD):
-    result = run_stonith(
-        "-t", "baytech", "--timeout", timeout, *config_args(mock, password), *args, timeout=60
-    )
-    assert "Traceback" not in result.stderr
-    return result
-
-
-def changes(mock, outlet):
-    return [e["state"] for e in mock.events() if e["outlet"] == str(outlet)]
-
-
-def eventually(check, timeout=2.0):
-    """Peers return when the device acknowledged; the relays follow after the mock's relay delay."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "ground truth never reached the expected state"
-        time.sleep(0.02)
+BAYTECH = suite.Console("baytech", PERSONALITIES, login=USER, password=PASSWORD, plugin_timeout=60)
+mock_for = BAYTECH.mock
+glue = BAYTECH.glue
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,45 +85,6 @@ def test_parser_never_raises(data, model):
     assert all(state in (ON, OFF, UNKNOWN) for _, state in table.values())
 
 
-class FakeStream(Stream):
-    """Plays arbitrary device output to the driver, then EOF; records what the driver sent, and
-    how much of the output it had been shown when it sent each piece (the command log the
-    fuzzers judge by: a command may only follow the device text that asks for it)."""
-
-    def __init__(self, chunks):
-        super().__init__("fake")
-        self.chunks = list(chunks)
-        self.shown = b""  # device output delivered so far
-        self.log: list[tuple[bytes, bytes]] = []  # (what was sent, the output shown before it)
-
-    @property
-    def sent(self) -> bytes:
-        return b"".join(data for data, _ in self.log)
-
-    def sent_after(self, needle: bytes, token) -> bool:
-        """Whether every piece holding ``needle`` was sent after ``token`` (bytes or a pattern)
-        had appeared in the device's output."""
-        for data, before in self.log:
-            if needle in data:
-                seen = token in before if isinstance(token, bytes) else token.search(before)
-                if not seen:
-                    return False
-        return True
-
-    def _recv(self, timeout):
-        if not self.chunks:
-            raise Closed("fake: EOF")
-        chunk = self.chunks.pop(0)
-        self.shown += chunk
-        return chunk
-
-    def _send(self, data, timeout):
-        self.log.append((bytes(data), self.shown))
-
-    def _close(self):
-        pass
-
-
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -177,16 +111,14 @@ class FakeStream(Stream):
 def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
     """Garbage from the device: a typed error with a documented exit code, no switching command
     ever (listing only reads), and the password only to a device that asked for it."""
-    driver = Baytech({"ipaddr": "127.0.0.1", "login": "a", "password": "pw-fuzz"})
-    stream = FakeStream(chunks)
-    try:
+
+    def log_in_then_list(driver, stream):
         driver._stream = stream
         driver._login(stream, Deadline(1), wake=False)
         driver.outlets(Deadline(1))
-    except StonithError as exc:
-        assert 1 <= exc.exit_code <= 8, exc
-    finally:
-        driver.disconnect()
+
+    driver = Baytech({"ipaddr": "127.0.0.1", "login": "a", "password": "pw-fuzz"})
+    stream, _ = suite.meet_arbitrary_output(driver, chunks, log_in_then_list)
     assert not re.search(rb"(?i)\b(on|off|reboot)\s*\d", stream.sent), stream.log
     assert stream.sent_after(b"pw-fuzz", b"password>"), stream.log
 
@@ -195,8 +127,7 @@ def test_ipaddr_or_ttydev_is_required():
     with pytest.raises(BadConfig) as caught:
         Baytech({"login": "x"})
     assert caught.value.problems[0].field == "ipaddr"
-    result = run_stonith("-t", "baytech", "login=x", "password=y", "-l")
-    assert result.returncode == 3 and "ipaddr" in result.stderr
+    suite.check_required_parameter(BAYTECH, ["login=x", "password=y"], "ipaddr")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,23 +139,7 @@ def test_ipaddr_or_ttydev_is_required():
 def test_cli_list_status_off_on_reset(model, link, tmp_path):
     serial = str(tmp_path / "tty") if link == "serial" else None
     with mock_for(model, serial_link=serial) as mock:
-        listed = glue(mock, "-l")
-        assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.splitlines()[:4] == ["node1", "node2", "web server", "node1"]
-        status = glue(mock, "-S")
-        assert status.returncode == 0 and "device OK" in status.stderr
-
-        off = glue(mock, "-T", "off", "NODE1")
-        assert off.returncode == 0, off.stderr
-        assert mock.state(1) == OFF and mock.state(4) == OFF and mock.state(2) == ON
-        on = glue(mock, "-T", "on", "node1")
-        assert on.returncode == 0, on.stderr
-        assert mock.state(1) == ON and mock.state(4) == ON
-
-        reset = glue(mock, "-T", "reset", "web server")
-        assert reset.returncode == 0, reset.stderr
-        assert changes(mock, 3) == [OFF, ON]
-        assert changes(mock, 1) == [OFF, ON] and changes(mock, 2) == []
+        suite.check_list_status_off_on_reset(BAYTECH, mock, NAMES, "web server")
 
 
 def _recording(driver):
@@ -275,10 +190,7 @@ def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(mode
 
 
 def test_unknown_host_is_badhost():
-    with mock_for("rpc3") as mock:
-        result = glue(mock, "-T", "off", "nosuchnode")
-        assert result.returncode == 4
-        assert mock.events() == []
+    suite.check_off_is_badhost(BAYTECH, "rpc3", "nosuchnode")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,25 +198,11 @@ def test_unknown_host_is_badhost():
 
 
 def test_wrong_password_is_s_access_with_one_line():
-    with mock_for("rpc5") as mock:
-        result = glue(mock, "-T", "off", "node1", password="wrong")
-        assert result.returncode == 2
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "password" in result.stderr and "wrong" not in result.stderr
-        assert mock.events() == []
+    suite.check_wrong_password_is_one_line_s_access(BAYTECH, "rpc5")
 
 
 def test_unreachable_device_fails_fast():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    start = time.monotonic()
-    result = run_stonith(
-        "-t", "baytech", "--timeout", "5", f"ipaddr=127.0.0.1:{port}", "login=a", "password=b", "-S"
-    )
-    assert result.returncode == 8 and "refused" in result.stderr and "Traceback" not in result.stderr
-    assert time.monotonic() - start < 5
+    suite.check_unreachable_device_fails_fast(BAYTECH)
 
 
 FAULTS = [
@@ -324,28 +222,11 @@ FAULTS = [
 
 @pytest.mark.parametrize(("model", "fault", "codes"), FAULTS)
 def test_every_fault_fails_within_the_deadline(model, fault, codes):
-    with mock_for(model, faults=[fault]) as mock:
-        start = time.monotonic()
-        result = glue(mock, "-T", "off", "node1", timeout="2")
-        took = time.monotonic() - start
-        assert result.returncode in codes, (result.returncode, result.stderr)
-        assert "ERROR" in result.stderr
-        assert took < 2 + 1.5
-        if fault.startswith("stuck"):
-            stuck = fault.partition("=")[2]
-            assert mock.state(stuck) == ON and changes(mock, stuck) == []
+    suite.check_fault_fails_within_the_deadline(BAYTECH, model, fault, codes)
 
 
 def test_second_session_is_busy_not_success():
-    with mock_for("rpc3") as mock:
-        host, port = mock.host, mock.port
-        holder = socket.create_connection((host, port))
-        try:
-            time.sleep(0.2)
-            result = glue(mock, "-S", timeout="3")
-            assert result.returncode == 2 and "another session" in result.stderr
-        finally:
-            holder.close()
+    suite.check_second_session_is_busy_not_success(BAYTECH, "rpc3")
 
 
 def test_lying_acknowledgement_is_caught_by_read_back():
@@ -369,132 +250,36 @@ def test_lying_status_is_invisible_to_any_single_channel_client_but_truth_shows_
 # Peer 1: Debian's cluster-glue baytech plugin, unmodified, on 127.0.0.N:23
 
 
-def run_glue_plugin(stonith, mock, *args):
-    host = mock.host
-    return subprocess.run(
-        [stonith, "-t", "baytech", f"ipaddr={host}", f"login={USER}", f"password={PASSWORD}", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-@contextlib.contextmanager
-def mock_on_port_23(model, **options):
-    """A mock on a free 127.0.0.N:23: cluster-glue has no port parameter."""
-    require_root("cluster-glue's baytech plugin only connects to port 23")
-    for n in random.sample(range(2, 255), 30):
-        context = mock_for(model, listen=f"127.0.0.{n}:23", **options)
-        try:
-            mock = context.__enter__()
-        except (OSError, SystemExit):
-            continue  # address in use
-        try:
-            yield mock
-        finally:
-            context.__exit__(None, None, None)
-        return
-    pytest.fail("no free 127.0.0.N:23")
-
-
 @pytest.mark.peer
 @pytest.mark.parametrize("model", ["rpc3", "rpc5"])
 def test_cluster_glue_plugin_against_mock(model):
     stonith = require_peer("/usr/sbin/stonith", "cluster-glue")
-    with mock_on_port_23(model, names=["node1", "node2", "web server"]) as mock:
-        listed = run_glue_plugin(stonith, mock, "-l")
-        assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.splitlines()[:3] == ["node1", "node2", "web server"]
-        assert run_glue_plugin(stonith, mock, "-S").returncode == 0
-        reset = run_glue_plugin(stonith, mock, "-T", "reset", "node2")
-        assert reset.returncode == 0, reset.stderr
-        eventually(lambda: changes(mock, 2) == [OFF, ON])
-        assert changes(mock, 1) == []
+    names = ["node1", "node2", "web server"]
+    with BAYTECH.mock_on_port_23(model, names=names) as mock:
+        suite.check_glue_plugin_lists_and_resets(BAYTECH, stonith, mock, names, "node2", [2], [1])
 
 
 # ---------------------------------------------------------------------------------------------
 # Peer 2: PowerMan's powermand with the shipped BayTech scripts, unmodified
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pm(pm_bin, port, *args):
-    return subprocess.run(
-        [pm_bin, "-h", f"127.0.0.1:{port}", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def pm_states(pm_bin, port):
-    out = pm(pm_bin, port, "-x", "-q").stdout
-    return dict(re.findall(r"^(\S+):\s+(on|off|unknown)$", out, re.M))
-
-
 @pytest.mark.peer
 def test_powermand_with_baytech_scripts(tmp_path):
-    powermand = require_peer("powermand", "powerman")
-    pm_bin = require_peer("pm", "powerman")
     old = mock_for("rpc3", names=[], confirm=False, password_only=True, password="baytech")
     nc = mock_for("rpc3-nc", names=[])
     with old as m_old, nc as m_nc:
-        port = free_port()
-        conf = tmp_path / "powerman.conf"
-        conf.write_text(
-            f'listen "127.0.0.1:{port}"\n'
-            'include "/etc/powerman/baytech.dev"\n'
-            'include "/etc/powerman/baytech-rpc3-nc.dev"\n'
-            f'device "bold" "baytech" "{m_old.address}"\n'
-            f'device "bnc" "baytech-rpc3-nc" "{m_nc.address}"\n'
-            'node "m[1-8]" "bold" "[1-8]"\n'
-            'node "n[1-8]" "bnc"\n'
-        )
-        daemon = subprocess.Popen(
-            [powermand, "-f", "-Y", "-c", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while (
-                pm(pm_bin, port, "-d").returncode != 0
-                or "state=connected" not in pm(pm_bin, port, "-d").stdout
-            ):
-                assert time.monotonic() < deadline, "powermand did not come up"
-                assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
-                time.sleep(0.1)
-            assert set(pm_states(pm_bin, port).values()) == {"on"}
-
-            assert pm(pm_bin, port, "-0", "m2,n3").returncode == 0
-            eventually(lambda: m_old.state(2) == OFF and m_nc.state(3) == OFF)
-            states = pm_states(pm_bin, port)
-            assert states["m2"] == "off" and states["n3"] == "off" and states["m1"] == "on"
-
-            assert pm(pm_bin, port, "-1", "m2,n3").returncode == 0
-            eventually(lambda: m_old.state(2) == ON and m_nc.state(3) == ON)
-
-            assert pm(pm_bin, port, "-c", "m5,n6").returncode == 0
-            eventually(lambda: changes(m_old, 5) == [OFF, ON] and changes(m_nc, 6) == [OFF, ON])
-            assert set(pm_states(pm_bin, port).values()) == {"on"}
-        finally:
-            # powermand 2.3.27 aborts on SIGTERM when TCP devices exist (fixed in 2.4.0, #118).
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+        config = [
+            'include "/etc/powerman/baytech.dev"',
+            'include "/etc/powerman/baytech-rpc3-nc.dev"',
+            f'device "bold" "baytech" "{m_old.address}"',
+            f'device "bnc" "baytech-rpc3-nc" "{m_nc.address}"',
+            'node "m[1-8]" "bold" "[1-8]"',
+            'node "n[1-8]" "bnc"',
+        ]
+        with suite.powermand(tmp_path, config, devices=2, wait=10) as (pm_bin, port):
+            off = {"m2": (m_old, 2), "n3": (m_nc, 3)}
+            cycle = {"m5": (m_old, 5), "n6": (m_nc, 6)}
+            suite.check_powerman_off_on_cycle(pm_bin, port, 16, off, cycle, still_on="m1")
 
 
 @pytest.mark.parametrize("fault", ["silent", "silent=30"])

@@ -7,51 +7,26 @@ shipped ``wti.dev`` script, all unmodified.
 
 from __future__ import annotations
 
-import contextlib
-import random
-import signal
-import socket
-import subprocess
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stonith.drivers.wti_nps import WtiNps, parse_status
-from stonith.mocks.harness import start_mock
 
-from stonith.contract.deadline import Deadline
-from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
-from stonith.contract.errors import StonithError
-from tests.conftest import require_peer, require_root, run_stonith
-from tests.drivers.test_baytech import FakeStream, changes, eventually, free_port, pm, pm_states
+from stonith.contract.driver import OFF, ON, UNKNOWN
+from tests.conftest import require_peer
+from tests.drivers import console_suite as suite
 
 MODELS = ("nps", "ips", "tps")
-NAMES = ["node1", "node2", "web server", "node1"]  # node1 has two supplies
+NAMES = suite.NAMES  # node1 has two supplies
 PASSWORD = "s3cret"
-FAST = {"relay_delay": 0.05, "reboot_delay": 0.2}
 
 
-def mock_for(model, **options):
-    names = NAMES if model != "tps" else NAMES[:2]
-    settings_ = {"model": model, "names": names, "password": PASSWORD, **FAST}
-    settings_.update(options)
-    return start_mock("wti_nps", **settings_)
+def names_for(model):
+    return NAMES if model != "tps" else NAMES[:2]
 
 
-def glue(mock, *args, timeout="10", password=PASSWORD):
-    result = run_stonith(
-        "-t",
-        "wti_nps",
-        "--timeout",
-        timeout,
-        f"ipaddr={mock.address}",
-        f"password={password}",
-        *args,
-        timeout=60,
-    )
-    assert "Traceback" not in result.stderr
-    return result
+WTI = suite.Console("wti_nps", MODELS, login=None, password=PASSWORD, names=names_for)
+mock_for = WTI.mock
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,17 +92,7 @@ def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
     from stonith.drivers.wti_nps import PROMPT
 
     driver = WtiNps({"ipaddr": "127.0.0.1", "password": "pw-fuzz"})
-    stream = FakeStream(chunks)
-    switched = False
-    try:
-        driver._login(stream, Deadline(1))
-        driver._stream = stream
-        driver.off(Outlet("1", "node1"), Deadline(1))
-        switched = True
-    except StonithError as exc:
-        assert 1 <= exc.exit_code <= 8, exc
-    finally:
-        driver.disconnect()
+    stream, switched = suite.meet_arbitrary_output(driver, chunks, suite.log_in_then_off_outlet_1)
     # Judged by the command log: /OFF only at the switch's prompt, the password only to its
     # prompt, and a success only when the command's answer ended at a prompt of its own.
     assert stream.sent_after(b"/OFF", PROMPT), stream.log
@@ -136,8 +101,7 @@ def test_driver_meets_arbitrary_output_with_typed_errors_only(chunks):
 
 
 def test_required_parameters():
-    result = run_stonith("-t", "wti_nps", "ipaddr=127.0.0.1", "-l")
-    assert result.returncode == 3 and "password" in result.stderr
+    suite.check_required_parameter(WTI, ["ipaddr=127.0.0.1"], "password")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,58 +112,26 @@ def test_required_parameters():
 @pytest.mark.parametrize("model", MODELS)
 def test_cli_list_status_off_on_reset(model, confirm):
     with mock_for(model, confirm=confirm) as mock:
-        listed = glue(mock, "-l")
-        assert listed.returncode == 0, listed.stderr
-        expected = NAMES if model != "tps" else NAMES[:2]
-        assert listed.stdout.splitlines() == expected  # unnamed "(undefined)" plugs are not hosts
-        status = glue(mock, "-S")
-        assert status.returncode == 0 and "device OK" in status.stderr
-
-        off = glue(mock, "-T", "off", "NODE1")
-        assert off.returncode == 0, off.stderr
-        assert mock.state(1) == OFF and mock.state(2) == ON
-        on = glue(mock, "-T", "on", "node1")
-        assert on.returncode == 0, on.stderr
-        assert mock.state(1) == ON
-        if model != "tps":
-            assert changes(mock, 4) == [OFF, ON]  # every plug of the node
-
-        reset = glue(mock, "-T", "reset", "node2")
-        assert reset.returncode == 0, reset.stderr
-        assert changes(mock, 2) == [OFF, ON]
+        # exactly the named plugs: unnamed "(undefined)" plugs are not hosts
+        suite.check_list_status_off_on_reset(WTI, mock, names_for(model), "node2", only_these=True)
 
 
 def test_no_16_character_prefix_matching():
     # cluster-glue compares the first 16 characters, so a longer host name matches a plug named
     # after its prefix; we compare the whole name and refuse.
-    with mock_for("nps", names=["web-server-numbe", "node2"]) as mock:
-        result = glue(mock, "-T", "off", "web-server-number-1")
-        assert result.returncode == 4
-        assert mock.events() == []
+    suite.check_off_is_badhost(WTI, "nps", "web-server-number-1", names=["web-server-numbe", "node2"])
 
 
 def test_unknown_host_is_badhost():
-    with mock_for("nps") as mock:
-        result = glue(mock, "-T", "off", "nosuchnode")
-        assert result.returncode == 4
-        assert mock.events() == []
+    suite.check_off_is_badhost(WTI, "nps", "nosuchnode")
 
 
 def test_wrong_password_is_s_access_and_not_retried():
-    with mock_for("ips") as mock:
-        start = time.monotonic()
-        result = glue(mock, "-T", "off", "node1", password="wrong")
-        assert result.returncode == 2
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "wrong" not in result.stderr
-        assert time.monotonic() - start < 3
-        assert mock.events() == []
+    suite.check_wrong_password_is_one_line_s_access(WTI, "ips")
 
 
 def test_unreachable_device_fails_fast():
-    port = free_port()
-    result = run_stonith("-t", "wti_nps", "--timeout", "5", f"ipaddr=127.0.0.1:{port}", "password=b", "-S")
-    assert result.returncode == 8 and "refused" in result.stderr and "Traceback" not in result.stderr
+    suite.check_unreachable_device_fails_fast(WTI)
 
 
 FAULTS = [
@@ -219,60 +151,15 @@ FAULTS = [
 
 @pytest.mark.parametrize(("model", "fault", "codes"), FAULTS)
 def test_every_fault_fails_within_the_deadline(model, fault, codes):
-    with mock_for(model, faults=[fault]) as mock:
-        start = time.monotonic()
-        result = glue(mock, "-T", "off", "node1", timeout="2")
-        took = time.monotonic() - start
-        assert result.returncode in codes, (result.returncode, result.stderr)
-        assert "ERROR" in result.stderr
-        assert took < 2 + 1.5
-        if fault.startswith(("stuck", "lie")):
-            outlet = fault.partition("=")[2]
-            assert mock.state(outlet) == ON and changes(mock, outlet) == []
+    suite.check_fault_fails_within_the_deadline(WTI, model, fault, codes)
 
 
 def test_second_session_is_busy_not_success():
-    with mock_for("nps") as mock:
-        holder = socket.create_connection((mock.host, mock.port))
-        try:
-            time.sleep(0.2)
-            result = glue(mock, "-S", timeout="3")
-            assert result.returncode == 2 and "another session" in result.stderr
-        finally:
-            holder.close()
+    suite.check_second_session_is_busy_not_success(WTI, "nps")
 
 
 # ---------------------------------------------------------------------------------------------
 # Peer 1: Debian's cluster-glue wti_nps plugin, unmodified, on 127.0.0.N:23
-
-
-def run_glue_plugin(stonith, mock, *args):
-    return subprocess.run(
-        [stonith, "-t", "wti_nps", f"ipaddr={mock.host}", f"password={PASSWORD}", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-@contextlib.contextmanager
-def mock_on_port_23(model, **options):
-    """A mock on a free 127.0.0.N:23: cluster-glue has no port parameter."""
-    require_root("cluster-glue's wti_nps plugin only connects to port 23")
-    for n in random.sample(range(2, 255), 30):
-        context = mock_for(model, listen=f"127.0.0.{n}:23", **options)
-        try:
-            mock = context.__enter__()
-        except (OSError, SystemExit):
-            continue  # address in use
-        try:
-            yield mock
-        finally:
-            context.__exit__(None, None, None)
-        return
-    pytest.fail("no free 127.0.0.N:23")
 
 
 @pytest.mark.peer
@@ -280,21 +167,13 @@ def mock_on_port_23(model, **options):
 def test_cluster_glue_plugin_against_mock(model):
     stonith = require_peer("/usr/sbin/stonith", "cluster-glue")
     names = ["node1", "node2", "web server 1234567", "node2"]
-    with mock_on_port_23(model, names=names) as mock:
-        listed = run_glue_plugin(stonith, mock, "-l")
-        assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.splitlines() == ["node1", "node2", "web server 12345", "node2"]
-        assert run_glue_plugin(stonith, mock, "-S").returncode == 0
-        reset = run_glue_plugin(stonith, mock, "-T", "reset", "node2")
-        assert reset.returncode == 0, reset.stderr
-        eventually(lambda: changes(mock, 2) == [OFF, ON] and changes(mock, 4) == [OFF, ON])
-        assert changes(mock, 1) == [] and changes(mock, 3) == []
-        off = run_glue_plugin(stonith, mock, "-T", "off", "node1")
-        assert off.returncode == 0, off.stderr
-        eventually(lambda: mock.state(1) == OFF)
-        on = run_glue_plugin(stonith, mock, "-T", "on", "node1")
-        assert on.returncode == 0, on.stderr
-        eventually(lambda: mock.state(1) == ON)
+    with WTI.mock_on_port_23(model, names=names) as mock:
+        listed = ["node1", "node2", "web server 12345", "node2"]
+        suite.check_glue_plugin_lists_and_resets(
+            WTI, stonith, mock, listed, "node2", [2, 4], [1, 3], only_these=True
+        )
+        suite.check_glue_plugin_switches(WTI, stonith, mock, "off", "node1", 1)
+        suite.check_glue_plugin_switches(WTI, stonith, mock, "on", "node1", 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,38 +181,13 @@ def test_cluster_glue_plugin_against_mock(model):
 
 
 def fence_wti(mock, *args):
-    agent = require_peer("fence_wti", "fence-agents")
-    require_peer("telnet", "telnet")
-    return subprocess.run(
-        [agent, "-a", mock.host, "-u", str(mock.port), "-p", PASSWORD, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return WTI.run_fence_agent("fence_wti", mock, *args)
 
 
 @pytest.mark.peer
 def test_fence_wti_against_ips():
     with mock_for("ips") as mock:
-        listed = fence_wti(mock, "-o", "list")
-        assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.splitlines()[:4] == ["1,node1", "2,node2", "3,web server", "4,node1"]
-        status = fence_wti(mock, "-o", "status", "-n", "2")
-        assert status.returncode == 0 and "Status: ON" in status.stdout
-        off = fence_wti(mock, "-o", "off", "-n", "2")
-        assert off.returncode == 0, off.stderr
-        assert mock.state(2) == OFF
-        status = fence_wti(mock, "-o", "status", "-n", "2")
-        assert status.returncode == 2 and "Status: OFF" in status.stdout
-        on = fence_wti(mock, "-o", "on", "-n", "2")
-        assert on.returncode == 0, on.stderr
-        assert mock.state(2) == ON
-        reboot = fence_wti(mock, "-o", "reboot", "-n", "3")
-        assert reboot.returncode == 0, reboot.stderr
-        eventually(lambda: changes(mock, 3) == [OFF, ON])
-        assert changes(mock, 1) == []
+        suite.check_fence_agent_list_status_off_on_reboot(fence_wti, mock, relays_follow=True)
 
 
 @pytest.mark.peer
@@ -354,49 +208,12 @@ def test_fence_wti_cannot_read_the_nps_table():
 
 @pytest.mark.peer
 def test_powermand_with_wti_script(tmp_path):
-    powermand = require_peer("powermand", "powerman")
-    pm_bin = require_peer("pm", "powerman")
     with mock_for("nps", names=[], password="wti", confirm=False) as mock:
-        port = free_port()
-        conf = tmp_path / "powerman.conf"
-        conf.write_text(
-            f'listen "127.0.0.1:{port}"\n'
-            'include "/etc/powerman/wti.dev"\n'
-            f'device "w" "wti" "{mock.address}"\n'
-            'node "w[1-8]" "w"\n'
-        )
-        daemon = subprocess.Popen(
-            [powermand, "-f", "-Y", "-c", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 15
-            while "state=connected" not in pm(pm_bin, port, "-d").stdout:
-                assert time.monotonic() < deadline, "powermand did not connect to the mock"
-                assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
-                time.sleep(0.1)
-            states = pm_states(pm_bin, port)
-            assert len(states) == 8 and set(states.values()) == {"on"}, states
-
-            assert pm(pm_bin, port, "-0", "w2,w7").returncode == 0
-            eventually(lambda: mock.state(2) == OFF and mock.state(7) == OFF)
-            states = pm_states(pm_bin, port)
-            assert states["w2"] == "off" and states["w7"] == "off" and states["w1"] == "on"
-
-            assert pm(pm_bin, port, "-1", "w2,w7").returncode == 0
-            eventually(lambda: mock.state(2) == ON and mock.state(7) == ON)
-
-            assert pm(pm_bin, port, "-c", "w5").returncode == 0
-            eventually(lambda: changes(mock, 5) == [OFF, ON])
-            assert set(pm_states(pm_bin, port).values()) == {"on"}
-        finally:
-            # powermand 2.3.27 aborts on SIGTERM when TCP devices exist (fixed in 2.4.0, #118).
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+        config = [
+            'include "/etc/powerman/wti.dev"',
+            f'device "w" "wti" "{mock.address}"',
+            'node "w[1-8]" "w"',
+        ]
+        with suite.powermand(tmp_path, config, devices=1) as (pm_bin, port):
+            off = {"w2": (mock, 2), "w7": (mock, 7)}
+            suite.check_powerman_off_on_cycle(pm_bin, port, 8, off, {"w5": (mock, 5)}, still_on="w1")
