@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
 ON = "on"
@@ -56,6 +56,19 @@ FAULT_SPECS = (
     "lie=OUTLET",
     "lie-status=OUTLET",
 )
+
+
+def accepted(listener: socket.socket, stop: threading.Event) -> Iterator[socket.socket]:
+    """The connections to ``listener`` until ``stop`` is set or the listener is closed (its timeout
+    is how often ``stop`` is looked at)."""
+    while not stop.is_set():
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        yield conn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,13 +534,7 @@ class TcpServer:
         self._threads.append(thread)
 
     def _accept_loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
+        for conn in accepted(self._listener, self.stop):
             thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
             thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]

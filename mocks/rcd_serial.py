@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 
-from stonith.mocks._common import OFF, ON, POLL, MockConfig, MockDevice, RunningMock, split_listen
+from stonith.mocks._common import OFF, ON, POLL, MockConfig, MockDevice, RunningMock, accepted, split_listen
 
 from stonith.contract.validation import join_hostport
 
@@ -309,13 +309,7 @@ class Rfc2217Mock(RunningMock):
     def _serve(self) -> None:
         from serial import rfc2217
 
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
+        for conn in accepted(self._listener, self.stop):
             port = self.circuit_device.port()
             port.open()  # the port behind the server is open while the client is connected
             port.dtr = False

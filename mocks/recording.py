@@ -57,6 +57,8 @@ import sys
 import threading
 import time
 
+from stonith.mocks._common import accepted
+
 from stonith.contract.validation import join_hostport, split_hostport
 
 TYPE_CHECKING = False
@@ -133,13 +135,7 @@ class Proxy:
         self.close()
 
     def _accept_loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
+        for client in accepted(self._listener, self.stop):
             thread = threading.Thread(target=self._connect, args=(client,), daemon=True)
             thread.start()
 

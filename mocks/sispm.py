@@ -45,7 +45,7 @@ import threading
 import time
 from array import array
 
-from stonith.mocks._common import OFF, ON, POLL, MockConfig, MockDevice, RunningMock
+from stonith.mocks._common import OFF, ON, POLL, MockConfig, MockDevice, RunningMock, accepted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -444,13 +444,7 @@ class SocketMock(RunningMock):
         self._thread.start()
 
     def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
+        for conn in accepted(self._listener, self.stop):
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
