@@ -25,16 +25,15 @@ read back: stonith.fencing.engine); one session at a time.
 
 from __future__ import annotations
 
-import re
-
 from stonith.drivers import _console
 
-from stonith.contract import params
+from stonith.contract import lazyre, params
 from stonith.contract.driver import ON, Capabilities, DriverInfo, Outlet
 from stonith.contract.errors import DeviceError, UnknownOutlet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Sequence
 
     from stonith.contract.deadline import Deadline
@@ -44,11 +43,13 @@ if TYPE_CHECKING:
 # Device text (device-dialogues.md section 4; fence_wti's prompt list).
 ASK_PASSWORD = b"Password:"
 BAD_PASSWORD = b"Invalid password"
-PROMPT = re.compile(rb"(NPS|IPS|TPS|NBB|RSM|MPC|VMR)> ?")
+PROMPT = lazyre.compile(rb"(NPS|IPS|TPS|NBB|RSM|MPC|VMR)> ?")
 CONFIRM = b"(Y/N):"
 PAGER = b"Enter: "  # long tables page ("Press Enter: to continue"); answered with a CR
-IDENTITY = re.compile(rb"((?:Network|Internet|Telnet) Power Switch|Network Boot Bar|Boot Bar) (v[\w.]{1,24})")
-REFUSED = re.compile(rb"Invalid|Aborted|Error|Denied", re.IGNORECASE)
+IDENTITY = lazyre.compile(
+    rb"((?:Network|Internet|Telnet) Power Switch|Network Boot Bar|Boot Bar) (v[\w.]{1,24})"
+)
+REFUSED = lazyre.compile(rb"(?i)Invalid|Aborted|Error|Denied")
 EOL = b"\r"
 
 ANSWERS = ((CONFIRM, b"Y" + EOL), (PAGER, EOL))  # at most MAX_PROMPTS of them, MAX_OUTPUT bytes in all
@@ -130,6 +131,8 @@ class WtiNps(_console.ConsoleDriver):
 
 def session_prompt(name: bytes) -> re.Pattern[bytes]:
     """The prompt of this session only (``NPS>``), so the word in other output does not end it."""
+    import re  # here: the patterns above are compiled on first use (stonith -n/-m never needs re)
+
     return re.compile(re.escape(name) + rb"> ?")
 
 

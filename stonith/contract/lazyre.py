@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
     from collections.abc import Iterator
+    from typing import Any
 
 
 class LazyPattern:
@@ -45,6 +46,9 @@ class LazyPattern:
 
     def finditer(self, data: bytes, pos: int = 0, endpos: int = 2**62) -> Iterator[re.Match[bytes]]:
         return self.compiled.finditer(data, pos, endpos)
+
+    def findall(self, data: bytes, pos: int = 0, endpos: int = 2**62) -> list[Any]:
+        return self.compiled.findall(data, pos, endpos)
 
     def __repr__(self) -> str:
         return f"LazyPattern({self.source!r})"

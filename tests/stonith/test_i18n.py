@@ -6,6 +6,8 @@ import gettext
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stonith.cli import catalogs
 from stonith.fencing import registry
@@ -48,3 +50,13 @@ def test_language_from_environment(lang_env: dict[str, str]) -> None:
 def test_english_is_the_default() -> None:
     result = run_stonith("metadata", "null", "--format", "help", env={"LANG": "C"})
     assert "Parameters:" in result.stdout
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet=st.sampled_from(list("aZde_ATé1.-/ÄİK")), max_size=7))
+def test_a_language_code_is_what_catalogs_are_named(code: str) -> None:
+    """Two or three ASCII letters, optionally ``_`` and two more: nothing else can name a catalog
+    path (checked without ``re``, which -n/-m must not import)."""
+    import re
+
+    assert i18n.is_language_code(code) == bool(re.fullmatch(r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?", code))
