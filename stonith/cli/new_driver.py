@@ -45,12 +45,21 @@ SUMMARY_TEXT = {
     "http": "{title} PDU outlets over Redfish (HTTPS)",
 }
 README_TRANSPORT = {"console": "telnet, SSH", "snmp": "SNMP v1/v2c/v3", "bmc": "UDP/RMCP+", "http": "HTTPS"}
+# After the Kind's name and mock type: its arguments as source text, one per line.
 KIND_ARGS = {
-    "console": '"default", "{name}", 8, _MENU, _wti_nps',
-    "snmp": '"{name}", "{name}", 8, _SNMP, _snmp, weight=0.4',
-    "bmc": '"generic", "{name}", 1, _BMC, _ipmi, multi_outlet=False, weight=0.5',
-    "http": '"generic", "{name}", 4, _REDFISH, _redfish_pdu, outlet_id=lambda n: f"A{{n}}", '
-    'mock_options={{"tls": False}}, weight=0.5',
+    "console": ('"default"', '"{name}"', "8", "_MENU", "_wti_nps"),
+    "snmp": ('"{name}"', '"{name}"', "8", "_SNMP", "_snmp", "weight=0.4"),
+    "bmc": ('"generic"', '"{name}"', "1", "_BMC", "_ipmi", "multi_outlet=False", "weight=0.5"),
+    "http": (
+        '"generic"',
+        '"{name}"',
+        "4",
+        "_REDFISH",
+        "_redfish_pdu",
+        'outlet_id=lambda n: f"A{{n}}"',
+        'mock_options={{"tls": False}}',
+        "weight=0.5",
+    ),
 }
 ROW_HEAD = "# {title} ({what}): the conformance row `stonith new-driver` wrote.\n"
 # A PDU-like row (console, snmp): the secret and the mock's kind differ.
@@ -235,45 +244,31 @@ def add_readme_row(text: str, name: str, kit: str) -> str:
     return "".join(lines)
 
 
+def _append_to_table(text: str, opening: str, closing: str, where: str, entry: str) -> str:
+    """``entry`` (whole lines) added at the end of the table that ``opening`` starts and the first
+    line ``closing`` after it ends."""
+    start = text.find(opening)
+    end = text.find(f"\n{closing}\n", start)
+    if start < 0 or end < 0:
+        raise NewDriverError(f"{where} has no table {opening!r}", NOT_A_CHECKOUT)
+    return text[: end + 1] + entry + text[end + 1 :]
+
+
 def add_kind(text: str, name: str, kit: str) -> str:
     """One more ``Kind`` at the end of hwtests/mocktypes.py ``KINDS``."""
-    start = text.find("KINDS: tuple[Kind, ...] = (")
-    end = text.find("\n)\n", start)
-    if start < 0 or end < 0:
-        raise NewDriverError("hwtests/mocktypes.py has no KINDS table", NOT_A_CHECKOUT)
-    args = [f'"{name.replace("_", "-")}"', f'"{name}"', *_split_args(KIND_ARGS[kit].format(name=name))]
-    kind = "    Kind(\n" + "".join(f"        {arg.strip()},\n" for arg in args) + "    ),\n"
-    return text[: end + 1] + kind + text[end + 1 :]
+    args = (f'"{name.replace("_", "-")}"', f'"{name}"', *(arg.format(name=name) for arg in KIND_ARGS[kit]))
+    kind = "    Kind(\n" + "".join(f"        {arg},\n" for arg in args) + "    ),\n"
+    return _append_to_table(text, "KINDS: tuple[Kind, ...] = (", ")", "hwtests/mocktypes.py", kind)
 
 
 def add_stream_case(text: str, name: str) -> str:
     """A console type's case in hwtests/fuzzing.py ``STREAM_CASES``: its configuration against the
     fake device, its transport, and the bytes a read must never send (the switching commands)."""
-    start = text.find("STREAM_CASES = {")
-    end = text.find("\n}\n", start)
-    if start < 0 or end < 0:
-        raise NewDriverError("hwtests/fuzzing.py has no STREAM_CASES table", NOT_A_CHECKOUT)
     case = (
         f'    "{name}": ({{"ipaddr": "fake:23", "password": "pw"}}, "telnet", '
         'rb"(?i)(^|[\\r\\n])(on|off) "),\n'
     )
-    return text[: end + 1] + case + text[end + 1 :]
-
-
-def _split_args(args: str) -> list[str]:
-    """Top-level commas only (a dict or a lambda's f-string keeps its own)."""
-    out, depth, current = [], 0, ""
-    for char in args:
-        if char in "({[":
-            depth += 1
-        elif char in ")}]":
-            depth -= 1
-        if char == "," and depth == 0:
-            out.append(current)
-            current = ""
-        else:
-            current += char
-    return [*out, current]
+    return _append_to_table(text, "STREAM_CASES = {", "}", "hwtests/fuzzing.py", case)
 
 
 def every_mock_row(root: str, name: str, kit: str) -> tuple[str, str] | None:
