@@ -67,6 +67,7 @@ def test_every_type_needing_a_library_names_its_extra() -> None:
 
 def test_every_mock_has_its_every_mock_d_row_and_campaign_kind() -> None:
     import hwtests  # noqa: F401  (the installed stonith first)
+    from hwtests.fuzzing import snmp_types
     from hwtests.mocktypes import KINDS
 
     rows = (REPO / "hwtests" / "every-mock.d").glob("*.toml")
@@ -80,8 +81,7 @@ def test_every_mock_has_its_every_mock_d_row_and_campaign_kind() -> None:
     # The SNMP families are sampled, as the fuzzers sample them: one agent serves every family
     # (mocks/snmp_pdu.py), and the campaign draws it through several (a new family needs no Kind).
     drawn = {k.mock_type for k in KINDS}
-    snmp = {n for n, target in builtin().items() if target.startswith("stonith.drivers.snmp_pdu:")}
-    snmp |= {n for n in builtin() if (registry.type_extra(n) or ("",))[0] == "snmp"}
+    snmp = set(snmp_types())  # every class of the SNMP table kit, wherever its module is
     missing = set(MOCKS) - drawn - snmp
     assert not missing, f"hwtests/mocktypes.py KINDS has no Kind for {sorted(missing)}"
     assert len(drawn & snmp) >= 3, "the campaign samples at least three SNMP families"

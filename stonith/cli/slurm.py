@@ -191,12 +191,12 @@ def main(action: str, argv: list[str] | None = None) -> int:
     """The ``stonith-slurm-suspend`` / ``stonith-slurm-resume`` scripts."""
     import argparse
 
-    import stonith
+    from stonith.cli.main import start_clock
     from stonith.contract import deadline
 
     # --timeout counts from the program's start, interpreter start-up included (as for stonith);
     # worked out now, before the work is detached: a forked child's /proc start time is the fork's.
-    stonith.launched = time.monotonic()
+    start_clock()
     deadline.command_started()
     _standard_streams()  # before argparse may have something to say
     _summary, description, example = HELP[action]
