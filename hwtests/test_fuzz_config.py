@@ -10,22 +10,12 @@ from hypothesis import strategies as st
 
 import hwtests  # noqa: F401  (the installed stonith first)
 from hwtests.fuzzing import FUZZ
+from stonith.fencing.inventory import TOP_KEYS
 
 # -- devices.d TOML -----------------------------------------------------------------------------
 
-KEYS = [
-    "name",
-    "type",
-    "level",
-    "settle",
-    "timeout",
-    "max_sessions",
-    "parameters",
-    "secrets",
-    "hosts",
-    "mock",
-]
-KEYS += ["description", "bogus"]
+# Every top-level key the loader knows (a new one is fuzzed without a line here), and one it does not.
+KEYS = [*sorted(TOP_KEYS), "bogus"]
 VALUES = st.recursive(
     st.one_of(
         st.none(),
