@@ -5,7 +5,8 @@
 ``channels``/``locks`` (how far a device's sessions go), ``audit``/``journal``, ``nodeset``,
 ``prepare`` (what an operation needs before it switches anything), ``external`` (cluster-glue
 ``external/*`` plugins), ``local_trust`` (which local files and programs are trusted), ``lab``
-(mock devices for the demo and tests).  Not an API: use a front end, or ``stonith.contract``.
+(mock devices for the demo and tests).  Not an API, except ``device`` (metadata, defaults,
+a configured ``Device``: the Python API the README names); else use a front end or ``stonith.contract``.
 """
 
 __all__: list[str] = []
