@@ -10,7 +10,8 @@ The fuzzers, one file per thing fuzzed (``python -m pytest hwtests/test_fuzz_*.p
 - test_fuzz_usb.py: SIS-PM's USB control transfers; test_fuzz_modem_lines.py: rcd_serial's port.
 
 Which driver types the reply fuzzers cover comes from the driver entry points: every stream driver
-(a ``StreamDriver`` of stonith.drivers._console) is fuzzed and needs its case in STREAM_CASES; the
+(a ``StreamDriver`` of stonith.drivers._console) is fuzzed with its case in STREAM_CASES or, where
+it has none (a type ``stonith new-driver`` wrote), the case its every-mock.d row gives; the
 SNMP families share one driver module and are sampled by SNMP_CASES; the others have a fuzzer of
 their own (DEDICATED).  tests/test_manifest.py fails, naming the type, when a type with a mock is
 fuzzed nowhere or a table names a type the entry points do not have (``disagreements``).
@@ -69,6 +70,35 @@ STREAM_CASES = {
     # A read sends only Y (smart mode), ^A (model), ~ and 8 (registers): nothing else, ever.
     "apcsmart": ({"ttydev": "socket://fake:1", "hostlist": ["n1"]}, "serial", rb"[^Y\x01~8]"),
 }
+
+# What a read of a console switch without its own case must never send: a line that switches (the
+# command line ``stonith new-driver`` writes says ``on N`` / ``off N``).
+SWITCHING_LINE = rb"(?i)(^|[\r\n])(on|off|reboot|cycle) "
+EVERY_MOCK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "every-mock.d")
+
+
+def stream_case(driver_type: str, rows: str = EVERY_MOCK) -> tuple[dict, str, bytes] | None:
+    """The fuzz case of a stream driver: its STREAM_CASES entry, else one read from the first
+    every-mock.d row of that type (its parameters against the fake device: the address replaced
+    by the fake's, every secret by ``pw``); None when there is neither."""
+    import tomllib
+
+    if driver_type in STREAM_CASES:
+        return STREAM_CASES[driver_type]
+    for entry in sorted(os.listdir(rows)):
+        with open(os.path.join(rows, entry), "rb") as handle:
+            row = tomllib.load(handle) if entry.endswith(".toml") else {}
+        if row.get("type") != driver_type:
+            continue
+        config = dict(row.get("parameters", {}))
+        network = "ipaddr" in config
+        if not network and "ttydev" not in config:
+            return None  # a serial address inside another parameter: the type needs its own case
+        config.update({"ipaddr": "fake:23"} if network else {"ttydev": "socket://fake:1"})
+        config.update(dict.fromkeys(row.get("secrets", {}), "pw"))
+        return config, "telnet" if network else "serial", SWITCHING_LINE
+    return None
+
 
 # SNMP family -> (mock type, SNMP version): a sample of the families, one per way of talking (the
 # real SNMP stack costs about 0.2 s an example); every family's value handling is fuzzed apart.
@@ -153,7 +183,9 @@ def disagreements() -> list[str]:
 
     types, streams, snmp = set(builtin_types()), set(stream_types()), set(snmp_types())
     problems = [
-        f"{t}: a stream driver without a STREAM_CASES entry" for t in sorted(streams - set(STREAM_CASES))
+        f"{t}: a stream driver without a STREAM_CASES entry or an every-mock.d row"
+        for t in sorted(streams)
+        if stream_case(t) is None
     ]
     problems += [
         f"STREAM_CASES[{t!r}]: not a stream driver type" for t in sorted(set(STREAM_CASES) - streams)

@@ -1,10 +1,11 @@
-"""The mock personalities hwtests knows: one table entry per personality.
+"""The mock personalities hwtests knows: a table entry per personality, or read from a row.
 
-Adding a mock type is one ``Kind`` in ``KINDS``: which ``stonith-mock`` TYPE and model to start,
-which driver talks to it and with which parameters, which campaign faults it supports, and how
-the mock's ground-truth outlet numbers (``truth()["outlets"]`` keys, 1-based) map to the driver's
-outlet ids.  ``available()`` drops entries whose mock or driver cannot be loaded yet, so the table
-may name types other engineers are still writing.
+A mock type needs no line here: ``kinds()`` reads a ``Kind`` from the every-mock.d row of every type
+the table does not draw (``row_kind``).  A personality of its own is a ``Kind`` in ``TABLE``: which
+``stonith-mock`` TYPE and model to start, which driver talks to it and with which parameters, which
+campaign faults it supports, and how the mock's ground-truth outlet numbers (``truth()["outlets"]``
+keys, 1-based) map to the driver's outlet ids.  ``available()`` drops entries whose mock or driver
+cannot be loaded yet, so the table may name types other engineers are still writing.
 
 Campaign fault kinds (hwtests/campaign.py draws them per device):
 
@@ -25,6 +26,7 @@ Campaign fault kinds (hwtests/campaign.py draws them per device):
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False
@@ -75,7 +77,7 @@ class Kind:
         from stonith.mocks.harness import argv_for
 
         options: dict[str, Any] = {
-            "model": self.model,
+            "model": self.model or None,
             "listen": listen if self.network else None,
             "outlets": len(names),
             "names": names,
@@ -180,7 +182,9 @@ _NO_LOGIN = ALL_FAULTS - LOGIN_FAULTS
 # traceback on stderr, so those faults are left out until the mock keeps quiet about it.
 _REDFISH = _BMC
 
-KINDS: tuple[Kind, ...] = (
+# The hand-kept kinds: a personality of its own (a model, a fault set, a parameter mapping).  A
+# type without one here is drawn through its every-mock.d row instead (``row_kinds``).
+TABLE: tuple[Kind, ...] = (
     Kind("baytech-rpc3", "baytech", "rpc3", "baytech", 4, _MENU, _baytech_login),
     Kind("baytech-rpc3a", "baytech", "rpc3a", "baytech", 4, _MENU, _baytech_login, weight=0.5),
     Kind("baytech-rpc5", "baytech", "rpc5", "baytech", 4, _MENU, _baytech_login),
@@ -311,6 +315,126 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
+# -- kinds derived from every-mock.d ---------------------------------------------------------------
+#
+# A type `stonith new-driver` scaffolds gets an every-mock.d row (the conformance suite's device file)
+# and no line here: the row already says how its driver talks to its mock (parameters, secrets, mock
+# arguments), and the driver's kit says which faults the campaign may inject.  So the row is read
+# back into a Kind.
+
+EVERY_MOCK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "every-mock.d")
+# The kit's class (module:Class) -> the campaign faults its devices take (first match wins).  The
+# SNMP families are not here: one agent serves them all, and the table samples them (a new family
+# needs no Kind).
+KIT_FAULTS = (
+    ("stonith.drivers.ipmi:IpmiLan", _BMC),
+    ("stonith.drivers._redfish:RedfishClient", _REDFISH),
+    ("stonith.drivers._console:StreamDriver", _MENU),
+)
+# stonith-mock options the campaign sets itself for every device (Kind.mock_argv).
+_CAMPAIGN_OPTIONS = frozenset({"listen", "outlets", "names", "states", "password", "fault", "relay_delay"})
+
+
+def _kit_faults(cls: type) -> frozenset[str] | None:
+    """The campaign faults of the kit driver class ``cls`` is built on (None: none the campaign knows)."""
+    for target, faults in KIT_FAULTS:
+        module, _, name = target.partition(":")
+        if issubclass(cls, getattr(importlib.import_module(module), name)):
+            return faults
+    return None
+
+
+def mock_options(args: list[str]) -> dict[str, Any]:
+    """``stonith-mock`` argv options (``--flag value``, ``--flag``, ``--no-flag``) as keywords."""
+    options: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        key = args[i].removeprefix("--").replace("-", "_")
+        if i + 1 < len(args) and not args[i + 1].startswith("--"):
+            options[key] = args[i + 1]
+            i += 2
+        else:
+            options[key.removeprefix("no_")] = not key.startswith("no_")
+            i += 1
+    return options
+
+
+def _row_parameters(row: dict[str, Any]) -> Callable[[str, str, dict[str, list[str]]], dict[str, Any]]:
+    """The row's parameters with the campaign's address, password (every secret) and node."""
+    fixed = dict(row.get("parameters", {}))
+    secrets = list(row.get("secrets", {}))
+
+    def parameters(address: str, password: str, hosts: dict[str, list[str]]) -> dict[str, Any]:
+        values = {**fixed, "ipaddr": address, **dict.fromkeys(secrets, password)}
+        if "hostname" in fixed:  # one chassis per device: the node is its hostname
+            values["hostname"] = next(iter(hosts), "node")
+        return values
+
+    return parameters
+
+
+def row_kind(path: str, driver_class: type | None = None) -> Kind | None:
+    """The Kind an every-mock.d row describes (None: the row's driver has no kit the campaign knows,
+    or its mock is not a network device).  The driver class is the registered one unless given."""
+    import tomllib
+
+    from stonith.fencing import registry
+
+    with open(path, "rb") as handle:
+        row = tomllib.load(handle)
+    driver = row["type"]
+    faults = _kit_faults(driver_class or registry.load(driver))
+    mock = row.get("mock", {})
+    options = mock_options([str(a) for a in mock.get("args", [])])
+    if faults is None or "listen" not in options:
+        return None
+    if faults is _MENU and not row.get("secrets"):
+        faults = _NO_LOGIN  # a console without a password: no login to refuse
+    outlets = int(options.get("outlets", 1))
+    return Kind(
+        os.path.basename(path).removesuffix(".toml"),
+        str(mock.get("type", driver)),
+        str(options.pop("model", "")),
+        driver,
+        outlets,
+        faults,
+        _row_parameters(row),
+        mock_options={k: v for k, v in options.items() if k not in _CAMPAIGN_OPTIONS},
+        multi_outlet=outlets > 1,
+        weight=0.5,
+    )
+
+
+def row_kinds(drawn: set[str]) -> tuple[Kind, ...]:
+    """Kinds for the every-mock.d rows whose type no kind in ``drawn`` (mock types) draws."""
+    from stonith.contract.errors import StonithError
+
+    found = []
+    for entry in sorted(os.listdir(EVERY_MOCK)):
+        path = os.path.join(EVERY_MOCK, entry)
+        if not entry.endswith(".toml"):
+            continue
+        try:
+            kind = row_kind(path)
+        except (StonithError, KeyError, ValueError):
+            continue  # a row whose driver cannot load here: available() would drop it anyway
+        if kind is not None and kind.mock_type not in drawn:
+            found.append(kind)
+            drawn.add(kind.mock_type)
+    return tuple(found)
+
+
+_KINDS: list[Kind] = []
+
+
+def kinds() -> tuple[Kind, ...]:
+    """Every kind the campaign may draw: the table, then the rows of the types it lacks."""
+    if not _KINDS:
+        _KINDS.extend(TABLE)
+        _KINDS.extend(row_kinds({k.mock_type for k in TABLE}))
+    return tuple(_KINDS)
+
+
 def _loads(kind: Kind) -> str | None:
     """None if the mock and the driver of ``kind`` load, else why not."""
     from stonith.mocks.__main__ import MOCKS
@@ -330,10 +454,10 @@ def _loads(kind: Kind) -> str | None:
 
 def available(names: list[str] | None = None) -> list[Kind]:
     """The kinds whose mock and driver load (optionally only those named)."""
-    kinds = [k for k in KINDS if names is None or k.name in names or k.mock_type in names]
-    return [k for k in kinds if _loads(k) is None]
+    wanted = [k for k in kinds() if names is None or k.name in names or k.mock_type in names]
+    return [k for k in wanted if _loads(k) is None]
 
 
 def unavailable() -> dict[str, str]:
     """Kinds of the table that cannot run here, and why."""
-    return {k.name: why for k in KINDS if (why := _loads(k)) is not None}
+    return {k.name: why for k in kinds() if (why := _loads(k)) is not None}

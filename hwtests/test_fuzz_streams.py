@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hwtests  # noqa: F401  (the installed stonith first)
-from hwtests.fuzzing import FUZZ, STREAM_CASES, fewer, loads, make_driver, read_device, stream_types
+from hwtests.fuzzing import FUZZ, fewer, loads, make_driver, read_device, stream_case, stream_types
 from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.transport.stream import Closed, Stream
 
@@ -112,9 +112,10 @@ STREAM_REPLIES = st.lists(st.one_of(st.sampled_from(REPLY_PIECES), st.binary(max
 
 
 def _case(driver_type: str) -> tuple[dict, str, bytes]:
-    if driver_type not in STREAM_CASES:
-        pytest.fail(f"{driver_type}: a stream driver without its case in hwtests/fuzzing.py STREAM_CASES")
-    return STREAM_CASES[driver_type]
+    case = stream_case(driver_type)
+    if case is None:
+        pytest.fail(f"{driver_type}: no case in hwtests/fuzzing.py STREAM_CASES, no every-mock.d row")
+    return case
 
 
 def _stream_driver(monkeypatch, driver_type: str, stream: FakeStream):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from stonith.mocks.__main__ import MOCKS
 
 from stonith.fencing import registry
@@ -68,7 +69,7 @@ def test_every_type_needing_a_library_names_its_extra() -> None:
 def test_every_mock_has_its_every_mock_d_row_and_campaign_kind() -> None:
     import hwtests  # noqa: F401  (the installed stonith first)
     from hwtests.fuzzing import snmp_types
-    from hwtests.mocktypes import KINDS
+    from hwtests.mocktypes import kinds
 
     rows = (REPO / "hwtests" / "every-mock.d").glob("*.toml")
     typed = {
@@ -80,11 +81,31 @@ def test_every_mock_has_its_every_mock_d_row_and_campaign_kind() -> None:
     assert set(MOCKS) <= typed, f"every-mock.d rows missing for {set(MOCKS) - typed}"
     # The SNMP families are sampled, as the fuzzers sample them: one agent serves every family
     # (mocks/snmp_pdu.py), and the campaign draws it through several (a new family needs no Kind).
-    drawn = {k.mock_type for k in KINDS}
+    drawn = {k.mock_type for k in kinds()}  # the table's and those read from every-mock.d rows
     snmp = set(snmp_types())  # every class of the SNMP table kit, wherever its module is
     missing = set(MOCKS) - drawn - snmp
-    assert not missing, f"hwtests/mocktypes.py KINDS has no Kind for {sorted(missing)}"
+    assert not missing, f"no Kind in hwtests/mocktypes.py, no usable every-mock.d row: {sorted(missing)}"
     assert len(drawn & snmp) >= 3, "the campaign samples at least three SNMP families"
+
+
+@pytest.mark.parametrize("row", ["wti-nps", "redfish-pdu", "ipmi"])
+def test_a_kind_read_from_an_every_mock_d_row_runs_in_the_campaign(row: str, tmp_path: Path) -> None:
+    """A type ``stonith new-driver`` scaffolds has no line in hwtests/mocktypes.py: the campaign reads
+    its Kind from its every-mock.d row.  Rows of three kits, read back and run, judged by the mocks'
+    ground truth like every campaign run."""
+    import hwtests  # noqa: F401  (the installed stonith first)
+    from hwtests import campaign
+    from hwtests.mocktypes import row_kind
+
+    kind = row_kind(str(REPO / "hwtests" / "every-mock.d" / f"{row}.toml"))
+    assert kind is not None
+    campaign._worker_init(str(tmp_path))
+    verdicts = [
+        campaign.execute(campaign.plan_run(24, index, [kind], 1.5), {kind.name: kind}).verdict
+        for index in range(10)
+    ]
+    assert not {"false-success", "traceback", "setup-error"} & set(verdicts), verdicts
+    assert "success" in verdicts, verdicts
 
 
 def test_every_type_with_a_mock_is_fuzzed() -> None:
@@ -92,6 +113,28 @@ def test_every_type_with_a_mock_is_fuzzed() -> None:
     from hwtests.fuzzing import disagreements
 
     assert disagreements() == [], "hwtests/fuzzing.py"
+
+
+@pytest.mark.parametrize(("driver_type", "row"), [("wti_nps", "wti-nps"), ("apcmaster", "apcmaster-msp")])
+def test_a_stream_fuzz_case_read_from_an_every_mock_d_row(
+    driver_type: str, row: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A console type ``stonith new-driver`` scaffolds has no line in hwtests/fuzzing.py: its fuzz
+    case comes from its every-mock.d row, as these two would without theirs."""
+    import tomllib
+
+    import hwtests  # noqa: F401  (the installed stonith first)
+    from hwtests import fuzzing
+
+    table = dict(fuzzing.STREAM_CASES)
+    monkeypatch.delitem(fuzzing.STREAM_CASES, driver_type)
+    config, transport, switching = fuzzing.stream_case(driver_type) or ({}, "", b"")
+    assert transport == table[driver_type][1] == "telnet"
+    assert switching == fuzzing.SWITCHING_LINE
+    parameters = tomllib.loads((REPO / "hwtests" / "every-mock.d" / f"{row}.toml").read_text())["parameters"]
+    assert config == {**parameters, "ipaddr": "fake:23", "password": "pw"}
+    assert set(config) == set(table[driver_type][0])
+    assert fuzzing.disagreements() == []
 
 
 def test_every_builtin_type_has_golden_metadata_and_a_readme_row() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -22,12 +23,15 @@ from pathlib import Path
 import pytest
 
 from stonith.cli import new_driver
+from stonith.contract.validation import validate
 from stonith.render.metadata import fence_xml, glue_xml
 from tests.conftest import REPO, run_stonith, stonith_cmd
 
 KITS = new_driver.KITS
 # What the scaffolder reads or extends, copied into the scratch checkout.
-COPIED = ("pyproject.toml", "README.md", "hwtests/mocktypes.py", "hwtests/fuzzing.py", "tests/__init__.py")
+COPIED = ("pyproject.toml", "README.md", "tests/__init__.py")
+# The shared files a new type adds a line to: the entry points (the one list) and the README table.
+EDITED = ("pyproject.toml", "README.md")
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -86,18 +90,40 @@ def test_every_file_and_registration_line(checkout: Path, kit: str) -> None:
         (checkout / "hwtests" / "every-mock.d" / f"{name.replace('_', '-')}.toml").read_text()
     )
     assert row["type"] == name
-    assert (
-        f'    Kind(\n        "{name.replace("_", "-")}",\n        "{name}",'
-        in (checkout / "hwtests" / "mocktypes.py").read_text()
-    )
     assert f"| `{name}` |" in (checkout / "README.md").read_text(encoding="utf-8")
-    # a console type's reads are fuzzed with its case; the other kits' code is fuzzed through the kit
-    fuzz_case = f'    "{name}": (' in (checkout / "hwtests" / "fuzzing.py").read_text(encoding="utf-8")
-    assert fuzz_case == (kit == "console")
+
+
+@pytest.mark.parametrize("kit", KITS)
+def test_the_campaign_and_the_fuzzer_read_the_new_type_from_its_row(
+    checkout: Path, kit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No line in hwtests/mocktypes.py or hwtests/fuzzing.py: the every-mock.d row says it."""
+    import hwtests  # noqa: F401  (the installed stonith first)
+    from hwtests import fuzzing, mocktypes
+
+    name = name_of(kit)
+    module = load(monkeypatch, f"stonith.drivers.{name}", checkout / "drivers" / f"{name}.py")
+    cls = getattr(module, new_driver.class_name(name))
+    rows = checkout / "hwtests" / "every-mock.d"
+    kind = mocktypes.row_kind(str(rows / f"{name.replace('_', '-')}.toml"), cls)
+    if kit == "snmp":
+        assert kind is None  # SNMP families are sampled: one agent serves them all
+        return
+    assert kind is not None and (kind.mock_type, kind.driver) == (name, name)
+    expected = {"console": mocktypes._MENU, "bmc": mocktypes._BMC, "http": mocktypes._REDFISH}[kit]
+    assert kind.faults == expected
+    params = kind.parameters("127.0.0.1:1", "secret", {"node-a": ["1"]})
+    assert params["ipaddr"] == "127.0.0.1:1" and params["password"] == "secret"
+    assert validate(cls.INFO.fields, params)[1] == []  # the campaign's parameters are the driver's own
+    if kit == "console":  # a stream driver: fuzzed with the case its row gives
+        case = fuzzing.stream_case(name, str(rows))
+        assert case == ({"ipaddr": "fake:23", "password": "pw"}, "telnet", fuzzing.SWITCHING_LINE)
+        assert re.search(fuzzing.SWITCHING_LINE, b"status\ron 3\r")  # the template's switching line
+        assert not re.search(fuzzing.SWITCHING_LINE, b"logout\rstatus\r")
 
 
 def test_only_lines_are_added_to_the_edited_files(checkout: Path) -> None:
-    for part in ("pyproject.toml", "README.md", "hwtests/mocktypes.py", "hwtests/fuzzing.py"):
+    for part in EDITED:
         before = (REPO / part).read_text(encoding="utf-8").splitlines()
         after = (checkout / part).read_text(encoding="utf-8").splitlines()
         changes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
@@ -133,7 +159,7 @@ def test_generated_code_is_ruff_and_mypy_clean(checkout: Path, tmp_path: Path) -
         ruff = str(VENV_BIN / "ruff")
         for args in (["check"], ["format", "--check"]):
             result = subprocess.run(
-                [ruff, *args, *files, "hwtests/mocktypes.py"],
+                [ruff, *args, *files],
                 capture_output=True,
                 text=True,
                 cwd=checkout,

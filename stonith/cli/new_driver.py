@@ -10,12 +10,13 @@ templates (stonith.cli.new_driver_templates):
   judged by the mock's ground truth;
 - ``tests/metadata/NAME.glue.xml`` and ``NAME.fence.xml``, empty: the golden test fills an empty
   golden file on its first run (tests/metadata/test_golden.py);
-- ``hwtests/every-mock.d/NAME.toml``: the conformance row of the new mock;
+- ``hwtests/every-mock.d/NAME.toml``: the conformance row of the new mock, which also says how
+  the fault campaign (hwtests.mocktypes.row_kind) and the stream fuzzer
+  (hwtests.fuzzing.stream_case) talk to it;
 
-and adds the lines that cannot be derived, each where its neighbours are, as one more line: the
-entry point (``pyproject.toml``), the campaign's ``Kind`` (``hwtests/mocktypes.py``) and the
-README's drivers table row; tests/test_manifest.py holds them to agree.  It never overwrites a
-file: everything is checked before the first byte is written.
+and adds two lines, each where its neighbours are: the entry point (``pyproject.toml``, the one list
+of drivers) and the README's drivers table row; tests/test_manifest.py holds them to agree.  It never
+overwrites a file: everything is checked before the first byte is written.
 
 Exit status: 0 written; 1 NAME is no lowercase Python identifier, or a type, module or file of
 that name exists already; 3 the directory is no source checkout of stonith (or lacks a file the
@@ -36,8 +37,7 @@ NOT_A_CHECKOUT = ExitCode.S_INVAL  # 3
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME = 40
 
-# Per kit: the listing line (INFO.summary), the README row's device and transport, the hwtests
-# Kind's arguments.
+# Per kit: the listing line (INFO.summary), the README row's device and transport.
 SUMMARY_TEXT = {
     "console": "{title} power switch over telnet or SSH",
     "snmp": "{title} switched PDU over SNMP",
@@ -45,22 +45,6 @@ SUMMARY_TEXT = {
     "http": "{title} PDU outlets over Redfish (HTTPS)",
 }
 README_TRANSPORT = {"console": "telnet, SSH", "snmp": "SNMP v1/v2c/v3", "bmc": "UDP/RMCP+", "http": "HTTPS"}
-# After the Kind's name and mock type: its arguments as source text, one per line.
-KIND_ARGS = {
-    "console": ('"default"', '"{name}"', "8", "_MENU", "_wti_nps"),
-    "snmp": ('"{name}"', '"{name}"', "8", "_SNMP", "_snmp", "weight=0.4"),
-    "bmc": ('"generic"', '"{name}"', "1", "_BMC", "_ipmi", "multi_outlet=False", "weight=0.5"),
-    "http": (
-        '"generic"',
-        '"{name}"',
-        "4",
-        "_REDFISH",
-        "_redfish_pdu",
-        'outlet_id=lambda n: f"A{{n}}"',
-        'mock_options={{"tls": False}}',
-        "weight=0.5",
-    ),
-}
 ROW_HEAD = "# {title} ({what}): the conformance row `stonith new-driver` wrote.\n"
 # A PDU-like row (console, snmp): the secret and the mock's kind differ.
 _PDU_ROW = """type = "{{name}}"
@@ -244,33 +228,6 @@ def add_readme_row(text: str, name: str, kit: str) -> str:
     return "".join(lines)
 
 
-def _append_to_table(text: str, opening: str, closing: str, where: str, entry: str) -> str:
-    """``entry`` (whole lines) added at the end of the table that ``opening`` starts and the first
-    line ``closing`` after it ends."""
-    start = text.find(opening)
-    end = text.find(f"\n{closing}\n", start)
-    if start < 0 or end < 0:
-        raise NewDriverError(f"{where} has no table {opening!r}", NOT_A_CHECKOUT)
-    return text[: end + 1] + entry + text[end + 1 :]
-
-
-def add_kind(text: str, name: str, kit: str) -> str:
-    """One more ``Kind`` at the end of hwtests/mocktypes.py ``KINDS``."""
-    args = (f'"{name.replace("_", "-")}"', f'"{name}"', *(arg.format(name=name) for arg in KIND_ARGS[kit]))
-    kind = "    Kind(\n" + "".join(f"        {arg},\n" for arg in args) + "    ),\n"
-    return _append_to_table(text, "KINDS: tuple[Kind, ...] = (", ")", "hwtests/mocktypes.py", kind)
-
-
-def add_stream_case(text: str, name: str) -> str:
-    """A console type's case in hwtests/fuzzing.py ``STREAM_CASES``: its configuration against the
-    fake device, its transport, and the bytes a read must never send (the switching commands)."""
-    case = (
-        f'    "{name}": ({{"ipaddr": "fake:23", "password": "pw"}}, "telnet", '
-        'rb"(?i)(^|[\\r\\n])(on|off) "),\n'
-    )
-    return _append_to_table(text, "STREAM_CASES = {", "}", "hwtests/fuzzing.py", case)
-
-
 def every_mock_row(root: str, name: str, kit: str) -> tuple[str, str] | None:
     """hwtests/every-mock.d/NAME.toml and its text, on a port after every row's (None: no hwtests)."""
     directory = os.path.join(root, "hwtests", "every-mock.d")
@@ -309,10 +266,6 @@ def scaffold(name: str, kit: str, repo: str | None = None) -> tuple[list[str], l
     }
     if os.path.exists(os.path.join(root, "README.md")):
         edits["README.md"] = add_readme_row(_read(root, "README.md"), name, kit)
-    if row is not None and os.path.exists(os.path.join(root, "hwtests", "mocktypes.py")):
-        edits["hwtests/mocktypes.py"] = add_kind(_read(root, "hwtests/mocktypes.py"), name, kit)
-    if kit == "console" and os.path.exists(os.path.join(root, "hwtests", "fuzzing.py")):
-        edits["hwtests/fuzzing.py"] = add_stream_case(_read(root, "hwtests/fuzzing.py"), name)
     for path, text in files.items():
         os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
         with open(os.path.join(root, path), "x", encoding="utf-8") as handle:  # "x": never overwrite
