@@ -146,7 +146,7 @@ _NEEDS_CLUSTERSHELL = ("!", "&", "^", "@")
 
 def _expand_fallback(text: str, keep_case: bool = False) -> list[str]:
     if any(op in text for op in _NEEDS_CLUSTERSHELL):
-        from stonith.render.cli_text import tr
+        from stonith.render.i18n import tr
 
         raise UsageError(
             tr(

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 
-from stonith.render.i18n import _
+from stonith.render.i18n import _, tr
+
+__all__ = ["tr"]  # re-exported: the cluster CLI's words and the translation run time's ``tr``
 
 # Table headers, result words and states: shown in the table, never in --json.
 HEADERS = (
@@ -110,12 +112,6 @@ CLI_STRINGS = tuple(
         ]
     )
 )
-
-
-def tr(msgid: str, **params: object) -> str:
-    """``msgid`` in the chosen language, its ``{placeholders}`` filled in."""
-    text = _(msgid)
-    return text.format(**params) if params else text
 
 
 def headers(*names: str) -> list[str]:

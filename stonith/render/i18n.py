@@ -114,6 +114,12 @@ def _(text: str, lang: str | None = None) -> str:
     return translator(lang)(text)
 
 
+def tr(msgid: str, **params: object) -> str:
+    """``msgid`` in the chosen language, its ``{placeholders}`` filled in."""
+    text = _(msgid)
+    return text.format(**params) if params else text
+
+
 def localize_field(field: Field, tr: Callable[[str], str]) -> Field:
     if tr is _identity:
         return field
