@@ -354,41 +354,6 @@ def _text(value: Any) -> str:
 APC = "1.3.6.1.4.1.318"
 
 
-class ApcMasterSnmp(SnmpPdu):
-    """APC MasterSwitch (AP9211/AP9212 and compatibles), PowerNet-MIB sPDUOutletControlTable.
-
-    sPDUOutletCtl (.318.1.1.4.4.2.1.3.N) is read for the state (1 outletOn, 2 outletOff, 4 unknown)
-    and written to switch (1 on, 2 off; 3 reboot unused); names are sPDUOutletCtlName (…2.1.4.N).
-    This is fence_apc_snmp's fallback table, used for any sysObjectID it does not know.
-
-    Sources disagree: cluster-glue's C plugin of the same name, whose parameter names (ipaddr, port,
-    community) and SNMPv1 default are kept here, does not read this table but the rPDU one (see
-    ``ApcRpdu``: rPDUIdent, rPDUOutletControlOutletCommand) and ignores ``port``; this driver uses the
-    MasterSwitch table the type is named after and honours ``port``.  Use ``apc_rpdu`` (or
-    ``snmp_pdu``) for the rack PDUs cluster-glue's plugin was tested with (AP7900/AP7920/AP7921).
-    """
-
-    INFO = _info(
-        "apcmastersnmp",
-        "APC MasterSwitch (SNMP)",
-        "The APC MasterSwitch and compatible switched PDUs over SNMP (PowerNet-MIB sPDU outlet table).\n"
-        "Parameters as cluster-glue's apcmastersnmp (ipaddr, port, community; SNMP v1 by default); "
-        "the port is honoured, and SNMP v2c and v3 are available.",
-        "APC MasterSwitch",
-        ("AP9211", "AP9212", "AP9224"),
-        "https://www.apc.com/",
-        version="1",
-        summary="APC MasterSwitch / switched rack PDU over SNMP (cluster-glue apcmastersnmp)",
-    )
-    LABEL = "APC MasterSwitch"
-    NAMES = _oid(f"{APC}.1.1.4.4.2.1.4")  # sPDUOutletCtlName
-    STATE = _oid(f"{APC}.1.1.4.4.2.1.3")  # sPDUOutletCtl
-    STATES = _codes({1: ON, 2: OFF})  # 4 = outletUnknown
-    ON_CMD = (STATE, 1)  # outletOn
-    OFF_CMD = (STATE, 2)  # outletOff
-    SYS_OBJECT_IDS = (_oid(f"{APC}.1.3.4.1"), _oid(f"{APC}.1.3.4.2"), _oid(f"{APC}.1.3.4.3"))
-
-
 class ApcRpdu(SnmpPdu):
     """APC switched rack PDU (AP79xx, AP7900/AP7920/AP7921), PowerNet-MIB rPDUOutlet tables.
 
@@ -449,6 +414,41 @@ class ApcRpdu2(SnmpPdu):
     ON_CMD = (_oid(f"{APC}.1.1.26.9.2.4.1.5"), 1)  # immediateOn
     OFF_CMD = (_oid(f"{APC}.1.1.26.9.2.4.1.5"), 2)  # immediateOff
     SYS_OBJECT_IDS = (_oid(f"{APC}.1.3.4.6"),)
+
+
+class ApcMasterSnmp(SnmpPdu):
+    """APC MasterSwitch (AP9211/AP9212 and compatibles), PowerNet-MIB sPDUOutletControlTable.
+
+    sPDUOutletCtl (.318.1.1.4.4.2.1.3.N) is read for the state (1 outletOn, 2 outletOff, 4 unknown)
+    and written to switch (1 on, 2 off; 3 reboot unused); names are sPDUOutletCtlName (…2.1.4.N).
+    This is fence_apc_snmp's fallback table, used for any sysObjectID it does not know.
+
+    Sources disagree: cluster-glue's C plugin of the same name, whose parameter names (ipaddr, port,
+    community) and SNMPv1 default are kept here, does not read this table but the rPDU one (see
+    ``ApcRpdu``: rPDUIdent, rPDUOutletControlOutletCommand) and ignores ``port``; this driver uses the
+    MasterSwitch table the type is named after and honours ``port``.  Use ``apc_rpdu`` (or
+    ``snmp_pdu``) for the rack PDUs cluster-glue's plugin was tested with (AP7900/AP7920/AP7921).
+    """
+
+    INFO = _info(
+        "apcmastersnmp",
+        "APC MasterSwitch (SNMP)",
+        "The APC MasterSwitch and compatible switched PDUs over SNMP (PowerNet-MIB sPDU outlet table).\n"
+        "Parameters as cluster-glue's apcmastersnmp (ipaddr, port, community; SNMP v1 by default); "
+        "the port is honoured, and SNMP v2c and v3 are available.",
+        "APC MasterSwitch",
+        ("AP9211", "AP9212", "AP9224"),
+        "https://www.apc.com/",
+        version="1",
+        summary="APC MasterSwitch / switched rack PDU over SNMP (cluster-glue apcmastersnmp)",
+    )
+    LABEL = "APC MasterSwitch"
+    NAMES = _oid(f"{APC}.1.1.4.4.2.1.4")  # sPDUOutletCtlName
+    STATE = _oid(f"{APC}.1.1.4.4.2.1.3")  # sPDUOutletCtl
+    STATES = _codes({1: ON, 2: OFF})  # 4 = outletUnknown
+    ON_CMD = (STATE, 1)  # outletOn
+    OFF_CMD = (STATE, 2)  # outletOff
+    SYS_OBJECT_IDS = (_oid(f"{APC}.1.3.4.1"), _oid(f"{APC}.1.3.4.2"), _oid(f"{APC}.1.3.4.3"))
 
 
 class EatonEpdu(SnmpPdu):
@@ -676,16 +676,16 @@ class IfMib(SnmpPdu):
         return f"{identity}; {self._count} ports, {oper.count(1)} operationally up"
 
 
-FAMILIES: tuple[type[SnmpPdu], ...] = (
-    ApcRpdu,
-    ApcRpdu2,
-    ApcMasterSnmp,
-    EatonEpdu,
-    RaritanPdu2,
-    Sentry3,
-    Sentry4,
-    CyberPowerPdu,
-    BaytechMrp,
+# The families autodetection tries: every class above that names the sysObjectIDs of its agents (in
+# the order they are written: for an unknown sysObjectID of a known vendor, the first written is
+# tried first).  A new family is its class; IfMib switches switch ports, not PDU outlets.
+FAMILIES: tuple[type[SnmpPdu], ...] = tuple(
+    value
+    for value in list(globals().values())
+    if isinstance(value, type)
+    and issubclass(value, SnmpPdu)
+    and value.__module__ == __name__
+    and value.SYS_OBJECT_IDS
 )
 
 
@@ -695,9 +695,8 @@ class AutoPdu(SnmpPdu):
     INFO = _info(
         "snmp_pdu",
         "Switched PDU (SNMP, autodetected)",
-        "A switched PDU over SNMP whose family (APC MasterSwitch, rPDU, rPDU2, Eaton ePDU, Raritan "
-        "PX2/PX3, ServerTech Sentry3/Sentry4, CyberPower, BayTech MRP) is detected from its sysObjectID "
-        "and confirmed by reading the family's outlet table.",
+        "A switched PDU over SNMP whose family (one of the models listed) is detected from its "
+        "sysObjectID and confirmed by reading the family's outlet table.",
         "SNMP PDUs",
         tuple(f.LABEL for f in FAMILIES),
         "https://www.rfc-editor.org/rfc/rfc3416",
