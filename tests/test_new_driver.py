@@ -71,6 +71,13 @@ def load(monkeypatch: pytest.MonkeyPatch, module: str, path: Path) -> object:
     return loaded
 
 
+def driver_class(monkeypatch: pytest.MonkeyPatch, checkout: Path, kit: str) -> type:
+    """The scaffolded driver class of ``kit``, loaded from the scratch checkout."""
+    name = name_of(kit)
+    module = load(monkeypatch, f"stonith.drivers.{name}", checkout / "drivers" / f"{name}.py")
+    return getattr(module, new_driver.class_name(name))
+
+
 # ---------------------------------------------------------------------------------------------
 # What is written
 
@@ -102,8 +109,7 @@ def test_the_campaign_and_the_fuzzer_read_the_new_type_from_its_row(
     from hwtests import fuzzing, mocktypes
 
     name = name_of(kit)
-    module = load(monkeypatch, f"stonith.drivers.{name}", checkout / "drivers" / f"{name}.py")
-    cls = getattr(module, new_driver.class_name(name))
+    cls = driver_class(monkeypatch, checkout, kit)
     rows = checkout / "hwtests" / "every-mock.d"
     kind = mocktypes.row_kind(str(rows / f"{name.replace('_', '-')}.toml"), cls)
     if kit == "snmp":
@@ -175,8 +181,7 @@ def test_the_metadata_renders_and_validates(
     checkout: Path, kit: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = name_of(kit)
-    module = load(monkeypatch, f"stonith.drivers.{name}", checkout / "drivers" / f"{name}.py")
-    info = getattr(module, new_driver.class_name(name)).INFO
+    info = driver_class(monkeypatch, checkout, kit).INFO
     assert info.name == name
     ET.fromstring(glue_xml(info).split("\n", 2)[2])
     ET.fromstring(fence_xml(info).split("\n", 1)[1])
