@@ -154,10 +154,19 @@ class Lab:
         self.config.write_text(f"username {USER}\npassword {PASSWORD}\n")
         self.config.chmod(0o600)
 
-    def devices(self, suite: int, settle: float, min_interval: float | None) -> Path:
-        directory = self.tmp / f"devices.d-{suite}-{min_interval}"
+    def devices(self, suite: int, settle: float, min_interval: float | None, fleet: bool = False) -> Path:
+        directory = self.tmp / f"devices.d-{suite}-{min_interval}-{'fleet' if fleet else 'files'}"
         # min_interval: the driver's pause between two commands to one BMC (default 0.2 s)
         pacing = "" if min_interval is None else f"min_interval = {min_interval}\n"
+        if fleet and not directory.exists():
+            # One fleet file (stonith.fencing.fleet), as ipmipower takes one host range: the node set
+            # of the BMCs' names and the node set of their addresses, member i at address i.
+            directory.mkdir()
+            (directory / "bmcs.toml").write_text(
+                f'type = "ipmilan"\nsettle = {settle}\ntimeout = 60\n[fleet]\nnodes = "{self.nodeset}"\n'
+                f'ipaddr = "{self.hosts}"\n[parameters]\nlogin = "{USER}"\ncipher = "{suite}"\n{pacing}'
+                '[secrets]\npassword = { env = "HPC_BENCH_PW" }\n'
+            )
         if not directory.exists():
             directory.mkdir()
             for name, address in zip(self.names, self.addresses, strict=True):
@@ -207,7 +216,7 @@ def _which(program: str) -> str:
 
 def row(lab: Lab, suite: int, verb: str, env: dict[str, str], args: argparse.Namespace) -> list[Command]:
     runs, warmup = args.runs, args.warmup
-    devices = lab.devices(suite, args.settle, args.min_interval)
+    devices = lab.devices(suite, args.settle, args.min_interval, args.fleet)
     ours = Command(f"stonith {verb}", [STONITH, verb, lab.nodeset, "--devices", str(devices), "--quiet"], "")
     if verb == "status":
         peers = [Command("ipmipower --stat", ipmipower(lab, suite, "--stat"), "")]
@@ -257,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="ipmilan's min_interval between two commands to one BMC (default: the driver's, 0.2 s)",
     )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="ours reads the BMCs from one fleet file (a node set of names and one of addresses, as "
+        "ipmipower takes a host range) instead of one device file per BMC",
+    )
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.bmcs.split(",") if n]
     suites = [int(s) for s in args.suites.split(",") if s]
@@ -271,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     print(
         f"bench.hpc: {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in load_before)}, "
-        f"open-file limit {soft}, relay delay {args.relay_delay} s, settle {args.settle} s, min_interval "
+        f"open-file limit {soft}, {'one fleet file' if args.fleet else 'one device file per BMC'}, "
+        f"relay delay {args.relay_delay} s, settle {args.settle} s, min_interval "
         f"{'driver default' if args.min_interval is None else args.min_interval}, "
         f"{args.runs} runs after {args.warmup} warm-up (medians), {time.strftime('%Y-%m-%d %H:%M')}"
     )
@@ -297,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 STONITH,
                 "devices",
                 "--devices",
-                str(lab.devices(suites[0], args.settle, args.min_interval)),
+                str(lab.devices(suites[0], args.settle, args.min_interval, args.fleet)),
             ]
             loads = [run(listing, env, "", size).wall for _ in range(3)]
             print(
