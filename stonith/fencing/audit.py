@@ -103,8 +103,11 @@ class Audit:
             return
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        # Masked: a message may quote device output, and a device may echo our password.
-        masked = [(entry, redact.deep(entry.as_dict(stamp))) for entry in entries]
+        # Masked: a message may quote device output, and a device may echo our password.  The
+        # records of one write share most of their text (time, device, verb, result, channel):
+        # each distinct string is masked once.
+        seen: dict[str, str] = {}
+        masked = [(entry, _masked(entry.as_dict(stamp), seen)) for entry in entries]
         lines = [(entry, json.dumps(fields, sort_keys=True)) for entry, fields in masked]
         with self._lock:
             if self.destination == "journal":
@@ -130,6 +133,20 @@ class Audit:
                 os.write(fd, "".join(line + "\n" for _, line in lines).encode())
             finally:
                 os.close(fd)
+
+
+def _masked(value: Any, seen: dict[str, str]) -> Any:
+    """``redact.deep(value)``, each distinct string masked once (``seen``: masked so far)."""
+    if isinstance(value, str):
+        masked = seen.get(value)
+        if masked is None:
+            masked = seen[value] = redact.text(value)
+        return masked
+    if isinstance(value, dict):
+        return {key: _masked(item, seen) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(item, seen) for item in value]
+    return value
 
 
 def _default_destination() -> str:

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ from stonith.fencing import locks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import TypeVar
 
     from stonith.contract.driver import Driver
@@ -709,6 +710,10 @@ class _Group:
         self.fencer = fencer
         self.finish = finish
         self.lock = threading.Lock()
+        # What a locked call decided, done as it ends: the audit records of the phases that ended,
+        # in one write, then the reports of those phases and nodes (in the order they happened).
+        self._records: list[tuple[_Node, str, list[Entry]]] = []
+        self._reports: list[Callable[[], None]] = []
         self.parts_of: dict[str, list[_Part]] = {}
         for node in nodes:
             if verb == Verb.ON:
@@ -718,7 +723,7 @@ class _Group:
 
     # -- called by device tasks
     def resolved(self, part: _Part, outlets: list[Outlet]) -> None:
-        with self.lock:
+        with self._locked():
             part.jobs = [_Job(o, part) for o in outlets]
             if part.node.phase != Phase.DONE:
                 for job in part.jobs:
@@ -726,7 +731,7 @@ class _Group:
             self._advance(part.node)
 
     def read(self, jobs: list[_Job], seen: dict[str, str], read_at: float) -> None:
-        with self.lock:
+        with self._locked():
             touched: dict[int, _Node] = {}
             for job in jobs:
                 if job.want is None:
@@ -735,13 +740,15 @@ class _Group:
                 if job.last == job.want:
                     job.want = None
                     job.part.read_at = max(job.part.read_at, read_at)
-                touched[id(job.part.node)] = job.part.node
+                    # Only a node with an outlet that reached its state can have reached its phase
+                    # (a read sets no error): the others have nothing to advance.
+                    touched[id(job.part.node)] = job.part.node
             for node in touched.values():
                 self._advance(node)
 
     def fail(self, parts: Iterable[_Part], error: str, exit_code: int) -> None:
         """The device failed these parts: what is pending fails, and later phases cannot use it."""
-        with self.lock:
+        with self._locked():
             for part in parts:
                 part.gone = (error, exit_code)
                 if part.node.phase == Phase.DONE:
@@ -756,7 +763,7 @@ class _Group:
     def expire(self, parts: Iterable[_Part]) -> None:
         """The session is over: every outlet still short of its state fails, named with what it read."""
         now = time.monotonic()
-        with self.lock:
+        with self._locked():
             for part in parts:
                 if part.gone is None:
                     part.gone = ("the deadline passed", ExitCode.S_TIMEOUT)
@@ -780,7 +787,7 @@ class _Group:
 
     def interrupt(self, parts: Iterable[_Part]) -> None:
         """SIGINT/SIGTERM: nothing more is switched; what was switched is still read back."""
-        with self.lock:
+        with self._locked():
             for part in parts:
                 if part.node.phase == Phase.DONE:
                     continue
@@ -808,6 +815,21 @@ class _Group:
         with self.lock:
             return all(p.node.phase == Phase.DONE for p in self.parts_of.get(device.name, []))
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The group's lock, for a call that may end phases: their audit records are written in
+        one write (a PDU's 24 nodes end their phase on one read) before they are reported."""
+        with self.lock:
+            try:
+                yield
+            finally:
+                records, reports = self._records, self._reports
+                self._records, self._reports = [], []
+                if records:
+                    self.fencer.audit_phases(records)
+                for report in reports:
+                    report()
+
     # -- the rules
     def _advance(self, node: _Node) -> None:
         if node.phase == Phase.DONE:
@@ -823,9 +845,14 @@ class _Group:
         result = node.result
         phase_results = self._device_results(node, node.phase)
         result.devices.extend(phase_results)
-        self.fencer.audit_phase(node, node.phase, self.level, reached)
-        if self.fencer.phases is not None:
-            self.fencer.phases(node.name, node.phase, self.level, reached, phase_results)
+        entries = self.fencer.audit_entries(node, node.phase, reached)
+        if entries:
+            self._records.append((node, node.phase, entries))
+        phases = self.fencer.phases
+        if phases is not None:
+            self._reports.append(
+                functools.partial(phases, node.name, node.phase, self.level, reached, phase_results)
+            )
         if node.phase == Phase.OFF and reached and self.verb == Verb.RESET:
             settle = max(p.target.device.settle for p in node.parts)
             node.due = max(p.read_at for p in node.parts) + settle
@@ -860,7 +887,7 @@ class _Group:
             for job in part.jobs or []:
                 job.want = None
         if result.result in (OK, ON_FAILED):
-            self.finish([node.name])
+            self._reports.append(functools.partial(self.finish, [node.name]))
 
     def _device_results(self, node: _Node, phase: str) -> list[DeviceResult]:
         out = []
@@ -1068,6 +1095,7 @@ class Fencer:
         self.plan = Plan(inventory, any_name)
         self.held: Held = {}  # device name -> session kept for a next step
         self.audit_errors: list[str] = []
+        self._channels: dict[str, str] = {}  # device name -> its channel's trust, as audited
         self._started = time.monotonic()
         self._interrupted = threading.Event()
         self._said_budget = False
@@ -1384,9 +1412,10 @@ class Fencer:
         return finished
 
     # -- reporting
-    def audit_phase(self, node: _Node, phase: str, level: int, reached: bool) -> None:
+    def audit_entries(self, node: _Node, phase: str, reached: bool) -> list[Entry]:
+        """The audit records of ``node``'s ``phase`` as it ends (written by ``audit_phases``)."""
         if self.audit is None:
-            return
+            return []
         from stonith.fencing.audit import Entry
         from stonith.fencing.channels import describe as describe_channel
 
@@ -1394,24 +1423,36 @@ class Fencer:
         for part in node.parts:
             jobs = part.jobs or []
             error = part.error or "; ".join(j.error for j in jobs if j.error) or None
+            device = part.target.device
+            channel = self._channels.get(device.name)
+            if channel is None:  # from the device's configuration: once per device, not per node
+                channel = self._channels[device.name] = describe_channel(device.driver)
             entries.append(
                 Entry(
                     node.name,
-                    part.target.device.name,
+                    device.name,
                     [j.outlet.id for j in jobs],
                     phase,
                     OK if reached else FAILED,
                     time.monotonic() - node.phase_started,
                     error,
-                    describe_channel(part.target.device.driver),
+                    channel,
                 )
             )
+        return entries
+
+    def audit_phases(self, records: Sequence[tuple[_Node, str, list[Entry]]]) -> None:
+        """Write the records of phases that ended together (one write); a failure is reported with
+        each of their nodes' results, and the fence goes on."""
+        if self.audit is None:
+            return
         try:
-            self.audit.record(entries)
-        except OSError as exc:  # the fence goes on; the failure is reported with the node's result
-            why = f"audit record of the {phase} phase not written: {exc.strerror or exc}"
-            node.result.audit_error = why
-            self.audit_errors.append(f"{node.name}: {why}")
+            self.audit.record([entry for _, _, entries in records for entry in entries])
+        except OSError as exc:
+            for node, phase, _ in records:
+                why = f"audit record of the {phase} phase not written: {exc.strerror or exc}"
+                node.result.audit_error = why
+                self.audit_errors.append(f"{node.name}: {why}")
 
     def _finish_node(self, result: NodeResult) -> None:
         result.duration = time.monotonic() - self._started
