@@ -346,11 +346,10 @@ def _folded(results: list[NodeResult]) -> str:
 def _devices(inventory: Inventory, as_json: bool) -> int:
     rows = []
     data = []
+    from_device = tr("from device")  # once: a fleet lists thousands of devices
     for d in inventory.devices:
         hosts = (
-            tr("from device")
-            if d.hosts is None
-            else ", ".join(f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
+            from_device if d.hosts is None else ", ".join(f"{n}:{'+'.join(o)}" for n, o in d.hosts.items())
         )
         rows.append([d.name, d.type, str(d.level), d.driver.device_name(), hosts, os.path.basename(d.path)])
         data.append(

@@ -171,7 +171,7 @@ class Settings:
     __slots__ = ("_values",)
 
     def __init__(self, fields: Iterable[Field], config: Mapping[str, Any]) -> None:
-        from stonith.contract.fields import PYTHON_TYPE, SIMPLE, STRING
+        from stonith.contract.fields import ENUMERATION, PYTHON_TYPE, SIMPLE, STRING
         from stonith.contract.validation import ValueProblem, parse_value
 
         values: dict[str, Any] = {}
@@ -183,7 +183,10 @@ class Settings:
                 empty = "" if field.basictype == STRING and not field.isarray else None
                 values[field.fieldname] = field.default if field.default is not None else empty
             elif (
-                type(given) is PYTHON_TYPE.get(field.basictype)
+                (
+                    type(given) is PYTHON_TYPE.get(field.basictype)
+                    or (field.basictype == ENUMERATION and type(given) is str and given in field.enumset)
+                )
                 and field.field_class == SIMPLE
                 and not field.isarray
             ):

@@ -95,9 +95,9 @@ def _problem(path: str, field: str, message: str) -> FieldProblem:
 
 def _node_set(text: str) -> list[str]:
     """The names of a node set in natural order (UsageError when it is not one)."""
-    from stonith.fencing.nodeset import expand, natural_key
+    from stonith.fencing.nodeset import expand_sorted
 
-    return sorted(expand(text, keep_case=True), key=natural_key)
+    return expand_sorted(text, keep_case=True)
 
 
 def members(path: str, table: Any, problems: list[FieldProblem]) -> list[tuple[str, str]]:
