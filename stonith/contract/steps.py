@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import _thread
 import collections
+import contextlib
 import heapq
 import itertools
 import threading
@@ -239,7 +240,7 @@ class _Task:
         self.index = index  # where the result goes in the parent's results
         self.value: Any = None  # sent at the next step
         self.error: BaseException | None = None  # thrown at the next step instead
-        self.fd: int | None = None  # registered with the selector while waiting
+        self.fd: int | None = None  # the descriptor it waits on (_Poller.watch)
         self.token = 0  # bumped at every wake-up: older timer entries are stale
         self.pending = 0  # children still running
         self.results: list[Any] = []
@@ -254,8 +255,6 @@ class Loop:
     def run(self, gens: Sequence[Steps[Any]], at_once: int | None = None) -> list[Any]:
         """Every generator to its end; their results in order (the first error raised after all).
         At most ``at_once`` of them run at a time: the next starts when one ends."""
-        import selectors
-
         root = _Task(None, None, 0)
         root.pending = len(gens)
         root.results = [None] * len(gens)
@@ -265,12 +264,12 @@ class Loop:
         self._queued = collections.deque(tasks[start:])
         timers: list[tuple[float, int, int, _Task]] = []  # (until, tie-break, token, task)
         order = itertools.count()
-        selector = selectors.DefaultSelector()
+        poller = _Poller()
         try:
             while root.pending:
                 while ready:
                     task = ready.popleft()
-                    self._step(task, ready, timers, order, selector)
+                    self._step(task, ready, timers, order, poller)
                 if not root.pending:
                     break
                 while timers and timers[0][2] != timers[0][3].token:
@@ -278,26 +277,24 @@ class Loop:
                 if not timers:
                     raise RuntimeError("steps: every task waits for nothing")  # a bug, not a device
                 pause = max(0.0, timers[0][0] - time.monotonic())
-                for key, _ in selector.select(pause):
-                    self._wake(key.data, ready, selector)
+                for task in poller.wait(pause):
+                    task.fd = None
+                    task.token += 1
+                    ready.append(task)
                 now = time.monotonic()
                 while timers and (timers[0][2] != timers[0][3].token or timers[0][0] <= now):
                     _, _, token, task = heapq.heappop(timers)
                     if token == task.token:
-                        self._wake(task, ready, selector)
+                        if task.fd is not None:
+                            poller.forget(task.fd)
+                            task.fd = None
+                        task.token += 1
+                        ready.append(task)
         finally:
-            selector.close()
+            poller.close()
         if root.error is not None:
             raise root.error
         return root.results
-
-    @staticmethod
-    def _wake(task: _Task, ready: collections.deque[_Task], selector: Any) -> None:
-        if task.fd is not None:
-            selector.unregister(task.fd)
-            task.fd = None
-        task.token += 1
-        ready.append(task)
 
     def _step(
         self,
@@ -305,7 +302,7 @@ class Loop:
         ready: collections.deque[_Task],
         timers: list[tuple[float, int, int, _Task]],
         order: itertools.count[int],
-        selector: Any,
+        poller: _Poller,
     ) -> None:
         value, error, gen = task.value, task.error, task.gen
         task.value, task.error = None, None
@@ -320,11 +317,8 @@ class Loop:
             return
         if isinstance(request, Wait):
             if request.fd is not None:
-                import selectors
-
                 try:
-                    events = selectors.EVENT_WRITE if request.write else selectors.EVENT_READ
-                    selector.register(request.fd, events, task)
+                    poller.watch(request.fd, request.write, task)
                 except (OSError, ValueError, KeyError) as exc:  # closed, or watched by another task
                     task.error = exc  # the task's error, not the Loop's: the others go on
                     ready.append(task)
@@ -358,3 +352,73 @@ class Loop:
         if not parent.pending and parent.parent is not None:
             parent.value = parent.results
             ready.append(parent)
+
+
+class _Poller:
+    """The descriptors a Loop's tasks wait on, each for one task and one wake-up.
+
+    With epoll (Linux), a descriptor is armed with EPOLLONESHOT: a wake-up disarms it in the
+    kernel, and the next wait on it re-arms it with one system call (``modify``) instead of an
+    unregister and a register per wait.  A descriptor that was closed is gone from epoll
+    (``modify`` fails: it is registered anew, whatever opened the number since); an event for a
+    descriptor nobody waits on any more (its wait ended by the clock) comes at most once, is
+    disarmed with it, and is ignored.  Elsewhere the selectors module, registered for each wait.
+    """
+
+    def __init__(self) -> None:
+        import select
+
+        self._waiting: dict[int, _Task] = {}  # descriptor -> the task waiting on it now
+        self._epoll: Any = None
+        self._selector: Any = None
+        if hasattr(select, "epoll"):
+            self._epoll = select.epoll()
+            self._read = select.EPOLLIN | select.EPOLLONESHOT
+            self._write = select.EPOLLOUT | select.EPOLLONESHOT
+        else:
+            import selectors
+
+            self._selector = selectors.DefaultSelector()
+
+    def watch(self, fd: int, write: bool, task: _Task) -> None:
+        """Wake ``task`` when ``fd`` is readable (``write``: writable).  OSError or ValueError for
+        a closed or bad descriptor, KeyError if another task waits on it."""
+        if fd in self._waiting:
+            raise KeyError(f"descriptor {fd} is already waited on")
+        if self._epoll is not None:
+            events = self._write if write else self._read
+            try:
+                self._epoll.modify(fd, events)
+            except FileNotFoundError:  # not (or no longer) known to this epoll
+                self._epoll.register(fd, events)
+        else:
+            import selectors
+
+            self._selector.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
+        self._waiting[fd] = task
+
+    def forget(self, fd: int) -> None:
+        """The wait on ``fd`` is over without it (the clock ended it)."""
+        self._waiting.pop(fd, None)
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(fd)
+
+    def wait(self, timeout: float) -> list[_Task]:
+        """The tasks whose descriptor is ready, waiting at most ``timeout`` seconds."""
+        woken = []
+        if self._epoll is not None:
+            for fd, _ in self._epoll.poll(timeout):
+                task = self._waiting.pop(fd, None)
+                if task is not None:
+                    woken.append(task)
+            return woken
+        for key, _ in self._selector.select(timeout):
+            self._selector.unregister(key.fd)
+            task = self._waiting.pop(key.fd, None)
+            if task is not None:
+                woken.append(task)
+        return woken
+
+    def close(self) -> None:
+        (self._epoll or self._selector).close()

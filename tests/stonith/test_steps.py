@@ -167,6 +167,32 @@ def test_a_descriptor_whose_wait_timed_out_is_no_longer_watched() -> None:
     assert Loop().run([task(), task()]) == [b"second", b"second"]
 
 
+def test_data_arriving_between_waits_on_a_descriptor_neither_wakes_nor_is_lost() -> None:
+    # A descriptor stays known to the Loop's poller between a task's waits on it (one re-arm per
+    # wait): data that arrives while the task sleeps on the clock must not cut the sleep short,
+    # and the next wait on the descriptor must see it at once.
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+
+        def task() -> steps.Steps[tuple[float, bytes | None, float]]:
+            assert (yield from receive(a, time.monotonic() + 0.02)) is None  # ended by the clock
+            b.send(b"early")
+            started = time.monotonic()
+            yield Wait(time.monotonic() + 0.1)  # the clock only: the readable socket is not asked for
+            slept = time.monotonic() - started
+            started = time.monotonic()
+            data = yield from receive(a, time.monotonic() + 5)
+            return slept, data, time.monotonic() - started
+
+        [(slept, data, waited)] = Loop().run([task()])
+        assert slept >= 0.1
+        assert data == b"early" and waited < 0.5
+    finally:
+        a.close()
+        b.close()
+
+
 def test_timers_wake_tasks_in_time_order() -> None:
     woke: list[int] = []
 
