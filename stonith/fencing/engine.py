@@ -102,6 +102,8 @@ POLL_MAX = 0.25  # a read-back sees a relay move at most this late (was 1 s: 1.2
 IDLE = 0.1  # how often a device with nothing to read looks for work another device made due: a
 # node advanced by another device is due after its settle anyway (20 ms cost 2 ms CPU a PDU a second of
 # settle: bench.powerman)
+IDLE_ALONE = 0.5  # the same for a device alone in its group (no other device can make its work due:
+# it wakes at its own due times): only how soon it sees an interrupt while it waits out a settle
 # Descriptors: every device session holds its connection (a socket; an ssh child's pipes) and its
 # lock file.  Sessions beyond what the open-file limit leaves wait their turn (never EMFILE halfway
 # through a fence), and the user is told how to raise the limit.
@@ -985,6 +987,7 @@ def _serve(
     poll = POLL_FIRST
     next_read = 0.0
     bad_reads = 0
+    idle = IDLE_ALONE if len(group.parts_of) == 1 else IDLE
     while not group.done_with(device):
         if group.fencer.interrupted:
             group.interrupt(parts)
@@ -1025,7 +1028,7 @@ def _serve(
             oldest = min(pending, key=lambda j: j.sent_at)
             group.fencer.waiting(device.name, _label(oldest.outlet), oldest.want or "", now - oldest.sent_at)
         waiting = [j.part.node.due for j in jobs if not j.sent]
-        wake = min([next_read] if pending else [time.monotonic() + IDLE], default=0.0)
+        wake = next_read if pending else time.monotonic() + idle
         if waiting:
             wake = min(wake, max(min(waiting), now))
         yield from steps.sleep(dl, max(wake - time.monotonic(), 0.001))
