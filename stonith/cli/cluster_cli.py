@@ -28,7 +28,7 @@ import time
 from stonith.contract import redact
 from stonith.contract.errors import USAGE, BadConfig, ExitCode, StonithError
 from stonith.render.cli_text import CHECK_TEXT, error, headers, result_line, tr, word
-from stonith.render.i18n import choose_from_argv
+from stonith.render.i18n import choose_from_argv, pinned
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -316,18 +316,19 @@ def _print_results(results: list[NodeResult], as_json: bool, folded: bool = Fals
     if folded:
         sys.stdout.write(redact.text(_folded(results)))
         return
-    rows = [
-        [
-            r.node,
-            word(r.result.upper() if not r.ok else "ok"),
-            word(r.state),
-            str(r.level or "-"),
-            f"{r.duration:.2f}s",
-            result_line(r.message),
+    with pinned():  # the language looked up once for the table, not for each of its words
+        rows = [
+            [
+                r.node,
+                word(r.result.upper() if not r.ok else "ok"),
+                word(r.state),
+                str(r.level or "-"),
+                f"{r.duration:.2f}s",
+                result_line(r.message),
+            ]
+            for r in results
         ]
-        for r in results
-    ]
-    table = _table(rows, headers("NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"))
+        table = _table(rows, headers("NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL"))
     sys.stdout.write(redact.text(table))
 
 
@@ -339,7 +340,8 @@ def _folded(results: list[NodeResult]) -> str:
     for r in results:
         by_state.setdefault(r.state, []).append(r.node)
     order = ["on", "off", *sorted(s for s in by_state if s not in ("on", "off"))]
-    lines = [f"{word(state)}: {fold(by_state[state])}" for state in order if by_state.get(state)]
+    with pinned():
+        lines = [f"{word(state)}: {fold(by_state[state])}" for state in order if by_state.get(state)]
     return "".join(line.translate(_CONTROLS) + "\n" for line in lines)
 
 

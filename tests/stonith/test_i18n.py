@@ -60,3 +60,16 @@ def test_a_language_code_is_what_catalogs_are_named(code: str) -> None:
     import re
 
     assert i18n.is_language_code(code) == bool(re.fullmatch(r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?", code))
+
+
+def test_a_pinned_language_holds_for_the_block_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table of thousands of rows looks the language up once (``i18n.pinned``); outside the block
+    every text follows the environment again."""
+    i18n.choose(None)
+    monkeypatch.setenv("LANGUAGE", "de")
+    with i18n.pinned():
+        assert i18n._("FAILED") != "FAILED"
+        monkeypatch.setenv("LANGUAGE", "en")
+        assert i18n._("FAILED") != "FAILED"  # pinned: German until the block ends
+        assert i18n._("FAILED", "en") == "FAILED"  # an explicit language still wins
+    assert i18n._("FAILED") == "FAILED"
