@@ -258,6 +258,10 @@ class Progress:
             self._draw()
 
     def waiting(self, device: str, outlet: str, state: str, seconds: float) -> None:
+        # Called at every wait of every device (thousands in a big run): the text is only made for
+        # a line that is drawn, at most every 0.5 s, and never when nothing is shown.
+        if not self.enabled or time.monotonic() - self.drawn < 0.5:
+            return
         with self.lock:
             self.wait_text = tr(
                 "waiting for {device} outlet {outlet} to read back {state}: {seconds:.0f} s",
@@ -266,8 +270,7 @@ class Progress:
                 state=word(state),
                 seconds=seconds,
             )
-            if time.monotonic() - self.drawn >= 0.5:
-                self._draw()
+            self._draw()
 
     def _draw(self) -> None:
         if not self.enabled:
