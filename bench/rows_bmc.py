@@ -92,50 +92,23 @@ _IPMI = _Mock("ipmilan")
 _REDFISH = _Mock("redfish")
 ENV = {"BENCH_BMC_PASSWORD": PASSWORD}
 
+
+def _reboot(agent: str, label: str, *options: str) -> list[Command]:
+    """The fence agent's ``-o reboot`` at ``--power-wait`` 0 and 1 (whole seconds only: see above)."""
+    login = ["-a", "$host", "-u", "$port", "-l", USER, "-S", PASSWORD_SCRIPT, *options]
+    return [
+        Command(
+            f"{label} -o reboot --power-wait {wait}", [agent, *login, "-o", "reboot", "--power-wait", wait]
+        )
+        for wait in ("0", "1")
+    ]
+
+
 ROWS: list[Row] = [
     Row(
         name="stonith -t ipmilan -T reset (verified, mock BMC 0.5 s power delay)",
         argv=[STONITH, "-t", "ipmilan", "-F", "$cfg", "-T", "reset", "node1"],
-        peers=[
-            Command(
-                "fence_ipmilan --lanplus -o reboot --power-wait 0",
-                [
-                    FENCE_IPMILAN,
-                    "--lanplus",
-                    "-a",
-                    "$host",
-                    "-u",
-                    "$port",
-                    "-l",
-                    USER,
-                    "-S",
-                    PASSWORD_SCRIPT,
-                    "-o",
-                    "reboot",
-                    "--power-wait",
-                    "0",
-                ],
-            ),
-            Command(
-                "fence_ipmilan --lanplus -o reboot --power-wait 1",
-                [
-                    FENCE_IPMILAN,
-                    "--lanplus",
-                    "-a",
-                    "$host",
-                    "-u",
-                    "$port",
-                    "-l",
-                    USER,
-                    "-S",
-                    PASSWORD_SCRIPT,
-                    "-o",
-                    "reboot",
-                    "--power-wait",
-                    "1",
-                ],
-            ),
-        ],
+        peers=_reboot(FENCE_IPMILAN, "fence_ipmilan --lanplus", "--lanplus"),
         setup=_IPMI.start,
         teardown=_IPMI.stop,
         env=ENV,
@@ -145,46 +118,7 @@ ROWS: list[Row] = [
     Row(
         name="stonith -t redfish -T reset (verified, mock BMC 0.5 s power delay)",
         argv=[STONITH, "-t", "redfish", "-F", "$cfg", "-T", "reset", "node1"],
-        peers=[
-            Command(
-                "fence_redfish -o reboot --power-wait 0",
-                [
-                    FENCE_REDFISH,
-                    "-a",
-                    "$host",
-                    "-u",
-                    "$port",
-                    "-l",
-                    USER,
-                    "-S",
-                    PASSWORD_SCRIPT,
-                    "--ssl-insecure",
-                    "-o",
-                    "reboot",
-                    "--power-wait",
-                    "0",
-                ],
-            ),
-            Command(
-                "fence_redfish -o reboot --power-wait 1",
-                [
-                    FENCE_REDFISH,
-                    "-a",
-                    "$host",
-                    "-u",
-                    "$port",
-                    "-l",
-                    USER,
-                    "-S",
-                    PASSWORD_SCRIPT,
-                    "--ssl-insecure",
-                    "-o",
-                    "reboot",
-                    "--power-wait",
-                    "1",
-                ],
-            ),
-        ],
+        peers=_reboot(FENCE_REDFISH, "fence_redfish", "--ssl-insecure"),
         setup=_REDFISH.start,
         teardown=_REDFISH.stop,
         env=ENV,
