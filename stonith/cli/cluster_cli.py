@@ -80,14 +80,14 @@ def parser() -> argparse.ArgumentParser:
             "parallel, and show one line per node: on, off, or unknown with the reason.  Exit 0 when\n"
             "every node could be read, else the worst per-node code.",
             "stonith status 'node[01-40],gpu[1-4]' --devices /etc/stonith/devices.d",
-            ("json", "timeout", "quiet", "remote", "fold"),
+            ("json", "timeout", "quiet", "remote", "fold", "workers"),
         ),
         "on": (
             "switch the nodes on, verified",
             "Switch every outlet of each node on (every feed of a dual-PSU node) and read each one back\n"
             "on before reporting success.  Nodes that share no device run in parallel.",
             "stonith on node7 --timeout 60",
-            ("json", "timeout", "audit", "quiet", "remote"),
+            ("json", "timeout", "audit", "quiet", "remote", "workers"),
         ),
         "off": (
             "switch the nodes off, verified (fence)",
@@ -95,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
             "off; a level that fails hands over to the node's next topology level.  A node is reported\n"
             "fenced only when all its outlets read back off.",
             "stonith off db1 --audit /var/log/stonith-audit.log",
-            ("json", "timeout", "audit", "quiet", "remote"),
+            ("json", "timeout", "audit", "quiet", "remote", "workers"),
         ),
         "reset": (
             "power-cycle the nodes, verified (fence)",
@@ -103,7 +103,7 @@ def parser() -> argparse.ArgumentParser:
             "Outlets that read back off stay off when a node fails; the next topology level is tried for\n"
             "that node only.  Exit code: the worst per-node result (see stonith --help).",
             "stonith reset 'node[1-4]' --json --timeout 120",
-            ("json", "timeout", "audit", "quiet", "remote"),
+            ("json", "timeout", "audit", "quiet", "remote", "workers"),
         ),
         "devices": (
             "list the devices of devices.d",
@@ -193,6 +193,17 @@ def parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--quiet", "-q", action="store_true", help=visible("quiet", "no progress display"))
         p.add_argument(
+            "--workers",
+            type=_workers,
+            default=1,
+            metavar="N",
+            help=visible(
+                "workers",
+                "split the nodes over N stonith processes (linked nodes together; default 1): for "
+                "thousands of devices on a many-core host",
+            ),
+        )
+        p.add_argument(
             "--log", action="store_true", help=visible("log", "each result also to the journal (or syslog)")
         )
         p.add_argument(
@@ -216,6 +227,13 @@ def parser() -> argparse.ArgumentParser:
             help=visible("remote", "CA certificate that signed the services' certificates"),
         )
     return root
+
+
+def _workers(text: str) -> int:
+    """``--workers``: 1 to 64 processes."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, not {text!r}")
+    return int(text)
 
 
 def _seconds(text: str) -> float:
@@ -561,9 +579,43 @@ def _run(args: argparse.Namespace) -> int:
     return _operate(args, nodes, spelled)
 
 
+def _operate_in_workers(args: argparse.Namespace, nodes: list[str], spelled: list[str]) -> int | None:
+    """status, on, off, reset over ``--workers`` processes (stonith.cli.workers); None: the nodes
+    make one share, so this process runs them itself."""
+    from stonith.cli import workers
+    from stonith.contract.deadline import budget
+    from stonith.fencing.engine import NodeResult
+    from stonith.fencing.inventory import Inventory, scan_dir
+
+    listed, _ = scan_dir(args.devices, run_secret_commands=False)  # each worker reports the problems
+    inventory = Inventory(listed, args.devices)
+    shares = workers.shares(inventory, nodes, args.workers)
+    if len(shares) < 2:
+        return None
+    timeout = budget(args.timeout) if args.timeout is not None else None
+    wait = (timeout if timeout is not None else workers.longest(inventory)) + workers.GRACE
+    found, codes = workers.run(
+        args.verb, shares, devices=args.devices, timeout=timeout, wait=wait, audit=args.audit
+    )
+    by_node = {str(r["node"]).lower(): r for r in found}
+    ordered = [{**by_node[node], "node": name} for node, name in zip(nodes, spelled, strict=True)]
+    if args.json:
+        sys.stdout.write(json.dumps(ordered, indent=1) + "\n")  # masked by the workers
+    else:
+        fields = ("verb", "result", "state", "level", "message", "exit_code", "duration")
+        results = [NodeResult(r["node"], **{k: r[k] for k in fields if k in r}) for r in ordered]
+        _print_results(results, False, args.fold)
+    code = max(int(r.get("exit_code", 0)) for r in ordered)
+    return INTERRUPTED if INTERRUPTED in codes else code
+
+
 def _operate(args: argparse.Namespace, nodes: list[str] | None, spelled: list[str] | None = None) -> int:
     """status, on, off, reset: over the devices that loaded; a node that may depend on a broken
     device file fails naming it, every other node is fenced (stonith.fencing.prepare)."""
+    if nodes and getattr(args, "workers", 1) > 1:
+        code = _operate_in_workers(args, nodes, spelled or nodes)
+        if code is not None:
+            return code
     from stonith.contract.deadline import budget
     from stonith.fencing.audit import Audit
     from stonith.fencing.engine import Fencer, worst_exit_code
