@@ -217,7 +217,9 @@ def _which(program: str) -> str:
 def row(lab: Lab, suite: int, verb: str, env: dict[str, str], args: argparse.Namespace) -> list[Command]:
     runs, warmup = args.runs, args.warmup
     devices = lab.devices(suite, args.settle, args.min_interval, args.fleet)
-    ours = Command(f"stonith {verb}", [STONITH, verb, lab.nodeset, "--devices", str(devices), "--quiet"], "")
+    spread = ["--workers", str(args.workers)] if args.workers > 1 else []
+    label = f"stonith {verb}" + (f" --workers {args.workers}" if spread else "")
+    ours = Command(label, [STONITH, verb, lab.nodeset, "--devices", str(devices), "--quiet", *spread], "")
     if verb == "status":
         peers = [Command("ipmipower --stat", ipmipower(lab, suite, "--stat"), "")]
     elif verb in ("off", "on"):
@@ -272,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
         help="ours reads the BMCs from one fleet file (a node set of names and one of addresses, as "
         "ipmipower takes a host range) instead of one device file per BMC",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="ours with --workers N (N stonith processes; default 1)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.bmcs.split(",") if n]
     suites = [int(s) for s in args.suites.split(",") if s]
@@ -287,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"bench.hpc: {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in load_before)}, "
         f"open-file limit {soft}, {'one fleet file' if args.fleet else 'one device file per BMC'}, "
+        f"{args.workers} stonith worker(s), "
         f"relay delay {args.relay_delay} s, settle {args.settle} s, min_interval "
         f"{'driver default' if args.min_interval is None else args.min_interval}, "
         f"{args.runs} runs after {args.warmup} warm-up (medians), {time.strftime('%Y-%m-%d %H:%M')}"
