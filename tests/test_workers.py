@@ -200,3 +200,11 @@ def _nodes_of(pid: int) -> set[str]:
     from stonith.fencing.nodeset import expand
 
     return set(expand(argv[argv.index("--devices") - 1]))
+
+
+def test_a_worker_that_cannot_start_fails_its_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers.sys, "executable", "/nonexistent/python")
+    found, codes = workers.run("status", [["a"], ["b", "c"]], devices="/x", timeout=1.0, wait=2.0, audit=None)
+    assert [r["node"] for r in found] == ["a", "b", "c"]
+    assert all(r["result"] == "failed" and "could not start" in r["message"] for r in found)
+    assert codes == []

@@ -107,6 +107,8 @@ def run(
 
     procs: list[subprocess.Popen[bytes]] = []
     outputs: list[bytes] = []
+    started: list[list[str]] = []
+    unstarted: list[dict[str, Any]] = []  # a worker that cannot start fails its share, not the rest
     for share in shares_:
         argv = [sys.executable, "-P", "-m", "stonith.cli.main", verb, fold(share), "--devices", devices]
         argv += ["--json", "--quiet", "--workers", "1"]
@@ -114,9 +116,15 @@ def run(
             argv += ["--timeout", f"{timeout:.3f}"]
         if audit is not None:
             argv += ["--audit", audit]
-        procs.append(
-            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True)
-        )
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True
+            )
+        except OSError as exc:
+            unstarted += _verdicts(share, None, b"", False, f"it could not start: {exc.strerror or exc}")
+            continue
+        procs.append(proc)
+        started.append(share)
         outputs.append(b"")
     readers = [threading.Thread(target=_read, args=(p, outputs, i), daemon=True) for i, p in enumerate(procs)]
     for reader in readers:
@@ -141,8 +149,8 @@ def run(
             signal.signal(signum, handler)
     for reader in readers:
         reader.join(5.0)
-    results: list[dict[str, Any]] = []
-    for share, proc, output in zip(shares_, procs, outputs, strict=True):
+    results = unstarted
+    for share, proc, output in zip(started, procs, outputs, strict=True):
         results += _verdicts(share, proc.returncode, output, proc in late)
     return results, [p.returncode for p in procs]
 
@@ -170,12 +178,13 @@ def _pass_signals_on(procs: list[subprocess.Popen[bytes]]) -> dict[int, Any]:
     return {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _verdicts(share: list[str], code: int | None, output: bytes, late: bool) -> list[dict[str, Any]]:
+def _verdicts(
+    share: list[str], code: int | None, output: bytes, late: bool, why: str = ""
+) -> list[dict[str, Any]]:
     """The worker's verdict for each node of its share; a node it gave none for has failed."""
     from stonith.contract.errors import ExitCode
 
     reported: dict[str, dict[str, Any]] = {}
-    why = ""
     try:
         parsed = json.loads(output.decode("utf-8")) if output.strip() else None
     except (UnicodeDecodeError, json.JSONDecodeError):
