@@ -86,23 +86,7 @@ def test_a_reset_over_workers_is_the_reset_of_one_process(tmp_path: Path) -> Non
 def test_a_killed_worker_fails_its_share_and_only_it(tmp_path: Path) -> None:
     with ExitStack() as stack:
         mocks = _lab(stack, tmp_path, 2, relay_delay=1.5)
-        command = [
-            *stonith_cmd(),
-            "off",
-            "p[0-1]n[1-4]",
-            "--devices",
-            str(tmp_path),
-            "--json",
-            "--workers",
-            "2",
-        ]
-        parent = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **env(tmp_path)},
-        )
+        parent = _start("off", tmp_path)
         time.sleep(1.0)  # the workers are waiting for the relays
         children = _children(parent.pid)
         assert len(children) == 2, children
@@ -130,23 +114,7 @@ def test_a_killed_worker_fails_its_share_and_only_it(tmp_path: Path) -> None:
 def test_an_interrupt_reaches_every_worker_once(tmp_path: Path) -> None:
     with ExitStack() as stack:
         mocks = _lab(stack, tmp_path, 2, relay_delay=1.0)
-        command = [
-            *stonith_cmd(),
-            "reset",
-            "p[0-1]n[1-4]",
-            "--devices",
-            str(tmp_path),
-            "--json",
-            "--workers",
-            "2",
-        ]
-        parent = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **env(tmp_path), "STONITH_AUDIT": str(tmp_path / "audit")},
-        )
+        parent = _start("reset", tmp_path, STONITH_AUDIT=str(tmp_path / "audit"))
         time.sleep(0.8)
         parent.send_signal(signal.SIGINT)
         out, err = parent.communicate(timeout=30)
@@ -178,6 +146,18 @@ def test_a_worker_without_output_fails_its_nodes() -> None:
     assert late[0]["result"] == "failed" and "outlived the deadline" in late[0]["message"]
     garbled = workers._verdicts(["a"], 0, b"not json", False)
     assert garbled[0]["result"] == "failed" and garbled[0]["exit_code"] != 0
+
+
+def _start(verb: str, tmp_path: Path, **extra_env: str) -> subprocess.Popen[str]:
+    """``stonith VERB`` of both PDUs' nodes over two workers, running."""
+    command = [*stonith_cmd(), verb, "p[0-1]n[1-4]", "--devices", str(tmp_path), "--json", "--workers", "2"]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env(tmp_path), **extra_env},
+    )
 
 
 def _children(pid: int) -> list[int]:
