@@ -299,9 +299,6 @@ def _check_node(node: str) -> str:
 
 
 def run(opts: Options) -> int:
-    from stonith.contract import log
-
-    log.set_verbosity(opts.verbose + opts.debug)
     if opts.help:
         return _print_help(opts)
     if opts.version:
@@ -312,6 +309,9 @@ def run(opts: Options) -> int:
 
         _out("".join(name + "\n" for name in registry.types()))
         return 0
+    from stonith.contract import log  # not before: -L, -h and -V write no diagnostics
+
+    log.set_verbosity(opts.verbose + opts.debug)
     if not opts.type:
         raise _usage_error("Must specify device type (-t option)")
     if opts.debug:
