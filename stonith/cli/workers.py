@@ -42,25 +42,16 @@ if TYPE_CHECKING:
 
 # Beyond the operation's deadline: the workers' logout grace, their exit and their output.
 GRACE = 5.0
-# Without --timeout every device keeps its own: a worker may take the longest of them.
-FOREIGN = "a node no device file names"
+# What links the nodes no device file names (found by listing outlets at run time): one worker
+# lists for them all.  No device file can be named so.
+FOREIGN = "\0a node no device file names"
 
 
 def shares(inventory: Inventory, nodes: Sequence[str], count: int) -> list[list[str]]:
     """``nodes`` in at most ``count`` shares: linked nodes together, biggest groups spread first."""
-    parent: dict[str, str] = {}
+    from stonith.fencing.engine import connected
 
-    def find(key: str) -> str:
-        while parent.setdefault(key, key) != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
-    def union(a: str, b: str) -> None:
-        parent[find(a)] = find(b)
-
-    wanted = set(nodes)
-    claimed: set[str] = set()
+    feeds: dict[str, list[str]] = {node: [] for node in nodes}  # node -> the devices known to feed it
     for device in inventory.devices:
         if device.hosts is not None:
             fed = list(device.hosts)
@@ -68,23 +59,18 @@ def shares(inventory: Inventory, nodes: Sequence[str], count: int) -> list[list[
             static = device.driver.static_outlets()
             fed = [o.name.lower() for o in static if o.name] if static is not None else []
         for node in fed:
-            if node in wanted:
-                claimed.add(node)
-                union(f"n:{node}", f"d:{device.name}")
-    for node in nodes:
-        if node not in claimed:  # found by listing outlets at run time: all in one group
-            union(f"n:{node}", FOREIGN)
-    groups: dict[str, list[str]] = {}
-    for node in nodes:
-        groups.setdefault(find(f"n:{node}"), []).append(node)
+            if node in feeds:
+                feeds[node].append(device.name)
+    groups = connected({node: names or [FOREIGN] for node, names in feeds.items()})
     bins: list[list[str]] = [[] for _ in range(max(1, min(count, len(groups))))]
-    for group in sorted(groups.values(), key=len, reverse=True):
+    for group in sorted(groups, key=len, reverse=True):
         min(bins, key=len).extend(group)
     return [b for b in bins if b]
 
 
 def longest(inventory: Inventory) -> float:
-    """How long a run without ``--timeout`` may take: each topology level's slowest device, and
+    """How long a run without ``--timeout`` may take (every device keeps its own): each topology
+    level's slowest device, and
     a settle and the logout on top (the engine's own bounds, level after level)."""
     levels: dict[int, float] = {}
     for device in inventory.devices:

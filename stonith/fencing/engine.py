@@ -1468,8 +1468,10 @@ class Fencer:
             self.progress(result)
 
 
-def _linked_groups(by_node: dict[str, list[Target]]) -> list[dict[str, list[Target]]]:
-    """Split nodes into groups that share no device (connected components of node-device links)."""
+def connected(links: dict[str, list[str]]) -> list[list[str]]:
+    """The keys of ``links`` in groups that share no linked name (connected components): each group
+    in the keys' order, the groups in the order of their first key; a key linked to nothing is a
+    group of its own."""
     parent: dict[str, str] = {}
 
     def root(name: str) -> str:
@@ -1478,13 +1480,19 @@ def _linked_groups(by_node: dict[str, list[Target]]) -> list[dict[str, list[Targ
             name = parent[name]
         return name
 
-    for targets in by_node.values():
-        for target in targets[1:]:
-            parent[root(target.device.name)] = root(targets[0].device.name)
-    groups: dict[str, dict[str, list[Target]]] = {}
-    for node, targets in by_node.items():
-        groups.setdefault(root(targets[0].device.name), {})[node] = targets
+    for names in links.values():
+        for name in names[1:]:
+            parent[root(name)] = root(names[0])
+    groups: dict[object, list[str]] = {}
+    for key, names in links.items():
+        groups.setdefault(root(names[0]) if names else (key,), []).append(key)
     return list(groups.values())
+
+
+def _linked_groups(by_node: dict[str, list[Target]]) -> list[dict[str, list[Target]]]:
+    """Split nodes into groups that share no device (connected components of node-device links)."""
+    devices = {node: [target.device.name for target in targets] for node, targets in by_node.items()}
+    return [{node: by_node[node] for node in group} for group in connected(devices)]
 
 
 def _largest_first(groups: list[dict[str, list[Target]]]) -> list[dict[str, list[Target]]]:

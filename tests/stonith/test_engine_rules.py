@@ -840,3 +840,10 @@ def test_a_failed_phase_is_reported_with_its_verdict_time() -> None:
     assert result.result == FAILED and reached == [False]
     (off,) = result.devices
     assert off.finished - off.started >= 0.25  # polled until the deadline
+
+
+def test_connected_groups_keys_that_share_a_name_in_first_seen_order() -> None:
+    from stonith.fencing.engine import connected
+
+    links = {"n1": ["a"], "n2": ["b"], "db1": ["a", "b"], "n3": ["c"], "lone": [], "n4": ["c", "d"]}
+    assert connected(links) == [["n1", "n2", "db1"], ["n3", "n4"], ["lone"]]
