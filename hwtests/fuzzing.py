@@ -34,6 +34,7 @@ import time
 from hypothesis import HealthCheck, settings
 
 import hwtests  # noqa: F401  (the installed stonith first)
+from hwtests.mocktypes import EVERY_MOCK, every_mock_rows
 from stonith.contract.deadline import Deadline
 from stonith.contract.driver import OFF, ON, UNKNOWN, Outlet
 from stonith.contract.errors import StonithError
@@ -74,20 +75,15 @@ STREAM_CASES = {
 # What a read of a console switch without its own case must never send: a line that switches (the
 # command line ``stonith new-driver`` writes says ``on N`` / ``off N``).
 SWITCHING_LINE = rb"(?i)(^|[\r\n])(on|off|reboot|cycle) "
-EVERY_MOCK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "every-mock.d")
 
 
 def stream_case(driver_type: str, rows: str = EVERY_MOCK) -> tuple[dict, str, bytes] | None:
     """The fuzz case of a stream driver: its STREAM_CASES entry, else one read from the first
     every-mock.d row of that type (its parameters against the fake device: the address replaced
     by the fake's, every secret by ``pw``); None when there is neither."""
-    import tomllib
-
     if driver_type in STREAM_CASES:
         return STREAM_CASES[driver_type]
-    for entry in sorted(os.listdir(rows)):
-        with open(os.path.join(rows, entry), "rb") as handle:
-            row = tomllib.load(handle) if entry.endswith(".toml") else {}
+    for _, row in every_mock_rows(rows):
         if row.get("type") != driver_type:
             continue
         config = dict(row.get("parameters", {}))

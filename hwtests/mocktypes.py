@@ -373,15 +373,32 @@ def _row_parameters(row: dict[str, Any]) -> Callable[[str, str, dict[str, list[s
     return parameters
 
 
-def row_kind(path: str, driver_class: type | None = None) -> Kind | None:
-    """The Kind an every-mock.d row describes (None: the row's driver has no kit the campaign knows,
-    or its mock is not a network device).  The driver class is the registered one unless given."""
+def every_mock_rows(directory: str = EVERY_MOCK) -> list[tuple[str, dict[str, Any]]]:
+    """(name, parsed row) of every every-mock.d file, in name order."""
     import tomllib
 
-    from stonith.fencing import registry
+    rows = []
+    for entry in sorted(os.listdir(directory)):
+        if entry.endswith(".toml"):
+            with open(os.path.join(directory, entry), "rb") as handle:
+                rows.append((entry.removesuffix(".toml"), tomllib.load(handle)))
+    return rows
+
+
+def row_kind(path: str, driver_class: type | None = None) -> Kind | None:
+    """The Kind of the every-mock.d row in file ``path`` (see ``kind_of``)."""
+    import tomllib
 
     with open(path, "rb") as handle:
         row = tomllib.load(handle)
+    return kind_of(os.path.basename(path).removesuffix(".toml"), row, driver_class)
+
+
+def kind_of(name: str, row: dict[str, Any], driver_class: type | None = None) -> Kind | None:
+    """The Kind an every-mock.d row describes (None: the row's driver has no kit the campaign knows,
+    or its mock is not a network device).  The driver class is the registered one unless given."""
+    from stonith.fencing import registry
+
     driver = row["type"]
     faults = _kit_faults(driver_class or registry.load(driver))
     mock = row.get("mock", {})
@@ -392,7 +409,7 @@ def row_kind(path: str, driver_class: type | None = None) -> Kind | None:
         faults = _NO_LOGIN  # a console without a password: no login to refuse
     outlets = int(options.get("outlets", 1))
     return Kind(
-        os.path.basename(path).removesuffix(".toml"),
+        name,
         str(mock.get("type", driver)),
         str(options.pop("model", "")),
         driver,
@@ -410,12 +427,9 @@ def row_kinds(drawn: set[str]) -> tuple[Kind, ...]:
     from stonith.contract.errors import StonithError
 
     found = []
-    for entry in sorted(os.listdir(EVERY_MOCK)):
-        path = os.path.join(EVERY_MOCK, entry)
-        if not entry.endswith(".toml"):
-            continue
+    for name, row in every_mock_rows():
         try:
-            kind = row_kind(path)
+            kind = kind_of(name, row)
         except (StonithError, KeyError, ValueError):
             continue  # a row whose driver cannot load here: available() would drop it anyway
         if kind is not None and kind.mock_type not in drawn:
