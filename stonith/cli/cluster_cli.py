@@ -27,8 +27,8 @@ import time
 
 from stonith.contract import redact
 from stonith.contract.errors import USAGE, BadConfig, ExitCode, StonithError
-from stonith.render.cli_text import CHECK_TEXT, error, headers, result_line, tr, word
-from stonith.render.i18n import choose_from_argv, pinned
+from stonith.render.cli_text import CHECK_TEXT, error, headers, result_line, word
+from stonith.render.i18n import choose_from_argv, pinned, tr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

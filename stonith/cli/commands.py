@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit 2; our usage code is 1
         self.print_usage(sys.stderr)
-        from stonith.render.cli_text import tr
+        from stonith.render.i18n import tr
 
         sys.stderr.write(tr("{prog}: error: {message}", prog=self.prog, message=message) + "\n")
         raise SystemExit(int(USAGE))

@@ -15,8 +15,6 @@ import re
 
 from stonith.render.i18n import _, tr
 
-__all__ = ["tr"]  # re-exported: the cluster CLI's words and the translation run time's ``tr``
-
 # Table headers, result words and states: shown in the table, never in --json.
 HEADERS = (
     *("NODE", "RESULT", "STATE", "LEVEL", "TIME", "DETAIL", "DEVICE", "CHECK"),
