@@ -130,8 +130,8 @@ def _scripts(strings, objects, arrays, string_keys, value_lists):
         )
         if loose:  # any bytes but CR, LF and NUL, as http.client decodes them (Latin-1)
             text = st.text(st.characters(max_codepoint=255, blacklist_characters="\r\n\x00"), max_size=8)
-        else:  # UTF-8 text, as it arrives from a BMC
-            text = st.text(st.characters(blacklist_characters="\r\n\x00"), max_size=6).map(
+        else:  # UTF-8 text, as it arrives from a BMC (surrogates have no UTF-8 form)
+            text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=6).map(
                 lambda t: t.encode("utf-8").decode("latin-1")
             )
         headers = st.fixed_dictionaries(
