@@ -192,7 +192,7 @@ INFO = DriverInfo(
     family="IPMI BMC",
     models=("IPMI 2.0 (lanplus)", "IPMI 1.5 (lan)"),
     url="https://www.intel.com/content/www/us/en/products/docs/servers/ipmi/ipmi-home.html",
-    capabilities=Capabilities(cycle=False, sessions=4),
+    capabilities=Capabilities(cycle=False, sessions=4, paced=True),
     summary="IPMI 2.0 (lanplus) BMC chassis power control",
 )
 

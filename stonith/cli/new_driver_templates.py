@@ -369,7 +369,7 @@ INFO = DriverInfo(
     family="__TITLE__ BMC",
     models=("TODO",),
     url="https://example.com/TODO",
-    capabilities=Capabilities(cycle=False, sessions=4),
+    capabilities=Capabilities(cycle=False, sessions=4, paced=True),
     summary="__SUMMARY__",
 )
 

@@ -81,7 +81,7 @@ class Outlet:
 class Capabilities:
     """What a driver can do beyond the four mandatory verbs."""
 
-    __slots__ = ("any_host", "cycle", "multi", "power_off", "power_on", "sessions", "status")
+    __slots__ = ("any_host", "cycle", "multi", "paced", "power_off", "power_on", "sessions", "status")
 
     def __init__(
         self,
@@ -93,6 +93,7 @@ class Capabilities:
         power_off: bool = True,
         status: bool = True,
         sessions: int = 1,
+        paced: bool = False,
     ) -> None:
         # cycle: the device has a native power cycle whose completion can be verified.
         self.cycle = cycle
@@ -106,6 +107,9 @@ class Capabilities:
         self.status = status
         # sessions: how many concurrent sessions the device accepts (BayTech, APC: 1).
         self.sessions = sessions
+        # paced: the driver spaces its own commands to the device (IPMI's min_interval), so the
+        # engine's read-back schedule need not space them by what a read costs.
+        self.paced = paced
 
 
 class DriverInfo:

@@ -97,8 +97,17 @@ if TYPE_CHECKING:
 # (``stonith -S`` of a dead SNMP agent took 2.4x fence_apc_snmp's time with it).
 RETRYABLE = (Unreachable, DeviceBusy, DeviceError)
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
-POLL_FIRST = 0.05  # first read-back after a switch; doubles up to POLL_MAX
+# The read-back schedule after a switch (issue 25 item 6): a relay is seen at most LATE_SHARE of the
+# time it took late (a 0.5 s relay: 25 ms; doubling up to 0.25 s saw it up to 0.25 s late, twice
+# per reset: 1.16-1.21x the minimum), never more often than every POLL_FLOOR, never less often than
+# every POLL_MAX (a stuck relay), and a device spends at most one part in READ_SHARE + 1 of its time
+# answering read-backs: a read's wall time grows with a slow console or a loaded engine and spaces
+# the next one out.  A paced driver (IPMI's min_interval) holds each read itself.
+POLL_FIRST = 0.05  # the first read-back after a switch
+POLL_FLOOR = 0.02
 POLL_MAX = 0.25  # a read-back sees a relay move at most this late (was 1 s: 1.25-1.39x the minimum)
+LATE_SHARE = 0.05
+READ_SHARE = 8
 IDLE = 0.1  # how often a device with nothing to read looks for work another device made due: a
 # node advanced by another device is due after its settle anyway (20 ms cost 2 ms CPU a PDU a second of
 # settle: bench.powerman)
@@ -984,9 +993,9 @@ def _crash_dump(
 def _serve(
     group: _Group, device: DeviceEntry, driver: Driver, parts: list[_Part], dl: Deadline
 ) -> Steps[None]:
-    poll = POLL_FIRST
     next_read = 0.0
     bad_reads = 0
+    paced = driver.INFO.capabilities.paced
     idle = IDLE_ALONE if len(group.parts_of) == 1 else IDLE
     while not group.done_with(device):
         if group.fencer.interrupted:
@@ -1002,10 +1011,11 @@ def _serve(
                 sent_at = time.monotonic()
                 for job in due:
                     job.sent, job.sent_at = True, sent_at
-                poll, next_read = POLL_FIRST, sent_at + POLL_FIRST
+                next_read = sent_at + POLL_FIRST
         pending = [j for j in jobs if j.sent and j.want is not None]
         now = time.monotonic()
         if pending and now >= next_read:
+            read_at = now
             try:
                 seen = yield from driver.status_many_steps([j.outlet for j in pending], dl)
                 bad_reads = 0
@@ -1018,9 +1028,10 @@ def _serve(
                 if bad_reads > 1:
                     raise
                 seen = {}
-            group.read(pending, seen, time.monotonic())
-            next_read = time.monotonic() + poll
-            poll = min(poll * 2, POLL_MAX)
+            read_end = time.monotonic()
+            group.read(pending, seen, read_end)
+            since_switch = read_end - max(j.sent_at for j in pending)
+            next_read = read_end + _read_interval(since_switch, read_end - read_at, paced)
             continue
         if dl.expired():
             return
@@ -1032,6 +1043,12 @@ def _serve(
         if waiting:
             wake = min(wake, max(min(waiting), now))
         yield from steps.sleep(dl, max(wake - time.monotonic(), 0.001))
+
+
+def _read_interval(since_switch: float, read_took: float, paced: bool) -> float:
+    """Seconds from the end of a read-back to the next one (see POLL_FLOOR)."""
+    spacing = max(POLL_FLOOR, LATE_SHARE * since_switch, 0.0 if paced else READ_SHARE * read_took)
+    return min(spacing, POLL_MAX)
 
 
 def _bug(exc: Exception) -> str:

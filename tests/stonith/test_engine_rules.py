@@ -17,6 +17,7 @@ import pytest
 from stonith.contract.deadline import Deadline
 from stonith.contract.driver import OFF, ON, UNKNOWN, Capabilities, DriverInfo, Outlet
 from stonith.contract.errors import ExitCode
+from stonith.fencing import engine
 from stonith.fencing.engine import FAILED, OK, ON_FAILED, Fencer
 from stonith.fencing.inventory import DeviceEntry, Inventory
 from tests.stonith.fakes import FakePdu, FakeStepPdu, Truth
@@ -138,10 +139,26 @@ def test_a_late_read_back_is_waited_for_and_on_follows_the_first_off_read() -> N
     first_off = min(t for t, kind, _, s in ta.timeline if kind == "read" and s == OFF)
     first_on = min(t for t, kind, _, s in ta.timeline if kind == "switch" and s == ON)
     assert first_on - first_off >= 0.3  # the settle time counts from the read, not from the command
-    # the relay is given time before the first read, and then longer and longer between reads
+    # the relay is given time before the first read, and then a gap that grows with the time the
+    # relay has taken (never below the floor)
     times = [t for t, *_ in ta.timeline[:4]]  # the off command, then three reads
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert gaps[0] >= 0.045 and gaps[1] >= 0.045 and gaps[2] >= 0.095
+    assert gaps[0] >= engine.POLL_FIRST - 0.005
+    for read, gap in zip(times[1:-1], gaps[1:], strict=True):
+        assert gap >= max(engine.POLL_FLOOR, engine.LATE_SHARE * (read - times[0])) - 0.005
+
+
+def test_the_read_back_schedule_sees_a_relay_late_by_a_share_of_its_time_and_spares_slow_devices() -> None:
+    interval = engine._read_interval
+    assert interval(0.01, 0.001, paced=False) == engine.POLL_FLOOR  # cheap reads, early: the floor
+    assert interval(0.5, 0.001, paced=False) == pytest.approx(0.025)  # a 0.5 s relay: seen <= 25 ms late
+    assert interval(2.0, 0.001, paced=False) == pytest.approx(0.1)
+    assert interval(60.0, 0.001, paced=False) == engine.POLL_MAX  # a stuck relay: four reads a second
+    # a read that took 10 ms (a console, a loaded engine): the device answers read-backs <= 1/9 of the time
+    assert interval(0.1, 0.010, paced=False) == pytest.approx(0.08)
+    assert interval(0.1, 0.5, paced=False) == engine.POLL_MAX
+    # a paced driver (IPMI's min_interval) holds its reads itself: its read time spaces nothing
+    assert interval(0.1, 0.2, paced=True) == engine.POLL_FLOOR
 
 
 def test_a_stuck_relay_gets_no_on_command_and_the_other_outlets_stay_off() -> None:
@@ -253,13 +270,11 @@ def test_fold_is_ascii_only_and_keeps_the_host_name_rule_unless_any_name() -> No
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.01, 0.01, 0.01, 0.01))
 
 
 def test_no_retry_is_started_that_the_deadline_would_cut_short(monkeypatch) -> None:
-    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.1, 0.2, 0.5, 1.0))
     a, ta = device("a", {"n": ["1"]})
@@ -366,7 +381,6 @@ def test_an_interrupt_after_the_off_reads_it_back_and_switches_nothing_on() -> N
 
 
 def test_an_interrupt_before_a_device_switched_leaves_it_untouched(monkeypatch) -> None:
-    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.2,) * 4)
     a, ta = device("a", {"db": ["1"]})
@@ -419,7 +433,6 @@ def test_an_interrupt_before_a_device_was_asked_leaves_it_alone(monkeypatch) -> 
 
 
 def test_no_power_on_through_a_device_whose_session_failed_after_its_off(monkeypatch) -> None:
-    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", ())  # a failed session is not opened again
     a, ta = device("a", {"db": ["1"], "n": ["2"]})
@@ -629,7 +642,6 @@ def test_on_failed_counts_an_outlet_not_yet_read_back_on_as_a_reset_failure() ->
 
 
 def test_a_device_failure_fails_every_node_still_waiting_on_it(monkeypatch) -> None:
-    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", ())
     a, ta = device("a", {"early": ["1"], "late": ["2"]})
@@ -662,7 +674,6 @@ def test_an_interrupt_stops_the_on_of_every_node_after_one_that_finished() -> No
 
 
 def test_a_device_that_answers_after_its_node_failed_switches_nothing(monkeypatch) -> None:
-    from stonith.fencing import engine
 
     monkeypatch.setattr(engine, "RETRY_BACKOFF", (0.2,) * 4)
     a, ta = device("a", {"db": ["1"], "other": ["2"]})
