@@ -172,6 +172,9 @@ class Baytech(_console.ConsoleDriver):
         self._model: Model | None = None
         self._identity = ""
         self._listed: frozenset[str] = frozenset()  # every outlet of the last status table
+        # The Outlet Control screen that menu firmware shows on entering it at login is a status
+        # table: the session's first table, unless a command was sent since (then it may be stale).
+        self._screen: dict[str, tuple[str, str]] | None = None
 
     # -- session -------------------------------------------------------------------------------
     def _dialogue(self) -> Dialogue:
@@ -181,6 +184,7 @@ class Baytech(_console.ConsoleDriver):
         """The model from the banner (a serial console past its banner shows none: the prompt
         says it then), before anything is typed."""
         self._listed = frozenset()  # a new session has listed nothing yet
+        self._screen = None
         self._model = self._banner_model(text)
         self._identity = self._firmware(text)
 
@@ -192,6 +196,9 @@ class Baytech(_console.ConsoleDriver):
             raise DeviceError(f"unsupported BayTech model (prompt {prompt.text.decode('latin-1')!r})")
         if not self._identity:
             self._identity = f"BayTech {self._model.name}"
+        if self._model.menus:  # what "1" (Outlet Control) printed, up to this prompt
+            _, menu, screen = transcript.rpartition(MAIN_MENU)
+            self._screen = (parse_status(screen, self._model) or None) if menu else None
 
     @staticmethod
     def _banner_model(banner: bytes) -> Model | None:
@@ -255,6 +262,7 @@ class Baytech(_console.ConsoleDriver):
         if blocking:  # as the blocking verbs send it
             yield from ()
             return self._command(command, deadline)
+        self._screen = None  # the device may switch from now on: the login screen is no status
         prompt, line = self._model_now().prompt, command.encode("ascii") + EOL
         return (
             yield from self._round_trip_steps(
@@ -291,7 +299,10 @@ class Baytech(_console.ConsoleDriver):
         self, deadline: Deadline, *, blocking: bool = False
     ) -> Steps[dict[str, tuple[str, str]]]:
         model = self._model_now()
-        table = parse_status((yield from self._command_steps("status", deadline, blocking=blocking)), model)
+        if self._screen is not None:  # the login's Outlet Control screen, once (one exchange fewer)
+            table, self._screen = self._screen, None
+        else:
+            table = parse_status((yield from self._command_steps("status", deadline, blocking=blocking)), model)
         self._listed = frozenset(table)
         return table
 

@@ -189,6 +189,30 @@ def test_every_outlet_at_once_is_one_command_and_a_subset_is_one_per_outlet(mode
         eventually(lambda: [mock.state(n) for n in range(1, count + 1)] == [ON] * 4 + [OFF] * (count - 4))
 
 
+@pytest.mark.parametrize("model", ["rpc3", "rpc5", "rpc3-nc"])
+def test_the_login_screen_is_the_first_table_and_never_a_read_back(model):
+    """Menu firmware shows the Outlet Control table on entering it: the listing needs no "status"
+    of its own; a table after any command (a switch) is always asked for."""
+    from stonith.fencing import engine
+
+    with mock_for(model) as mock:
+        driver = Baytech({"ipaddr": mock.address, "login": USER, "password": PASSWORD})
+
+        def body(driver, deadline):
+            sent = _recording(driver)
+            everything = driver.outlets(deadline)
+            menus = model != "rpc3-nc"
+            assert sent == ([] if menus else ["status"])
+            assert [o.name for o in everything[:2]] == NAMES[:2]
+            sent.clear()
+            driver.off(everything[3], deadline)
+            eventually(lambda: mock.state(4) == OFF)
+            assert driver.status(everything[3], deadline) == OFF  # read back: asked, never the screen
+            assert sent == ["off 4", "status"]
+
+        engine.call(engine.one_device(driver).devices[0], Deadline(20), body)
+
+
 def test_unknown_host_is_badhost():
     suite.check_off_is_badhost(BAYTECH, "rpc3", "nosuchnode")
 
