@@ -302,7 +302,8 @@ class Baytech(_console.ConsoleDriver):
         if self._screen is not None:  # the login's Outlet Control screen, once (one exchange fewer)
             table, self._screen = self._screen, None
         else:
-            table = parse_status((yield from self._command_steps("status", deadline, blocking=blocking)), model)
+            screen = yield from self._command_steps("status", deadline, blocking=blocking)
+            table = parse_status(screen, model)
         self._listed = frozenset(table)
         return table
 
