@@ -52,12 +52,28 @@ def lock_dir() -> str:
         directory, create_parents = os.path.join(os.environ["XDG_RUNTIME_DIR"], "stonith"), False
     else:
         raise DeviceBusy("no lock directory: set XDG_RUNTIME_DIR or STONITH_LOCK_DIR (a private directory)")
+    checked = _CHECKED.get(directory)
+    if checked is not None:
+        # Checked earlier in this process: the same directory still (same inode, owner and mode),
+        # one lstat instead of the full check for each of a thousand device sessions.
+        with contextlib.suppress(OSError):
+            if _identity(os.lstat(directory)) == checked:
+                return directory
     try:
-        return private_directory(directory, create_parents=create_parents)
+        private_directory(directory, create_parents=create_parents)
+        _CHECKED[directory] = _identity(os.lstat(directory))
+        return directory
     except UnsafePath as exc:
         raise DeviceBusy(f"lock directory refused: {exc}") from None
     except OSError as exc:
         raise DeviceBusy(f"lock directory {directory}: {exc.strerror or exc}") from None
+
+
+_CHECKED: dict[str, tuple[int, int, int, int]] = {}
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_uid)
 
 
 def safe_name(key: str) -> str:

@@ -88,6 +88,24 @@ def test_a_removed_lock_directory_is_made_again(lock_dir) -> None:
     assert os.listdir(lock_dir) == ["x.0.lock"]
 
 
+def test_the_lock_directory_is_checked_again_once_it_changed(lock_dir, monkeypatch) -> None:
+    """Checked once per process (a thousand sessions pay one lstat each), never trusted once changed."""
+    assert locks.lock_dir() == str(lock_dir)
+    calls = []
+    monkeypatch.setattr("stonith.contract.local_trust.private_directory", lambda *a, **k: calls.append(a))
+    assert locks.lock_dir() == str(lock_dir) and calls == []  # unchanged: not checked again
+    monkeypatch.undo()
+    monkeypatch.setenv("STONITH_LOCK_DIR", str(lock_dir))
+    os.chmod(lock_dir, 0o777)  # anyone may now plant lock files: refused, though it passed before
+    with pytest.raises(DeviceBusy, match="lock directory refused"):
+        locks.lock_dir()
+    os.chmod(lock_dir, 0o700)
+    lock_dir.rename(lock_dir.with_name("elsewhere"))
+    lock_dir.symlink_to(lock_dir.with_name("elsewhere"))  # swapped for a link: refused
+    with pytest.raises(DeviceBusy, match="lock directory refused"):
+        locks.lock_dir()
+
+
 def test_a_slot_held_by_another_thread_is_waited_for_and_busy_at_the_deadline(lock_dir) -> None:
     held = threading.Event()
 
