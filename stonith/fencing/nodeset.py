@@ -22,6 +22,10 @@ def expand(text: str, keep_case: bool = False) -> list[str]:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise UsageError("node set contains control characters")
     _check_size(text)
+    if _plain(text) and _in_natural_order(text):
+        # Read by the small parser, in the order ClusterShell gives (tests/stonith/test_nodeset.py):
+        # a command naming ``node7`` or ``bmc[0001-1000]`` need not import ClusterShell (~10 ms).
+        return sorted(_expand_fallback(text, keep_case), key=natural_key)
     try:
         from ClusterShell.NodeSet import NodeSet, NodeSetParseError
     except ImportError:
@@ -72,6 +76,30 @@ def _plain(text: str) -> bool:
             if dash and padded and len(lo) != len(hi):
                 return False
     return True
+
+
+def _in_natural_order(plain: str) -> bool:
+    """ClusterShell lists a plain node set in natural order when it is one pattern (no comma outside
+    brackets) whose zero-padded numbers, if any, have one width per bracket."""
+    if "," in _split_top_commas(plain):
+        return False
+    for spec in plain.split("[")[1:]:
+        numbers = spec.partition("]")[0].replace("-", ",").split(",")
+        padded = any(len(n) > 1 and n[0] == "0" for n in numbers)
+        if padded and len({len(n) for n in numbers}) > 1:
+            return False
+    return True
+
+
+def _split_top_commas(text: str) -> str:
+    """``text`` without its bracket groups: what is left holds the commas between patterns."""
+    out, depth = [], 0
+    for ch in text:
+        depth += ch == "["
+        if not depth:
+            out.append(ch)
+        depth -= ch == "]"
+    return "".join(out)
 
 
 def _check_size(text: str) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stonith.contract.errors import UsageError
-from stonith.fencing.nodeset import expand_sorted, natural_key
+from stonith.fencing.nodeset import expand, expand_sorted, natural_key
 
 NodeSet = pytest.importorskip("ClusterShell.NodeSet").NodeSet
 
@@ -106,3 +106,35 @@ def test_natural_key_reads_ascii_digits_only() -> None:
         (0, 623),
     )
     assert natural_key("") == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_node_set())
+def test_a_command_line_node_set_keeps_clustershell_order_without_it(text: str) -> None:
+    """``expand`` (the node set a command names) takes the small parser for one plain pattern, in the
+    order ClusterShell lists it; anything else is ClusterShell's (same nodes, same errors)."""
+    try:
+        expected = list(dict.fromkeys(n.lower() for n in NodeSet(text)))
+    except Exception:
+        with pytest.raises(UsageError):
+            expand(text)
+        return
+    assert expand(text) == expected
+
+
+def test_a_single_name_and_a_range_need_no_clustershell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    def never(text: str) -> None:
+        pytest.fail(f"ClusterShell read {text!r}")  # an outcome, not an exception expand catches
+
+    fake = types.ModuleType("ClusterShell.NodeSet")
+    fake.NodeSet = never  # type: ignore[attr-defined]
+    fake.NodeSetParseError = ValueError  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ClusterShell.NodeSet", fake)
+    assert expand("Node7", keep_case=True) == ["Node7"]
+    assert expand("bmc[0008-0011]") == ["bmc0008", "bmc0009", "bmc0010", "bmc0011"]
+    assert expand("r[1-2]n[9-10]") == ["r1n9", "r1n10", "r2n9", "r2n10"]
+    with pytest.raises(pytest.fail.Exception):
+        expand("n[1-2],m1")  # two patterns: ClusterShell's order, so ClusterShell reads it
