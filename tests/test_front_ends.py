@@ -77,16 +77,16 @@ BAYTECH = Rig("baytech", ("2", "3"), ("1", "4"))  # outlets named n1, n2, n2, n4
 BMC = Rig("ipmilan", ("1",), ())  # one chassis, host name n2
 
 # Byte offsets of one RPC-3 session as the engine drives it (the mock's texts, mocks/baytech.py):
-# login 379 bytes, the Outlet Control screen after "1" 578, the listing ("status") 578, then per
-# outlet switched a "(Y/N)" confirmation of 17 and the screen answering it, 578; the first read-back
-# starts at 2725.  glue lists once more in its first session (its node is found by outlet name), a
-# screen later; its later sessions run as everyone's do.
+# login 379 bytes, the Outlet Control screen after "1" 578 (the listing: no "status" of its own),
+# then per outlet switched a "(Y/N)" confirmation of 17 and the screen answering it, 578; the first
+# read-back starts at 2147.  glue lists once more in its first session (its node is found by outlet
+# name), a screen later; its later sessions run as everyone's do.
 SCREEN = 578
-DROP_IN_SECOND_OFF = 2135  # inside "Off 3? (Y/N)>" (cluster, agent) or the answer to off 2 (glue,
+DROP_IN_SECOND_OFF = 1557  # inside "Off 3? (Y/N)>" (cluster, agent) or the answer to off 2 (glue,
 # then its retries as the others): outlet 2 is switched off, outlet 3 never: the node half fenced
-GARBLE_FROM_READ_BACK = 2725  # from the first read-back on (glue's first session: from the answer
+GARBLE_FROM_READ_BACK = 2147  # from the first read-back on (glue's first session: from the answer
 # to off 3 on; its later sessions: from the read-back on)
-HANG_AT_READ_BACK = 2725  # the device stops answering once both offs are answered (glue: + SCREEN)
+HANG_AT_READ_BACK = 2147  # the device stops answering once both offs are answered (glue: + SCREEN)
 
 
 @dataclass(frozen=True)
