@@ -54,7 +54,6 @@ import copy
 import functools
 import threading
 import time
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 from stonith.contract import redact, steps
@@ -169,33 +168,75 @@ OK, FAILED, ON_FAILED, UNKNOWN_NODE = Verdict.OK, Verdict.FAILED, Verdict.ON_FAI
 
 
 # -- results --------------------------------------------------------------------------------------
+#
+# Records with __slots__ and a written __init__ rather than dataclasses: importing dataclasses
+# imports inspect, ast and dis (5 ms of every command's start-up, issue 25).
 
 
-@dataclass(slots=True, eq=False)
+def _fields_repr(record: object) -> str:
+    fields = ", ".join(f"{name}={getattr(record, name)!r}" for name in record.__slots__)  # type: ignore[attr-defined]
+    return f"{type(record).__name__}({fields})"
+
+
 class OutletState:
-    id: str
-    name: str
-    state: str
+    __slots__ = ("id", "name", "state")
+
+    __repr__ = _fields_repr
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        state: str,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.state = state
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "state": str(self.state)}
 
 
-@dataclass(slots=True, eq=False)
 class DeviceResult:
     """What one device did for one node in one phase."""
 
-    device: str
-    phase: str
-    level: int
-    outlets: list[OutletState]
-    error: str | None = None
-    exit_code: int = 0
-    read_at: float = 0.0  # time.monotonic() when the outlets were read as they are
-    # Wall clock (time.time()) of the phase's start on this device and of its verdict: what a
-    # history timeline places next to other devices and other operations.
-    started: float = 0.0
-    finished: float = 0.0
+    __slots__ = (
+        "device",
+        "error",
+        "exit_code",
+        "finished",
+        "level",
+        "outlets",
+        "phase",
+        "read_at",
+        "started",
+    )
+
+    __repr__ = _fields_repr
+
+    def __init__(
+        self,
+        device: str,
+        phase: str,
+        level: int,
+        outlets: list[OutletState],
+        error: str | None = None,
+        exit_code: int = 0,
+        read_at: float = 0.0,
+        started: float = 0.0,
+        finished: float = 0.0,
+    ) -> None:
+        self.device = device
+        self.phase = phase
+        self.level = level
+        self.outlets = outlets
+        self.error = error
+        self.exit_code = exit_code
+        self.read_at = read_at  # time.monotonic() when the outlets were read as they are
+        # Wall clock (time.time()) of the phase's start on this device and of its verdict: what a
+        # history timeline places next to other devices and other operations.
+        self.started = started
+        self.finished = finished
 
     def reached(self, state: str) -> bool:
         return self.error is None and bool(self.outlets) and all(o.state == state for o in self.outlets)
@@ -216,19 +257,48 @@ class DeviceResult:
         return out
 
 
-@dataclass(slots=True, eq=False)
 class NodeResult:
-    node: str
-    verb: str
-    result: str = FAILED
-    state: str = UNKNOWN
-    level: int | None = None
-    devices: list[DeviceResult] = field(default_factory=list)
-    message: str = ""
-    exit_code: int = ExitCode.S_OOPS
-    duration: float = 0.0
-    audit_error: str | None = None  # the audit record of this node could not be written
-    notes: list[str] = field(default_factory=list)  # what was done besides switching (an NMI)
+    __slots__ = (
+        "audit_error",
+        "devices",
+        "duration",
+        "exit_code",
+        "level",
+        "message",
+        "node",
+        "notes",
+        "result",
+        "state",
+        "verb",
+    )
+
+    __repr__ = _fields_repr
+
+    def __init__(
+        self,
+        node: str,
+        verb: str,
+        result: str = FAILED,
+        state: str = UNKNOWN,
+        level: int | None = None,
+        devices: list[DeviceResult] | None = None,
+        message: str = "",
+        exit_code: int = ExitCode.S_OOPS,
+        duration: float = 0.0,
+        audit_error: str | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.node = node
+        self.verb = verb
+        self.result = result
+        self.state = state
+        self.level = level
+        self.devices = [] if devices is None else devices
+        self.message = message
+        self.exit_code = exit_code
+        self.duration = duration
+        self.audit_error = audit_error  # the audit record of this node could not be written
+        self.notes = [] if notes is None else notes  # what was done besides switching (an NMI)
 
     @property
     def ok(self) -> bool:
@@ -449,14 +519,24 @@ def unverified(device: DeviceEntry, node: str, verb: str, deadline: Deadline) ->
 # -- planning -------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, eq=False)
 class Target:
     """The outlets of one node on one device: configured refs, or named by the device (ids seen)."""
 
-    device: DeviceEntry
-    node: str
-    refs: list[str] | None  # None: the outlets the device names like the node
-    ids: list[str] | None = None  # for refs None: the outlet ids that carried the name in the plan
+    __slots__ = ("device", "ids", "node", "refs")
+
+    __repr__ = _fields_repr
+
+    def __init__(
+        self,
+        device: DeviceEntry,
+        node: str,
+        refs: list[str] | None,
+        ids: list[str] | None = None,
+    ) -> None:
+        self.device = device
+        self.node = node
+        self.refs = refs  # None: the outlets the device names like the node
+        self.ids = ids  # for refs None: the outlet ids that carried the name in the plan
 
 
 def names_from_device(device: DeviceEntry) -> bool:
@@ -662,42 +742,76 @@ def _recall(device: DeviceEntry) -> list[str]:
 # -- switching ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, eq=False)
 class _Job:
     """One outlet of one node on one device: the state it must read back, and what it read."""
 
-    outlet: Outlet
-    part: _Part
-    want: str | None = None  # the state to reach; None: nothing pending on this outlet
-    sent: bool = False  # the command for ``want`` was given
-    sent_at: float = 0.0
-    last: str = UNKNOWN  # the state read last
-    error: str | None = None
-    exit_code: int = 0
+    __slots__ = ("error", "exit_code", "last", "outlet", "part", "sent", "sent_at", "want")
+
+    def __init__(
+        self,
+        outlet: Outlet,
+        part: _Part,
+        want: str | None = None,
+        sent: bool = False,
+        sent_at: float = 0.0,
+        last: str = UNKNOWN,
+        error: str | None = None,
+        exit_code: int = 0,
+    ) -> None:
+        self.outlet = outlet
+        self.part = part
+        self.want = want  # the state to reach; None: nothing pending on this outlet
+        self.sent = sent  # the command for ``want`` was given
+        self.sent_at = sent_at
+        self.last = last  # the state read last
+        self.error = error
+        self.exit_code = exit_code
 
 
-@dataclass(slots=True, eq=False)
 class _Part:
     """One node on one device at one level: its target and, once resolved in the session, its jobs."""
 
-    node: _Node
-    target: Target
-    jobs: list[_Job] | None = None  # None until the device's session resolved them
-    error: str | None = None  # the device failed this node before its outlets were resolved
-    exit_code: int = 0
-    gone: tuple[str, int] | None = None  # the device's session is over (why, exit code)
-    read_at: float = 0.0  # when this part's outlets last all read the wanted state
-    nmi_done: bool = False  # the crash-dump NMI was sent (or refused): never twice
+    __slots__ = ("error", "exit_code", "gone", "jobs", "nmi_done", "node", "read_at", "target")
+
+    def __init__(
+        self,
+        node: _Node,
+        target: Target,
+        jobs: list[_Job] | None = None,
+        error: str | None = None,
+        exit_code: int = 0,
+        gone: tuple[str, int] | None = None,
+        read_at: float = 0.0,
+        nmi_done: bool = False,
+    ) -> None:
+        self.node = node
+        self.target = target
+        self.jobs = jobs  # None until the device's session resolved them
+        self.error = error  # the device failed this node before its outlets were resolved
+        self.exit_code = exit_code
+        self.gone = gone  # the device's session is over (why, exit code)
+        self.read_at = read_at  # when this part's outlets last all read the wanted state
+        self.nmi_done = nmi_done  # the crash-dump NMI was sent (or refused): never twice
 
 
-@dataclass(slots=True, eq=False)
 class _Node:
-    name: str
-    result: NodeResult
-    parts: list[_Part] = field(default_factory=list)
-    phase: Phase = Phase.OFF  # then ON (reset), then DONE
-    phase_started: float = field(default_factory=time.monotonic)
-    due: float = 0.0  # the on phase may not start before this (settle)
+    __slots__ = ("due", "name", "parts", "phase", "phase_started", "result")
+
+    def __init__(
+        self,
+        name: str,
+        result: NodeResult,
+        parts: list[_Part] | None = None,
+        phase: Phase = Phase.OFF,
+        phase_started: float | None = None,
+        due: float = 0.0,
+    ) -> None:
+        self.name = name
+        self.result = result
+        self.parts = [] if parts is None else parts
+        self.phase = phase  # then ON (reset), then DONE
+        self.phase_started = time.monotonic() if phase_started is None else phase_started
+        self.due = due  # the on phase may not start before this (settle)
 
 
 class _Group:
