@@ -25,10 +25,10 @@ declares its port speed.  The kit does the rest, the same way for all of them:
 The login, the round trip, the session opening and its end are written once, as step generators
 (stonith.contract.steps); the blocking verbs run them in the calling thread.  A driver whose own verbs are
 steps too (``STEPS``: ``_table_steps``, ``_switch_steps`` or ``_switch_many_steps``; wti_nps,
-baytech, apcmaster) is NONBLOCKING over telnet: the engine drives any number of its sessions from
-one selector thread, as it does BMCs, the polite logout included (``disconnect_steps``).  Over
-SSH and serial lines (no descriptor to wait on) each session keeps a thread, as do drivers written
-as blocking code.
+baytech, apcmaster) is NONBLOCKING over telnet and a local tty: the engine drives any number of its
+sessions from one selector thread, as it does BMCs, the polite logout included
+(``disconnect_steps``).  Over SSH and pyserial URLs (``rfc2217://`` reads in a thread of its own)
+each session keeps a thread, as do drivers written as blocking code.
 
 Every wait is bounded by the caller's ``Deadline``, per-step limits never past it
 (stonith.transport.stream).  Timeouts quote the device's last output masked (stonith.contract.redact): a
@@ -356,7 +356,8 @@ class ConsoleDriver(StreamDriver):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        if self.STEPS and not self._tty() and not uses_ssh(self.params):
+        tty = self._tty()
+        if self.STEPS and not uses_ssh(self.params) and (not tty or "://" not in tty):
             vars(self)["NONBLOCKING"] = True  # per instance: the engine reads it from the driver
 
     def _table(self, deadline: Deadline) -> dict[str, tuple[str, str]]:
@@ -435,6 +436,9 @@ class ConsoleDriver(StreamDriver):
         return open_stream(self.params, deadline, login=self.params.login or None)
 
     def _open_steps(self, deadline: Deadline) -> Steps[Stream]:
+        if self._tty():  # a local tty: opened at once (a URL's network open keeps a thread)
+            yield from ()
+            return self._open(deadline)
         from stonith.transport import telnet
 
         return (yield from telnet.TelnetStream.connect_steps(self.params.ipaddr, deadline))

@@ -5,7 +5,7 @@ the AOS command line (AP79xx / AP86xx / AP88xx / AP89xx, firmware 5 and later).
 Transport: telnet (TCP, default port 23), or SSH (``ssh = true``, default port 22: the system's ssh
 client, the password typed at its prompt, the host key checked against ``ssh_known_hosts``; see
 stonith.transport.ssh).  Over SSH the login happens in SSH and the console starts at its banner.
-Over telnet the driver is NONBLOCKING (its verbs are steps: drivers/_console.py).
+Over telnet and a local tty the driver is NONBLOCKING (its verbs are steps: drivers/_console.py).
 
 Protocol 1, the AOS console menus: ``User Name : `` and
 ``Password  : ``, the Control Console (``1- Device Manager`` ... ``4- Logout``), the outlet list

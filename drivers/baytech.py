@@ -11,7 +11,7 @@ Protocol: the console text dialogue, over telnet (TCP, default port 23) or a ser
   ``RPC3-NC>`` / ``RPC-28>`` / ``RPC-28A>`` prompt, ``status``, ``on N``, ``off N``.
 
 The model is taken from the banner, or from the prompt when a serial console shows no banner.
-Over telnet the driver is NONBLOCKING (its verbs are steps: drivers/_console.py).
+Over telnet and a local tty the driver is NONBLOCKING (its verbs are steps: drivers/_console.py).
 
 Tested on: the mock personalities rpc3, rpc3a, rpc5, rpc3-nc and rpc28-nc (mocks/baytech.py),
 which Debian's cluster-glue 1.0.12 ``baytech`` plugin and PowerMan 2.3.27's ``baytech.dev`` and
@@ -223,7 +223,7 @@ class Baytech(_console.ConsoleDriver):
         return ((b"logout" + EOL, None),)
 
     # -- verbs, written once as steps ----------------------------------------------------------
-    # Over telnet the engine runs them on its selector thread (NONBLOCKING); the blocking verbs run
+    # Over telnet and a tty the engine runs them on its selector thread (NONBLOCKING); the blocking verbs run
     # them here, each command through ``_command``.
     def on(self, outlet: Outlet, deadline: Deadline) -> None:
         self.on_many([outlet], deadline)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stonith.contract.deadline import Deadline
+    from stonith.contract.steps import Steps
 
 DEFAULT_SPEED = 9600
 
@@ -41,11 +42,51 @@ class SerialStream(Stream):
         super().__init__(what, text_only=text_only)
         self._port = port
 
+    def fileno(self) -> int | None:
+        """A local tty's descriptor, which a step runner waits on (its sessions need no thread of
+        their own); None for URL handlers (``rfc2217://`` reads in a thread of its own)."""
+        fd = getattr(self._port, "fd", None)
+        return fd if isinstance(fd, int) and fd >= 0 else None
+
+    def _recv_nowait(self) -> bytes:
+        return self._read(0.0)  # pyserial: a timeout of 0 reads what is there
+
+    def write_steps(self, data: bytes, deadline: Deadline) -> Steps[None]:
+        """A console command is a few bytes, which the tty's output buffer takes at once: written
+        without waiting (a write timeout of 0) and without waiting for the line to transmit them
+        (the answer is waited for anyway).  A buffer that takes less is a line held by flow
+        control: a Timeout, never a wait that would hold every other session of the loop."""
+        yield from ()
+        if self.fileno() is None:
+            self.write(data, deadline)
+            return
+        import serial
+
+        if self._closed:
+            raise Closed(f"{self.what}: connection already closed")
+        if deadline.expired():
+            raise Timeout(f"deadline of {deadline.what} passed before writing to {self.what}")
+        try:
+            self._set("write_timeout", 0)
+            written = self._port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise Closed(f"{self.what}: serial line error while sending ({exc})") from None
+        if written != len(data):
+            raise Timeout(f"{self.what}: the line took {written} of {len(data)} bytes (flow control?)")
+
+    def _set(self, name: str, value: float) -> None:
+        # pyserial reconfigures the port (tcsetattr) whenever a timeout is set: only on a change.
+        if getattr(self._port, name) != value:
+            setattr(self._port, name, value)
+
     def _recv(self, timeout: float) -> bytes:
+        return self._read(max(timeout, 0.001))
+
+    def _read(self, timeout: float) -> bytes:
         import serial
 
         try:
-            self._port.timeout = max(timeout, 0.001)
+            self._set("timeout", timeout)
             first: bytes = self._port.read(1)
             if not first:
                 return b""

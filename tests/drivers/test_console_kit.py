@@ -9,6 +9,7 @@ once an answer went missing.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from stonith.drivers import _console
@@ -172,7 +173,8 @@ def test_wti_over_telnet_runs_on_one_loop_thread():
     assert WtiNps({"ipaddr": "127.0.0.1", "password": "x"}).NONBLOCKING
     assert not WtiNps({"ipaddr": "127.0.0.1", "password": "x", "login": "a", "ssh": True}).NONBLOCKING
     assert ApcMaster({"ipaddr": "127.0.0.1", "login": "a", "password": "x"}).NONBLOCKING
-    assert Baytech({"ipaddr": "127.0.0.1"}).NONBLOCKING and not Baytech({"ttydev": "/dev/ttyS0"}).NONBLOCKING
+    assert Baytech({"ipaddr": "127.0.0.1"}).NONBLOCKING and Baytech({"ttydev": "/dev/ttyS0"}).NONBLOCKING
+    assert not Baytech({"ttydev": "rfc2217://127.0.0.1:2217"}).NONBLOCKING  # pyserial reads in a thread
     threads = set()
 
     def session(driver, deadline):
@@ -192,3 +194,48 @@ def test_wti_over_telnet_runs_on_one_loop_thread():
         results = steps.Loop().run([session(d, Deadline(10)) for d in drivers])
         assert results == [{"1": ON, "2": ON}] * 4 and len(threads) == 1
         eventually(lambda: all(m.state(1) == OFF and m.state(2) == ON for m in mocks))
+
+
+def test_baytech_over_local_ttys_runs_on_one_loop_thread(tmp_path):
+    """Serial consoles (a pty per mock, as a tty) share the selector thread too: the console's
+    descriptor is waited on, the writes never wait for the line, and a hung-up line is an error."""
+    import contextlib
+    import threading
+
+    from stonith.drivers.baytech import Baytech
+
+    from stonith.contract import steps
+    from tests.drivers.test_baytech import PASSWORD, USER, eventually, mock_for
+
+    threads = set()
+
+    def session(driver, deadline):
+        yield from driver.connect_steps(deadline)
+        try:
+            outlets = yield from driver.outlets_steps(deadline)
+            yield from driver.off_many_steps(outlets[:1], deadline)
+            states = yield from driver.status_many_steps(outlets[:2], deadline)
+            threads.add(threading.get_ident())
+            return sorted(states)
+        finally:
+            yield from driver.disconnect_steps()
+
+    with contextlib.ExitStack() as stack:
+        mocks = [
+            stack.enter_context(mock_for("rpc3", serial_link=str(tmp_path / f"tty{i}"))) for i in range(3)
+        ]
+        drivers = [Baytech({"ttydev": m.serial, "login": USER, "password": PASSWORD}) for m in mocks]
+        assert all(d.NONBLOCKING for d in drivers)
+        results = steps.Loop().run([session(d, Deadline(20)) for d in drivers])
+        assert results == [["1", "2"]] * 3 and len(threads) == 1
+        eventually(lambda: all(m.state(1) == OFF and m.state(2) == ON for m in mocks))
+    # The line hangs up (the console's end is gone) under a logged-in session: the next wait on the
+    # loop is an error at once, not a wait until the deadline.
+    with mock_for("rpc3", serial_link=str(tmp_path / "gone")) as mock:
+        driver = Baytech({"ttydev": mock.serial, "login": USER, "password": PASSWORD})
+        steps.Loop().run([driver.connect_steps(Deadline(10))])
+    started = time.monotonic()
+    with pytest.raises(DeviceError):
+        steps.Loop().run([driver.off_many_steps([Outlet("1")], Deadline(10))])
+    assert time.monotonic() - started < 5
+    driver.disconnect()
