@@ -81,25 +81,16 @@ def _plain(text: str) -> bool:
 def _in_natural_order(plain: str) -> bool:
     """ClusterShell lists a plain node set in natural order when it is one pattern (no comma outside
     brackets) whose zero-padded numbers, if any, have one width per bracket."""
-    if "," in _split_top_commas(plain):
+    import re
+
+    if "," in re.sub(r"\[[^\]]*\]", "", plain):
         return False
-    for spec in plain.split("[")[1:]:
-        numbers = spec.partition("]")[0].replace("-", ",").split(",")
+    for spec in re.findall(r"\[([^\]]*)\]", plain):
+        numbers = spec.replace("-", ",").split(",")
         padded = any(len(n) > 1 and n[0] == "0" for n in numbers)
         if padded and len({len(n) for n in numbers}) > 1:
             return False
     return True
-
-
-def _split_top_commas(text: str) -> str:
-    """``text`` without its bracket groups: what is left holds the commas between patterns."""
-    out, depth = [], 0
-    for ch in text:
-        depth += ch == "["
-        if not depth:
-            out.append(ch)
-        depth -= ch == "]"
-    return "".join(out)
 
 
 def _check_size(text: str) -> None:
