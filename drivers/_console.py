@@ -437,8 +437,7 @@ class ConsoleDriver(StreamDriver):
 
     def _open_steps(self, deadline: Deadline) -> Steps[Stream]:
         if self._tty():  # a local tty: opened at once (a URL's network open keeps a thread)
-            yield from ()
-            return self._open(deadline)
+            return (yield from super()._open_steps(deadline))
         from stonith.transport import telnet
 
         return (yield from telnet.TelnetStream.connect_steps(self.params.ipaddr, deadline))

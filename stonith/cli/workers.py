@@ -70,8 +70,8 @@ def shares(inventory: Inventory, nodes: Sequence[str], count: int) -> list[list[
 
 def longest(inventory: Inventory) -> float:
     """How long a run without ``--timeout`` may take (every device keeps its own): each topology
-    level's slowest device, and
-    a settle and the logout on top (the engine's own bounds, level after level)."""
+    level's slowest device, and a settle and the logout on top (the engine's own bounds, level
+    after level)."""
     levels: dict[int, float] = {}
     for device in inventory.devices:
         levels[device.level] = max(levels.get(device.level, 0.0), device.timeout + 2 * device.settle)

@@ -62,10 +62,7 @@ class SerialStream(Stream):
             return
         import serial
 
-        if self._closed:
-            raise Closed(f"{self.what}: connection already closed")
-        if deadline.expired():
-            raise Timeout(f"deadline of {deadline.what} passed before writing to {self.what}")
+        self._check_writable(deadline)
         try:
             self._set("write_timeout", 0)
             written = self._port.write(data)

@@ -86,11 +86,15 @@ class Stream(abc.ABC):
 
     # -- API --------------------------------------------------------------------------------
     def write(self, data: bytes, deadline: Deadline) -> None:
+        self._check_writable(deadline)
+        self._send(data, deadline.remaining())
+
+    def _check_writable(self, deadline: Deadline) -> None:
+        """Nothing is sent on a closed stream or past the deadline."""
         if self._closed:
             raise Closed(f"{self.what}: connection already closed")
         if deadline.expired():
             raise Timeout(f"deadline of {deadline.what} passed before writing to {self.what}")
-        self._send(data, deadline.remaining())
 
     def expect(
         self,
