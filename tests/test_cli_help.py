@@ -153,3 +153,31 @@ def test_start_up_paths_import_neither_argparse_nor_difflib() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--help"],
+        ["reset", "--help"],
+        ["lab", "--help"],
+        ["status", "a", "b"],
+        ["off", "--timeout", "x"],
+        ["devices", "--bogus"],
+    ],
+)
+def test_a_verb_s_own_parser_reads_as_the_whole_one(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command builds only its verb's sub-parser (start-up); help, usage and errors are the same
+    text the parser of every verb gives, at any terminal width."""
+    from stonith.cli import cluster_cli
+
+    for columns in ("60", "120"):
+        monkeypatch.setenv("COLUMNS", columns)
+        seen = []
+        for only in (None, argv[0]):
+            with pytest.raises(SystemExit) as stop:
+                cluster_cli.parser(only).parse_args(argv)
+            seen.append((stop.value.code, capsys.readouterr()))
+        assert seen[0] == seen[1]

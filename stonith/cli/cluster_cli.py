@@ -41,6 +41,28 @@ if TYPE_CHECKING:
 VERBS = ("status", "on", "off", "reset", "devices", "check", "lab")
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` reads it (COLUMNS, else the terminal of
+    stdout, else 80), without importing shutil, and zlib, bz2 and lzma with it, into every command."""
+    with contextlib.suppress(KeyError, ValueError):
+        if int(os.environ["COLUMNS"]) > 0:
+            return int(os.environ["COLUMNS"])
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+        return 80
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse makes a formatter for every option it adds; this one asks for the width itself."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        width = _columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         if _json_wanted:  # --json: a script reads stdout; the usage error is JSON there too
@@ -69,9 +91,13 @@ def _say_error(message: str, code: int) -> int:
     return code
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(only: str | None = None) -> argparse.ArgumentParser:
     """``stonith VERB ...``: one sub-parser per verb, each with its own description and examples;
-    every verb accepts the same options (only the ones that matter to it are shown in its help)."""
+    every verb accepts the same options (only the ones that matter to it are shown in its help).
+
+    ``only``: build that verb's sub-parser alone (a command names its verb first: the other six
+    are never used, and building them is a tenth of a one-node command's start-up); usage lines and
+    errors read the same."""
     # verb -> (summary, description, example, options shown in its help)
     verbs = {
         "status": (
@@ -130,15 +156,23 @@ def parser() -> argparse.ArgumentParser:
             (),
         ),
     }
-    root = _Parser(prog="stonith", description="Verified power control of cluster nodes (devices.d)")
-    sub = root.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    root = _Parser(
+        prog="stonith",
+        description="Verified power control of cluster nodes (devices.d)",
+        formatter_class=_Formatter,
+    )
+    sub = root.add_subparsers(
+        dest="verb", required=True, parser_class=_Parser, metavar="{" + ",".join(verbs) + "}"
+    )
     for verb, (summary, description, example, shown) in verbs.items():
+        if only is not None and verb != only:
+            continue
         p = sub.add_parser(
             verb,
             help=summary,
             description=description,
             epilog=f"example:\n  {example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
         )
 
         def visible(option: str, text: str, shown: tuple[str, ...] = shown) -> str:
@@ -521,7 +555,7 @@ def main(argv: list[str]) -> int:
     _json_wanted = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     choose_from_argv(argv)  # before parsing: argparse's own errors then come in that language
     try:
-        args = parser().parse_args(argv)
+        args = parser(argv[0] if argv and argv[0] in VERBS else None).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:

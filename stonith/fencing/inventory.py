@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 
 from stonith.contract import local_trust
 from stonith.contract.errors import BadConfig, FieldProblem, StonithError
@@ -247,6 +246,8 @@ def _run_secret_command(
     Our own environment may hold other devices' ``{ env = ... }`` secrets; the command gets none.
     ``timeout``: what is left of the operation's deadline (never more than SECRET_COMMAND_TIMEOUT).
     """
+    import subprocess  # here, not at the top: only a { command = ... } secret needs it
+
     try:
         proc = subprocess.run(
             argv,

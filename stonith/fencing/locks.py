@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import random
 import threading
 import time
 
@@ -112,7 +111,7 @@ def slot_steps(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], N
     while not semaphore.acquire(blocking=False):
         if deadline.expired():
             raise DeviceBusy(f"device {key} stayed busy (in this process) until the deadline")
-        yield Wait(min(deadline.at, time.monotonic() + delay * (0.5 + random.random())))
+        yield Wait(min(deadline.at, time.monotonic() + delay * _jitter()))
         delay = min(delay * 1.5, 0.05)
     if slots > CROSS_PROCESS_MAX_SLOTS:
         return semaphore.release
@@ -152,11 +151,19 @@ def _file_slot(key: str, slots: int, deadline: Deadline) -> Steps[Callable[[], N
             if deadline.expired():
                 raise DeviceBusy(f"device {key} stayed busy (another process) until the deadline")
             # Jitter: several waiting processes must not wake in lock-step.
-            yield Wait(min(deadline.at, time.monotonic() + delay * (0.5 + random.random())))
+            yield Wait(min(deadline.at, time.monotonic() + delay * _jitter()))
             delay = min(delay * 1.5, 0.1)
     except BaseException:
         _close(handles)
         raise
+
+
+def _jitter() -> float:
+    """A factor between 0.5 and 1.5.  ``random`` is imported here, when a slot is contended: an
+    uncontended session (nearly all of them) does not pay for the module at start-up."""
+    import random
+
+    return 0.5 + random.random()
 
 
 def open_lock_file(path: str) -> int:
