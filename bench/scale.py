@@ -3,9 +3,11 @@
     python -m bench.scale [--pdus 42] [--outlets 24] [--nodes 1000] [--relay-delay 0.2] [--runs 3]
     python -m bench.scale --pdus 208 --nodes 4992 --bmcs 5000    # 10,000 nodes (issue 25)
     python -m bench.scale --pdus 0 --nodes 0 --bmcs 5000 --compare-fleet   # one file per BMC vs a fleet
+    python -m bench.scale --pdu-type apc_rpdu --bmcs 0   # the PDUs are APC rPDUs over SNMP v2c
 
-Starts the BayTech mocks (one process each, one session each, like the hardware), writes a
-devices.d for them, and times with the installed ``stonith``:
+Starts the BayTech mocks (one process each, one session each, like the hardware; or APC rPDU
+SNMP agents with ``--pdu-type apc_rpdu``), writes a devices.d for them, and times with the
+installed ``stonith``:
 
 - ``stonith status`` of every node, and ``stonith reset`` of every node;
 - the same commands for the share of one device alone, the device's own minimum, for each kind of
@@ -70,6 +72,7 @@ def start_lab(
     relay_delay: float,
     fleet: bool = False,
     also: Path | None = None,
+    pdu_type: str = "baytech",
 ) -> tuple[str, list[list[str]]]:
     """Start the scale lab's mocks (stopped when ``stack`` closes) and write their devices.d into
     ``devices`` (passwords from $SCALE_PW): the node set of every node, and the nodes of each PDU.
@@ -77,13 +80,25 @@ def start_lab(
     ``fleet``: the BMCs as one fleet file (stonith.fencing.fleet) instead of one file each; they
     then listen on consecutive addresses 127.1.0.1... at one port, so that their addresses are a
     node set.  ``also``: a second devices.d with the BMCs the other way (same mocks): for paired
-    comparisons."""
-    from stonith.mocks.harness import start_mock
+    comparisons.  ``pdu_type``: baytech (telnet, one session each) or apc_rpdu (SNMP v2c, the
+    community from $SCALE_PW through the mock's environment)."""
+    from stonith.mocks.harness import argv_for, start_mock, start_process, stop
 
     width = len(str(nodes))
     names = [f"node{i:0{width}d}" for i in range(1, nodes + 1)]
     shares = [names[i : i + outlets] for i in range(0, len(names), outlets)]
     for index, share in enumerate(shares):
+        host_lines = "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
+        if pdu_type == "apc_rpdu":
+            options = {"listen": "127.0.0.1:0", "outlets": outlets, "names": share}
+            argv = argv_for("apc_rpdu", {**options, "relay_delay": relay_delay})
+            agent = start_process(argv, {"STONITH_MOCK_COMMUNITY": PASSWORD}, None)
+            stack.callback(stop, [agent.process])
+            (devices / f"pdu{index:02d}.toml").write_text(
+                f'type = "apc_rpdu"\nsettle = 0.5\ntimeout = 60\n[parameters]\nipaddr = "{agent.address}"\n'
+                f'[secrets]\ncommunity = {{ env = "SCALE_PW" }}\n[hosts]\n{host_lines}'
+            )
+            continue
         mock = stack.enter_context(
             start_mock(
                 "baytech",
@@ -98,8 +113,7 @@ def start_lab(
         )
         (devices / f"pdu{index:02d}.toml").write_text(
             f'type = "baytech"\nsettle = 0.5\ntimeout = 60\n[parameters]\nipaddr = "{mock.address}"\n'
-            f'login = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n[hosts]\n'
-            + "".join(f'{node} = "{n}"\n' for n, node in enumerate(share, start=1))
+            f'login = "admin"\n[secrets]\npassword = {{ env = "SCALE_PW" }}\n[hosts]\n{host_lines}'
         )
     nodeset = f"node[{1:0{width}d}-{nodes:0{width}d}]" if nodes else ""
     if bmcs:
@@ -182,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bmcs", type=int, default=200, help="BMC-fenced nodes (IPMI mocks; 0: none)")
     parser.add_argument("--bmcs-per-mock", type=int, default=200, help="BMCs served by one mock process")
     parser.add_argument(
+        "--pdu-type",
+        choices=("baytech", "apc_rpdu"),
+        default="baytech",
+        help="the PDUs: BayTech RPC over telnet (default) or APC rPDU over SNMP v2c",
+    )
+    parser.add_argument(
         "--fleet", action="store_true", help="the BMCs as one fleet file instead of one file each"
     )
     parser.add_argument(
@@ -226,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             relay_delay=args.relay_delay,
             fleet=args.fleet,
             also=fleet_devices,
+            pdu_type=args.pdu_type,
         )
         if fleet_devices is not None:
             return _compare_fleet(nodeset, devices, fleet_devices, env, args.runs, args.bmcs)
@@ -260,8 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                     statistics.median(s[3] for s in samples),
                 )
             )
+    kind = "BayTech" if args.pdu_type == "baytech" else "APC rPDU (SNMP)"
     print(
-        f"{len(shares)} BayTech mocks x {args.outlets} outlets, {args.nodes} nodes, {args.bmcs} IPMI BMCs, "
+        f"{len(shares)} {kind} mocks x {args.outlets} outlets, {args.nodes} nodes, {args.bmcs} IPMI BMCs, "
         f"relay delay {args.relay_delay}s, {args.runs} runs (median)"
     )
     print(f"{'command':34} {'wall':>8} {'CPU':>8} {'peak RSS':>10}  exit")

@@ -18,14 +18,20 @@ Every operation takes a ``Deadline`` and never blocks past it: each attempt wait
 that never answered is ``Unreachable`` (a v1/v2c agent is also silent to a wrong community); one
 that answered before and goes silent is ``Timeout``; v3 USM refusals are ``AuthFailed``.
 
-This is the only module that imports pysnmp, and only when the first request is made.  One event
-loop and one ``SnmpEngine`` live as long as the ``Session`` (wire-protocols.md section 3.2: a fresh
-engine costs tens of milliseconds, and an engine must never outlive its loop).  Secrets are held
-in memory only: ``repr`` redacts them and no message carries them.
+This is the only module that imports pysnmp, and only when the first request is made.  The
+sessions of a process share one asyncio event loop, run by a thread of its own, and one
+``SnmpEngine`` per kind of credentials (every v1/v2c community: one engine; each distinct SNMPv3
+user and keys: an engine of its own, since pysnmp keys its user table by user name alone): pysnmp
+is built to serve many agents from one engine, and a new engine costs tens of milliseconds of CPU,
+loading its MIB modules (wire-protocols.md section 3.2) -- 42 PDUs read at once took 5 CPU-s
+with an engine each.  A session's requests run on that loop; the session's thread waits for them
+until its deadline.  Secrets are held in memory only: ``repr`` redacts them and no message
+carries them.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 from stonith.contract.errors import AuthFailed, DeviceError, NoAnswer, StonithError, Timeout, Unreachable
@@ -167,7 +173,7 @@ class Session:
         self.requests = 0  # requests sent, retries included (round trips attempted)
         self.answered = False  # the agent answered at least once
         self._lock = threading.Lock()
-        self._loop: Any = None
+        self._loop: Any = None  # the shared loop, once this session is set up
         self._engine: Any = None
         self._auth: Any = None
         self._target: Any = None
@@ -225,11 +231,10 @@ class Session:
         raise DeviceError(f"SNMP agent {self.where}: table under {format_oid(base)} does not end")
 
     def close(self) -> None:
+        """Forget the engine (shared: it stays for the process's other sessions, and its table of
+        agents holds one entry per agent and timeout, reused by the next session to it)."""
         with self._lock:
-            loop, self._loop = self._loop, None
-            engine, self._engine = self._engine, None
-            if loop is not None:
-                _close_loop(loop, engine)
+            self._loop = self._engine = self._target = None
 
     # -- internals -------------------------------------------------------------------------
     def _get_v1(self, oids: list[Oid], deadline: Deadline) -> list[tuple[Oid, Any]]:
@@ -247,94 +252,26 @@ class Session:
         return [(oid, values.get(oid, NO_SUCH)) for oid in oids]
 
     def _setup(self, deadline: Deadline) -> None:
-        """Import pysnmp and build the engine, within the deadline.
+        """The process's SNMP engine for these credentials and this agent's target, within the
+        deadline (the first session of a process imports pysnmp and builds the engine: tens of
+        milliseconds on an idle machine, seconds on a saturated one; what is late goes on being
+        built for the next session)."""
+        engines = _engines()
+        api, engine = engines.engine(self.credentials, deadline, self.where)
+        auth = _auth_data(api, self.credentials)
+        target_cls = api.Udp6TransportTarget if ":" in self.host else api.UdpTransportTarget
 
-        Both cost CPU (pysnmp loads its MIB modules into a new engine): tens of milliseconds on an
-        idle machine, seconds on a saturated one (load 6 on 2 cores overran deadlines by 1.75 s).
-        So they run in a thread of their own, waited for until the deadline only; a set-up that
-        is late is left to finish and then closes what it built.
-        """
-        done = threading.Event()
-        state: dict[str, Any] = {"abandoned": False}
-        guard = threading.Lock()
-
-        def build() -> None:
-            try:
-                built: Any = self._build()
-            except BaseException as exc:  # handed to the waiting thread below
-                built = exc
-            with guard:
-                state["built"] = built
-                abandoned = state["abandoned"]
-            done.set()
-            if abandoned and not isinstance(built, BaseException):
-                _close_loop(built[0], built[2])
-
-        threading.Thread(target=build, name=f"snmp-setup {self.where}", daemon=True).start()
-        done.wait(max(0.0, deadline.remaining()))
-        with guard:
-            built = state.get("built")
-            if built is None:
-                state["abandoned"] = True
-                raise Timeout(
-                    f"SNMP agent {self.where}: the deadline passed while setting up the SNMP engine"
-                )
-        if isinstance(built, StonithError):
-            raise built
-        if isinstance(built, BaseException):
-            raise Unreachable(f"SNMP agent {self.where}: {built}")
-        self._loop, self._api, self._engine, self._auth, self._target = built
-
-    def _build(self) -> tuple[Any, Any, Any, Any, Any]:
-        """(loop, api, engine, auth, target): everything a request needs."""
-        import asyncio
-
-        from pysnmp.hlapi.v3arch import asyncio as api
-
-        loop = asyncio.new_event_loop()
-        loop.set_exception_handler(_quiet_late_replies)
-        creds = self.credentials
-        if creds.version == V3:
-            auth = {
-                "": api.USM_AUTH_NONE,
-                "MD5": api.USM_AUTH_HMAC96_MD5,
-                "SHA": api.USM_AUTH_HMAC96_SHA,
-                "SHA224": api.USM_AUTH_HMAC128_SHA224,
-                "SHA256": api.USM_AUTH_HMAC192_SHA256,
-                "SHA384": api.USM_AUTH_HMAC256_SHA384,
-                "SHA512": api.USM_AUTH_HMAC384_SHA512,
-            }[creds.auth_protocol]
-            priv = {
-                "": api.USM_PRIV_NONE,
-                "DES": api.USM_PRIV_CBC56_DES,
-                "AES": api.USM_PRIV_CFB128_AES,
-                "AES192": api.USM_PRIV_CFB192_AES_BLUMENTHAL,
-                "AES256": api.USM_PRIV_CFB256_AES_BLUMENTHAL,
-                "AES192C": api.USM_PRIV_CFB192_AES,
-                "AES256C": api.USM_PRIV_CFB256_AES,
-            }[creds.priv_protocol]
-            auth_data = api.UsmUserData(
-                creds.user,
-                authKey=creds.auth_password or None,
-                privKey=creds.priv_password or None,
-                authProtocol=auth,
-                privProtocol=priv,
-            )
-        else:
-            auth_data = api.CommunityData(creds.community, mpModel=0 if creds.version == V1 else 1)
-
-        async def make() -> tuple[Any, Any]:
-            engine = api.SnmpEngine()
-            target_cls = api.Udp6TransportTarget if ":" in self.host else api.UdpTransportTarget
-            target = await target_cls.create((self.host, self.port), timeout=self.timeout, retries=0)
-            return engine, target
+        async def make() -> Any:
+            return await target_cls.create((self.host, self.port), timeout=self.timeout, retries=0)
 
         try:
-            engine, target = loop.run_until_complete(make())
+            target = engines.call(make(), deadline, f"SNMP agent {self.where}: resolving its address")
+        except TimeoutError:
+            raise Timeout(f"SNMP agent {self.where}: the deadline passed while setting up") from None
         except Exception as exc:
-            loop.close()
             raise Unreachable(f"SNMP agent {self.where}: {exc}") from None
-        return loop, api, engine, auth_data, target
+        self._loop, self._api, self._engine = engines.loop, api, engine
+        self._auth, self._target = auth, target
 
     def _request(
         self,
@@ -375,67 +312,34 @@ class Session:
             )
 
     def _once(self, kind: str, varbinds: list[tuple[Oid, Any]], wait: float, repetitions: int) -> Any:
-        """One request; (errorIndication, errorStatus, errorIndex, varBinds) or None on timeout."""
-        import asyncio
+        """One request; (errorIndication, errorStatus, errorIndex, varBinds) or None on timeout.
 
+        pysnmp's own timer ends the request after the session's ``timeout``; ``wait`` (shorter near
+        the deadline) is ours: at its end the request is cancelled.  The target keeps its timeout
+        (the engine's table of agents has an entry per agent and timeout)."""
         api = self._api
-        self._target.timeout = wait
-        self._target.retries = 0
         objects = [api.ObjectType(api.ObjectIdentity(oid), _encode(value)) for oid, value in varbinds]
+        common = (self._engine, self._auth, self._target, api.ContextData())
         if kind == "get":
-            coro = api.get_cmd(
-                self._engine, self._auth, self._target, api.ContextData(), *objects, lookupMib=False
-            )
+            coro = api.get_cmd(*common, *objects, lookupMib=False)
         elif kind == "set":
-            coro = api.set_cmd(
-                self._engine, self._auth, self._target, api.ContextData(), *objects, lookupMib=False
-            )
+            coro = api.set_cmd(*common, *objects, lookupMib=False)
         elif kind == "next":
-            coro = api.next_cmd(
-                self._engine,
-                self._auth,
-                self._target,
-                api.ContextData(),
-                *objects,
-                lookupMib=False,
-                lexicographicMode=True,
-            )
+            coro = api.next_cmd(*common, *objects, lookupMib=False, lexicographicMode=True)
         else:
-            coro = api.bulk_cmd(
-                self._engine,
-                self._auth,
-                self._target,
-                api.ContextData(),
-                0,
-                repetitions,
-                *objects,
-                lookupMib=False,
-            )
+            coro = api.bulk_cmd(*common, 0, repetitions, *objects, lookupMib=False)
         try:
-            # pysnmp's own timer ends the request after ``wait`` (to its timer resolution); the
-            # outer bound makes sure of it.
-            result = self._loop.run_until_complete(asyncio.wait_for(coro, wait + 0.02))
+            result = _engines().call(_tuned(coro, self._engine), wait, f"SNMP {kind} to {self.where}")
         except TimeoutError:
             return None
         except StonithError:
             raise
         except Exception as exc:  # pysnmp raises for unresolvable addresses, bad values, ...
             raise DeviceError(f"SNMP {kind} to {self.where} failed: {type(exc).__name__}: {exc}") from None
-        finally:
-            self._tune()
         indication = result[0]
         if indication is not None and type(indication).__name__ == "RequestTimedOut":
             return None
         return result
-
-    def _tune(self) -> None:
-        """pysnmp checks its request timers every 0.1 s: make that 10 ms once its dispatcher exists."""
-        dispatcher = getattr(self._engine, "transport_dispatcher", None)
-        if (
-            dispatcher is not None
-            and getattr(dispatcher, "get_timer_resolution", lambda: 0)() > TIMER_RESOLUTION
-        ):
-            dispatcher.set_timer_resolution(TIMER_RESOLUTION)
 
     def _unpack(
         self, kind: str, varbinds: list[tuple[Oid, Any]], result: Any, missing_ok: bool
@@ -474,22 +378,125 @@ class _NoSuchName(Exception):
         self.index = index
 
 
-def _close_loop(loop: Any, engine: Any) -> None:
-    """Close a session's engine and loop; never raises."""
-    try:
-        if engine is not None:
-            engine.close_dispatcher()
+class _Engines:
+    """The process's SNMP engines, on one asyncio loop in a thread of its own (see the module
+    docstring).  Built on first use; rebuilt in a forked child, which has no such thread."""
+
+    def __init__(self) -> None:
         import asyncio
 
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    except Exception:
-        pass
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_late_replies)
+        self._engines: dict[tuple[str, ...], Any] = {}  # credentials key -> a future of (api, engine)
+        self._guard = threading.Lock()
+        threading.Thread(target=self.loop.run_forever, name="snmp-engines", daemon=True).start()
+
+    def call(self, coro: Any, limit: Deadline | float, doing: str) -> Any:
+        """Run ``coro`` on the loop; its result, waited for at most ``limit`` (a Deadline, or
+        seconds).  TimeoutError (the coroutine cancelled) when it is not done by then."""
+        import asyncio
+        import concurrent.futures
+
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        wait = limit.remaining() if not isinstance(limit, (int, float)) else limit
+        try:
+            # pysnmp checks its request timers every TIMER_RESOLUTION: a little more than ``wait``.
+            return future.result(max(0.0, wait) + 2 * TIMER_RESOLUTION)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(doing) from None
+
+    def engine(self, credentials: Credentials, deadline: Deadline, where: str) -> tuple[Any, Any]:
+        """(pysnmp's hlapi module, the engine for ``credentials``), built once per kind."""
+        import concurrent.futures
+
+        key: tuple[str, ...] = ("community",)
+        if credentials.version == V3:
+            c = credentials
+            key = (V3, c.user, c.auth_protocol, c.auth_password, c.priv_protocol, c.priv_password)
+        with self._guard:
+            built = self._engines.get(key)
+            if built is None or (built.done() and built.exception() is not None):
+                built = self._engines[key] = concurrent.futures.Future()
+                threading.Thread(target=self._build, args=(built,), name="snmp-engine", daemon=True).start()
+        try:
+            result: tuple[Any, Any] = built.result(max(0.0, deadline.remaining()))
+        except concurrent.futures.TimeoutError:
+            raise Timeout(
+                f"SNMP agent {where}: the deadline passed while setting up the SNMP engine"
+            ) from None
+        except Exception as exc:
+            raise Unreachable(f"SNMP agent {where}: {exc}") from None
+        return result
+
+    def _build(self, built: Any) -> None:
+        """Import pysnmp and make an engine on the loop (a thread of its own: the import is slow
+        and must not hold the loop's other requests)."""
+        try:
+            from pysnmp.hlapi.v3arch import asyncio as api
+
+            async def make() -> Any:
+                return api.SnmpEngine()
+
+            engine = self.call(make(), 60.0, "building the SNMP engine")
+            built.set_result((api, engine))
+        except BaseException as exc:  # handed to every waiting session
+            built.set_exception(exc)
+
+
+async def _tuned(request: Any, engine: Any) -> Any:
+    """``request``'s result; then pysnmp's request timers are checked every TIMER_RESOLUTION
+    instead of every 0.1 s (its dispatcher exists once a first request configured a transport)."""
+    try:
+        return await request
     finally:
-        loop.close()
+        dispatcher = getattr(engine, "transport_dispatcher", None)
+        if dispatcher is not None and dispatcher.get_timer_resolution() > TIMER_RESOLUTION:
+            dispatcher.set_timer_resolution(TIMER_RESOLUTION)
+
+
+_ENGINES: _Engines | None = None
+_ENGINES_GUARD = threading.Lock()
+
+
+def _engines() -> _Engines:
+    global _ENGINES
+    with _ENGINES_GUARD:
+        if _ENGINES is None or _ENGINES.pid != os.getpid():
+            _ENGINES = _Engines()
+        return _ENGINES
+
+
+def _auth_data(api: Any, creds: Credentials) -> Any:
+    """pysnmp's authentication object for ``creds``."""
+    if creds.version != V3:
+        return api.CommunityData(creds.community, mpModel=0 if creds.version == V1 else 1)
+    auth = {
+        "": api.USM_AUTH_NONE,
+        "MD5": api.USM_AUTH_HMAC96_MD5,
+        "SHA": api.USM_AUTH_HMAC96_SHA,
+        "SHA224": api.USM_AUTH_HMAC128_SHA224,
+        "SHA256": api.USM_AUTH_HMAC192_SHA256,
+        "SHA384": api.USM_AUTH_HMAC256_SHA384,
+        "SHA512": api.USM_AUTH_HMAC384_SHA512,
+    }[creds.auth_protocol]
+    priv = {
+        "": api.USM_PRIV_NONE,
+        "DES": api.USM_PRIV_CBC56_DES,
+        "AES": api.USM_PRIV_CFB128_AES,
+        "AES192": api.USM_PRIV_CFB192_AES_BLUMENTHAL,
+        "AES256": api.USM_PRIV_CFB256_AES_BLUMENTHAL,
+        "AES192C": api.USM_PRIV_CFB192_AES,
+        "AES256C": api.USM_PRIV_CFB256_AES,
+    }[creds.priv_protocol]
+    return api.UsmUserData(
+        creds.user,
+        authKey=creds.auth_password or None,
+        privKey=creds.priv_password or None,
+        authProtocol=auth,
+        privProtocol=priv,
+    )
 
 
 def _is_varbind(item: Any) -> bool:

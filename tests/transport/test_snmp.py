@@ -204,3 +204,57 @@ def test_pysnmp_is_imported_lazily_and_only_by_the_transport():
         if "import pysnmp" in path.read_text() or "from pysnmp" in path.read_text()
     ]
     assert importers == ["stonith/transport/snmp.py"]
+
+
+def test_sessions_of_a_process_share_one_engine_per_kind_of_credentials(session_for):
+    """Every v1/v2c session uses one engine; an SNMPv3 user with other keys gets one of its own (pysnmp
+    keys its user table by user name: two PDUs with the same user and different passwords must both
+    work), and the engines are built once, whatever the number of agents."""
+    from stonith.transport import snmp
+
+    v3 = f"fencer:SHA:{AUTH_PASS}:AES:{PRIV_PASS}"
+    other = "fencer:SHA:other-auth-1:AES:other-priv-1"
+    with (
+        start_mock("apc_rpdu", outlets=2) as a,
+        start_mock("apc_rpdu", outlets=2, community="second") as b,
+        start_mock("apc_rpdu", outlets=2, v3_user=[v3]) as c,
+        start_mock("apc_rpdu", outlets=2, v3_user=[other]) as d,
+    ):
+        sessions = [
+            session_for(a, Credentials("2c", community="private")),
+            session_for(b, Credentials("1", community="second")),
+            session_for(c, Credentials("3", user="fencer", auth_password=AUTH_PASS, priv_password=PRIV_PASS)),
+            session_for(
+                d, Credentials("3", user="fencer", auth_password="other-auth-1", priv_password="other-priv-1")
+            ),
+        ]
+        for _ in range(2):  # again: the second round reuses what the first one set up
+            for s in sessions:
+                assert s.get([(*STATE, 1)], Deadline(5)) == [((*STATE, 1), 1)]
+        engines = {id(s._engine) for s in sessions}
+        assert len(engines) == 3  # v1 and v2c together, each v3 key apart
+        assert len({id(s._loop) for s in sessions}) == 1
+        assert snmp._engines().loop is sessions[0]._loop
+
+
+def test_a_forked_child_gets_engines_of_its_own(session_for):
+    """A forked process has no engine thread: its first session builds it again, and works."""
+    import multiprocessing
+
+    with start_mock("apc_rpdu", outlets=2) as mock:
+        parent = session_for(mock, Credentials("2c", community="private"))
+        assert parent.get([(*STATE, 2)], Deadline(5)) == [((*STATE, 2), 1)]
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+
+        def child() -> None:
+            s = Session(mock.host, mock.port, Credentials("2c", community="private"))
+            queue.put(s.get([(*STATE, 2)], Deadline(5)))
+
+        process = context.Process(target=child)
+        process.start()
+        try:
+            assert queue.get(timeout=20) == [((*STATE, 2), 1)]
+        finally:
+            process.join(10)
+        assert parent.get([(*STATE, 2)], Deadline(5)) == [((*STATE, 2), 1)]
