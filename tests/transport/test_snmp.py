@@ -258,3 +258,19 @@ def test_a_forked_child_gets_engines_of_its_own(session_for):
         finally:
             process.join(10)
         assert parent.get([(*STATE, 2)], Deadline(5)) == [((*STATE, 2), 1)]
+
+
+def test_a_var_bind_resolved_once_keeps_its_own_value(session_for, monkeypatch):
+    """Var-binds are resolved against the MIB once per engine and kept, by OID *and* value: the
+    same outlet's off (2) and on (1) are two entries, never each other's; the cache is bounded."""
+    from stonith.transport import snmp
+
+    monkeypatch.setattr(snmp, "RESOLVED_MAX", 3)
+    with start_mock("apc_rpdu", outlets=4) as mock:
+        s = session_for(mock, Credentials("2c", community="private"))
+        for value, state in ((2, "off"), (1, "on"), (2, "off"), (1, "on"), (2, "off")):
+            s.set([((*CONTROL, 3), value)], Deadline(5))
+            assert mock.state(3) == state
+            assert s.get([(*STATE, 3)], Deadline(5)) == [((*STATE, 3), 2 if state == "off" else 1)]
+        cache = s._engine.cache["stonith_varbinds"]
+        assert 0 < len(cache) <= 3
