@@ -96,7 +96,8 @@ SNMP_ENGINE = (1, 3, 6, 1, 6, 3, 10, 2, 1)
 class Column:
     """One outlet column: OID prefix (the outlet index is appended) and what it holds.
 
-    kind: ``name`` (rw if writable), ``number`` (the outlet number), ``state`` (``codes`` maps
+    kind: ``name`` (rw if writable), ``number`` (the outlet number), ``label`` (``label`` formatted
+    with the outlet number ``n``: a fixed identifier such as Sentry's "AA1"), ``state`` (``codes`` maps
     on/off/pending_on/pending_off/unknown to the MIB value), ``control`` (``actions`` maps a
     written value to on/off/reboot/none; ``codes`` the value read back, or ``idle``),
     ``pending`` (``codes`` yes/no), ``const`` (``idle`` is the value).
@@ -108,6 +109,7 @@ class Column:
     codes: dict[str, int] = field(default_factory=dict)
     actions: dict[int, str] = field(default_factory=dict)
     idle: int | None = None
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,8 @@ class SnmpAgent:
             return OCTETS, self.outlets.names[number - 1].encode("utf-8")
         if kind == "number":
             return INTEGER, number
+        if kind == "label":
+            return OCTETS, column.label.format(n=number).encode("ascii")
         if kind == "const":
             return INTEGER, column.idle or 0
         shown = self._shown(number)

@@ -22,9 +22,11 @@
                     the port's name, ifAdminStatus 1 up / 2 down (set, and read back as the port
                     is), ifOperStatus following it; sysObjectID net-snmp's Linux .8072.3.2.10
 
-The OIDs and values follow the vendor MIBs as compiled by pysnmp-mibs and APC's powernet369.mib
-(wire-protocols.md section 3.1); where public client code disagrees with the MIB, the driver's
-family docstring says so and this agent follows the MIB.
+The OIDs and values follow the vendor MIBs; where public client code disagrees with the MIB, the
+driver's family docstring says so and this agent follows the MIB.  tests/mocks/test_snmp_pdu_vendor_mibs.py
+holds what this agent serves to the vendors' MIBs as net-snmp reads them (tests/mibs/: excerpts
+citing each MIB's revision): every object named, readable, of its syntax and range, read-only where
+the MIB says so, and switched by the MIB's labels.
 
 Protocol: SNMP v1, v2c and v3 (USM: auth MD5, SHA, SHA-224/256/384/512; privacy DES, AES-128,
 AES-192/256 with Blumenthal key extension as net-snmp's ``AES192``/``AES256`` and Reeder's as
@@ -235,7 +237,7 @@ FAMILIES: dict[str, Family] = {
             "Eaton ePDU MA 0U (EATON-EPDU-MIB)",
             (0,),
             (
-                Column(_o("1.3.6.1.4.1.534.6.6.7.6.1.1.2"), "number"),  # outletID-ish: outletIndex
+                Column(_o("1.3.6.1.4.1.534.6.6.7.6.1.1.2"), "label", label="A{n}"),  # outletID (2-4 chars)
                 Column(_o("1.3.6.1.4.1.534.6.6.7.6.1.1.3"), "name", writable=True),  # outletName
                 # outletControlStatus: 0 off, 1 on, 2 pendingOff, 3 pendingOn
                 Column(
@@ -258,7 +260,7 @@ FAMILIES: dict[str, Family] = {
             "Raritan PX2 (PDU2-MIB)",
             (1,),
             (
-                Column(_o("1.3.6.1.4.1.13742.6.3.5.3.1.2"), "name"),  # outletLabel ("1", "2", ...)
+                Column(_o("1.3.6.1.4.1.13742.6.3.5.3.1.2"), "label", label="{n}"),  # outletLabel
                 Column(_o("1.3.6.1.4.1.13742.6.3.5.3.1.3"), "name", writable=True),  # outletName
                 # switchingOperation: write 0 off, 1 on, 2 cycle
                 Column(
@@ -278,7 +280,7 @@ FAMILIES: dict[str, Family] = {
             "Sentry Switched CDU (Sentry3-MIB)",
             (1, 1),
             (
-                Column(_o("1.3.6.1.4.1.1718.3.2.3.1.2"), "name"),  # outletID (".AA1")
+                Column(_o("1.3.6.1.4.1.1718.3.2.3.1.2"), "label", label="AA{n}"),  # outletID, 2-4 characters
                 Column(_o("1.3.6.1.4.1.1718.3.2.3.1.3"), "name", writable=True),  # outletName
                 # outletStatus: 0 off, 1 on, 2 offWait, 3 onWait, 4 offError, 5 onError, 6 noComm ...
                 Column(
@@ -302,7 +304,7 @@ FAMILIES: dict[str, Family] = {
             "Sentry Switched PDU (Sentry4-MIB)",
             (1, 1),
             (
-                Column(_o("1.3.6.1.4.1.1718.4.1.8.2.1.2"), "name"),  # st4OutletID
+                Column(_o("1.3.6.1.4.1.1718.4.1.8.2.1.2"), "label", label="AA{n}"),  # st4OutletID (3-5)
                 Column(_o("1.3.6.1.4.1.1718.4.1.8.2.1.3"), "name", writable=True),  # st4OutletName
                 Column(_o("1.3.6.1.4.1.1718.4.1.8.3.1.1"), "state", codes={ON: 1, OFF: 2, "unknown": 0}),
                 # st4OutletControlState: 10 off, 11 on, 9 pendOff, 8 pendOn
@@ -328,7 +330,7 @@ FAMILIES: dict[str, Family] = {
             (),
             (
                 Column(_o("1.3.6.1.4.1.3808.1.1.3.3.3.1.1.1"), "number"),
-                Column(_o("1.3.6.1.4.1.3808.1.1.3.3.3.1.1.2"), "name", writable=True),
+                Column(_o("1.3.6.1.4.1.3808.1.1.3.3.3.1.1.2"), "name"),  # ePDUOutletControlOutletName
                 # ePDUOutletControlOutletCommand: 1 immediateOn, 2 immediateOff, 3 immediateReboot,
                 # 4-6 delayed, 7 cancelPendingCommand; reads the present state as 1/2
                 Column(
@@ -337,6 +339,9 @@ FAMILIES: dict[str, Family] = {
                     codes=ON_OFF,
                     actions={1: ON, 2: OFF, 3: "reboot", 4: ON, 5: OFF, 6: "reboot", 7: "none"},
                 ),
+                Column(_o("1.3.6.1.4.1.3808.1.1.3.3.4.1.1.1"), "number"),
+                # ePDUOutletConfigOutletName: the one writable name (the control and status ones are not)
+                Column(_o("1.3.6.1.4.1.3808.1.1.3.3.4.1.1.2"), "name", writable=True),
                 Column(_o("1.3.6.1.4.1.3808.1.1.3.3.5.1.1.1"), "number"),
                 Column(_o("1.3.6.1.4.1.3808.1.1.3.3.5.1.1.2"), "name"),
                 Column(_o("1.3.6.1.4.1.3808.1.1.3.3.5.1.1.4"), "state", codes=ON_OFF),
