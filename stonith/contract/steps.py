@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     Request: TypeAlias = "Wait | Parallel"
     # A step generator returning _T.
     Steps: TypeAlias = Generator[Request, Any, _T]
+    _Ready: TypeAlias = "list[tuple[int, int, _Task]]"
 
 
 class Wait:
@@ -232,12 +233,34 @@ _NONE = object()
 
 
 class _Task:
-    __slots__ = ("error", "fd", "gen", "index", "parent", "pending", "results", "token", "value")
+    __slots__ = (
+        "error",
+        "fd",
+        "gen",
+        "index",
+        "parent",
+        "pending",
+        "rank",
+        "results",
+        "span",
+        "token",
+        "value",
+    )
 
-    def __init__(self, gen: Steps[Any] | None, parent: _Task | None, index: int) -> None:
+    def __init__(self, gen: Steps[Any] | None, parent: _Task | None, index: int, siblings: int = 1) -> None:
         self.gen = gen  # None: the root, which only collects the results
         self.parent = parent
         self.index = index  # where the result goes in the parent's results
+        # Its place in the order it was asked for (Loop.run steps the lowest rank of the tasks
+        # ready first): an interval of its parent's, cut in as many as it has siblings, so a
+        # task's descendants all rank before its next sibling.  One integer (a heap compares it
+        # at every step); past about ten levels of nesting the cuts are empty and a task shares its
+        # parent's rank, its order among them then the order it became ready in.
+        if parent is None:
+            self.rank, self.span = 0, 1 << 62
+        else:
+            self.span = parent.span // max(1, siblings)
+            self.rank = parent.rank + index * self.span
         self.value: Any = None  # sent at the next step
         self.error: BaseException | None = None  # thrown at the next step instead
         self.fd: int | None = None  # the descriptor it waits on (_Poller.watch)
@@ -247,7 +270,16 @@ class _Task:
 
 
 class Loop:
-    """Runs non-blocking step generators together on the calling thread."""
+    """Runs non-blocking step generators together on the calling thread.
+
+    Of the tasks ready at once, the earliest asked for steps first (by rank: the order of ``run``'s
+    generators, and within each the order of its Parallel's children), not the first woken.
+    Callers list their work critical path first (the engine: the device with the most nodes);
+    with a plain queue, when hundreds of handshakes were due at once, a PDU's next dialogue step
+    waited behind every BMC whose answer had come in before its own, at every step, and the run's
+    longest chain grew by those waits.  Only tasks with work are ready (a task waiting on its
+    device is not), and every task ready when a round begins steps in that round: nothing starves.
+    """
 
     def __init__(self) -> None:
         self._queued: collections.deque[_Task] = collections.deque()  # run's own, not yet started
@@ -258,17 +290,18 @@ class Loop:
         root = _Task(None, None, 0)
         root.pending = len(gens)
         root.results = [None] * len(gens)
-        tasks = [_Task(gen, root, index) for index, gen in enumerate(gens)]
+        tasks = [_Task(gen, root, index, len(gens)) for index, gen in enumerate(gens)]
         start = len(tasks) if at_once is None else max(1, at_once)
-        ready = collections.deque(tasks[:start])
+        # Ready to step: a heap by rank (the earliest asked for first), then by arrival.
+        ready: _Ready = [(task.rank, index, task) for index, task in enumerate(tasks[:start])]
         self._queued = collections.deque(tasks[start:])
         timers: list[tuple[float, int, int, _Task]] = []  # (until, tie-break, token, task)
-        order = itertools.count()
+        order = itertools.count(len(tasks))
         poller = _Poller()
         try:
             while root.pending:
                 while ready:
-                    task = ready.popleft()
+                    task = heapq.heappop(ready)[2]
                     self._step(task, ready, timers, order, poller)
                 if not root.pending:
                     break
@@ -280,7 +313,7 @@ class Loop:
                 for task in poller.wait(pause):
                     task.fd = None
                     task.token += 1
-                    ready.append(task)
+                    heapq.heappush(ready, (task.rank, next(order), task))
                 now = time.monotonic()
                 while timers and (timers[0][2] != timers[0][3].token or timers[0][0] <= now):
                     _, _, token, task = heapq.heappop(timers)
@@ -289,7 +322,7 @@ class Loop:
                             poller.forget(task.fd)
                             task.fd = None
                         task.token += 1
-                        ready.append(task)
+                        heapq.heappush(ready, (task.rank, next(order), task))
         finally:
             poller.close()
         if root.error is not None:
@@ -299,7 +332,7 @@ class Loop:
     def _step(
         self,
         task: _Task,
-        ready: collections.deque[_Task],
+        ready: _Ready,
         timers: list[tuple[float, int, int, _Task]],
         order: itertools.count[int],
         poller: _Poller,
@@ -310,10 +343,10 @@ class Loop:
         try:
             request = gen.send(value) if error is None else gen.throw(error)
         except StopIteration as stop:
-            self._finish(task, stop.value, None, ready)
+            self._finish(task, stop.value, None, ready, order)
             return
         except BaseException as exc:
-            self._finish(task, None, exc, ready)
+            self._finish(task, None, exc, ready, order)
             return
         if isinstance(request, Wait):
             if request.fd is not None:
@@ -321,37 +354,45 @@ class Loop:
                     poller.watch(request.fd, request.write, task)
                 except (OSError, ValueError, KeyError) as exc:  # closed, or watched by another task
                     task.error = exc  # the task's error, not the Loop's: the others go on
-                    ready.append(task)
+                    heapq.heappush(ready, (task.rank, next(order), task))
                     return
                 task.fd = request.fd
             heapq.heappush(timers, (request.until, next(order), task.token, task))
             return
         if not request.children:
             task.value = []
-            ready.append(task)
+            heapq.heappush(ready, (task.rank, next(order), task))
             return
         if not all(nonblocking for _, nonblocking in request.children):
             task.error = RuntimeError("steps: a blocking step cannot run on a Loop")
-            ready.append(task)
+            heapq.heappush(ready, (task.rank, next(order), task))
             return
         task.pending = len(request.children)
         task.results = [None] * task.pending
-        ready.extend(_Task(gen, task, index) for index, (gen, _) in enumerate(request.children))
+        for index, (child, _) in enumerate(request.children):
+            new = _Task(child, task, index, task.pending)
+            heapq.heappush(ready, (new.rank, next(order), new))
 
     def _finish(
-        self, task: _Task, result: Any, error: BaseException | None, ready: collections.deque[_Task]
+        self,
+        task: _Task,
+        result: Any,
+        error: BaseException | None,
+        ready: _Ready,
+        order: itertools.count[int],
     ) -> None:
         parent = task.parent
         assert parent is not None
         if parent.parent is None and self._queued:  # one of run's own ended: the next may start
-            ready.append(self._queued.popleft())
+            queued = self._queued.popleft()
+            heapq.heappush(ready, (queued.rank, next(order), queued))
         parent.results[task.index] = result
         if error is not None and parent.error is None:
             parent.error = error
         parent.pending -= 1
         if not parent.pending and parent.parent is not None:
             parent.value = parent.results
-            ready.append(parent)
+            heapq.heappush(ready, (parent.rank, next(order), parent))
 
 
 class _Poller:

@@ -204,6 +204,30 @@ def test_timers_wake_tasks_in_time_order() -> None:
     assert woke == [0, 1, 2, 3, 4, 5]
 
 
+def test_of_the_tasks_ready_at_once_the_earliest_asked_for_steps_first() -> None:
+    # The engine lists a run's devices critical path first (the most nodes): when many wake
+    # together, one listed later must not make the first wait, though its wait ended earlier.
+    order: list[str] = []
+    start = time.monotonic()
+
+    def after(delay: float, label: str) -> steps.Steps[None]:
+        yield Wait(start + delay)
+        order.append(label)
+
+    def children(delay: float, label: str) -> steps.Steps[None]:
+        yield Parallel([(after(delay, f"{label}.{i}"), True) for i in range(2)])
+        order.append(label)
+
+    def hog() -> steps.Steps[None]:
+        yield Wait(start + 0.005)
+        time.sleep(0.06)  # holds the Loop: every other wait ends meanwhile, all due together
+        order.append("hog")
+
+    Loop().run([children(0.04, "first"), after(0.03, "second"), after(0.02, "third"), hog()])
+    # (a parent resumed by its children's end outranks the tasks woken with them)
+    assert order == ["hog", "first.0", "first.1", "first", "second", "third"]
+
+
 # A random tree of work: a leaf naps a few milliseconds and returns its label; a node runs its
 # children in parallel (blocking or not) and returns their results.  Either runner, from any
 # thread, returns the same nested results, in order.
