@@ -30,16 +30,27 @@ MIN_FRAGMENT = 3
 MIN_SECRET = 4
 
 _secrets: set[str] = set()
+# Derived from _secrets at each new one (text() runs for every string of every audit record):
+# the secrets longest first (a secret inside another is masked as part of the longer one), and
+# every fragment a cut could leave at a message's end (prefixes) or start (suffixes).
+_ordered: list[str] = []
+_prefixes: tuple[str, ...] = ()
+_suffixes: tuple[str, ...] = ()
 
 
 def remember(value: object) -> None:
     """Mask ``value`` (a secret's text) in everything ``text`` sees from now on."""
+    global _ordered, _prefixes, _suffixes
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     if isinstance(value, str):
         value = value.strip("\r\n")
-        if len(value) >= MIN_SECRET:
+        if len(value) >= MIN_SECRET and value not in _secrets:
             _secrets.add(value)
+            _ordered = sorted(_secrets, key=len, reverse=True)
+            sizes = range(MIN_FRAGMENT, len(value))
+            _prefixes += tuple(value[:size] for size in sizes)
+            _suffixes += tuple(value[-size:] for size in sizes)
 
 
 def remember_config(fields: Iterable[Field], config: Mapping[str, Any]) -> None:
@@ -61,11 +72,12 @@ def text(message: str) -> str:
     """``message`` with every remembered secret, and a secret cut off at either end, masked."""
     if not _secrets or not message:
         return message
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _ordered:
         if secret in message:
             message = message.replace(secret, MASK)
-    for secret in _secrets:
-        message = _mask_ends(message, secret)
+    if message.endswith(_prefixes) or message.startswith(_suffixes):  # mostly not: one test for all
+        for secret in _ordered:
+            message = _mask_ends(message, secret)
     return message
 
 

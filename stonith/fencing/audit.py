@@ -35,6 +35,7 @@ from stonith.fencing import journal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 SYSLOG_SOCKET = "/dev/log"
@@ -107,8 +108,16 @@ class Audit:
         # records of one write share most of their text (time, device, verb, result, channel):
         # each distinct string is masked once.
         seen: dict[str, str] = {}
-        masked = [(entry, _masked(entry.as_dict(stamp), seen)) for entry in entries]
-        lines = [(entry, json.dumps(fields, sort_keys=True)) for entry, fields in masked]
+
+        def mask(value: str) -> str:
+            masked = seen.get(value)
+            if masked is None:
+                masked = seen[value] = redact.text(value)
+            return masked
+
+        masked = [(entry, entry.as_dict(stamp, mask)) for entry in entries]
+        # as_dict's keys come sorted: the same line as sort_keys=True, without sorting each time
+        lines = [(entry, json.dumps(fields)) for entry, fields in masked]
         with self._lock:
             if self.destination == "journal":
                 if self._journal is None:
@@ -133,20 +142,6 @@ class Audit:
                 os.write(fd, "".join(line + "\n" for _, line in lines).encode())
             finally:
                 os.close(fd)
-
-
-def _masked(value: Any, seen: dict[str, str]) -> Any:
-    """``redact.deep(value)``, each distinct string masked once (``seen``: masked so far)."""
-    if isinstance(value, str):
-        masked = seen.get(value)
-        if masked is None:
-            masked = seen[value] = redact.text(value)
-        return masked
-    if isinstance(value, dict):
-        return {key: _masked(item, seen) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_masked(item, seen) for item in value]
-    return value
 
 
 def _default_destination() -> str:
@@ -201,18 +196,19 @@ class Entry:
         self.error = error
         self.channel = channel  # "LEVEL: reason" (stonith.fencing.channels.describe), when known
 
-    def as_dict(self, stamp: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "time": stamp,
-            "node": self.node,
-            "device": self.device,
-            "outlets": self.outlets,
-            "verb": self.verb,
-            "result": self.result,
-            "duration": round(self.duration, 3),
-        }
-        if self.error:
-            entry["error"] = self.error
+    def as_dict(self, stamp: str, mask: Callable[[str], str] = redact.text) -> dict[str, Any]:
+        """The record's fields, keys in sorted order, every text through ``mask`` (a device's name,
+        a node's, an error quoting device output: any may hold a secret)."""
+        entry: dict[str, Any] = {}
         if self.channel:
-            entry["channel"] = self.channel
+            entry["channel"] = mask(self.channel)
+        entry["device"] = mask(self.device)
+        entry["duration"] = round(self.duration, 3)
+        if self.error:
+            entry["error"] = mask(self.error)
+        entry["node"] = mask(self.node)
+        entry["outlets"] = [mask(outlet) for outlet in self.outlets]
+        entry["result"] = mask(self.result)
+        entry["time"] = mask(stamp)
+        entry["verb"] = mask(self.verb)
         return entry

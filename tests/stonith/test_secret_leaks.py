@@ -221,3 +221,12 @@ def test_redaction_rules() -> None:
     # The secret is masked whole before the tail is cut: no fragment of it survives the cut.
     assert redact.tail(b"......Kx7-unit-secret\r\n", 8) == "******\r\n"
     assert redact.deep({"a": ["Kx7-unit-secret"], "b": 1}) == {"a": ["********"], "b": 1}
+    # A secret learnt later (text() keeps its secrets longest first and their fragments at hand)
+    # is masked from then on, inside a longer one's text too, and cut at either end.
+    assert redact.text("late-Qz9-pass here") == "late-Qz9-pass here"
+    redact.remember("late-Qz9-pass")
+    redact.remember("late-Qz9-pass")  # again: nothing changes
+    assert redact.text("late-Qz9-pass here") == "******** here"
+    assert redact.text("cut: late-Q") == "cut: ********" and redact.text("9-pass end") == "******** end"
+    redact.remember("Kx7-unit-secret-and-more")  # contains the first: masked whole, not in parts
+    assert redact.text("[Kx7-unit-secret-and-more]") == "[********]"
