@@ -63,10 +63,13 @@ class NetSnmp:
             "HOME": str(self.dir),
         }
 
-    def run(self, tool, *args, check=True, retries=1):
+    # numeric OIDs and enumerations: these tests compare numbers (test_snmp_pdu_vendor_mibs, names)
+    OUTPUT: tuple[str, ...] = ("-On", "-Oe")
+
+    def run(self, tool, *args, check=True, retries=1, options=()):
         exe = require_peer(tool, "snmp")
         proc = subprocess.run(
-            [exe, "-On", "-Oe", "-t", "1", "-r", str(retries), self.address, *args],
+            [exe, *self.OUTPUT, "-t", "1", "-r", str(retries), *options, self.address, *args],
             env=self.env,
             capture_output=True,
             text=True,

@@ -33,6 +33,7 @@ from stonith.drivers import snmp_pdu
 from stonith.mocks.harness import start_mock
 
 from tests.conftest import REQUIRE_PEERS, require_peer
+from tests.mocks.test_snmp_pdu import NetSnmp
 
 MIBS = Path(__file__).resolve().parents[1] / "mibs"
 SYSTEM_MIB_DIRS = ("/usr/share/snmp/mibs", "/usr/share/snmp/mibs/iana", "/usr/share/snmp/mibs/ietf")
@@ -184,11 +185,6 @@ def mib_dirs() -> str:
     return ":".join(d for d in dirs if d)
 
 
-def netsnmp_env(tmp: Path) -> dict[str, str]:
-    """No user's or system snmp.conf, no MIB but those asked for (``-m``)."""
-    return {**os.environ, "SNMPCONFPATH": str(tmp), "HOME": str(tmp), "MIBDIRS": mib_dirs(), "MIBS": ""}
-
-
 @functools.cache
 def _translate(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     exe = require_peer("snmptranslate", "snmp")
@@ -279,28 +275,20 @@ def written_back(value: str) -> tuple[str, str]:
     return "s", text[1:-1] if text.startswith('"') and text.endswith('"') else text
 
 
-class Tools:
+class Tools(NetSnmp):
     """snmpget/walk/set against one mock, with the family's MIB loaded (v2c, community in a file)."""
 
     def __init__(self, tmp: Path, address: str, spec: Spec) -> None:
-        conf = tmp / "snmp.conf"
-        conf.write_text("defVersion 2c\ndefCommunity private\n")
-        conf.chmod(0o600)
-        self.env = netsnmp_env(tmp)
-        self.address = address
-        self.modules = ":".join(dict.fromkeys((spec.module, "SNMPv2-MIB", spec.product.partition("::")[0])))
+        super().__init__(tmp, address, defVersion="2c", defCommunity="private")
+        self.env.update(MIBDIRS=mib_dirs(), MIBS="")
+        modules = dict.fromkeys((spec.module, "SNMPv2-MIB", spec.product.partition("::")[0]))
+        self.OUTPUT = ("-m", ":".join(modules))  # names, as the MIB gives them
 
     def run(
-        self, tool: str, *args: str, check: bool = True, options: tuple[str, ...] = ()
+        self, tool: str, *args: str, check: bool = True, retries: int = 1, options: tuple[str, ...] = ()
     ) -> subprocess.CompletedProcess[str]:
-        exe = require_peer(tool, "snmp")
-        proc = subprocess.run(
-            [exe, "-m", self.modules, "-t", "1", "-r", "1", *options, self.address, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+        proc: subprocess.CompletedProcess[str] = super().run(
+            tool, *args, check=False, retries=retries, options=options
         )
         if check:
             assert proc.returncode == 0 and not proc.stderr.strip(), f"{tool} {args}: {proc.stderr}"
