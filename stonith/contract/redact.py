@@ -30,10 +30,13 @@ MIN_FRAGMENT = 3
 MIN_SECRET = 4
 
 _secrets: set[str] = set()
-# Derived from _secrets at each new one (text() runs for every string of every audit record):
-# the secrets longest first (a secret inside another is masked as part of the longer one), and
-# every fragment a cut could leave at a message's end (prefixes) or start (suffixes).
+# Derived from _secrets at each new one (text() runs for every string of every audit record): the
+# secrets longest first (a secret inside another is masked as part of the longer one); each
+# secret's prefixes and suffixes of at least MIN_FRAGMENT characters (what a cut can leave at a
+# message's end or start, for _mask_ends); and all of them together, so that one endswith and one
+# startswith call (given a tuple) rule out nearly every message.
 _ordered: list[str] = []
+_fragments: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _prefixes: tuple[str, ...] = ()
 _suffixes: tuple[str, ...] = ()
 
@@ -49,8 +52,12 @@ def remember(value: object) -> None:
             _secrets.add(value)
             _ordered = sorted(_secrets, key=len, reverse=True)
             sizes = range(MIN_FRAGMENT, len(value))
-            _prefixes += tuple(value[:size] for size in sizes)
-            _suffixes += tuple(value[-size:] for size in sizes)
+            fragments = _fragments[value] = (
+                tuple(value[:size] for size in sizes),
+                tuple(value[-size:] for size in sizes),
+            )
+            _prefixes += fragments[0]
+            _suffixes += fragments[1]
 
 
 def remember_config(fields: Iterable[Field], config: Mapping[str, Any]) -> None:
@@ -75,7 +82,7 @@ def text(message: str) -> str:
     for secret in _ordered:
         if secret in message:
             message = message.replace(secret, MASK)
-    if message.endswith(_prefixes) or message.startswith(_suffixes):  # mostly not: one test for all
+    if message.endswith(_prefixes) or message.startswith(_suffixes):
         for secret in _ordered:
             message = _mask_ends(message, secret)
     return message
@@ -91,20 +98,9 @@ def shown(message: str, limit: int = 300) -> str:
     return text(message).translate(_CONTROLS)[:limit]
 
 
-# secret -> (its prefixes, its suffixes) that _mask_ends looks for: one endswith/startswith call
-# (given a tuple) rules out nearly every message (an audit write masks thousands of strings).
-_fragments: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-
-
 def _mask_ends(message: str, secret: str) -> str:
     """Mask a fragment of ``secret`` that a cut left at the end (a prefix) or the start (a suffix)."""
-    fragments = _fragments.get(secret)
-    if fragments is None:
-        sizes = range(MIN_FRAGMENT, len(secret))
-        fragments = _fragments[secret] = (
-            tuple(secret[:size] for size in sizes),
-            tuple(secret[-size:] for size in sizes),
-        )
+    fragments = _fragments[secret]  # every secret came through remember()
     if not (message.endswith(fragments[0]) or message.startswith(fragments[1])):
         return message
     for size in range(min(len(secret) - 1, len(message)), MIN_FRAGMENT - 1, -1):
