@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -38,7 +39,11 @@ def require_peer(program: str, package: str = "") -> str:
     found = program if os.path.isabs(program) and os.access(program, os.X_OK) else shutil.which(program)
     if found:
         return found
-    reason = f"peer {program} not installed" + (f" (Debian package {package})" if package else "")
+    skip_or_fail(f"peer {program} not installed" + (f" (Debian package {package})" if package else ""))
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip a test whose peer (a program, a package's files, root) is missing; in CI, fail it."""
     if REQUIRE_PEERS:
         pytest.fail(reason + " but STONITH_REQUIRE_PEERS=1 forbids skipping")
     pytest.skip(reason)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import REPO, REQUIRE_PEERS, require_peer, run_stonith
+from tests.conftest import REPO, require_peer, run_stonith, skip_or_fail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -193,10 +193,7 @@ def _stonith() -> list[str]:
 def _require_root() -> None:
     if os.geteuid() == 0:
         return
-    reason = "pcs finds agents only in /usr/sbin: installing the fence_stonith_* agents there needs root"
-    if REQUIRE_PEERS:
-        pytest.fail(reason + " but STONITH_REQUIRE_PEERS=1 forbids skipping")
-    pytest.skip(reason)
+    skip_or_fail("pcs finds agents only in /usr/sbin: installing the fence_stonith_* agents there needs root")
 
 
 @contextlib.contextmanager

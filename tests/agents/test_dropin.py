@@ -27,7 +27,7 @@ from stonith.cli.fence_agent import Failure, Request, parse_argv, parse_stdin
 from stonith.fencing import registry
 from stonith.render.fence_options import UNNAMED_NODE, agent_options
 from stonith.render.metadata import fence_xml
-from tests.conftest import REQUIRE_PEERS, require_peer, run_stonith
+from tests.conftest import require_peer, run_stonith, skip_or_fail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -445,10 +445,7 @@ def test_identical_stdin_fences_with_both_agents(options: list[str]) -> None:
 def _require_root() -> None:
     if os.geteuid() == 0:
         return
-    reason = "pcs finds agents only in /usr/sbin: installing fence_stonith_ipmilan there needs root"
-    if REQUIRE_PEERS:
-        pytest.fail(reason + " but STONITH_REQUIRE_PEERS=1 forbids skipping")
-    pytest.skip(reason)
+    skip_or_fail("pcs finds agents only in /usr/sbin: installing fence_stonith_ipmilan there needs root")
 
 
 @contextlib.contextmanager

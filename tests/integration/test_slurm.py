@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from stonith.mocks.harness import start_mock
 
-from tests.conftest import REQUIRE_PEERS, require_peer
+from tests.conftest import require_peer, skip_or_fail
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
@@ -241,10 +241,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[Stack, Path]]:
         "sbatch": require_peer("sbatch", "slurm-client"),
     }
     if os.geteuid() != 0:
-        reason = "slurmd must run as root (it starts job steps as their user)"
-        if REQUIRE_PEERS:
-            pytest.fail(reason + " but STONITH_REQUIRE_PEERS=1 forbids skipping")
-        pytest.skip(reason)
+        skip_or_fail("slurmd must run as root (it starts job steps as their user)")
     # Short paths: munged's socket path must fit a sockaddr_un (108 bytes).
     root = tmp_path
     for sub in ("log", "state", "spool", "locks", "devices.d"):

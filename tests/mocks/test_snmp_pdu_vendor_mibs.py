@@ -32,7 +32,7 @@ import pytest
 from stonith.drivers import snmp_pdu
 from stonith.mocks.harness import start_mock
 
-from tests.conftest import REQUIRE_PEERS, require_peer
+from tests.conftest import require_peer, skip_or_fail
 from tests.mocks.test_snmp_pdu import NetSnmp
 
 MIBS = Path(__file__).resolve().parents[1] / "mibs"
@@ -171,11 +171,6 @@ SPECS = {
     ),
 }
 
-# Read-write in the MIB, fixed in the mock (a write is refused with notWritable): configuration the
-# mock does not model.  Only this direction is allowed; a column the MIB makes read-only must refuse.
-FIXED_IN_THE_MOCK: frozenset[str] = frozenset()
-
-
 # ---------------------------------------------------------------------------------------------
 # net-snmp with the MIBs loaded
 
@@ -205,10 +200,7 @@ def require_ietf_mibs() -> None:
     proc = _translate("SNMPv2-SMI", "-On", "SNMPv2-SMI::enterprises")
     if proc.returncode == 0 and proc.stdout.strip() == ".1.3.6.1.4.1" and not proc.stderr.strip():
         return
-    reason = "net-snmp has no IETF MIB modules (Debian package snmp-mibs-downloader, non-free)"
-    if REQUIRE_PEERS:
-        pytest.fail(reason + " but STONITH_REQUIRE_PEERS=1 forbids skipping")
-    pytest.skip(reason)
+    skip_or_fail("net-snmp has no IETF MIB modules (Debian package snmp-mibs-downloader, non-free)")
 
 
 def oid(module: str, name: str) -> tuple[int, ...]:
@@ -256,7 +248,7 @@ def within(definition: Definition, value: str) -> bool:
         ranges.append((int(low), int(high or low)))
     kind, _, text = value.partition(": ")
     if kind == "STRING":
-        measure = len(text[1:-1] if text.startswith('"') and text.endswith('"') else text)
+        measure = len(unquoted(text))
     elif kind == "Hex-STRING":
         measure = len(text.split())
     else:
@@ -272,7 +264,12 @@ def written_back(value: str) -> tuple[str, str]:
     kind, _, text = value.partition(": ")
     if kind == "INTEGER":
         return "i", re.search(r"(-?\d+)\)?$", text).group(1)  # type: ignore[union-attr]
-    return "s", text[1:-1] if text.startswith('"') and text.endswith('"') else text
+    return "s", unquoted(text)
+
+
+def unquoted(text: str) -> str:
+    """A walked string's text (net-snmp quotes a string it has no DISPLAY-HINT for)."""
+    return text[1:-1] if text.startswith('"') and text.endswith('"') else text
 
 
 class Tools(NetSnmp):
