@@ -24,6 +24,11 @@ Two runners execute them:
   threads, every datagram meant two hand-overs of the interpreter lock (about 125 us of CPU per
   request/answer exchange measured with 200 threads, against about 15 us on one selector thread).
 
+``later(fn)``: bookkeeping that must be done but need not hold up a dialogue (the audit's writes
+and the reports after them): on a Loop's thread it runs when the Loop has nothing ready and would
+wait for its devices (within ``LATER_MAX`` even when it never does), and always before the Loop
+returns or raises; elsewhere at once.
+
 Blocking code may run inside a step generator that ``run`` drives (a telnet driver's verbs
 block; that is what its thread is for), never inside one a ``Loop`` drives.  Deadlines are the
 generators' business, as everywhere: a runner only waits as long as it is told.
@@ -97,6 +102,24 @@ def gather(
 
 
 # -- running in a thread --------------------------------------------------------------------------
+
+
+# How long ``later`` work may wait for a Loop to fall idle: a node's result is reported that much
+# late at most.
+LATER_MAX = 0.05
+
+_this_thread = threading.local()  # .loop: the Loop running on this thread, if any
+
+
+def later(fn: Callable[[], object]) -> None:
+    """Run ``fn`` once this thread's Loop would wait (see the module's text); at once off a Loop."""
+    loop: Loop | None = getattr(_this_thread, "loop", None)
+    if loop is None:
+        fn()
+        return
+    if not loop.later:
+        loop.later_since = time.monotonic()
+    loop.later.append(fn)
 
 
 def run(steps: Steps[_T]) -> _T:
@@ -283,6 +306,9 @@ class Loop:
 
     def __init__(self) -> None:
         self._queued: collections.deque[_Task] = collections.deque()  # run's own, not yet started
+        self.later: list[Callable[[], object]] = []  # ``later``'s work, in the order given
+        self.later_since = 0.0  # when the oldest of it was given
+        self.later_error: BaseException | None = None
 
     def run(self, gens: Sequence[Steps[Any]], at_once: int | None = None) -> list[Any]:
         """Every generator to its end; their results in order (the first error raised after all).
@@ -298,6 +324,8 @@ class Loop:
         timers: list[tuple[float, int, int, _Task]] = []  # (until, tie-break, token, task)
         order = itertools.count(len(tasks))
         poller = _Poller()
+        outer = getattr(_this_thread, "loop", None)
+        _this_thread.loop = self
         try:
             while root.pending:
                 while ready:
@@ -309,7 +337,11 @@ class Loop:
                     heapq.heappop(timers)  # woken by its descriptor already
                 if not timers:
                     raise RuntimeError("steps: every task waits for nothing")  # a bug, not a device
-                pause = max(0.0, timers[0][0] - time.monotonic())
+                now = time.monotonic()
+                if self.later and (timers[0][0] > now or now - self.later_since > LATER_MAX):
+                    self._run_later()
+                    now = time.monotonic()
+                pause = max(0.0, timers[0][0] - now)
                 for task in poller.wait(pause):
                     task.fd = None
                     task.token += 1
@@ -323,11 +355,29 @@ class Loop:
                             task.fd = None
                         task.token += 1
                         heapq.heappush(ready, (task.rank, next(order), task))
+        except BaseException:
+            self._run_later()  # what was done is recorded and reported, even so
+            self.later_error = None  # the error on its way out is the one to see
+            raise
         finally:
+            _this_thread.loop = outer
             poller.close()
-        if root.error is not None:
-            raise root.error
+        self._run_later()
+        error, self.later_error = root.error or self.later_error, None  # a task's before a later one's
+        if error is not None:
+            raise error
         return root.results
+
+    def _run_later(self) -> None:
+        """``later``'s work, every piece of it; the first error kept for the end of ``run`` (as a
+        task's is: the other sessions go on)."""
+        while self.later:
+            work, self.later = self.later, []
+            for fn in work:
+                try:
+                    fn()
+                except BaseException as exc:
+                    self.later_error = self.later_error or exc
 
     def _step(
         self,

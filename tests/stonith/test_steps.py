@@ -228,6 +228,74 @@ def test_of_the_tasks_ready_at_once_the_earliest_asked_for_steps_first() -> None
     assert order == ["hog", "first.0", "first.1", "first", "second", "third"]
 
 
+def test_later_work_waits_until_the_loop_would_wait_and_never_past_its_end() -> None:
+    # The audit's writes: not between one device's answer and another's request, but done.
+    log: list[str] = []
+    start = time.monotonic()
+
+    def ends_a_phase() -> steps.Steps[None]:
+        yield Wait(start + 0.01)
+        steps.later(lambda: log.append("audit"))
+        log.append("phase ended")
+
+    def due_with_it() -> steps.Steps[None]:
+        yield Wait(start + 0.01)
+        time.sleep(0.015)  # both woken together: this one steps after the phase ended
+        log.append("answer handled")
+
+    def last() -> steps.Steps[None]:
+        yield Wait(start + 0.1)
+        steps.later(lambda: log.append("last audit"))  # given just before the Loop returns
+
+    Loop().run([ends_a_phase(), due_with_it(), last()])
+    assert log == ["phase ended", "answer handled", "audit", "last audit"]
+
+
+def test_later_work_runs_within_its_bound_on_a_loop_that_never_waits() -> None:
+    ran: list[float] = []
+    start = time.monotonic()
+
+    def busy() -> steps.Steps[None]:
+        steps.later(lambda: ran.append(time.monotonic() - start))
+        while time.monotonic() - start < steps.LATER_MAX * 3:
+            time.sleep(0.002)
+            yield Wait(0)  # always due: the Loop never waits
+        ran.append(-1.0)
+
+    Loop().run([busy()])
+    assert len(ran) == 2 and ran[1] == -1.0
+    assert steps.LATER_MAX <= ran[0] < steps.LATER_MAX * 2
+
+
+def test_later_work_runs_at_once_off_a_loop_and_when_the_loop_fails() -> None:
+    log: list[str] = []
+    steps.later(lambda: log.append("at once"))
+    assert log == ["at once"]
+
+    def ends_then_interrupted() -> steps.Steps[None]:
+        steps.later(lambda: log.append("recorded"))
+        yield Wait(time.monotonic() + 0.5)
+
+    def interrupt() -> steps.Steps[None]:
+        yield Wait(0)
+        raise KeyboardInterrupt
+
+    def failing_report() -> None:
+        raise BrokenPipeError
+
+    def fails_its_report() -> steps.Steps[None]:
+        steps.later(failing_report)
+        steps.later(lambda: log.append("after the failed one"))
+        yield Wait(0)
+
+    with pytest.raises(KeyboardInterrupt):  # the error on its way out, not a later one's
+        Loop().run([ends_then_interrupted(), fails_its_report(), interrupt()])
+    assert log == ["at once", "recorded", "after the failed one"]
+    with pytest.raises(BrokenPipeError):  # a later one's error, once the rest ran
+        Loop().run([fails_its_report()])
+    assert log[-1] == "after the failed one" and log.count("after the failed one") == 2
+
+
 # A random tree of work: a leaf naps a few milliseconds and returns its label; a node runs its
 # children in parallel (blocking or not) and returns their results.  Either runner, from any
 # thread, returns the same nested results, in order.
