@@ -183,6 +183,11 @@ class Outlets:
         with self._lock:
             return self._shown.get(number, self._truth[number - 1])
 
+    def shown_all(self) -> list[str]:
+        """What the device reports for every outlet, in order (one look, under one lock)."""
+        with self._lock:
+            return [self._shown.get(n, state) for n, state in enumerate(self._truth, 1)]
+
     def truth(self, number: int) -> str:
         with self._lock:
             return self._truth[number - 1]
