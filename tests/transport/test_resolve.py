@@ -7,6 +7,8 @@ while it waits for unanswering name servers; every transport must still end at i
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,6 +65,17 @@ def test_a_literal_address_starts_no_thread(dead_name_server: list[str]) -> None
     assert resolve.addresses("127.0.0.1", 23, Deadline(1))[0][4] == ("127.0.0.1", 23)
     assert resolve.addresses("::1", 23, Deadline(1))[0][4][:2] == ("::1", 23)
     assert threading.active_count() == before
+
+
+def test_a_literal_address_needs_no_idna_codec() -> None:
+    # The codec's import (stringprep, unicodedata) fell in the middle of a run's first connections.
+    code = (
+        "import sys; from stonith.transport import resolve; from stonith.contract.deadline import Deadline; "
+        "resolve.addresses('127.0.0.1', 623, Deadline(1)); print('encodings.idna' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
+    assert resolve._literal("bmc\u00e7", 623, socket.SOCK_DGRAM) is None  # a name: looked up in a thread
 
 
 def test_the_loop_goes_on_while_a_name_is_looked_up() -> None:
