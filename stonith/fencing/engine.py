@@ -954,15 +954,7 @@ class _Group:
                 records, reports = self._records, self._reports
                 self._records, self._reports = [], []
                 if records or reports:
-                    steps.later(functools.partial(self._audit_and_report, records, reports))
-
-    def _audit_and_report(
-        self, records: list[tuple[_Node, str, list[Entry]]], reports: list[Callable[[], None]]
-    ) -> None:
-        if records:
-            self.fencer.audit_phases(records)
-        for report in reports:
-            report()
+                    self.fencer.record_later(records, reports)
 
     # -- the rules
     def _advance(self, node: _Node) -> None:
@@ -1239,6 +1231,8 @@ class Fencer:
         self.held: Held = {}  # device name -> session kept for a next step
         self.audit_errors: list[str] = []
         self._channels: dict[str, str] = {}  # device name -> its channel's trust, as audited
+        # Per thread, the phases ended but not yet audited and reported (record_later).
+        self._pending = threading.local()
         self._started = time.monotonic()
         self._interrupted = threading.Event()
         self._said_budget = False
@@ -1583,6 +1577,36 @@ class Fencer:
                 )
             )
         return entries
+
+    def record_later(
+        self, records: list[tuple[_Node, str, list[Entry]]], reports: list[Callable[[], None]]
+    ) -> None:
+        """Audit ``records``, then make ``reports``, when this thread's Loop would wait
+        (``steps.later``; at once off a Loop): the phases that ended until then are written in one
+        write, not one per device phase (484 at 1,200 nodes, each an open, a check and a write),
+        and reported in the order they ended.  Per thread: a Loop's phases are done by that Loop, before it
+        returns its level's result (another thread's could be done too late for it)."""
+        mine = self._pending.__dict__
+        pending: list[tuple[list[tuple[_Node, str, list[Entry]]], list[Callable[[], None]]]] | None
+        pending = mine.get("queue")
+        if pending:  # a flush is due already on this thread, and takes these too
+            pending.append((records, reports))
+            return
+        mine["queue"] = [(records, reports)]
+        steps.later(self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        pending = self._pending.__dict__.pop("queue", [])
+        self.audit_phases([record for records, _ in pending for record in records])
+        error: BaseException | None = None
+        for _, reports in pending:
+            for report in reports:
+                try:  # every node is reported: one failed report must not leave the others unfinished
+                    report()
+                except BaseException as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
 
     def audit_phases(self, records: Sequence[tuple[_Node, str, list[Entry]]]) -> None:
         """Write the records of phases that ended together (one write); a failure is reported with

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -461,3 +462,35 @@ def test_fan_out_goes_on_with_the_threads_it_could_start(monkeypatch: pytest.Mon
     seen: list[int] = []
     fan_out(seen.append, list(range(10)), 8)
     assert sorted(seen) == list(range(10))
+
+
+def test_phases_ended_on_a_loop_are_audited_in_one_write_then_reported_in_order() -> None:
+    from stonith.contract import steps
+    from stonith.fencing.audit import Entry
+
+    class CountingAudit:
+        def __init__(self) -> None:
+            self.writes: list[list[str]] = []
+
+        def record(self, entries: list[Entry]) -> None:
+            self.writes.append([f"{e.node}:{e.verb}" for e in entries])
+
+    audit = CountingAudit()
+    fencer = Fencer(Inventory([], "/test"), timeout=5, audit=audit)  # type: ignore[arg-type]
+    said: list[str] = []
+
+    def phase(node: str, verb: str) -> tuple[list[Any], list[Any]]:
+        entry = Entry(node, "pdu", ["1"], verb, OK, 0.1)
+        return [(None, verb, [entry])], [lambda: said.append(f"{node}:{verb} ({len(audit.writes)} writes)")]
+
+    def devices_ending_phases() -> steps.Steps[None]:
+        fencer.record_later(*phase("n1", "off"))
+        fencer.record_later(*phase("n2", "off"))  # another device, the same round
+        yield steps.Wait(time.monotonic() + 0.01)  # the Loop waits: both are written now
+        fencer.record_later(*phase("n1", "on"))
+
+    steps.Loop().run([devices_ending_phases()])
+    assert audit.writes == [["n1:off", "n2:off"], ["n1:on"]]
+    assert said == ["n1:off (1 writes)", "n2:off (1 writes)", "n1:on (2 writes)"]
+    fencer.record_later(*phase("n3", "off"))  # off a Loop (a device in a thread of its own): at once
+    assert audit.writes[-1] == ["n3:off"] and said[-1] == "n3:off (3 writes)"
