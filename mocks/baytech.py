@@ -355,9 +355,10 @@ class Baytech(MockDevice):
     def _nc_status(self) -> str:
         title = self.personality.title
         columns = NC_COLUMNS[title]
+        shown = zip(self.outlets.names, self.outlets.shown_all(), strict=True)
         cells = [
-            NC_CELL.format(n=n, name=name, state="On" if self.outlets.shown(n) == ON else "Off")
-            for n, name in enumerate(self.outlets.names, 1)
+            NC_CELL.format(n=n, name=name, state="On" if state == ON else "Off")
+            for n, (name, state) in enumerate(shown, 1)
         ]
         lines = ("".join(cells[i : i + columns]) + "\r\n" for i in range(0, len(cells), columns))
         return NC_STATUS_TOP[title] + "".join(lines) + NC_STATUS_END

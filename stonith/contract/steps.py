@@ -122,6 +122,18 @@ def later(fn: Callable[[], object]) -> None:
     loop.later.append(fn)
 
 
+def run_all(fns: Sequence[Callable[[], object]]) -> None:
+    """Call every one of ``fns`` in order, even after one fails; then raise the first error."""
+    error: BaseException | None = None
+    for fn in fns:
+        try:
+            fn()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+
+
 def run(steps: Steps[_T]) -> _T:
     """Drive ``steps`` to its end in this thread, blocking at every wait; its result."""
     value: Any = None
@@ -373,11 +385,10 @@ class Loop:
         task's is: the other sessions go on)."""
         while self.later:
             work, self.later = self.later, []
-            for fn in work:
-                try:
-                    fn()
-                except BaseException as exc:
-                    self.later_error = self.later_error or exc
+            try:
+                run_all(work)
+            except BaseException as exc:
+                self.later_error = self.later_error or exc
 
     def _step(
         self,

@@ -1584,29 +1584,21 @@ class Fencer:
         """Audit ``records``, then make ``reports``, when this thread's Loop would wait
         (``steps.later``; at once off a Loop): the phases that ended until then are written in one
         write, not one per device phase (484 at 1,200 nodes, each an open, a check and a write),
-        and reported in the order they ended.  Per thread: a Loop's phases are done by that Loop, before it
-        returns its level's result (another thread's could be done too late for it)."""
-        mine = self._pending.__dict__
-        pending: list[tuple[list[tuple[_Node, str, list[Entry]]], list[Callable[[], None]]]] | None
-        pending = mine.get("queue")
-        if pending:  # a flush is due already on this thread, and takes these too
-            pending.append((records, reports))
+        and reported in the order they ended.  Per thread: a Loop's phases are done by that Loop
+        before it returns its level's result (another thread's could be done too late for it)."""
+        queue: list[tuple[list[tuple[_Node, str, list[Entry]]], list[Callable[[], None]]]] | None
+        queue = getattr(self._pending, "queue", None)
+        if queue:  # a flush is due already on this thread, and takes these too
+            queue.append((records, reports))
             return
-        mine["queue"] = [(records, reports)]
+        self._pending.queue = [(records, reports)]
         steps.later(self._flush_pending)
 
     def _flush_pending(self) -> None:
-        pending = self._pending.__dict__.pop("queue", [])
-        self.audit_phases([record for records, _ in pending for record in records])
-        error: BaseException | None = None
-        for _, reports in pending:
-            for report in reports:
-                try:  # every node is reported: one failed report must not leave the others unfinished
-                    report()
-                except BaseException as exc:
-                    error = error or exc
-        if error is not None:
-            raise error
+        queue, self._pending.queue = self._pending.queue, []
+        self.audit_phases([record for records, _ in queue for record in records])
+        # Every node is reported: one failed report must not leave the others unfinished.
+        steps.run_all([report for _, reports in queue for report in reports])
 
     def audit_phases(self, records: Sequence[tuple[_Node, str, list[Entry]]]) -> None:
         """Write the records of phases that ended together (one write); a failure is reported with
